@@ -1,0 +1,69 @@
+"""Root of the ``sluice`` command line: verb groups, exit codes, one-line errors.
+
+Exit codes: 0 success, 1 the command ran and found a problem (a broken audit chain,
+a failing policy case), 2 bad input or configuration (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from sluice.errors import SluiceError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sluice",
+    help="Security gate for AI workflow events on Kafka.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Verb modules; each defines ``register(app)``. Heavy imports stay inside commands.
+VERB_MODULES = (
+    "dev",
+    "topics",
+    "run",
+    "emit",
+    "tail",
+    "scan",
+    "policy",
+    "review",
+    "keys",
+    "audit",
+    "trace",
+    "bench",
+)
+
+for _name in VERB_MODULES:
+    importlib.import_module(f"sluice.cli.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except SluiceError as exc:
+        print(f"sluice: error: {exc}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        print("sluice: aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return 2
+        raise
+    return 0

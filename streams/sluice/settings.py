@@ -1,0 +1,172 @@
+"""Settings: one frozen object read from ``SLUICE_*`` environment variables.
+
+Secrets may be given inline (``SLUICE_SASL_PASSWORD``) or as a file path
+(``SLUICE_SASL_PASSWORD_FILE``); they are held as :class:`pydantic.SecretStr` and
+shown in clear only by :meth:`Settings.kafka_kwargs`, which hands them to clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sluice.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+log = logging.getLogger(__name__)
+
+#: Secret settings that may also come from ``<NAME>_FILE``.
+_FILE_SECRETS = ("fingerprint_key", "sasl_password", "ssl_key_password")
+
+
+class Settings(BaseSettings):
+    """Everything a sluice process is configured with (``SLUICE_`` prefix)."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    topic_prefix: str = ""
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+
+    policy_file: Path | None = None
+    reviewers_file: Path | None = None
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - a scrape target must be reachable
+    data_dir: Path = Path(".sluice")
+
+    fingerprint_key: SecretStr | None = None
+    fingerprint_key_file: Path | None = None
+    audit_key_file: Path | None = None
+    checkpoint_every: int = Field(default=1000, ge=1)
+
+    group_id: str = "sluice-intake"
+    gate_group_id: str = "sluice-gate"
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+    # Validation limits.
+    max_record_bytes: int = Field(default=512 * 1024, ge=1024)
+    max_content_chars: int = Field(default=256 * 1024, ge=1)
+    max_text_chars: int = Field(default=4096, ge=1)
+    max_map_entries: int = Field(default=128, ge=1)
+    max_map_value_chars: int = Field(default=32 * 1024, ge=1)
+    max_past_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    max_future_seconds: int = Field(default=300, ge=0)
+
+    # Intake batching.
+    batch_max_records: int = Field(default=2000, ge=1)
+    batch_timeout_ms: int = Field(default=50, ge=1)
+
+    # Gate.
+    early_decision_ttl_seconds: int = Field(default=3600, ge=1)
+    expiry_interval_ms: int = Field(default=250, ge=10)
+
+    # Kafka security.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_key_password_file: Path | None = None
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in _FILE_SECRETS:
+            path = data.get(f"{name}_file")
+            if path and not data.get(name):
+                try:
+                    data[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"cannot read {name}_file: {exc.strerror}") from exc
+        return data
+
+    # -- derived -----------------------------------------------------------------
+
+    def fingerprint_key_bytes(self) -> bytes:
+        """The HMAC key for finding fingerprints.
+
+        From ``SLUICE_FINGERPRINT_KEY[_FILE]``; failing that, a random key kept in
+        ``<data_dir>/fingerprint.key`` (mode 0600) so fingerprints stay stable on this
+        machine. Production sets the key explicitly so workers agree.
+        """
+        if self.fingerprint_key is not None:
+            return self.fingerprint_key.get_secret_value().encode()
+        path = self.data_dir / "fingerprint.key"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        log.warning("no SLUICE_FINGERPRINT_KEY set; generated one", extra={"path": str(path)})
+        return key
+
+    def kafka_kwargs(self) -> dict[str, Any]:
+        """Connection arguments for every aiokafka client sluice creates."""
+        kw: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            ctx = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile:
+                ctx.load_cert_chain(
+                    str(self.ssl_certfile),
+                    str(self.ssl_keyfile) if self.ssl_keyfile else None,
+                    self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+                )
+            kw["ssl_context"] = ctx
+        if self.security_protocol.startswith("SASL"):
+            if not self.sasl_mechanism or not self.sasl_username or self.sasl_password is None:
+                raise ConfigError(
+                    "SASL needs SLUICE_SASL_MECHANISM, SLUICE_SASL_USERNAME and "
+                    "SLUICE_SASL_PASSWORD (or SLUICE_SASL_PASSWORD_FILE)"
+                )
+            kw["sasl_mechanism"] = self.sasl_mechanism
+            kw["sasl_plain_username"] = self.sasl_username
+            kw["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return kw
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; ``overrides`` (CLI flags) win when not None.
+
+    Raises:
+        ConfigError: a setting is invalid (the message names it, never its value).
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValueError as exc:
+        # pydantic's message may echo the input value; name only the fields.
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            names = ", ".join(
+                "SLUICE_" + ".".join(str(p) for p in e["loc"]).upper() + f" ({e['type']})"
+                for e in errors()
+            )
+            raise ConfigError(f"invalid setting: {names}") from None
+        raise ConfigError("invalid settings") from None

@@ -1,0 +1,73 @@
+"""Topic names (the only place they are spelled) and their creation settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TOPIC_CONFIGS", "Topics"]
+
+#: Default names from SPEC §2.
+EVENTS = "workflow.events"
+APPROVALS = "workflow.approvals"
+DECISIONS = "workflow.decisions"
+APPROVED = "workflow.events.approved"
+REJECTED = "workflow.events.rejected"
+DLQ = "workflow.dlq"
+AUDIT = "workflow.audit"
+GATE_STATE = "workflow.gate.state"
+
+_DAY_MS = 24 * 3600 * 1000
+
+#: Per-topic settings applied by ``sluice topics create`` (keyed by default name).
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    EVENTS: {"retention.ms": str(7 * _DAY_MS)},
+    APPROVALS: {"retention.ms": str(30 * _DAY_MS)},
+    DECISIONS: {"retention.ms": str(30 * _DAY_MS)},
+    APPROVED: {"retention.ms": str(7 * _DAY_MS)},
+    REJECTED: {"retention.ms": str(7 * _DAY_MS)},
+    DLQ: {"retention.ms": str(90 * _DAY_MS)},
+    # The audit trail never expires by time or size.
+    AUDIT: {"retention.ms": "-1", "retention.bytes": "-1"},
+    # The gate's held-events table changelog: latest state per event_id.
+    GATE_STATE: {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "60000",
+        "segment.ms": str(3600 * 1000),
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topic names one deployment uses: SPEC defaults behind an optional prefix."""
+
+    events: str = EVENTS
+    approvals: str = APPROVALS
+    decisions: str = DECISIONS
+    approved: str = APPROVED
+    rejected: str = REJECTED
+    dlq: str = DLQ
+    audit: str = AUDIT
+    gate_state: str = GATE_STATE
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        """All names with ``prefix`` in front (``""`` gives the SPEC names)."""
+        return cls(*(prefix + name for name in cls().all()))
+
+    def all(self) -> tuple[str, ...]:
+        """Every topic, in declaration order."""
+        return (
+            self.events,
+            self.approvals,
+            self.decisions,
+            self.approved,
+            self.rejected,
+            self.dlq,
+            self.audit,
+            self.gate_state,
+        )
+
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Topic name → creation settings."""
+        return dict(zip(self.all(), TOPIC_CONFIGS.values(), strict=True))
