@@ -1,0 +1,1 @@
+"""Local development helpers: the embedded Apache Kafka broker."""

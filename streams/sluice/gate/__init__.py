@@ -1,0 +1,1 @@
+"""The approval gate: signed decisions, the reviewers registry, quorum counting and expiry."""

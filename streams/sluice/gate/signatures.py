@@ -1,0 +1,313 @@
+"""Ed25519 signatures over Decisions, and reviewers' private key files.
+
+Canonical signing bytes (``sluice.decision.v1``)
+-----------------------------------------------
+
+A Decision is signed over :func:`canonical_bytes`, which is::
+
+    b"sluice.decision.v1\\n"
+    + for each field in DECISION_FIELDS order:
+        4-byte big-endian unsigned length of the value's UTF-8 bytes + those bytes
+
+with the fields ``decision_id, event_id, verdict, reviewer_id, reason, decided_at,
+key_id, content_hash`` (every Decision field except ``signature``). ``decided_at`` is
+written as its base-10 ASCII digits (an optional leading ``-``, no leading zeros);
+every other field is a string taken as is (no normalisation: what was signed is what is
+compared). The length prefixes make the encoding injective: no two different decisions
+share signing bytes, whatever their fields contain. The domain tag keeps a Decision
+signature from being valid for any other message a reviewer key might ever sign.
+
+Private key file
+----------------
+
+``sluice keys new`` writes a small YAML document (mode 0600)::
+
+    # sluice reviewer private key: keep it secret, never commit or share it
+    format: sluice.ed25519.v1
+    reviewer_id: alice
+    key_id: alice-2026-11
+    private_key: <base64 of the 32-byte raw Ed25519 private key (seed)>
+
+The public half goes into the reviewers registry (``sluice.gate.reviewers``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from sluice.errors import ConfigError
+
+__all__ = [
+    "DECISION_FIELDS",
+    "DOMAIN_TAG",
+    "KEY_FILE_FORMAT",
+    "PrivateKeyFile",
+    "canonical_bytes",
+    "public_key_from_b64",
+    "public_key_to_b64",
+    "read_private_key",
+    "sign_decision",
+    "verify_decision",
+    "write_private_key",
+]
+
+log = logging.getLogger(__name__)
+
+#: Domain separation tag, first bytes of every signed message.
+DOMAIN_TAG = b"sluice.decision.v1\n"
+
+#: Signed fields, in signing order: every Decision field except ``signature``.
+DECISION_FIELDS: tuple[str, ...] = (
+    "decision_id",
+    "event_id",
+    "verdict",
+    "reviewer_id",
+    "reason",
+    "decided_at",
+    "key_id",
+    "content_hash",
+)
+
+#: ``format`` value of a private key file.
+KEY_FILE_FORMAT = "sluice.ed25519.v1"
+
+_SIGNATURE_LEN = 64
+_RAW_KEY_LEN = 32
+_MAX_FIELD_BYTES = 1 << 20
+
+
+def canonical_bytes(decision: Mapping[str, Any]) -> bytes:
+    """The bytes a Decision's signature covers (format in the module docstring).
+
+    Returns:
+        ``DOMAIN_TAG`` followed by each field of :data:`DECISION_FIELDS`, length-prefixed.
+
+    Raises:
+        ValueError: a field is missing, has the wrong type (``decided_at`` must be an
+            ``int``, the others ``str``) or is larger than 1 MiB. The message names the
+            field, never its value.
+    """
+    parts = [DOMAIN_TAG]
+    for name in DECISION_FIELDS:
+        if name not in decision:
+            raise ValueError(f"decision field {name} is missing")
+        value = decision[name]
+        if name == "decided_at":
+            # bool is an int subclass; a True timestamp is a bug, not a time.
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError("decision field decided_at must be an integer (ms)")
+            raw = str(int(value)).encode("ascii")
+        else:
+            if not isinstance(value, str):
+                raise ValueError(f"decision field {name} must be a string")
+            try:
+                raw = value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"decision field {name} is not valid Unicode") from None
+        if len(raw) > _MAX_FIELD_BYTES:
+            raise ValueError(f"decision field {name} is too large")
+        parts.append(len(raw).to_bytes(4, "big"))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def sign_decision(decision: dict[str, Any], private_key: Ed25519PrivateKey) -> bytes:
+    """Sign ``decision`` and store the signature in its ``signature`` field.
+
+    Returns:
+        The 64-byte Ed25519 signature (also set as ``decision["signature"]``).
+
+    Raises:
+        ValueError: the decision is malformed (see :func:`canonical_bytes`).
+    """
+    signature = private_key.sign(canonical_bytes(decision))
+    decision["signature"] = signature
+    return signature
+
+
+def verify_decision(decision: Mapping[str, Any], public_key: Ed25519PublicKey) -> bool:
+    """Whether ``decision["signature"]`` is a valid signature by ``public_key``.
+
+    Returns:
+        True only for a well-formed decision with a verifying signature; False for
+        anything else (missing or mistyped fields, wrong length, bad signature). Never
+        raises on bad input.
+    """
+    try:
+        signature = decision.get("signature")
+        if not isinstance(signature, bytes | bytearray) or len(signature) != _SIGNATURE_LEN:
+            return False
+        message = canonical_bytes(decision)
+        public_key.verify(bytes(signature), message)
+    except (InvalidSignature, ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def public_key_to_b64(public_key: Ed25519PublicKey) -> str:
+    """Standard base64 of the 32-byte raw public key (the registry's ``public_key``)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def public_key_from_b64(text: str) -> Ed25519PublicKey:
+    """Parse a registry ``public_key`` value.
+
+    Raises:
+        ValueError: not strict base64 of exactly 32 bytes.
+    """
+    raw = _b64_32(text, "public key")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def _b64_32(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a base64 string")
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} is not valid base64") from None
+    if len(raw) != _RAW_KEY_LEN:
+        raise ValueError(f"{what} must be {_RAW_KEY_LEN} bytes, got {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class PrivateKeyFile:
+    """A reviewer's private key file, loaded."""
+
+    #: Reviewer id it signs for (the Decision's ``reviewer_id``).
+    reviewer_id: str
+    #: Key id registered for it (the Decision's ``key_id``).
+    key_id: str
+    #: The key itself; never printed or logged.
+    private_key: Ed25519PrivateKey
+
+    def __repr__(self) -> str:  # keep key material out of reprs and tracebacks
+        return f"PrivateKeyFile(reviewer_id={self.reviewer_id!r}, key_id={self.key_id!r})"
+
+
+def write_private_key(
+    path: str | os.PathLike[str],
+    reviewer_id: str,
+    key_id: str,
+    key: Ed25519PrivateKey,
+    *,
+    force: bool = False,
+) -> None:
+    """Write a private key file (YAML, module docstring) with mode 0600.
+
+    The file is created 0600 from the start (never world-readable, not even briefly).
+    With ``force`` an existing file is replaced atomically.
+
+    Raises:
+        ConfigError: the file exists and ``force`` is false, or it cannot be written.
+    """
+    _check_id(reviewer_id, "reviewer id")
+    _check_id(key_id, "key id")
+    target = Path(path)
+    raw = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    text = (
+        "# sluice reviewer private key: keep it secret, never commit or share it\n"
+        f"format: {KEY_FILE_FORMAT}\n"
+        f"reviewer_id: {_yaml_str(reviewer_id)}\n"
+        f"key_id: {_yaml_str(key_id)}\n"
+        f"private_key: {base64.b64encode(raw).decode('ascii')}\n"
+    )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    dest = target
+    if force:
+        dest = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(dest, flags, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{target} already exists; use --force to overwrite it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create {target}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(dest, 0o600)  # the umask cannot widen it, but be explicit
+        if force:
+            os.replace(dest, target)
+    except OSError as exc:
+        if force:
+            dest.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    log.info("wrote private key file", extra={"reviewer_id": reviewer_id, "key_id": key_id})
+
+
+def read_private_key(path: str | os.PathLike[str]) -> PrivateKeyFile:
+    """Load a private key file written by :func:`write_private_key`.
+
+    Returns:
+        The reviewer id, key id and key.
+
+    Raises:
+        ConfigError: unreadable, not a sluice key file, or a bad field. One line that
+            names the file and the field, never the key material.
+    """
+    import yaml
+
+    target = Path(path)
+    try:
+        text = target.read_text(encoding="utf-8")
+        mode = target.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {target}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"key file {target} is not a sluice key file") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "private key file is readable by others; chmod 600 it", extra={"path": str(target)}
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"key file {target} is not valid YAML") from None
+    if not isinstance(data, dict) or data.get("format") != KEY_FILE_FORMAT:
+        raise ConfigError(f"key file {target} is not a sluice key file ({KEY_FILE_FORMAT})")
+    for name in ("reviewer_id", "key_id"):
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"key file {target}: {name} is missing or empty")
+    try:
+        raw = _b64_32(data.get("private_key"), "private_key")
+    except ValueError as exc:
+        raise ConfigError(f"key file {target}: {exc}") from None
+    return PrivateKeyFile(
+        reviewer_id=data["reviewer_id"],
+        key_id=data["key_id"],
+        private_key=Ed25519PrivateKey.from_private_bytes(raw),
+    )
+
+
+def _check_id(value: str, what: str) -> None:
+    if not value or not value.strip() or any(c in value for c in "\r\n\0"):
+        raise ConfigError(f"{what} must be a non-empty single line")
+
+
+def _yaml_str(value: str) -> str:
+    """A YAML scalar that reads back as exactly ``value`` (JSON strings are YAML)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=True)

@@ -1,0 +1,140 @@
+"""Kafka plumbing shared by workers and tools: clients from settings, topic creation, reads.
+
+The only module (with the agents) that talks to aiokafka directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from sluice.settings import Settings
+from sluice.topics import Topics
+
+__all__ = ["TopicReport", "create_topics", "make_producer", "read_topic"]
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: Settings, **kw: Any) -> AIOKafkaProducer:
+    """An idempotent acks=all producer (pass ``transactional_id`` for transactions)."""
+    opts: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "max_request_size": 16 * 1024 * 1024,
+        "compression_type": None,
+        "request_timeout_ms": 30000,
+    }
+    opts.update(kw)
+    return AIOKafkaProducer(**settings.kafka_kwargs(), **opts)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicReport:
+    """What ``create_topics`` did for one topic."""
+
+    name: str
+    status: str  # "created" | "exists"
+    partitions: int
+
+
+async def create_topics(
+    settings: Settings,
+    topics: Topics | None = None,
+    *,
+    partitions: int | None = None,
+    names: Iterable[str] | None = None,
+) -> list[TopicReport]:
+    """Create the SPEC topics idempotently with their settings; report each one."""
+    topics = topics or Topics.with_prefix(settings.topic_prefix)
+    n = partitions or settings.partitions
+    configs = topics.configs()
+    wanted = list(names) if names is not None else list(configs)
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        reports: list[TopicReport] = []
+        new = [
+            NewTopic(name, n, settings.replication_factor, topic_configs=configs.get(name, {}))
+            for name in wanted
+            if name not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        described = await admin.describe_topics(wanted)
+        for d in described:
+            name = d["topic"]
+            reports.append(
+                TopicReport(name, "exists" if name in existing else "created", len(d["partitions"]))
+            )
+        return reports
+    finally:
+        await admin.close()
+
+
+async def read_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    timeout_s: float = 30.0,
+    from_offsets: dict[int, int] | None = None,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Yield every committed record of ``topic`` from the beginning to the end offsets
+    seen at the start (no consumer group; read_committed). Partition by partition order
+    is preserved; partitions are interleaved.
+    """
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if parts is None:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic
+            parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            return
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            start = (from_offsets or {}).get(tp.partition)
+            if start is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, start)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while remaining and loop.time() < deadline:
+            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
+            for tp, records in batch.items():
+                for rec in records:
+                    if rec.offset < end[tp]:
+                        yield rec
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        if remaining:
+            log.warning("read_topic stopped at timeout", extra={"topic": topic})
+    finally:
+        await consumer.stop()
