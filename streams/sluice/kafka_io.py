@@ -15,12 +15,24 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from sluice.errors import ConfigError
 from sluice.settings import Settings
 from sluice.topics import Topics
 
-__all__ = ["TopicReport", "create_topics", "make_producer", "read_topic"]
+__all__ = [
+    "TopicNotFound",
+    "TopicReport",
+    "create_topics",
+    "make_producer",
+    "read_partition",
+    "read_topic",
+]
 
 log = logging.getLogger(__name__)
+
+
+class TopicNotFound(ConfigError):
+    """A topic a tool was asked to read does not exist."""
 
 
 def make_producer(settings: Settings, **kw: Any) -> AIOKafkaProducer:
@@ -91,10 +103,19 @@ async def read_topic(
     *,
     timeout_s: float = 30.0,
     from_offsets: dict[int, int] | None = None,
+    strict: bool = False,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Yield every committed record of ``topic`` from the beginning to the end offsets
     seen at the start (no consumer group; read_committed). Partition by partition order
     is preserved; partitions are interleaved.
+
+    With ``strict`` (tools that must see everything, e.g. ``audit verify``),
+    ``timeout_s`` is the longest wait without progress, and instead of stopping early
+    with a warning it raises.
+
+    Raises:
+        TopicNotFound: ``strict`` and the topic does not exist.
+        TimeoutError: ``strict`` and no progress for ``timeout_s``.
     """
     consumer = AIOKafkaConsumer(
         **settings.kafka_kwargs(),
@@ -105,13 +126,15 @@ async def read_topic(
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
-    await consumer.start()
     try:
+        await consumer.start()  # inside try: a failed start must still close the client
         parts = consumer.partitions_for_topic(topic)
         if parts is None:
             await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic
             parts = consumer.partitions_for_topic(topic)
         if not parts:
+            if strict:
+                raise TopicNotFound(f"topic {topic} does not exist")
             return
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
@@ -131,10 +154,44 @@ async def read_topic(
                 for rec in records:
                     if rec.offset < end[tp]:
                         yield rec
+            if strict and batch:
+                deadline = loop.time() + timeout_s  # an idle timeout
             for tp in list(remaining):
                 if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
         if remaining:
+            if strict:
+                raise TimeoutError(f"reading {topic} made no progress for {timeout_s:g}s")
             log.warning("read_topic stopped at timeout", extra={"topic": topic})
+    finally:
+        await consumer.stop()
+
+
+async def read_partition(
+    settings: Settings, topic: str, partition: int, *, timeout_s: float = 60.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every committed record of one partition, from the beginning to its current end."""
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        await consumer.seek_to_beginning(tp)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while await consumer.position(tp) < end:
+            if loop.time() > deadline:
+                raise TimeoutError(f"reading {topic}[{partition}] timed out")
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=10000)
+            out.extend(r for r in batch.get(tp, []) if r.offset < end)
+        return out
     finally:
         await consumer.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import ssl
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +50,9 @@ class Settings(BaseSettings):
 
     group_id: str = "sluice-intake"
     gate_group_id: str = "sluice-gate"
-    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    #: Stable id of this worker (transactional ids derive from it). Empty: claim a
+    #: free slot ``<hostname>-<n>`` under data_dir (see sluice.worker.claim_worker_id).
+    worker_id: str = ""
 
     # Validation limits.
     max_record_bytes: int = Field(default=512 * 1024, ge=1024)

@@ -22,7 +22,8 @@ _DAY_MS = 24 * 3600 * 1000
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     EVENTS: {"retention.ms": str(7 * _DAY_MS)},
     APPROVALS: {"retention.ms": str(30 * _DAY_MS)},
-    DECISIONS: {"retention.ms": str(30 * _DAY_MS)},
+    # The broker stamps arrival time: "arrived before expiry" cannot be backdated.
+    DECISIONS: {"retention.ms": str(30 * _DAY_MS), "message.timestamp.type": "LogAppendTime"},
     APPROVED: {"retention.ms": str(7 * _DAY_MS)},
     REJECTED: {"retention.ms": str(7 * _DAY_MS)},
     DLQ: {"retention.ms": str(90 * _DAY_MS)},

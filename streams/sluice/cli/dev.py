@@ -57,3 +57,18 @@ def broker(
 def register(app: typer.Typer) -> None:
     """Add the ``dev`` group."""
     app.add_typer(dev_app, name="dev")
+
+
+@dev_app.command("demo")
+def demo(
+    exit_after: bool = typer.Option(False, "--exit", help="Stop worker and broker after showing the results."),
+) -> None:
+    """Start the local Kafka (if not running) and a worker, publish the sample events
+    (deploy/local/sample-events.jsonl), and show where each one went.
+    """
+    from sluice.dev.demo import run_demo
+    from sluice.logs import setup_logging
+    from sluice.settings import load_settings
+
+    setup_logging("WARNING")
+    raise typer.Exit(run_demo(load_settings(), stay=not exit_after))

@@ -50,11 +50,30 @@ for _name in VERB_MODULES:
     _module.register(app)
 
 
+#: Click's usage-error classes (whichever click the installed typer uses).
+_CLICK_ERRORS = frozenset(
+    {
+        "ClickException",
+        "UsageError",
+        "BadParameter",
+        "MissingParameter",
+        "NoSuchOption",
+        "BadOptionUsage",
+        "BadArgumentUsage",
+        "FileError",
+    }
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click *returns* the code of a typer.Exit raised in a
+        # command instead of raising it.
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
     except SluiceError as exc:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
@@ -66,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        # Typer vendors its own click (typer._click): match ClickException by shape.
+        show = getattr(exc, "show", None)
+        if callable(show) and type(exc).__name__ in _CLICK_ERRORS:
+            show()
             return 2
         raise
     return 0

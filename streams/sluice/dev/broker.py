@@ -123,6 +123,9 @@ class KafkaBroker:
         extra_properties: added to server.properties (e.g. SASL listeners).
         listeners: override the listener map, name → (port, protocol); the first is
             the one clients use by default.
+        scram_users: name → password, created as SCRAM-SHA-256 and SCRAM-SHA-512
+            credentials when storage is formatted (first start only; for tests and dev:
+            the password is passed on the format tool's command line).
     """
 
     def __init__(
@@ -135,6 +138,7 @@ class KafkaBroker:
         extra_properties: dict[str, str] | None = None,
         extra_listeners: dict[str, tuple[int, str]] | None = None,
         jvm_options: list[str] | None = None,
+        scram_users: dict[str, str] | None = None,
     ) -> None:
         self.port = port
         self.controller_port = controller_port or port + 1
@@ -143,6 +147,7 @@ class KafkaBroker:
         self.extra_properties = extra_properties or {}
         self.extra_listeners = extra_listeners or {}
         self.jvm_options = jvm_options or []
+        self.scram_users = dict(scram_users or {})
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -215,9 +220,15 @@ class KafkaBroker:
         common = [f"-Dlog4j.configuration=file:{log4j}", "-Djava.awt.headless=true"]
         if not (self.data_dir / "logs-data" / "meta.properties").exists():
             cluster_id = _cluster_id()
+            scram = [
+                arg
+                for name, password in self.scram_users.items()
+                for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                for arg in ("--add-scram", f"{mech}=[name={name},password={password}]")
+            ]
             proc = subprocess.run(
                 [java, "-Xmx256m", *common, "-cp", classpath, "kafka.tools.StorageTool",
-                 "format", "-t", cluster_id, "-c", str(config)],
+                 "format", "-t", cluster_id, "-c", str(config), *scram],
                 capture_output=True, text=True, check=False,
             )
             if proc.returncode != 0:

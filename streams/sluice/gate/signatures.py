@@ -165,7 +165,7 @@ def public_key_to_b64(public_key: Ed25519PublicKey) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def public_key_from_b64(text: str) -> Ed25519PublicKey:
+def public_key_from_b64(text: Any) -> Ed25519PublicKey:
     """Parse a registry ``public_key`` value.
 
     Raises:

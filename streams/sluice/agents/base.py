@@ -1,0 +1,290 @@
+"""What both stages share: a consumer group, a transactional producer, audit chains.
+
+Every batch is one Kafka transaction: output records, audit records and the input
+offsets (with each audit chain's head in the offset metadata) commit together or not
+at all. A crash or an aborted transaction re-delivers the batch; nothing is released
+twice because nothing of an aborted batch is visible to read_committed consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from sluice.audit.chain import ChainHead, ChainWriter
+from sluice.codec import Codec
+from sluice.http import Health
+from sluice.kafka_io import make_producer
+from sluice.metrics import Metrics
+from sluice.settings import Settings
+
+__all__ = ["Stage", "now_ms"]
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    """Wall clock in ms."""
+    return time.time_ns() // 1_000_000
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, stage: Stage) -> None:
+        self._stage = stage
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._stage._revoked(set(revoked))  # noqa: SLF001
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._stage._assigned(set(assigned))  # noqa: SLF001
+
+
+class Stage:
+    """Base of the intake and gate agents.
+
+    Subclasses set :attr:`name`, :attr:`inputs`, :attr:`chain_topic` (the input topic
+    whose committed metadata carries the chain head) and implement :meth:`handle`.
+    """
+
+    name = "stage"
+
+    def __init__(self, settings: Settings, codec: Codec, metrics: Metrics, health: Health,
+                 *, group_id: str, inputs: list[str], chain_topic: str, audit_topic: str,
+                 signer: Any = None, assignor: Any = None) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.metrics = metrics
+        self.health = health
+        self.group_id = group_id
+        self.inputs = inputs
+        self.chain_topic = chain_topic
+        self.audit_topic = audit_topic
+        self.signer = signer
+        self._assignor = assignor
+        self.lock = asyncio.Lock()
+        self.chains: dict[int, ChainWriter] = {}
+        self.generation = 0
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: Any = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._stopping = asyncio.Event()
+        self._txn_id = f"{group_id}-{settings.worker_id}"
+        self._n_audit = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect clients (transactional producer first: it fences a dead predecessor)."""
+        if self.consumer is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self.health.ready[self.name] = False
+        self._admin = AIOKafkaAdminClient(**self.settings.kafka_kwargs())
+        await self._admin.start()
+        await self._start_producer()
+        await self.producer.client.force_metadata_update()
+        parts = self.producer.client.cluster.partitions_for_topic(self.audit_topic)
+        self._n_audit = len(parts) if parts else 0
+        kw: dict[str, Any] = {}
+        if self._assignor is not None:
+            kw["partition_assignment_strategy"] = (self._assignor,)
+        self.consumer = AIOKafkaConsumer(
+            **self.settings.kafka_kwargs(),
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024,
+            session_timeout_ms=20000,
+            heartbeat_interval_ms=3000,
+            max_poll_interval_ms=120000,
+            **kw,
+        )
+        self.consumer.subscribe(self.inputs, listener=_Listener(self))
+        await self.consumer.start()
+
+    async def _start_producer(self) -> None:
+        self.producer = make_producer(
+            self.settings, transactional_id=self._txn_id, transaction_timeout_ms=30000
+        )
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        """Leave the group and close clients; safe twice."""
+        self._stopping.set()
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except Exception:  # closing anyway
+                log.debug("consumer stop failed", exc_info=True)
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            await producer.stop()
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+
+    # -- rebalance ----------------------------------------------------------------
+
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.lock:
+            self.generation += 1
+            for tp in revoked:
+                if tp.topic == self.chain_topic:
+                    self.chains.pop(tp.partition, None)
+            await self.on_revoked(revoked)
+            self.health.ready[self.name] = False
+
+    async def _assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.lock:
+            self.generation += 1
+            self.metrics.rebalances.labels(self.name).inc()
+            mine = sorted(tp for tp in assigned if tp.topic == self.chain_topic)
+            heads = await self._committed_heads(mine)
+            for tp in mine:
+                self.chains[tp.partition] = ChainWriter(
+                    f"{self.name}:{tp.partition}", heads.get(tp),
+                    signer=self.signer, checkpoint_every=self.settings.checkpoint_every,
+                )
+            await self.on_assigned(assigned)
+            self.health.ready[self.name] = True
+            log.info("partitions assigned", extra={"stage": self.name,
+                                                   "partitions": [tp.partition for tp in mine]})
+
+    async def _committed_heads(self, tps: list[TopicPartition]) -> dict[TopicPartition, ChainHead | None]:
+        if not tps or self._admin is None:
+            return {}
+        offsets = await self._admin.list_consumer_group_offsets(self.group_id, partitions=tps)
+        return {tp: ChainHead.from_metadata(getattr(om, "metadata", None)) for tp, om in offsets.items()}
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Hook: drop state of revoked partitions."""
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Hook: load state of assigned partitions."""
+
+    # -- processing ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until stopped."""
+        assert self.consumer is not None  # noqa: S101
+        while not self._stopping.is_set():
+            self.health.beat(self.name)
+            try:
+                batch = await self.consumer.getmany(
+                    timeout_ms=self.settings.batch_timeout_ms,
+                    max_records=self.settings.batch_max_records,
+                )
+            except KafkaError as exc:
+                log.warning("fetch failed; retrying", extra={"stage": self.name, "error": type(exc).__name__})
+                await asyncio.sleep(1.0)
+                continue
+            gen = self.generation
+            async with self.lock:
+                if gen != self.generation:
+                    # A rebalance ran between fetch and now: positions were reset to
+                    # the committed offsets; this batch will be fetched again.
+                    continue
+                assignment = self.consumer.assignment()
+                batch = {tp: recs for tp, recs in batch.items() if tp in assignment and recs}
+                await self.idle()
+                if batch:
+                    await self._transact(batch)
+
+    async def idle(self) -> None:
+        """Hook run with the lock held once per loop turn (timers)."""
+
+    async def _transact(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        heads = {p: c.head for p, c in self.chains.items()}
+        t0 = time.perf_counter()
+        try:
+            await self.producer.begin_transaction()
+            n = await self.handle(batch)
+            offsets: dict[TopicPartition, tuple[int, str]] = {}
+            for tp, recs in batch.items():
+                meta = ""
+                if tp.topic == self.chain_topic and tp.partition in self.chains:
+                    meta = self.chains[tp.partition].head.to_metadata()
+                offsets[tp] = (recs[-1].offset + 1, meta)
+            # Chains of partitions with no input in this batch (gate timers) still move:
+            for p, chain in self.chains.items():
+                tp = TopicPartition(self.chain_topic, p)
+                if tp not in offsets and chain.head != heads.get(p):
+                    pos = await self.consumer.position(tp) if self.consumer else None
+                    if pos is not None:
+                        offsets[tp] = (pos, chain.head.to_metadata())
+            await self.producer.send_offsets_to_transaction(offsets, self.group_id)
+            await self.producer.commit_transaction()
+        except ProducerFenced:
+            log.error("producer fenced: another worker owns this transactional id; exiting",
+                      extra={"stage": self.name})
+            raise
+        except Exception as exc:
+            log.warning("transaction failed; redoing batch",
+                        extra={"stage": self.name, "error": type(exc).__name__})
+            self.metrics.transactions_aborted.labels(self.name).inc()
+            await self._abort(batch, heads)
+            return
+        self.after_commit(batch, n, time.perf_counter() - t0)
+
+    async def _abort(self, batch: dict[TopicPartition, list[Any]], heads: dict[int, ChainHead]) -> None:
+        for p, head in heads.items():
+            if p in self.chains:
+                self.chains[p].rollback(head)
+        await self.rollback_state()
+        try:
+            await self.producer.abort_transaction()
+        except Exception:
+            # The producer is in a state it cannot abort from: start a new one with the
+            # same transactional id (that aborts the open transaction broker-side).
+            log.warning("abort failed; restarting producer", extra={"stage": self.name})
+            try:
+                await self.producer.stop()
+            except Exception:
+                log.debug("producer stop failed", exc_info=True)
+            await asyncio.sleep(1.0)
+            await self._start_producer()
+        if self.consumer is not None:
+            assignment = self.consumer.assignment()
+            for tp, recs in batch.items():
+                if tp in assignment:
+                    self.consumer.seek(tp, recs[0].offset)
+        await asyncio.sleep(0.5)
+
+    async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        """Process a batch inside the open transaction; return records handled."""
+        raise NotImplementedError
+
+    async def rollback_state(self) -> None:
+        """Hook: undo in-memory state changed by an aborted batch."""
+
+    def after_commit(self, batch: dict[TopicPartition, list[Any]], n: int, seconds: float) -> None:
+        """Hook: count what was committed."""
+
+    async def send_audit(self, partition: int, key: bytes | None, fields: dict[str, Any]) -> None:
+        """Chain ``fields`` on this partition's audit chain and produce the record(s)."""
+        chain = self.chains.get(partition)
+        if chain is None:
+            return
+        for rec in chain.append(**fields):
+            await self.producer.send(self.audit_topic, self.codec.encode("AuditRecord", rec),
+                                     key=key, partition=partition % self._audit_partitions())
+        self.metrics.audit_records.labels(self.name).inc()
+
+    def _audit_partitions(self) -> int:
+        n = self._n_audit
+        if n:
+            return n
+        parts = self.producer.client.cluster.partitions_for_topic(self.audit_topic)
+        if parts:
+            self._n_audit = len(parts)
+            return self._n_audit
+        return 1

@@ -1,0 +1,220 @@
+"""The gate agent: held events wait here until signed decisions (or the clock) release them.
+
+State per partition is a :class:`sluice.gate.quorum.GateState`, backed by the compacted
+``workflow.gate.state`` changelog (the held-events table). ``workflow.approvals``,
+``workflow.decisions`` and the changelog are co-partitioned by event_id (range
+assignment), so the worker that owns partition p sees every record about the events
+of p. Each batch and each timer run is one Kafka transaction: outcome, audit and
+changelog records and the input offsets commit together, so a release is visible
+exactly once even across crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from sluice.agents.base import Stage, now_ms
+from sluice.codec import Codec
+from sluice.gate.quorum import Effect, Entry, GateState, RegistryLike
+from sluice.http import Health
+from sluice.kafka_io import read_partition
+from sluice.metrics import Metrics
+from sluice.settings import Settings
+from sluice.topics import Topics
+
+__all__ = ["GateAgent"]
+
+log = logging.getLogger(__name__)
+
+
+class GateAgent(Stage):
+    """Consumes ``workflow.approvals`` and ``workflow.decisions`` as group ``gate_group_id``."""
+
+    name = "gate"
+
+    def __init__(self, settings: Settings, codec: Codec, metrics: Metrics, health: Health,
+                 registry: RegistryLike, topics: Topics, signer: Any = None) -> None:
+        super().__init__(settings, codec, metrics, health, group_id=settings.gate_group_id,
+                         inputs=[topics.approvals, topics.decisions],
+                         chain_topic=topics.approvals, audit_topic=topics.audit,
+                         signer=signer, assignor=RangePartitionAssignor)
+        self.topics = topics
+        self.registry = registry
+        self.states: dict[int, GateState] = {}
+        self._touched: set[int] = set()
+        self._next_tick = 0.0
+        self._committed: list[Effect] = []
+
+    # -- state ---------------------------------------------------------------------
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            if tp.topic == self.topics.approvals:
+                self.states[tp.partition] = await self._restore(tp.partition)
+        self._gauges()
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            if tp.topic == self.topics.approvals:
+                self.states.pop(tp.partition, None)
+        self._gauges()
+
+    async def _restore(self, partition: int) -> GateState:
+        state = GateState(self.registry,
+                          early_ttl_ms=self.settings.early_decision_ttl_seconds * 1000)
+        records = await read_partition(self.settings, self.topics.gate_state, partition)
+        for rec in records:
+            if rec.key is None:
+                continue
+            eid = rec.key.decode()
+            state.restore(Entry.from_bytes(rec.value) if rec.value is not None else None, eid)
+        log.info("gate partition restored", extra={"partition": partition,
+                                                   "entries": len(state.entries)})
+        return state
+
+    async def rollback_state(self) -> None:
+        # Aborts are rare: reload touched partitions from the committed changelog.
+        for p in self._touched:
+            if p in self.states:
+                self.states[p] = await self._restore(p)
+        self._touched = set()
+        self._committed = []
+
+    # -- processing ----------------------------------------------------------------
+
+    async def idle(self) -> None:
+        now = time.monotonic()
+        if now < self._next_tick:
+            return
+        self._next_tick = now + self.settings.expiry_interval_ms / 1000
+        t = now_ms()
+        if any(s._heap and s._heap[0][0] <= t for s in self.states.values()):  # noqa: SLF001
+            await self._transact({})
+        self._gauges()
+
+    async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        now = now_ms()
+        self._touched = set()
+        self._committed = []
+        n = 0
+        for p, state in self.states.items():
+            effects = state.tick(now)
+            if effects:
+                self._touched.add(p)
+                await self._apply(p, effects, now)
+        for tp, records in batch.items():
+            state = self.states.get(tp.partition)
+            if state is None:
+                continue
+            self._touched.add(tp.partition)
+            for rec in records:
+                n += 1
+                if tp.topic == self.topics.approvals:
+                    effects = self._on_held(state, rec, now)
+                else:
+                    effects = self._on_decision(state, rec, now)
+                await self._apply(tp.partition, effects, now)
+        return n
+
+    def _on_held(self, state: GateState, rec: Any, now: int) -> list[Effect]:
+        try:
+            held = self.codec.decode("HeldEvent", rec.value)
+        except Exception as exc:
+            log.error("undecodable HeldEvent on approvals topic",
+                      extra={"partition": rec.partition, "offset": rec.offset,
+                             "error": type(exc).__name__})
+            return [Effect("audit", "", {"transition": "invalid", "reason_code": "bad_held_event",
+                                         "source": f"{rec.topic}/{rec.partition}/{rec.offset}"})]
+        return state.on_held(held, rec.value, now)
+
+    def _on_decision(self, state: GateState, rec: Any, now: int) -> list[Effect]:
+        try:
+            dec = self.codec.decode("Decision", rec.value)
+        except Exception:
+            eid = rec.key.decode("utf-8", "replace")[:64] if rec.key else ""
+            return [Effect("refused", eid, {"reason": "malformed", "reviewer_id": None,
+                                            "decision_id": None})]
+        if rec.key is None or rec.key.decode("utf-8", "replace") != dec["event_id"]:
+            # Keyed by something else, it sits in a partition that may not own the
+            # event: it could never be matched. Refuse it rather than park it.
+            return [Effect("refused", dec["event_id"], {"reason": "malformed",
+                                                        "reviewer_id": dec.get("reviewer_id"),
+                                                        "decision_id": dec.get("decision_id")})]
+        return state.on_decision(dec, int(rec.timestamp), now)
+
+    async def _apply(self, p: int, effects: list[Effect], now: int) -> None:
+        send = self.producer.send
+        for e in effects:
+            key = e.event_id.encode() if e.event_id else None
+            if e.kind == "audit":
+                await self.send_audit(p, key, {"stage": "gate", "at": now,
+                                               "event_id": e.event_id or None, **e.data})
+            elif e.kind == "refused":
+                await self.send_audit(p, key, {
+                    "stage": "gate", "at": now, "event_id": e.event_id or None,
+                    "transition": "decision_refused", "outcome": "refused",
+                    "reason_code": e.data["reason"], "reviewer_id": e.data.get("reviewer_id"),
+                    "decision_id": e.data.get("decision_id")})
+                self._committed.append(e)
+            elif e.kind == "changelog":
+                value = e.entry.to_bytes() if e.entry is not None else None
+                await send(self.topics.gate_state, value, key=key, partition=p)
+            elif e.kind == "release":
+                await send(*self._outcome(e, now), key=key)
+                self._committed.append(e)
+            elif e.kind == "republish":
+                held = self.codec.decode("HeldEvent", e.data["held"])
+                held.update(roles=e.data["roles"], expires_at=e.data["expires_at"],
+                            held_at=e.data["held_at"])
+                await send(self.topics.approvals, self.codec.encode("HeldEvent", held),
+                           key=key, partition=p)
+            elif e.kind == "counted":
+                self._committed.append(e)
+
+    def _outcome(self, e: Effect, now: int) -> tuple[str, bytes]:
+        held = self.codec.decode("HeldEvent", e.data["held"])
+        approved = e.data["outcome"] == "APPROVED"
+        rec = {
+            "event_id": held["event_id"], "run_id": held["run_id"],
+            "workflow_id": held["workflow_id"], "kind": held["kind"],
+            "trace_id": held.get("trace_id"), "outcome": e.data["outcome"],
+            "source": e.data["source"], "rule": held["rule"], "policy_hash": held["policy_hash"],
+            "reason": e.data.get("reason"), "reviewers": e.data["reviewers"],
+            "findings": held["findings"], "event": held["event"],
+            "content_hash": held["content_hash"], "received_at": held["received_at"],
+            "decided_at": now,
+        }
+        topic = self.topics.approved if approved else self.topics.rejected
+        return topic, self.codec.encode("Outcome", rec)
+
+    def after_commit(self, batch: dict[TopicPartition, list[Any]], n: int, seconds: float) -> None:
+        m = self.metrics
+        now = now_ms()
+        for e in self._committed:
+            if e.kind == "release":
+                verdict = "approve" if e.data["outcome"] == "APPROVED" else "reject"
+                m.decisions.labels(verdict, e.data["source"].lower()).inc()
+                m.decision_wait.observe(max(0.0, (now - e.data["held_at"]) / 1000))
+            elif e.kind == "refused":
+                m.decisions_refused.labels(e.data["reason"]).inc()
+        self._committed = []
+        self._touched = set()
+        m.last_event_timestamp.labels(self.name).set(time.time())
+        self._gauges()
+
+    def _gauges(self) -> None:
+        held = 0
+        oldest: int | None = None
+        for s in self.states.values():
+            for e in s.entries.values():
+                if e.status == "open":
+                    held += 1
+                    if oldest is None or e.held_at < oldest:
+                        oldest = e.held_at
+        self.metrics.held_events.set(held)
+        self.metrics.oldest_held_age.set(0 if oldest is None else max(0, now_ms() - oldest) / 1000)

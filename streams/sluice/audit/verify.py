@@ -1,0 +1,530 @@
+"""Verification of audit chains read back from the topic: pure, streaming, first break.
+
+Records of many chains interleave in ``workflow.audit``, and one chain's records spread
+over the topic's partitions (the key is the event id), so the verifier:
+
+- groups records by ``chain`` and puts each chain back in ``seq`` order (records that
+  arrive early wait in a small buffer); within one partition a chain's seqs must only
+  increase, because one writer produced them in order (a swap shows as ``out of order``);
+- checks, per chain from seq 0: no gap and no duplicate seq, ``prev_hash`` equal to the
+  previous record's ``hash``, ``hash`` equal to the recomputed hash of the record's
+  content, and every checkpoint's Ed25519 signature against the given public keys;
+- optionally checks expected heads (anchors): the chain must reach the anchor's seq with
+  the same hash there (catches a truncated or rewritten tail), and upper bounds: no record
+  beyond a head committed by the chain's writer (catches a forged tail while writers idle).
+
+Only the first broken link of each chain is reported: after it, nothing in that chain
+can be trusted, and the location (partition, offset) is where an operator starts looking.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sluice.audit.chain import GENESIS_HASH, ChainHead, checkpoint_message, record_hash
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = [
+    "AFTER_HEAD",
+    "BAD_SIGNATURE",
+    "DUPLICATE_SEQ",
+    "HASH_MISMATCH",
+    "HEAD_MISMATCH",
+    "MALFORMED",
+    "MISSING_CHAIN",
+    "OUT_OF_ORDER",
+    "PREV_HASH_MISMATCH",
+    "SEQ_GAP",
+    "TRUNCATED",
+    "UNKNOWN_KEY",
+    "UNSIGNED_CHECKPOINT",
+    "BrokenLink",
+    "ChainReport",
+    "Verifier",
+    "VerifyReport",
+    "verify_records",
+]
+
+# What can be wrong with a link (the ``what`` of a BrokenLink).
+HASH_MISMATCH = "hash mismatch"
+PREV_HASH_MISMATCH = "prev_hash mismatch"
+SEQ_GAP = "seq gap"
+DUPLICATE_SEQ = "duplicate seq"
+OUT_OF_ORDER = "out of order"
+BAD_SIGNATURE = "bad checkpoint signature"
+UNKNOWN_KEY = "unknown checkpoint key"
+UNSIGNED_CHECKPOINT = "unsigned checkpoint"
+MALFORMED = "malformed record"
+TRUNCATED = "truncated"
+HEAD_MISMATCH = "head mismatch"
+MISSING_CHAIN = "missing chain"
+AFTER_HEAD = "record after committed head"
+
+# Checkpoint signature states.
+_SIG_OK = "ok"
+_SIG_UNCHECKED = "unchecked"  # no public keys were given
+_MAX_MALFORMED_KEPT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    """The first thing wrong in a chain (or a record that belongs to no chain)."""
+
+    #: One of the module's ``what`` constants.
+    what: str
+    #: Chain id; None for a record that could not be read.
+    chain: str | None
+    #: seq of the offending record (or of the missing one, for a gap).
+    seq: int | None
+    #: Where to look in the topic; None when the problem is an absence at the end.
+    partition: int | None
+    offset: int | None
+    #: One line for a human, without record content.
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "what": self.what,
+            "chain": self.chain,
+            "seq": self.seq,
+            "partition": self.partition,
+            "offset": self.offset,
+            "detail": self.detail,
+        }
+
+    def sort_key(self) -> tuple[int, int, int]:
+        """Topic position order; absences sort last."""
+        if self.partition is None or self.offset is None:
+            return (1, 0, 0)
+        return (0, self.partition, self.offset)
+
+
+@dataclass(slots=True)
+class ChainReport:
+    """What one chain looked like."""
+
+    chain: str
+    #: Records of the chain read from the topic (including any after a break).
+    records: int = 0
+    #: Head of the verified prefix: seq of the next record and hash of the last good one.
+    head: ChainHead = field(default_factory=ChainHead.genesis)
+    #: Checkpoints in the verified prefix, and how many had their signature checked.
+    checkpoints: int = 0
+    checkpoints_verified: int = 0
+    #: seq of the last checkpoint in the verified prefix (everything before it is
+    #: protected by the service key's signature).
+    last_checkpoint_seq: int | None = None
+    first_break: BrokenLink | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain verified."""
+        return self.first_break is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "chain": self.chain,
+            "ok": self.ok,
+            "records": self.records,
+            "verified": self.head.seq,
+            "head": {"seq": self.head.seq, "hash": self.head.hash},
+            "checkpoints": self.checkpoints,
+            "checkpoints_verified": self.checkpoints_verified,
+            "last_checkpoint_seq": self.last_checkpoint_seq,
+            "first_break": self.first_break.to_dict() if self.first_break else None,
+        }
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """The outcome of verifying a topic."""
+
+    chains: dict[str, ChainReport]
+    records: int
+    #: Records that are not readable AuditRecords (first few kept), and their count.
+    malformed: list[BrokenLink]
+    malformed_count: int
+    #: Breaks that belong to no record: expected chains that are absent.
+    missing: list[BrokenLink]
+    #: Key ids checkpoint signatures were checked against (empty: not checked).
+    key_ids: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when every chain verified and every record was readable."""
+        return (
+            self.malformed_count == 0
+            and not self.missing
+            and all(c.ok for c in self.chains.values())
+        )
+
+    @property
+    def breaks(self) -> list[BrokenLink]:
+        """Every reported break, in topic position order."""
+        found = [c.first_break for c in self.chains.values() if c.first_break is not None]
+        return sorted([*found, *self.malformed, *self.missing], key=BrokenLink.sort_key)
+
+    @property
+    def first_break(self) -> BrokenLink | None:
+        """The break earliest in the topic, or None."""
+        breaks = self.breaks
+        return breaks[0] if breaks else None
+
+    @property
+    def checkpoints(self) -> int:
+        """Checkpoints in the verified prefixes of all chains."""
+        return sum(c.checkpoints for c in self.chains.values())
+
+    def heads(self) -> dict[str, dict[str, Any]]:
+        """chain → verified head, the form ``--expect-heads`` reads back."""
+        return {
+            name: {"seq": c.head.seq, "hash": c.head.hash}
+            for name, c in sorted(self.chains.items())
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``sluice audit verify --json``)."""
+        first = self.first_break
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "chains": {name: c.to_dict() for name, c in sorted(self.chains.items())},
+            "checkpoints": self.checkpoints,
+            "signatures_checked": bool(self.key_ids),
+            "key_ids": self.key_ids,
+            "malformed": self.malformed_count,
+            "first_break": first.to_dict() if first else None,
+            "breaks": [b.to_dict() for b in self.breaks],
+            "heads": self.heads(),
+        }
+
+
+# An entry waiting for its turn: seq, partition, offset, stored hash, prev_hash,
+# whether the stored hash matches the content, checkpoint signature state (or None).
+_Entry = tuple[int, int, int, str, str, bool, str | None]
+
+
+class _Chain:
+    __slots__ = (
+        "anchor",
+        "anchor_hit",
+        "brk",
+        "checkpoints",
+        "cp_verified",
+        "last_cp",
+        "last_hash",
+        "locs_o",
+        "locs_p",
+        "name",
+        "next_seq",
+        "part_last",
+        "pending",
+        "records",
+    )
+
+    def __init__(self, name: str, anchor: ChainHead | None) -> None:
+        self.name = name
+        self.records = 0
+        self.next_seq = 0
+        self.last_hash = GENESIS_HASH
+        self.pending: dict[int, _Entry] = {}
+        self.part_last: dict[int, tuple[int, int]] = {}
+        self.brk: BrokenLink | None = None
+        self.checkpoints = 0
+        self.cp_verified = 0
+        self.last_cp: int | None = None
+        # Location of every verified record, indexed by seq (16 bytes per record).
+        self.locs_p = array("q")
+        self.locs_o = array("q")
+        self.anchor = anchor
+        self.anchor_hit: bool | None = None
+
+    def loc(self, seq: int) -> tuple[int | None, int | None]:
+        if 0 <= seq < len(self.locs_p):
+            return self.locs_p[seq], self.locs_o[seq]
+        return None, None
+
+
+class Verifier:
+    """Feeds on records one at a time; :meth:`finish` gives the report.
+
+    Args:
+        public_keys: key id → Ed25519 public key of the sluice service. Empty: checkpoint
+            signatures are not checked (reported as such; the chain still verifies).
+        anchors: chain → head the chain must reach with the same hash there (from a saved
+            ``verify --json`` or from the writers' committed offsets read *before* the
+            topic). A chain with an anchor beyond seq 0 that is absent is a break.
+    """
+
+    def __init__(
+        self,
+        public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        *,
+        anchors: Mapping[str, ChainHead] | None = None,
+    ) -> None:
+        self._keys = dict(public_keys or {})
+        self._anchors = dict(anchors or {})
+        self._chains: dict[str, _Chain] = {}
+        self._records = 0
+        self._malformed: list[BrokenLink] = []
+        self._malformed_count = 0
+
+    # -- input ---------------------------------------------------------------------
+
+    def add_malformed(self, partition: int, offset: int, detail: str) -> None:
+        """Count a record that could not be decoded as an AuditRecord."""
+        self._records += 1
+        self._malformed_count += 1
+        if len(self._malformed) < _MAX_MALFORMED_KEPT:
+            self._malformed.append(BrokenLink(MALFORMED, None, None, partition, offset, detail))
+
+    def add(self, partition: int, offset: int, record: Mapping[str, Any]) -> None:
+        """Take the decoded record at ``partition``/``offset`` (in offset order per partition)."""
+        try:
+            name = record["chain"]
+            seq = record["seq"]
+            prev = record["prev_hash"]
+            stored = record["hash"]
+        except (KeyError, TypeError):
+            self.add_malformed(partition, offset, "not an AuditRecord")
+            return
+        if not (
+            isinstance(name, str)
+            and type(seq) is int
+            and seq >= 0
+            and isinstance(prev, str)
+            and isinstance(stored, str)
+        ):
+            self.add_malformed(partition, offset, "chain fields of the wrong type")
+            return
+        try:
+            computed = record_hash(record)
+        except TypeError:
+            self.add_malformed(partition, offset, "a field of a type AuditRecord does not allow")
+            return
+        self._records += 1
+        c = self._chains.get(name)
+        if c is None:
+            c = self._chains[name] = _Chain(name, self._anchors.get(name))
+        c.records += 1
+        if c.brk is not None:
+            return
+        last = c.part_last.get(partition)
+        if last is not None and seq <= last[0]:
+            what = DUPLICATE_SEQ if seq == last[0] else OUT_OF_ORDER
+            c.brk = BrokenLink(
+                what,
+                name,
+                seq,
+                partition,
+                offset,
+                f"seq {seq} follows seq {last[0]} (offset {last[1]}) in partition {partition}",
+            )
+            c.pending.clear()
+            return
+        c.part_last[partition] = (seq, offset)
+        sig: str | None = None
+        if record.get("transition") == "checkpoint" or record.get("stage") == "checkpoint":
+            sig = self._check_signature(name, seq, prev, record)
+        entry: _Entry = (seq, partition, offset, stored, prev, computed == stored, sig)
+        if seq == c.next_seq:
+            self._apply(c, entry)
+            pending = c.pending
+            while pending and c.brk is None and c.next_seq in pending:
+                self._apply(c, pending.pop(c.next_seq))
+        elif seq > c.next_seq:
+            other = c.pending.get(seq)
+            if other is not None:
+                c.brk = BrokenLink(
+                    DUPLICATE_SEQ,
+                    name,
+                    seq,
+                    partition,
+                    offset,
+                    f"seq {seq} also at partition {other[1]} offset {other[2]}",
+                )
+                c.pending.clear()
+            else:
+                c.pending[seq] = entry
+        else:
+            p, o = c.loc(seq)
+            c.brk = BrokenLink(
+                DUPLICATE_SEQ,
+                name,
+                seq,
+                partition,
+                offset,
+                f"seq {seq} already seen at partition {p} offset {o}",
+            )
+            c.pending.clear()
+
+    def _check_signature(self, chain: str, seq: int, prev: str, record: Mapping[str, Any]) -> str:
+        signature = record.get("signature")
+        key_id = record.get("key_id")
+        at = record.get("at")
+        if signature is None:
+            return UNSIGNED_CHECKPOINT
+        if not self._keys:
+            return _SIG_UNCHECKED
+        key = self._keys.get(key_id) if isinstance(key_id, str) else None
+        if key is None:
+            return UNKNOWN_KEY
+        if type(at) is not int:
+            return BAD_SIGNATURE
+        from sluice.audit.keys import verify_signature
+
+        message = checkpoint_message(chain, seq, prev, at, key_id)
+        return _SIG_OK if verify_signature(key, bytes(signature), message) else BAD_SIGNATURE
+
+    def _apply(self, c: _Chain, entry: _Entry) -> None:
+        seq, partition, offset, stored, prev, hash_ok, sig = entry
+        what = detail = None
+        if not hash_ok:
+            what, detail = HASH_MISMATCH, "the stored hash does not match the record's content"
+        elif prev != c.last_hash:
+            what = PREV_HASH_MISMATCH
+            detail = (
+                "prev_hash is not the hash of the previous record"
+                if seq
+                else "prev_hash of seq 0 is not the genesis hash"
+            )
+        elif sig is not None and sig not in (_SIG_OK, _SIG_UNCHECKED):
+            what = sig
+            detail = {
+                UNSIGNED_CHECKPOINT: "a checkpoint without a signature",
+                UNKNOWN_KEY: "signed by a key none of the given public keys match",
+                BAD_SIGNATURE: "the signature does not verify with the named key",
+            }[sig]
+        if what is not None:
+            c.brk = BrokenLink(what, c.name, seq, partition, offset, detail or what)
+            c.pending.clear()
+            return
+        if sig is not None:
+            c.checkpoints += 1
+            c.cp_verified += sig == _SIG_OK
+            c.last_cp = seq
+        c.locs_p.append(partition)
+        c.locs_o.append(offset)
+        c.last_hash = stored
+        c.next_seq = seq + 1
+        if c.anchor is not None and c.anchor.seq == c.next_seq:
+            c.anchor_hit = c.anchor.hash == stored
+
+    # -- output --------------------------------------------------------------------
+
+    def finish(self, bounds: Mapping[str, ChainHead] | None = None) -> VerifyReport:
+        """The report so far; may be called again (e.g. with fresher ``bounds``).
+
+        Args:
+            bounds: chain → head committed by the chain's writer, read *after* the topic's
+                end offsets were taken: a record at or beyond its seq was not committed by
+                the writer (a forged tail).
+        """
+        bounds = bounds or {}
+        chains: dict[str, ChainReport] = {}
+        for name, c in self._chains.items():
+            brk = c.brk or self._end_break(c, bounds.get(name))
+            chains[name] = ChainReport(
+                chain=name,
+                records=c.records,
+                head=ChainHead(c.next_seq, c.last_hash),
+                checkpoints=c.checkpoints,
+                checkpoints_verified=c.cp_verified,
+                last_checkpoint_seq=c.last_cp,
+                first_break=brk,
+            )
+        missing = [
+            BrokenLink(
+                MISSING_CHAIN,
+                name,
+                0,
+                None,
+                None,
+                f"no record of the chain; expected at least {head.seq}",
+            )
+            for name, head in sorted(self._anchors.items())
+            if head.seq > 0 and name not in self._chains
+        ]
+        return VerifyReport(
+            chains=chains,
+            records=self._records,
+            malformed=list(self._malformed),
+            malformed_count=self._malformed_count,
+            missing=missing,
+            key_ids=sorted(self._keys),
+        )
+
+    def _end_break(self, c: _Chain, bound: ChainHead | None) -> BrokenLink | None:
+        if c.pending:
+            seq = min(c.pending)
+            entry = c.pending[seq]
+            return BrokenLink(
+                SEQ_GAP,
+                c.name,
+                c.next_seq,
+                entry[1],
+                entry[2],
+                f"seq {c.next_seq} is missing; the chain resumes at seq {seq}",
+            )
+        anchor = c.anchor
+        if anchor is not None and anchor.seq > 0:
+            if c.next_seq < anchor.seq:
+                p, o = c.loc(c.next_seq - 1)
+                return BrokenLink(
+                    TRUNCATED,
+                    c.name,
+                    c.next_seq,
+                    p,
+                    o,
+                    f"the chain ends before seq {c.next_seq}; its expected head is at seq "
+                    f"{anchor.seq}",
+                )
+            if not c.anchor_hit:
+                p, o = c.loc(anchor.seq - 1)
+                return BrokenLink(
+                    HEAD_MISMATCH,
+                    c.name,
+                    anchor.seq - 1,
+                    p,
+                    o,
+                    "the record at the expected head has a different hash (tail rewritten)",
+                )
+        if bound is not None and c.next_seq > bound.seq:
+            p, o = c.loc(bound.seq)
+            return BrokenLink(
+                AFTER_HEAD,
+                c.name,
+                bound.seq,
+                p,
+                o,
+                f"seq {bound.seq}..{c.next_seq - 1} lie beyond the head its writer committed",
+            )
+        return None
+
+
+def verify_records(
+    records: Iterable[tuple[int, int, Mapping[str, Any] | None]],
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    *,
+    anchors: Mapping[str, ChainHead] | None = None,
+    bounds: Mapping[str, ChainHead] | None = None,
+) -> VerifyReport:
+    """Verify ``(partition, offset, record)`` triples (None: an undecodable record).
+
+    Pure: no I/O. See :class:`Verifier` for ``public_keys`` and ``anchors`` and
+    :meth:`Verifier.finish` for ``bounds``.
+    """
+    v = Verifier(public_keys, anchors=anchors)
+    for partition, offset, record in records:
+        if record is None:
+            v.add_malformed(partition, offset, "not a decodable AuditRecord")
+        else:
+            v.add(partition, offset, record)
+    return v.finish(bounds)

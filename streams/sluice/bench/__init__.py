@@ -1,0 +1,1 @@
+"""Benchmarks: `sluice bench` (pipeline vs raw passthrough) and `sluice bench detect`."""

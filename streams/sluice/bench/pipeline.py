@@ -1,0 +1,209 @@
+"""``sluice bench``: the intake worker vs a raw aiokafka passthrough of the same records.
+
+Both run in this process against the broker in settings, on fresh topics, one after
+the other: the ratio is what matters on a shared, noisy machine.
+
+1. Produce N realistic ~1 KB events (mixed kinds, ~5 % held by the default policy).
+2. Passthrough: consume → produce the bytes untouched → commit, as fast as it goes.
+3. Pipeline: the sluice intake agent (decode → validate → sanitize → assess → route,
+   audit, one transaction per batch) over the same records, as fast as it goes.
+4. Latency: a second pipeline run fed at ~half its measured max rate; per event,
+   publish time (producer CreateTime) → the output record's broker LogAppendTime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
+
+from sluice.bench.events import make_events
+from sluice.codec import default_codec
+from sluice.kafka_io import create_topics, make_producer
+from sluice.settings import Settings
+from sluice.topics import Topics
+
+__all__ = ["run_bench"]
+
+
+async def _produce(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]],
+                   rate: float | None = None) -> None:
+    producer = make_producer(settings, linger_ms=5)
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        futs = []
+        for i, (key, value) in enumerate(payloads):
+            if rate is not None and i % 50 == 0:
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            futs.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+
+
+async def _passthrough(settings: Settings, src: str, dst: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(src, **settings.kafka_kwargs(), group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    producer = make_producer(settings)
+    await consumer.start()
+    await producer.start()
+    try:
+        done = 0
+        t0 = None
+        while done < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            if t0 is None and batch:
+                t0 = time.perf_counter()
+            futs = [await producer.send(dst, m.value, key=m.key) for recs in batch.values() for m in recs]
+            if futs:
+                await asyncio.gather(*futs)
+                await consumer.commit()
+            done += len(futs)
+        return n / (time.perf_counter() - (t0 or time.perf_counter()))
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _count_outputs(settings: Settings, topics: list[str], n: int, timeout: float,
+                         latencies: list[float] | None = None,
+                         sent_at: dict[bytes, int] | None = None) -> float:
+    """Wait until ``n`` records are in ``topics``; return the time the last one arrived."""
+    consumer = AIOKafkaConsumer(*topics, **settings.kafka_kwargs(), group_id=None,
+                                isolation_level="read_committed", auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        seen = 0
+        deadline = time.monotonic() + timeout
+        last = time.perf_counter()
+        while seen < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                seen += len(recs)
+                if latencies is not None and sent_at is not None:
+                    for r in recs:
+                        t = sent_at.get(r.key or b"")
+                        if t is not None:
+                            latencies.append(r.timestamp - t)
+            if batch:
+                last = time.perf_counter()
+        if seen < n:
+            raise TimeoutError(f"only {seen}/{n} outputs arrived")
+        return last
+    finally:
+        await consumer.stop()
+
+
+async def _pipeline(settings: Settings, prefix: str, payloads: list[tuple[bytes, bytes]], n: int,
+                    rate: float | None, latencies: list[float] | None) -> float:
+    from sluice.agents.intake import IntakeAgent
+    from sluice.http import Health
+    from sluice.metrics import create
+    from sluice.worker import build_intake
+
+    s = settings.model_copy(update={"topic_prefix": prefix, "group_id": f"{prefix}intake",
+                                    "worker_id": f"bench-{uuid.uuid4().hex[:6]}"})
+    topics = Topics.with_prefix(prefix)
+    await create_topics(s, topics)
+    intake, _ = build_intake(s, topics)
+    agent = IntakeAgent(s, default_codec(), create(CollectorRegistry()), Health(), intake, topics)
+    outs = [topics.approved, topics.rejected, topics.approvals, topics.dlq]
+    sent_at: dict[bytes, int] = {}
+    if rate is None:
+        await _produce(s, topics.events, payloads)
+    await agent.start()
+    task = asyncio.create_task(agent.run())
+    try:
+        t0 = time.perf_counter()
+        if rate is not None:
+            codec = default_codec()
+            for _, value in payloads:
+                eid = codec.decode("WorkflowEvent", value)["event_id"].encode()
+                sent_at[eid] = 0
+            producer_task = asyncio.create_task(_produce_stamped(s, topics.events, payloads, rate, sent_at))
+        last = await _count_outputs(s, outs, n, timeout=max(120.0, n / 500), latencies=latencies,
+                                    sent_at=sent_at if rate is not None else None)
+        if rate is not None:
+            await producer_task
+        return n / (last - t0)
+    finally:
+        agent._stopping.set()  # noqa: SLF001
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(task, 15)
+        await agent.stop()
+
+
+async def _produce_stamped(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]],
+                           rate: float, sent_at: dict[bytes, int]) -> None:
+    codec = default_codec()
+    ids = [codec.decode("WorkflowEvent", v)["event_id"].encode() for _, v in payloads]
+    producer = make_producer(settings, linger_ms=1)
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        futs = []
+        for i, (key, value) in enumerate(payloads):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[ids[i]] = time.time_ns() // 1_000_000
+            futs.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+
+
+async def run_bench(settings: Settings, n: int = 50_000, *, latency_events: int | None = None,
+                    held_share: float = 0.05, partitions: int = 4) -> dict[str, Any]:
+    """Run the whole benchmark; returns the figures."""
+    codec = default_codec()
+    run = uuid.uuid4().hex[:8]
+    s = settings.model_copy(update={"partitions": partitions})
+    now = time.time_ns() // 1_000_000
+    events = make_events(n, held_share=held_share, seed=1, now_ms=now)
+    payloads = [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in events]
+    size = statistics.mean(len(p[1]) for p in payloads)
+
+    raw_prefix = f"bench-{run}-raw."
+    raw_topics = Topics.with_prefix(raw_prefix)
+    await create_topics(s, raw_topics, names=[raw_topics.events, raw_topics.approved])
+    await _produce(s, raw_topics.events, payloads)
+    passthrough = await _passthrough(s, raw_topics.events, raw_topics.approved, n)
+
+    pipeline = await _pipeline(s, f"bench-{run}-pipe.", payloads, n, None, None)
+
+    m = latency_events or min(n, 20_000)
+    lat_events = make_events(m, held_share=0.0, seed=2, now_ms=time.time_ns() // 1_000_000)
+    lat_payloads = [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in lat_events]
+    latencies: list[float] = []
+    rate = pipeline / 2
+    await _pipeline(s, f"bench-{run}-lat.", lat_payloads, m, rate, latencies)
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return float(latencies[min(len(latencies) - 1, int(q * len(latencies)))]) if latencies else float("nan")
+
+    return {
+        "events": n,
+        "event_bytes_mean": round(size, 1),
+        "held_share": held_share,
+        "partitions": partitions,
+        "passthrough_eps": round(passthrough),
+        "pipeline_eps": round(pipeline),
+        "ratio": round(pipeline / passthrough, 3),
+        "latency_rate_eps": round(rate),
+        "latency_events": m,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": float(latencies[-1]) if latencies else float("nan"),
+    }

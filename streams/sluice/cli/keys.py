@@ -1,0 +1,83 @@
+"""``sluice keys new``: a reviewer's Ed25519 key pair and its registry entry."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["register", "registry_entry"]
+
+keys_app = typer.Typer(help="Manage reviewers' signing keys.", no_args_is_help=True)
+
+
+def registry_entry(reviewer_id: str, key_id: str, public_key_b64: str, roles: list[str]) -> str:
+    """The YAML list item to paste under ``reviewers:`` in the registry (SPEC §5 shape)."""
+    import json
+
+    def q(value: str) -> str:  # JSON strings are valid YAML scalars, whatever they hold
+        return json.dumps(value)
+
+    roles_text = "[" + ", ".join(q(r) for r in roles) + "]"
+    if not roles:
+        roles_text += "  # TODO: the roles this reviewer may decide for, e.g. [security]"
+    return (
+        f"- id: {q(reviewer_id)}\n"
+        f"  roles: {roles_text}\n"
+        "  keys:\n"
+        f"    - id: {q(key_id)}\n"
+        f"      public_key: {q(public_key_b64)}\n"
+        "      revoked: false\n"
+    )
+
+
+@keys_app.command("new")
+def new(
+    reviewer: str = typer.Option(..., "--reviewer", help="Reviewer id (as in the registry)."),
+    out: str = typer.Option(..., "--out", help="Private key file to write (mode 0600)."),
+    key_id: str = typer.Option(
+        None, "--key-id", help="Key id (default <reviewer>-<yyyy-mm>, UTC)."
+    ),
+    role: list[str] | None = typer.Option(  # noqa: B008 - typer's idiom
+        None, "--role", help="Role to put in the printed entry (repeatable)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the entry as one JSON object."),
+) -> None:
+    """Generate an Ed25519 key: write the private key file, print its registry entry.
+
+    The private key stays in FILE (mode 0600); add the printed entry (or only its key,
+    if the reviewer is already registered) to the reviewers registry.
+    """
+    import datetime as dt
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from sluice.errors import ConfigError
+    from sluice.gate.signatures import public_key_to_b64, write_private_key
+
+    reviewer = reviewer.strip()
+    if not reviewer:
+        raise ConfigError("--reviewer must not be empty")
+    if key_id is None:
+        key_id = f"{reviewer}-{dt.datetime.now(dt.UTC):%Y-%m}"
+    roles = [r.strip() for r in (role or []) if r.strip()]
+    key = Ed25519PrivateKey.generate()
+    write_private_key(out, reviewer, key_id, key, force=force)
+    public = public_key_to_b64(key.public_key())
+    typer.echo(f"wrote private key {key_id} for {reviewer} to {out} (mode 0600)", err=True)
+    if json_out:
+        import json
+
+        entry = {
+            "id": reviewer,
+            "roles": roles,
+            "keys": [{"id": key_id, "public_key": public, "revoked": False}],
+        }
+        typer.echo(json.dumps(entry))
+    else:
+        typer.echo("# add to `reviewers:` in the registry file (SLUICE_REVIEWERS_FILE)")
+        typer.echo(registry_entry(reviewer, key_id, public, roles), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``keys`` group."""
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,292 @@
+"""Intake, one record at a time, as a pure function: decode → validate → sanitize → assess → route.
+
+No I/O here: :meth:`Intake.process` takes a consumed record's bytes and coordinates and
+returns what to produce (one output record and one audit entry) plus what to count.
+The agent in :mod:`sluice.agents.intake` batches these into Kafka transactions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from sluice.codec import Codec
+from sluice.errors import ErrorCode, RejectedRecord
+from sluice.models.event import UUID_PATTERN
+from sluice.models.finding import Finding
+from sluice.topics import Topics
+from sluice.validate import Validator
+
+__all__ = ["Intake", "IntakeResult", "PolicyLike", "SanitizerLike"]
+
+log = logging.getLogger(__name__)
+
+_PREVIEW_CHARS = 120
+_UUID = re.compile(UUID_PATTERN)
+
+
+class SanitizerLike(Protocol):
+    """What intake needs of :class:`sluice.sanitize.Sanitizer`."""
+
+    def sanitize_event(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+class PolicyLike(Protocol):
+    """What intake needs of :class:`sluice.policy.Policy`."""
+
+    hash: str
+
+    def assess(self, event: dict[str, Any], findings: list[Finding]) -> Any: ...
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    """What one input record became."""
+
+    #: approved | rejected | held | invalid
+    outcome: str
+    #: StepKind of the event, or "unknown" when it did not decode.
+    kind: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    #: Fields of the intake audit record (ChainWriter.append(**audit)).
+    audit: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+    error_code: str | None = None
+    cost_usd: float = 0.0
+    event_id: str | None = None
+
+
+class Intake:
+    """The intake stage for one deployment.
+
+    Args:
+        codec: shared Avro codec.
+        validator: field rules and time window.
+        sanitizer: the sanitize stage (secrets, PII, markup, injections, Unicode).
+        policy: the loaded policy.
+        topics: output topic names.
+        max_record_bytes: larger records go to the DLQ unread.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        validator: Validator,
+        sanitizer: SanitizerLike,
+        policy: PolicyLike,
+        topics: Topics,
+        *,
+        max_record_bytes: int = 512 * 1024,
+    ) -> None:
+        self._codec = codec
+        self._validator = validator
+        self._sanitizer = sanitizer
+        self._policy = policy
+        self._topics = topics
+        self._max_bytes = max_record_bytes
+        self._event_fp = codec.fingerprint("WorkflowEvent")
+
+    def process(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        source: tuple[str, int, int],
+        timestamp_ms: int | None,
+        now_ms: int,
+    ) -> IntakeResult:
+        """Route one record. Never raises: every failure becomes a DLQ result."""
+        try:
+            return self._process(value, key, source, now_ms)
+        except RejectedRecord as exc:
+            return self._dead_letter(value, key, source, timestamp_ms, now_ms, exc.code, exc.detail)
+        except Exception as exc:  # a bug must cost one record, not the partition
+            # No traceback: exception messages of libraries may quote event values.
+            log.error("intake internal error",
+                      extra={"source": _src(source), "exc_type": type(exc).__name__})
+            return self._dead_letter(
+                value, key, source, timestamp_ms, now_ms, ErrorCode.INTERNAL_ERROR,
+                f"internal error ({type(exc).__name__})",
+            )
+
+    def _process(
+        self, value: bytes | None, key: bytes | None, source: tuple[str, int, int], now_ms: int
+    ) -> IntakeResult:
+        if value is None:
+            raise RejectedRecord(ErrorCode.TRUNCATED, "record has no value (tombstone)")
+        if len(value) > self._max_bytes:
+            raise RejectedRecord(
+                ErrorCode.RECORD_TOO_LARGE, f"{len(value)} bytes > limit {self._max_bytes}"
+            )
+        event = self._codec.decode("WorkflowEvent", value)
+        self._validator.validate(event, now_ms)
+        clean, findings = self._sanitizer.sanitize_event(event)
+        if clean is event and value[2:10] == self._event_fp:
+            body = value  # unchanged and already current: pass the bytes on as they came
+        else:
+            body = self._codec.encode("WorkflowEvent", clean)
+        content_hash = hashlib.sha256(body).hexdigest()
+        a = self._policy.assess(clean, findings)
+        event_id: str = clean["event_id"]
+        kind: str = clean["kind"]
+        avro_findings = [f.to_avro() for f in findings]
+        audit: dict[str, Any] = {
+            "stage": "intake",
+            "event_id": event_id,
+            "run_id": clean["run_id"],
+            "workflow_id": clean["workflow_id"],
+            "trace_id": clean.get("trace_id"),
+            "kind": kind,
+            "actor_id": clean["actor"]["id"],
+            "rule": a.rule,
+            "policy_hash": a.policy_hash,
+            "content_hash": content_hash,
+            "detectors": sorted({f.detector for f in findings}),
+            "source": _src(source),
+            "reason_code": a.reason,
+            "at": now_ms,
+        }
+        ekey = event_id.encode()
+        if a.outcome == "hold":
+            hold = a.hold
+            held = {
+                "event_id": event_id,
+                "run_id": clean["run_id"],
+                "workflow_id": clean["workflow_id"],
+                "kind": kind,
+                "actor_id": clean["actor"]["id"],
+                "on_behalf_of": clean.get("on_behalf_of"),
+                "trace_id": clean.get("trace_id"),
+                "event": body,
+                "content_hash": content_hash,
+                "findings": avro_findings,
+                "rule": a.rule,
+                "policy_hash": a.policy_hash,
+                "reason": a.reason,
+                "risk_score": float(a.risk_score),
+                "roles": list(hold.roles),
+                "approvals": int(hold.approvals),
+                "on_expiry": hold.on_expiry,
+                "escalate_roles": list(hold.escalate_roles),
+                "escalate_ttl_ms": int(hold.escalate_ttl_ms),
+                "received_at": now_ms,
+                "held_at": now_ms,
+                "expires_at": now_ms + int(hold.ttl_ms),
+            }
+            audit.update(transition="held", outcome="held")
+            out = self._codec.encode("HeldEvent", held)
+            topic, outcome = self._topics.approvals, "held"
+        else:
+            approved = a.outcome == "allow"
+            outcome_rec = {
+                "event_id": event_id,
+                "run_id": clean["run_id"],
+                "workflow_id": clean["workflow_id"],
+                "kind": kind,
+                "trace_id": clean.get("trace_id"),
+                "outcome": "APPROVED" if approved else "REJECTED",
+                "source": "POLICY",
+                "rule": a.rule,
+                "policy_hash": a.policy_hash,
+                "reason": a.reason,
+                "reviewers": [],
+                "findings": avro_findings,
+                "event": body,
+                "content_hash": content_hash,
+                "received_at": now_ms,
+                "decided_at": now_ms,
+            }
+            outcome = "approved" if approved else "rejected"
+            audit.update(transition=outcome, outcome=outcome)
+            out = self._codec.encode("Outcome", outcome_rec)
+            topic = self._topics.approved if approved else self._topics.rejected
+        return IntakeResult(
+            outcome=outcome,
+            kind=kind,
+            topic=topic,
+            key=ekey,
+            value=out,
+            audit=audit,
+            findings=findings,
+            cost_usd=float(clean.get("cost_usd") or 0.0),
+            event_id=event_id,
+        )
+
+    def _dead_letter(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        source: tuple[str, int, int],
+        timestamp_ms: int | None,
+        now_ms: int,
+        code: ErrorCode,
+        detail: str,
+    ) -> IntakeResult:
+        payload = value or b""
+        fingerprint = payload[2:10].hex() if len(payload) >= 10 and payload[:2] == b"\xc3\x01" else None
+        event_id, preview = self._salvage(payload)
+        dead = {
+            "error_code": code.value,
+            "detail": self._sanitizer.redact(detail)[:500],
+            "source_topic": source[0],
+            "source_partition": source[1],
+            "source_offset": source[2],
+            "source_timestamp": timestamp_ms,
+            "payload_size": len(payload),
+            "payload_sha256": hashlib.sha256(payload).hexdigest(),
+            "schema_fingerprint": fingerprint,
+            "event_id": event_id,
+            "preview": preview,
+            "failed_at": now_ms,
+        }
+        audit = {
+            "stage": "intake",
+            "transition": "invalid",
+            "outcome": "invalid",
+            "event_id": event_id,
+            "reason_code": code.value,
+            "source": _src(source),
+            "at": now_ms,
+        }
+        return IntakeResult(
+            outcome="invalid",
+            kind="unknown",
+            topic=self._topics.dlq,
+            key=key,
+            value=self._codec.encode("DeadLetter", dead),
+            audit=audit,
+            error_code=code.value,
+            event_id=event_id,
+        )
+
+    def _salvage(self, payload: bytes) -> tuple[str | None, str | None]:
+        """Best effort: the event id and a short redacted preview of a bad record."""
+        try:
+            event = self._codec.decode("WorkflowEvent", payload)
+        except Exception:
+            return None, None
+        eid = event.get("event_id")
+        event_id = eid if isinstance(eid, str) and _UUID.match(eid) else None
+        try:
+            # Redact whole values first, then cut: a cut must never split a secret.
+            shown = {
+                "kind": self._sanitizer.redact(str(event.get("kind", ""))),
+                "step": self._sanitizer.redact(str(event.get("step", ""))),
+                "action": self._sanitizer.redact(str(event.get("action", ""))),
+            }
+            text = orjson.dumps(shown).decode()
+        except Exception:
+            return event_id, None
+        return event_id, text[:_PREVIEW_CHARS]
+
+
+def _src(source: tuple[str, int, int]) -> str:
+    return f"{source[0]}/{source[1]}/{source[2]}"

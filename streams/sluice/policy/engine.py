@@ -1,0 +1,410 @@
+"""The compiled policy: ordered rules, first match wins, evaluated with exact fast paths.
+
+Evaluation of one event (``Policy.assess``):
+
+1. Candidate rules come from an index by ``event.kind``: a rule whose condition has a
+   top-level conjunct ``event.kind == "X"`` (or ``in [...]``) cannot match another kind,
+   because in CEL ``false && anything`` is ``false``. Order is kept.
+2. Such enum conjuncts (on ``kind`` and ``data_classification``) are checked in Python;
+   a rule made only of them needs no CEL at all.
+3. Otherwise the rule's result is memoised on the exact values it reads (the event
+   fields named in it, the findings when it uses them); CEL is pure, so equal inputs give
+   equal results. Rules using ``now`` or a bare ``event`` are not memoised.
+4. On a miss the rule runs in CEL with only the values it reads, passed as flat variables
+   (``event.cost_usd`` is compiled as a plain variable), which the CEL runtime converts
+   several times faster than a map.
+
+A condition that raises at run time (a missing map key, ``double("abc")``, a null
+compared with a number) or returns a non-bool counts as *not matching*; it is counted in
+``Policy.error_counts`` and named in ``Assessment.errors``. ``assess`` never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from sluice.policy.analysis import ConditionInfo
+from sluice.policy.model import Assessment, HoldSpec
+
+__all__ = [
+    "CMP_OPS",
+    "FLAT_PREFIX",
+    "IN_OP",
+    "NOTNULL_OP",
+    "CompiledRule",
+    "Policy",
+    "finding_to_cel",
+    "risk_score",
+]
+
+log = logging.getLogger(__name__)
+
+#: Prefix of the flat variables that stand for ``event.<field>`` in rewritten programs.
+FLAT_PREFIX = "sluice_event_"
+#: Memo entries per rule before the memo is cleared (bounds memory on high-cardinality input).
+MEMO_LIMIT = 4096
+
+_MISSING = object()
+_MISS = object()
+_ERROR = object()
+
+# Predicate operators (see CompiledRule.preds).
+_IN, _NOTNULL, _LT, _LE, _GT, _GE = range(6)
+CMP_OPS = {"<": _LT, "<=": _LE, ">": _GT, ">=": _GE}
+IN_OP, NOTNULL_OP = _IN, _NOTNULL
+
+_SEVERITY_WEIGHT = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
+_OUTCOME_FLOOR = {"allow": 0.0, "hold": 0.5, "deny": 1.0}
+
+
+class _Unhashable(Exception):
+    """A value the memo cannot key on; evaluate without memo."""
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in equal only for values CEL cannot tell apart."""
+    t = type(value)
+    if t is str or t is float or value is None:
+        return value
+    if t is int:  # keep 1 (int) apart from 1.0 and True: CEL types differ
+        return ("i", value)
+    if t is bool:
+        return ("b", value)
+    if t is dict:
+        try:
+            items = sorted(value.items())
+        except TypeError as exc:
+            raise _Unhashable from exc
+        return ("d", tuple((k, _freeze(v)) for k, v in items))
+    if t is list or t is tuple:
+        return ("l", tuple(_freeze(v) for v in value))
+    raise _Unhashable
+
+
+def _enum_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def finding_to_cel(finding: Any) -> dict[str, Any]:
+    """A :class:`sluice.models.Finding` (or its Avro dict) as the map rules see in ``findings``."""
+    if isinstance(finding, Mapping):
+        get = finding.get
+        kind, detector, fld = get("kind"), get("detector"), get("field")
+        severity, confidence, action = get("severity"), get("confidence"), get("action")
+    else:
+        kind, detector, fld = finding.kind, finding.detector, finding.field
+        severity, confidence = finding.severity, finding.confidence
+        action = getattr(finding, "action", None)
+    return {
+        "kind": str(_enum_value(kind)),
+        "detector": str(detector),
+        "field": str(fld),
+        "severity": str(_enum_value(severity) or "medium"),
+        "confidence": float(1.0 if confidence is None else confidence),
+        "action": str(action or "flagged"),
+    }
+
+
+def risk_score(outcome: str, findings: Sequence[Mapping[str, Any]]) -> float:
+    """0..1: ``deny`` → 1; else max(outcome floor, noisy-OR of the findings).
+
+    Each finding weighs ``severity weight * confidence`` (low .25, medium .5, high .75,
+    critical 1); findings combine as ``1 - prod(1 - w)``. The floor is 0 for allow and 0.5
+    for hold, so a hold always ranks above a clean allow in the review queue.
+    """
+    if outcome == "deny":
+        return 1.0
+    keep = 1.0
+    for f in findings:
+        keep *= 1.0 - _SEVERITY_WEIGHT.get(f["severity"], 0.5) * min(max(f["confidence"], 0.0), 1.0)
+    return round(max(_OUTCOME_FLOOR.get(outcome, 0.5), 1.0 - keep), 4)
+
+
+@dataclass(slots=True, eq=False)
+class CompiledRule:
+    """One rule, compiled once at load."""
+
+    name: str
+    source: str
+    outcome: str
+    reason: str | None
+    hold: HoldSpec | None
+    #: The condition over ``event``/``findings``/``lists``/``limits``/``now``.
+    program: cel.Program
+    info: ConditionInfo
+    #: The same condition over flat ``sluice_event_<field>`` variables, when exact.
+    flat: cel.Program | None = None
+    uses_findings: bool = True
+    uses_now: bool = True
+    #: Event fields read, in a fixed order (None: the whole event).
+    fields: tuple[str, ...] | None = None
+    #: Enum conjuncts, ((field, allowed values), ...): the index by kind uses them.
+    constraints: tuple[tuple[str, frozenset[str]], ...] = ()
+    #: Conjuncts Python decides exactly, ((field, op, arg), ...); ops are ``_IN`` ... ``_GE``.
+    preds: tuple[tuple[str, int, Any], ...] = ()
+    #: True when ``preds`` is the whole condition.
+    pure: bool = False
+    memo: dict[Any, Any] | None = None
+    #: The assessment for a match with no findings and no errors (built once).
+    clean: Assessment | None = None
+
+
+class Policy:
+    """A loaded policy. Build with :func:`sluice.policy.load_policy`."""
+
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        default: CompiledRule,
+        policy_hash: str,
+        *,
+        lists: Mapping[str, Any] | None = None,
+        limits: Mapping[str, Any] | None = None,
+        source: str = "<policy>",
+        optimize: bool = True,
+    ) -> None:
+        self.hash = policy_hash
+        #: Ordered rules (the default is separate: :attr:`default`).
+        self.rules: tuple[CompiledRule, ...] = tuple(rules)
+        self.default = default
+        self.lists: dict[str, Any] = dict(lists or {})
+        self.limits: dict[str, Any] = dict(limits or {})
+        self.source = source
+        self.optimize = optimize
+        #: Run-time condition errors per rule name since load (treated as not matching).
+        self.error_counts: dict[str, int] = {}
+        self._local = threading.local()
+        self._uses_now = any(r.uses_now for r in self.rules)
+        for rule in (*self.rules, default):
+            rule.clean = Assessment(
+                rule.outcome,
+                rule.name,
+                rule.reason,
+                rule.hold,
+                policy_hash,
+                risk_score(rule.outcome, ()),
+            )
+            if optimize and rule.memo is None and self._memoisable(rule):
+                rule.memo = {}
+        kinds = {k for r in self.rules for f, vals in r.constraints if f == "kind" for k in vals}
+        unconstrained = tuple(
+            r for r in self.rules if not any(f == "kind" for f, _ in r.constraints)
+        )
+        self._unconstrained = unconstrained
+        self._by_kind: dict[str, tuple[CompiledRule, ...]] = {
+            k: tuple(
+                r for r in self.rules if all(k in vals for f, vals in r.constraints if f == "kind")
+            )
+            for k in kinds
+        }
+
+    @staticmethod
+    def _memoisable(rule: CompiledRule) -> bool:
+        return not rule.uses_now and rule.fields is not None
+
+    @property
+    def errors_total(self) -> int:
+        """Run-time condition errors since load, all rules."""
+        return sum(self.error_counts.values())
+
+    def _context(self) -> cel.Context:
+        try:
+            ctx: cel.Context = self._local.ctx
+        except AttributeError:
+            # Constants are converted once per thread; per-event values overwrite variables.
+            ctx = cel.Context({"lists": self.lists, "limits": self.limits})
+            self._local.ctx = ctx
+        return ctx
+
+    def assess(
+        self, event: Mapping[str, Any], findings: Sequence[Any] = (), *, now_ms: int | None = None
+    ) -> Assessment:
+        """Assess one decoded WorkflowEvent dict and its findings; the first matching rule wins.
+
+        ``now_ms`` (epoch ms, for ``now`` in conditions) defaults to the wall clock.
+        Returns the :class:`Assessment` of the first matching rule, or of the default.
+        Never raises on event content: a failing condition is a non-match (see module doc).
+        """
+        if not self.optimize:
+            return self._assess_plain(event, findings, now_ms)
+        cel_findings: list[dict[str, Any]] | None = None
+        fkey: Any = ()
+        if findings:
+            cel_findings = [finding_to_cel(f) for f in findings]
+            fkey = tuple(tuple(f.values()) for f in cel_findings)
+        kind = event.get("kind", _MISSING)
+        if type(kind) is str:
+            candidates = self._by_kind.get(kind, self._unconstrained)
+        else:
+            candidates = self.rules
+        errors: list[str] | None = None
+        ctx: cel.Context | None = None
+        findings_set = now_set = False
+        for rule in candidates:
+            decided = True
+            for fld, op, arg in rule.preds:
+                value = event.get(fld, _MISSING)
+                if op == _IN:
+                    if type(value) is str:
+                        if value not in arg:
+                            break
+                        continue
+                elif op == _NOTNULL:
+                    if value is None:
+                        break
+                    if value is not _MISSING:
+                        continue
+                elif type(value) is float:
+                    if not (
+                        value < arg
+                        if op == _LT
+                        else value <= arg
+                        if op == _LE
+                        else value > arg
+                        if op == _GT
+                        else value >= arg
+                    ):
+                        break
+                    continue
+                decided = False  # not a plain value: let CEL decide (and count errors)
+            else:
+                # No conjunct is false. All true (and nothing else in the condition)?
+                if rule.pure and decided:
+                    return self._result(rule, cel_findings, errors)
+                # Memo lookup on the exact values the rule reads.
+                key: Any = None
+                memo = rule.memo
+                if memo is not None:
+                    try:
+                        fields = rule.fields or ()
+                        key = tuple(_freeze(event.get(f, _MISSING)) for f in fields)
+                        if rule.uses_findings:
+                            key = (key, fkey)
+                    except _Unhashable:
+                        key = None
+                    else:
+                        hit = memo.get(key, _MISS)
+                        if hit is True:
+                            return self._result(rule, cel_findings, errors)
+                        if hit is False:
+                            continue
+                        if hit is _ERROR:
+                            errors = self._count_error(rule, errors, None)
+                            continue
+                # Evaluate in CEL.
+                if ctx is None:
+                    ctx = self._context()
+                if rule.uses_findings and not findings_set:
+                    ctx.add_variable("findings", cel_findings or [])
+                    findings_set = True
+                if rule.uses_now and not now_set:
+                    ctx.add_variable("now", self._now(now_ms))
+                    now_set = True
+                result = self._run(rule, event, ctx)
+                if key is not None and memo is not None:
+                    if len(memo) >= MEMO_LIMIT:
+                        memo.clear()
+                    memo[key] = result
+                if result is True:
+                    return self._result(rule, cel_findings, errors)
+                if result is _ERROR:
+                    errors = self._count_error(rule, errors, None)
+        return self._result(self.default, cel_findings, errors)
+
+    def _run(self, rule: CompiledRule, event: Mapping[str, Any], ctx: cel.Context) -> Any:
+        """Run one condition; True, False or ``_ERROR``. Missing fields force the map form."""
+        try:
+            flat = rule.flat
+            fields = rule.fields
+            if flat is not None and fields is not None and all(f in event for f in fields):
+                for f in fields:
+                    ctx.add_variable(FLAT_PREFIX + f, event[f])
+                out = flat.execute(ctx)
+            else:
+                ctx.add_variable("event", dict(event))
+                out = rule.program.execute(ctx)
+        except Exception as exc:  # any CEL run-time error means "does not match"
+            self._note_error(rule, exc)
+            return _ERROR
+        if out is True or out is False:
+            return out
+        self._note_error(rule, None)
+        return _ERROR
+
+    def _note_error(self, rule: CompiledRule, exc: Exception | None) -> None:
+        if rule.name not in self.error_counts:
+            # Once per rule: the type only, never the message (it may quote event data).
+            error = type(exc).__name__ if exc is not None else "non-bool result"
+            log.warning(
+                "policy rule %r: condition failed at run time (%s); treated as not matching",
+                rule.name,
+                error,
+                extra={"rule": rule.name, "error": error},
+            )
+
+    def _count_error(
+        self, rule: CompiledRule, errors: list[str] | None, exc: Exception | None
+    ) -> list[str]:
+        self.error_counts[rule.name] = self.error_counts.get(rule.name, 0) + 1
+        if errors is None:
+            errors = []
+        errors.append(rule.name)
+        return errors
+
+    @staticmethod
+    def _now(now_ms: int | None) -> int:
+        return now_ms if now_ms is not None else time.time_ns() // 1_000_000
+
+    def _result(
+        self,
+        rule: CompiledRule,
+        cel_findings: list[dict[str, Any]] | None,
+        errors: list[str] | None,
+    ) -> Assessment:
+        clean = rule.clean
+        assert clean is not None  # noqa: S101 - set in __init__
+        if not cel_findings and not errors:
+            return clean
+        return Assessment(
+            rule.outcome,
+            rule.name,
+            rule.reason,
+            rule.hold,
+            self.hash,
+            risk_score(rule.outcome, cel_findings or ()),
+            tuple(errors or ()),
+        )
+
+    def _assess_plain(
+        self, event: Mapping[str, Any], findings: Sequence[Any], now_ms: int | None
+    ) -> Assessment:
+        """Reference evaluation: every rule in order, full CEL, no index and no memo."""
+        cel_findings = [finding_to_cel(f) for f in findings]
+        activation = {
+            "event": dict(event),
+            "findings": cel_findings,
+            "lists": self.lists,
+            "limits": self.limits,
+            "now": self._now(now_ms),
+        }
+        errors: list[str] | None = None
+        for rule in self.rules:
+            try:
+                out = rule.program.execute(activation)
+            except Exception as exc:  # run-time error: not matching
+                self._note_error(rule, exc)
+                out = None
+            if out is True:
+                return self._result(rule, cel_findings, errors)
+            if out is not False:
+                if out is not None:
+                    self._note_error(rule, None)
+                errors = self._count_error(rule, errors, None)
+        return self._result(self.default, cel_findings, errors)

@@ -1,0 +1,564 @@
+"""The sanitize stage: one pass per field over every detector family, then redaction.
+
+Per field (see :meth:`Sanitizer.scan_text`):
+
+1. :func:`sluice.sanitize.unicode.prepare` removes invisible/bidi/tag/control characters
+   and NFKC-folds the rest into the *view*, keeping a map back to the original indices;
+2. one ``re2.Set`` (per treatment: text, html, sql) is matched once over the view;
+   only the patterns that hit are run again (``re2`` ``finditer``) for their spans, and
+   their validators (Luhn, IBAN, entropy, ...) see only the bounded match;
+3. overlaps are resolved per family (specific rules first), secrets always become
+   ``[REDACTED:<detector>:<fingerprint>]``, PII too when the event's data classification
+   asks for it, and ``html`` fields are cleaned with ``nh3``.
+
+Events take a fast path: the ASCII fields of one treatment are joined and matched once
+(a multi-line variant of the set, so ``^``/``$`` still match at field edges); when
+nothing hits, the event object itself is returned. Every step is linear in the input:
+RE2 never backtracks, Python ``re`` is only used with single character classes, and
+validators run on bounded candidates.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from sluice.models.finding import Finding, FindingKind, Severity
+from sluice.sanitize.base import ALL_TREATMENTS, Rule, fingerprint, placeholder
+from sluice.sanitize.markup import clean_html, markup_rules
+from sluice.sanitize.pii import pii_rules
+from sluice.sanitize.prompt_injection import (
+    combine_scores,
+    decoded_injection,
+    prompt_injection_rules,
+)
+from sluice.sanitize.secrets import looks_like_secret_value, secret_rules
+from sluice.sanitize.sql import sql_rules
+from sluice.sanitize.unicode import Prepared, confusable_spans, prepare
+
+__all__ = ["Sanitizer", "all_rules", "default_treatments"]
+
+log = logging.getLogger(__name__)
+
+#: At most this many findings are reported per field (all secrets are still redacted).
+MAX_FINDINGS_PER_FIELD = 100
+#: Identity fields: PII there is flagged, never redacted (the gate compares them).
+_NO_PII_REDACTION = frozenset({"actor.id", "on_behalf_of", "workflow_id", "run_id", "trace_id"})
+_PLACEHOLDER_RE = re2.compile(r"\[REDACTED:[a-z0-9_]+:[0-9a-f]{16}\]")
+_HTML_SPECIAL = ("<", ">", "&")
+_REDACTING = (FindingKind.SECRET, FindingKind.PII)
+_UNICODE_SEVERITY = {
+    "zero_width": Severity.MEDIUM,
+    "bidi_override": Severity.HIGH,
+    "tag_characters": Severity.HIGH,
+    "control_character": Severity.MEDIUM,
+}
+
+
+def all_rules() -> list[Rule]:
+    """Every rule of every family, in the order the engine indexes them."""
+    return [
+        *secret_rules(),
+        *pii_rules(),
+        *markup_rules(),
+        *sql_rules(),
+        *prompt_injection_rules(),
+    ]
+
+
+@functools.cache
+def default_treatments() -> dict[str, str]:
+    """Field path → treatment from the WorkflowEvent schema's ``sluice.sanitize`` attributes.
+
+    Nested record fields are named ``actor.id``, ``model.name``; maps and arrays by
+    their field name (``arguments``, ``actor.roles``).
+    """
+    from sluice.codec import default_codec
+
+    out: dict[str, str] = {}
+
+    def walk(fields: Iterable[dict[str, Any]], prefix: str) -> None:
+        for f in fields:
+            name = prefix + f["name"]
+            treatment = f.get("sluice.sanitize")
+            if isinstance(treatment, str):
+                out[name] = treatment
+            ftype = f["type"]
+            for t in ftype if isinstance(ftype, list) else [ftype]:
+                if isinstance(t, dict) and t.get("type") == "record":
+                    walk(t["fields"], name + ".")
+
+    walk(default_codec().schema("WorkflowEvent")["fields"], "")
+    return out
+
+
+@dataclass(slots=True)
+class _Cand:
+    rule: Rule
+    start: int  # view coordinates
+    end: int
+    confidence: float
+    value: str
+
+
+class _Compiled:
+    """The rules of one treatment compiled into a field set, a joined-text set and regexes."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        opts = re2.Options()
+        opts.max_mem = 256 << 20
+        self.rules = rules
+        self.regexes = [re2.compile(r.pattern, opts) for r in rules]
+        self.field_set = re2.Set.SearchSet(opts)
+        self.line_set = re2.Set.SearchSet(opts)
+        for r in rules:
+            self.field_set.Add(r.pattern)
+            # Multi-line so that ^ and $ also match at the edges of joined fields; a
+            # superset of the per-field matches, which is all a pre-filter needs.
+            self.line_set.Add("(?m)" + r.pattern)
+        self.field_set.Compile()
+        self.line_set.Compile()
+
+
+class Sanitizer:
+    """Detects and redacts secrets, PII, markup, SQL and prompt injection, Unicode tricks.
+
+    Args:
+        fingerprint_key: HMAC key for finding fingerprints (``Settings.fingerprint_key_bytes``).
+        treatments: field path → ``text|html|sql|none``, overriding the schema defaults;
+            map fields may be named by exact path (``arguments.query``) or by map name.
+        redact_pii_for: data classifications whose events get PII redacted (others flagged).
+
+    Raises:
+        ValueError: an unknown treatment name.
+    """
+
+    def __init__(
+        self,
+        fingerprint_key: bytes,
+        *,
+        treatments: dict[str, str] | None = None,
+        redact_pii_for: frozenset[str] = frozenset({"PUBLIC"}),
+    ) -> None:
+        self._key = fingerprint_key
+        self._treatments = {**default_treatments(), **(treatments or {})}
+        for path, t in self._treatments.items():
+            if t not in ("text", "html", "sql", "none"):
+                raise ValueError(f"treatment for {path}: {t!r} is not text|html|sql|none")
+        self._redact_pii_for = redact_pii_for
+        rules = all_rules()
+        self._compiled = {
+            t: _Compiled([r for r in rules if t in r.treatments]) for t in sorted(ALL_TREATMENTS)
+        }
+        self._secrets_only = _Compiled([r for r in rules if r.kind is FindingKind.SECRET])
+
+    # -- public API ------------------------------------------------------------------
+
+    def scan_text(
+        self, text: str, as_: str = "text", field: str = "text", *, redact_pii: bool = True
+    ) -> tuple[str, list[Finding]]:
+        """Sanitize one string as a field of treatment ``as_``.
+
+        Returns the sanitized text (the same object when nothing changed) and the
+        findings, with spans in ``text`` as given. ``redact_pii`` chooses between
+        redacting and flagging PII (``sluice scan`` redacts, like a PUBLIC event).
+
+        Raises:
+            ValueError: ``as_`` is not text, html, sql or none.
+        """
+        if as_ == "none":
+            return text, []
+        compiled = self._compiled.get(as_)
+        if compiled is None:
+            raise ValueError(f"treatment {as_!r} is not text|html|sql|none")
+        return self._scan(text, compiled, as_, field, redact_pii=redact_pii, context_key=None)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by its placeholder and control characters gone.
+
+        For anything derived from an event that is about to be printed or logged (DLQ
+        previews, error details). Never raises: on any internal failure the whole text
+        is withheld and ``[REDACTED:unscannable]`` is returned.
+        """
+        try:
+            if not isinstance(text, str):
+                text = str(text)
+            out, _ = self._scan(
+                text, self._secrets_only, "text", "text", redact_pii=False, context_key=None
+            )
+            if not out.isascii():
+                # Lone surrogates (invalid input) cannot be printed or encoded: replace them.
+                out = out.encode("utf-8", "replace").decode("utf-8")
+            return out
+        except Exception:  # never let a preview leak or crash the caller
+            log.warning("redaction failed; text withheld", exc_info=False)
+            return "[REDACTED:unscannable]"
+
+    def sanitize_event(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]:
+        """Sanitize every text field of a (validated) WorkflowEvent dict.
+
+        Returns ``(event, [])`` with the *same* object when nothing changed, else a new
+        dict (the input is never mutated) and the findings in field order.
+        """
+        redact_pii = event.get("data_classification") in self._redact_pii_for
+        fields = list(self._fields(event))
+        # Fast path: ASCII fields of one treatment, joined and matched once.
+        groups: dict[str, list[int]] = {}
+        slow: list[int] = []
+        for i, (_, path, text, treatment, ctx_key) in enumerate(fields):
+            if treatment == "none":
+                continue
+            if ctx_key is not None and looks_like_secret_value(ctx_key, text):
+                slow.append(i)
+            elif text.isascii():
+                groups.setdefault(treatment, []).append(i)
+            else:
+                slow.append(i)
+        for treatment, idxs in groups.items():
+            joined = "\n".join(fields[i][2] for i in idxs)
+            html_work = treatment == "html" and any(c in joined for c in _HTML_SPECIAL)
+            if (
+                html_work
+                or self._compiled[treatment].line_set.Match(joined) is not None
+                or prepare(joined).removed
+            ):
+                slow.extend(idxs)
+        if not slow:
+            return event, []
+        slow.sort()
+        findings: list[Finding] = []
+        changes: dict[tuple[Any, ...], str] = {}
+        key_paths: dict[tuple[str, str], str] = {}
+        # Keys first, so value paths name the sanitized key.
+        for i in slow:
+            loc, path, text, treatment, ctx_key = fields[i]
+            if loc[0] != "mapkey":
+                continue
+            new, found = self._scan(
+                text, self._compiled[treatment], treatment, path,
+                redact_pii=redact_pii, context_key=None,
+            )
+            if new is not text:
+                changes[loc] = new
+                key_paths[(loc[1], loc[2])] = new
+                findings.extend(f.model_copy(update={"field": f"{loc[1]}.{new}#key"})
+                                for f in found)
+            else:
+                findings.extend(found)
+        for i in slow:
+            loc, path, text, treatment, ctx_key = fields[i]
+            if loc[0] == "mapkey":
+                continue
+            if loc[0] == "mapval" and (loc[1], loc[2]) in key_paths:
+                path = f"{loc[1]}.{key_paths[(loc[1], loc[2])]}"
+            pii_here = redact_pii and path not in _NO_PII_REDACTION
+            new, found = self._scan(
+                text, self._compiled[treatment], treatment, path,
+                redact_pii=pii_here, context_key=ctx_key,
+            )
+            findings.extend(found)
+            if new is not text:
+                changes[loc] = new
+        if not changes:
+            return event, findings
+        return _apply(event, changes), findings
+
+    # -- internals -------------------------------------------------------------------
+
+    def _treatment(self, path: str, map_name: str | None = None) -> str:
+        t = self._treatments.get(path)
+        if t is None and map_name is not None:
+            t = self._treatments.get(map_name)
+        return t or "text"
+
+    def _fields(
+        self, event: dict[str, Any]
+    ) -> Iterator[tuple[tuple[Any, ...], str, str, str, str | None]]:
+        """(location, path, text, treatment, map key for values) for every text field."""
+        for name in ("event_id", "workflow_id", "run_id", "step", "action", "on_behalf_of",
+                     "resource", "content", "trace_id"):
+            value = event.get(name)
+            if isinstance(value, str):
+                yield ("top", name), name, value, self._treatment(name), None
+        actor = event.get("actor")
+        if isinstance(actor, dict):
+            if isinstance(actor.get("id"), str):
+                yield ("actor", "id"), "actor.id", actor["id"], self._treatment("actor.id"), None
+            roles = actor.get("roles")
+            if isinstance(roles, list):
+                t = self._treatment("actor.roles")
+                for i, role in enumerate(roles):
+                    if isinstance(role, str):
+                        yield ("role", i), f"actor.roles[{i}]", role, t, None
+        model = event.get("model")
+        if isinstance(model, dict):
+            for name in ("name", "version", "provider"):
+                value = model.get(name)
+                if isinstance(value, str):
+                    path = f"model.{name}"
+                    yield ("model", name), path, value, self._treatment(path), None
+        for map_name in ("arguments", "attributes"):
+            mapping = event.get(map_name)
+            if not isinstance(mapping, dict):
+                continue
+            map_t = self._treatment(map_name)
+            for k, v in mapping.items():
+                if not isinstance(k, str):
+                    continue
+                key_t = "none" if map_t == "none" else "text"
+                yield ("mapkey", map_name, k), f"{map_name}.{k}#key", k, key_t, None
+                if isinstance(v, str):
+                    path = f"{map_name}.{k}"
+                    yield ("mapval", map_name, k), path, v, self._treatment(path, map_name), k
+
+    def _scan(
+        self,
+        text: str,
+        compiled: _Compiled,
+        treatment: str,
+        field: str,
+        *,
+        redact_pii: bool,
+        context_key: str | None,
+    ) -> tuple[str, list[Finding]]:
+        prep = prepare(text)
+        view = prep.view
+        cands = self._match(view, compiled)
+        if context_key is not None:
+            det = looks_like_secret_value(context_key, view)
+            if det is not None:
+                rule = Rule(det, FindingKind.SECRET, "", Severity.HIGH, 0.85, priority=35,
+                            rule_id=f"{det}_by_key")
+                cands.append(_Cand(rule, 0, len(view), 0.85, view))
+        if not cands and not prep.removed and not prep.hidden and view.isascii():
+            if treatment == "html" and any(c in text for c in _HTML_SPECIAL):
+                return _clean_or_same(text), []
+            return text, []
+        accepted = _resolve(view, cands)
+        _score_prompt_injection(accepted)
+        return self._emit(text, prep, accepted, treatment, field, redact_pii)
+
+    def _match(self, view: str, compiled: _Compiled) -> list[_Cand]:
+        hits = compiled.field_set.Match(view)
+        if not hits:
+            return []
+        cands: list[_Cand] = []
+        for idx in hits:
+            rule = compiled.rules[idx]
+            regex = compiled.regexes[idx]
+            n = 0
+            for m in regex.finditer(view):
+                start, end = m.span(rule.group)
+                if start < 0 or end <= start:
+                    continue
+                value = view[start:end]
+                conf: float | None = rule.confidence
+                if rule.check is not None:
+                    conf = rule.check(view, m, value)
+                    if conf is None:
+                        continue
+                cands.append(_Cand(rule, start, end, conf, value))
+                n += 1
+                if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
+                    break
+        return cands
+
+    def _emit(
+        self,
+        text: str,
+        prep: Prepared,
+        accepted: list[_Cand],
+        treatment: str,
+        field: str,
+        redact_pii: bool,
+    ) -> tuple[str, list[Finding]]:
+        imap = prep.index_map
+
+        def orig(start: int, end: int) -> tuple[int, int]:
+            if imap is None:
+                return start, end
+            if start >= len(imap):
+                return len(text), len(text)
+            return imap[start], imap[end - 1] + 1
+
+        findings: list[Finding] = []
+        edits: list[tuple[int, int, str]] = [(s, e, "") for s, e in prep.removed]
+        for det, s, e in prep.hits:
+            findings.append(
+                Finding(kind=FindingKind.UNICODE, detector=det, field=field, start=s, end=e,
+                        severity=_UNICODE_SEVERITY[det], confidence=1.0, action="removed")
+            )
+        for s, e, hidden in prep.hidden:
+            if decoded_injection(hidden):
+                findings.append(
+                    Finding(kind=FindingKind.PROMPT_INJECTION, detector="encoded_payload",
+                            field=field, start=s, end=e, severity=Severity.HIGH,
+                            confidence=0.95, fingerprint=fingerprint(self._key, hidden),
+                            action="removed")
+                )
+        if not prep.view.isascii():
+            for vs, ve in confusable_spans(prep.view):
+                s, e = orig(vs, ve)
+                findings.append(
+                    Finding(kind=FindingKind.UNICODE, detector="confusable_mixed_script",
+                            field=field, start=s, end=e, severity=Severity.MEDIUM,
+                            confidence=0.8)
+                )
+        html_changed = False
+        for c in accepted:
+            s, e = orig(c.start, c.end)
+            kind = c.rule.kind
+            fp = fingerprint(self._key, c.value)
+            action = "flagged"
+            if kind is FindingKind.SECRET or (kind is FindingKind.PII and redact_pii):
+                action = "redacted"
+                edits.append((s, e, placeholder(c.rule.detector, fp)))
+            elif kind is FindingKind.MARKUP and treatment == "html":
+                action = "cleaned"
+                html_changed = True
+            findings.append(
+                Finding(kind=kind, detector=c.rule.detector, field=field, start=s, end=e,
+                        severity=c.rule.severity, confidence=round(min(c.confidence, 1.0), 4),
+                        fingerprint=fp, action=action)
+            )
+        findings.sort(key=lambda f: (f.start, f.end, f.detector))
+        if len(findings) > MAX_FINDINGS_PER_FIELD:
+            findings = _cap(findings)
+        out = _apply_edits(text, edits)
+        if treatment == "html" and (html_changed or any(c in out for c in _HTML_SPECIAL)):
+            out = _clean_or_same(out)
+        if out == text:
+            out = text
+        return out, findings
+
+
+def _clean_or_same(text: str) -> str:
+    cleaned = clean_html(text)
+    return text if cleaned == text else cleaned
+
+
+def _cap(findings: list[Finding]) -> list[Finding]:
+    redacted = [f for f in findings if f.action == "redacted"]
+    rest = [f for f in findings if f.action != "redacted"]
+    keep = redacted[:MAX_FINDINGS_PER_FIELD]
+    keep += rest[: max(0, MAX_FINDINGS_PER_FIELD - len(keep))]
+    keep.sort(key=lambda f: (f.start, f.end, f.detector))
+    return keep
+
+
+def _overlaps(s: int, e: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s < e2 and s2 < e for s2, e2 in spans)
+
+
+def _resolve(view: str, cands: list[_Cand]) -> list[_Cand]:
+    """Drop hits inside existing placeholders; one hit per span per family (specific first)."""
+    if not cands:
+        return []
+    blocked: list[tuple[int, int]] = []
+    if "[REDACTED:" in view:
+        blocked = [m.span() for m in _PLACEHOLDER_RE.finditer(view)]
+    by_kind: dict[FindingKind, list[_Cand]] = {}
+    for c in cands:
+        by_kind.setdefault(c.rule.kind, []).append(c)
+    accepted: list[_Cand] = []
+    secret_spans: list[tuple[int, int]] = []
+    for kind in (FindingKind.SECRET, FindingKind.PII, FindingKind.MARKUP,
+                 FindingKind.SQL_INJECTION, FindingKind.PROMPT_INJECTION):
+        group = by_kind.get(kind)
+        if not group:
+            continue
+        group.sort(key=lambda c: (c.rule.priority, -(c.end - c.start), c.start))
+        taken: dict[str, list[tuple[int, int]]] = {}
+        for c in group:
+            span = (c.start, c.end)
+            if kind in _REDACTING:
+                if _overlaps(c.start, c.end, blocked):
+                    continue
+                # Redacting families: no two hits may overlap (one replacement per span).
+                scope = "*"
+                if kind is FindingKind.PII and _overlaps(c.start, c.end, secret_spans):
+                    continue
+            else:
+                scope = c.rule.detector
+            spans = taken.setdefault(scope, [])
+            if _overlaps(c.start, c.end, spans):
+                continue
+            spans.append(span)
+            accepted.append(c)
+            if kind is FindingKind.SECRET:
+                secret_spans.append(span)
+    return accepted
+
+
+def _score_prompt_injection(accepted: list[_Cand]) -> None:
+    pi = [c for c in accepted if c.rule.kind is FindingKind.PROMPT_INJECTION]
+    if len(pi) < 2:
+        return
+    best: dict[str, float] = {}
+    for c in pi:
+        best[c.rule.detector] = max(best.get(c.rule.detector, 0.0), c.confidence)
+    if len(best) < 2:
+        return
+    score = combine_scores(list(best.values()))
+    for c in pi:
+        c.confidence = max(c.confidence, score)
+
+
+def _apply_edits(text: str, edits: list[tuple[int, int, str]]) -> str:
+    if not edits:
+        return text
+    edits.sort(key=lambda e: (e[0], -(e[1] - e[0])))
+    parts: list[str] = []
+    pos = 0
+    for s, e, repl in edits:
+        if s < pos:  # inside an earlier edit (e.g. a control char within a secret)
+            if e > pos:
+                pos = e
+            continue
+        parts.append(text[pos:s])
+        parts.append(repl)
+        pos = e
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _apply(event: dict[str, Any], changes: dict[tuple[Any, ...], str]) -> dict[str, Any]:
+    """A copy of ``event`` with ``changes`` applied; nested containers copied on write."""
+    out = dict(event)
+    for loc, new in changes.items():
+        if loc[0] == "top":
+            out[loc[1]] = new
+    if any(loc[0] in ("actor", "role") for loc in changes):
+        actor = dict(out["actor"])
+        if ("actor", "id") in changes:
+            actor["id"] = changes[("actor", "id")]
+        if any(loc[0] == "role" for loc in changes):
+            roles = list(actor.get("roles") or [])
+            for loc, new in changes.items():
+                if loc[0] == "role":
+                    roles[loc[1]] = new
+            actor["roles"] = roles
+        out["actor"] = actor
+    if any(loc[0] == "model" for loc in changes):
+        model = dict(out["model"])
+        for loc, new in changes.items():
+            if loc[0] == "model":
+                model[loc[1]] = new
+        out["model"] = model
+    for map_name in ("arguments", "attributes"):
+        if not any(loc[0] in ("mapkey", "mapval") and loc[1] == map_name for loc in changes):
+            continue
+        new_map: dict[str, Any] = {}
+        for k, v in out[map_name].items():
+            nk = changes.get(("mapkey", map_name, k), k)
+            nv = changes.get(("mapval", map_name, k), v)
+            while nk in new_map:  # two keys redacted to the same placeholder
+                nk += "_"
+            new_map[nk] = nv
+        out[map_name] = new_map
+    return out

@@ -1,0 +1,80 @@
+"""Markup / XSS detectors, and the HTML cleaner for fields declared ``html``.
+
+Detection runs on every scanned field: script tags, event-handler attributes,
+``javascript:``/``vbscript:`` URLs in link contexts, dangerous ``data:`` URLs (HTML, script,
+SVG), and, in fields that should hold plain text, HTML tags. Text fields are only
+flagged (rewriting every ``<`` in a code diff would destroy it); ``html`` fields are
+cleaned with ``nh3`` (ammonia), which keeps a safe tag/attribute allow-list.
+"""
+
+from __future__ import annotations
+
+import nh3
+
+from sluice.models.finding import FindingKind, Severity
+from sluice.sanitize.base import Rule
+
+__all__ = ["clean_html", "markup_rules"]
+
+_MARKUP = FindingKind.MARKUP
+_TAGS = (
+    "a|img|iframe|frame|frameset|object|embed|svg|math|style|link|meta|base|form|input|button|"
+    "textarea|select|body|html|head|div|span|p|video|audio|source|details|marquee|table|td|tr|"
+    "xml|applet|template|noscript|title"
+)
+
+
+def markup_rules() -> list[Rule]:
+    """The markup rules; ``markup_in_text`` only runs on ``text`` and ``sql`` fields."""
+    return [
+        Rule("script_tag", _MARKUP, r"(?i)<\s*/?\s*script\b", Severity.HIGH, 0.95, priority=10),
+        Rule(
+            "event_handler",
+            _MARKUP,
+            r"(?i)<[a-z][a-z0-9\-]*\b[^>]*?[\s/\"']on[a-z]{3,30}\s*=",
+            Severity.HIGH,
+            0.9,
+            priority=10,
+        ),
+        Rule(
+            "javascript_url",
+            _MARKUP,
+            r"(?i)(?:(?:href|src|action|formaction|xlink:href|data|location|url)\s*[=(]\s*[\"']?\s*"
+            r"|\]\(\s*|^\s*)(?:javascript|vbscript|livescript)\s*:",
+            Severity.HIGH,
+            0.85,
+            priority=10,
+        ),
+        Rule(
+            "javascript_url",
+            _MARKUP,
+            r"(?i)\b(?:javascript|vbscript)\s*:\s*(?:[a-z_$][a-z0-9_$.]*\s*\(|/\*|%[0-9a-f]{2}|`)",
+            Severity.HIGH,
+            0.85,
+            priority=10,
+            rule_id="javascript_call_url",
+        ),
+        Rule(
+            "data_url",
+            _MARKUP,
+            r"(?i)\bdata:\s*(?:text/html|text/javascript|application/(?:x-)?javascript|"
+            r"image/svg\+xml|application/xhtml\+xml|text/xml)\b",
+            Severity.MEDIUM,
+            0.85,
+            priority=10,
+        ),
+        Rule(
+            "markup_in_text",
+            _MARKUP,
+            rf"(?i)<\s*/?\s*(?:{_TAGS})\b[^<>]*>",
+            Severity.LOW,
+            0.7,
+            treatments=frozenset({"text", "sql"}),
+            priority=20,
+        ),
+    ]
+
+
+def clean_html(text: str) -> str:
+    """``text`` cleaned by nh3 with its default allow-list (scripts, handlers, js URLs gone)."""
+    return nh3.clean(text)

@@ -1,0 +1,193 @@
+"""Unicode tricks: invisible and direction-changing characters, tag characters, confusables.
+
+:func:`prepare` turns a field into the *view* the pattern detectors match on:
+
+1. zero-width characters, bidi embeddings/overrides/isolates (Trojan Source), Unicode
+   tag characters (U+E0000 block, used to smuggle hidden instructions) and C0/C1
+   control characters other than tab/CR/LF are found and removed. Exceptions that are
+   legitimate text: ZWJ/ZWNJ between two non-ASCII characters (emoji sequences, Indic
+   and Persian shaping) and the tag sequence of a subdivision flag emoji;
+2. every remaining character is NFKC-folded on its own (fullwidth ``ｐａｓｓｗｏｒｄ`` and
+   ligatures become ASCII); lone surrogates become U+FFFD.
+
+Folding per character (rather than NFKC of the whole string) keeps an exact map from
+each view index back to the index of the field *as received*; findings always report
+spans in the field as received. The ASCII case (almost all traffic) is one C-level scan.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+__all__ = ["Prepared", "confusable_spans", "prepare"]
+
+# NOTE: Python re is used only with single character classes here (no nesting, no
+# alternation of quantified groups), which run in linear time.
+_ASCII_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CTRL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0"
+    "\U000e0000-\U000e007f]"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TOKEN = re.compile(r"[^\s\"'<>()\[\]{},;|`]+")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_CONFUSABLE_SCRIPTS = frozenset({"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
+def _classify(cp: int) -> str:
+    if 0xE0000 <= cp <= 0xE007F:
+        return "tag_characters"
+    if 0x202A <= cp <= 0x202E or 0x2066 <= cp <= 0x2069 or cp in (0x200E, 0x200F, 0x061C):
+        return "bidi_override"
+    if cp < 0x20 or 0x7F <= cp <= 0x9F:
+        return "control_character"
+    return "zero_width"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A field ready for matching.
+
+    ``view`` is what detectors match; ``index_map[j]`` is the index in the original text
+    of ``view[j]`` (``None`` means the identity). ``removed`` are original spans to drop;
+    ``hits`` are (detector, start, end) runs of removed characters; ``hidden`` are
+    (start, end, text) for tag-character runs decoded to ASCII.
+    """
+
+    view: str
+    index_map: list[int] | None = None
+    removed: list[tuple[int, int]] = field(default_factory=list)
+    hits: list[tuple[str, int, int]] = field(default_factory=list)
+    hidden: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def _emojiish(ch: str) -> bool:
+    cp = ord(ch)
+    return (
+        cp >= 0x1F000
+        or 0x2600 <= cp <= 0x27BF
+        or cp == 0xFE0F
+        or unicodedata.category(ch) == "So"
+    )
+
+
+def _shaping_script(ch: str) -> bool:
+    # Arabic/Persian and Indic scripts use ZWJ/ZWNJ for shaping.
+    cp = ord(ch)
+    return 0x0600 <= cp <= 0x08FF or 0x0900 <= cp <= 0x0DFF or 0xFB50 <= cp <= 0xFEFC
+
+
+def _keep_joiner(text: str, i: int) -> bool:
+    if i == 0 or i + 1 >= len(text):
+        return False
+    prev, nxt = text[i - 1], text[i + 1]
+    if _shaping_script(prev) and _shaping_script(nxt):
+        return True
+    return ord(text[i]) == 0x200D and _emojiish(prev) and _emojiish(nxt)
+
+
+def _flag_tag_run(text: str, start: int, end: int) -> bool:
+    # Subdivision flags: U+1F3F4, tag letters, U+E007F CANCEL TAG.
+    return (
+        start > 0
+        and text[start - 1] == "\U0001f3f4"
+        and text[end - 1] == "\U000e007f"
+        and end - start <= 8
+    )
+
+
+def _scan_controls(text: str, prep: Prepared) -> None:
+    run_det = ""
+    run_start = -1
+    run_end = -1
+    for m in _CTRL.finditer(text):
+        i = m.start()
+        ch = text[i]
+        cp = ord(ch)
+        if cp in (0x200C, 0x200D) and _keep_joiner(text, i):
+            continue
+        det = _classify(cp)
+        if det == run_det and i == run_end:
+            run_end = i + 1
+            continue
+        if run_det:
+            _close_run(text, prep, run_det, run_start, run_end)
+        run_det, run_start, run_end = det, i, i + 1
+    if run_det:
+        _close_run(text, prep, run_det, run_start, run_end)
+
+
+def _close_run(text: str, prep: Prepared, det: str, start: int, end: int) -> None:
+    if det == "tag_characters":
+        if _flag_tag_run(text, start, end):
+            return
+        hidden = "".join(
+            chr(ord(c) - 0xE0000) for c in text[start:end] if 0xE0020 <= ord(c) <= 0xE007E
+        )
+        if hidden:
+            prep.hidden.append((start, end, hidden))
+    prep.removed.append((start, end))
+    prep.hits.append((det, start, end))
+
+
+def prepare(text: str) -> Prepared:
+    """The matching view of ``text`` with its index map and the control characters found."""
+    is_ascii = text.isascii()
+    if is_ascii and not _ASCII_CTRL.search(text):
+        return Prepared(text)
+    prep = Prepared(text)
+    _scan_controls(text, prep)
+    if not prep.removed and (
+        is_ascii or (unicodedata.is_normalized("NFKC", text) and not _SURROGATE.search(text))
+    ):
+        return prep
+    parts: list[str] = []
+    index_map: list[int] = []
+    pos = 0
+    for start, end in [*prep.removed, (len(text), len(text))]:
+        if start > pos:
+            _fold(text, pos, start, parts, index_map)
+        pos = end
+    prep.view = "".join(parts)
+    prep.index_map = index_map
+    return prep
+
+
+def _fold(text: str, lo: int, hi: int, parts: list[str], index_map: list[int]) -> None:
+    seg = text[lo:hi]
+    if seg.isascii() or (unicodedata.is_normalized("NFKC", seg) and not _SURROGATE.search(seg)):
+        parts.append(seg)
+        index_map.extend(range(lo, hi))
+        return
+    for i in range(lo, hi):
+        ch = text[i]
+        if ch.isascii():
+            parts.append(ch)
+            index_map.append(i)
+            continue
+        cp = ord(ch)
+        folded = "\ufffd" if 0xD800 <= cp <= 0xDFFF else unicodedata.normalize("NFKC", ch)
+        parts.append(folded)
+        index_map.extend([i] * len(folded))
+
+
+def confusable_spans(view: str) -> list[tuple[int, int]]:
+    """View spans of tokens (identifiers, URLs, words) that mix Latin with a look-alike script.
+
+    Only non-ASCII views can contain such a token; the caller skips ASCII views.
+    """
+    spans: list[tuple[int, int]] = []
+    for m in _TOKEN.finditer(view):
+        token = m.group()
+        if token.isascii() or not _ASCII_LETTER.search(token):
+            continue
+        for ch in token:
+            if ch.isalpha() and not ch.isascii():
+                script = unicodedata.name(ch, "").split(" ", 1)[0]
+                if script in _CONFUSABLE_SCRIPTS:
+                    spans.append(m.span())
+                    break
+    return spans

@@ -1,0 +1,268 @@
+"""``sluice audit verify|export`` against the real Apache Kafka, on topics the test
+writes (and tampers with) through a plain producer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from sluice.audit.chain import ChainHead, ChainWriter, record_hash
+from sluice.audit.keys import CheckpointSigner, write_key_pair
+from sluice.cli.main import main
+from sluice.codec import default_codec
+from sluice.kafka_io import create_topics, make_producer
+from sluice.settings import Settings
+from tests.helpers import settings_from_env, topics_for
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+Placed = tuple[int, int]  # (partition, offset)
+
+
+def chain_records(signer: CheckpointSigner, chain: str, n: int, *, every: int = 5) -> list[dict[str, Any]]:
+    w = ChainWriter(chain, None, signer=signer, checkpoint_every=every)
+    out: list[dict[str, Any]] = []
+    i = 0
+    while len(out) < n:
+        out.extend(
+            w.append(
+                stage="intake",
+                transition=("received", "assessed", "held", "approved")[i % 4],
+                event_id=f"00000000-0000-4000-8000-{i:012d}",
+                run_id=f"run-{i}",
+                workflow_id="wf",
+                kind="TOOL_CALL",
+                actor_id="agent-7",
+                rule="default",
+                policy_hash="a" * 64,
+                content_hash=f"{i:064x}",
+                source=f"workflow.events/0/{i}",
+            )
+        )
+        i += 1
+    return out[:n]
+
+
+async def _produce(
+    settings: Settings, topic: str, values: list[tuple[int, bytes]], *, transactional: bool
+) -> list[Placed]:
+    """Write (partition, value) in order; returns where each landed."""
+    kw: dict[str, Any] = {"transactional_id": f"{topic}-writer"} if transactional else {}
+    producer = make_producer(settings, **kw)
+    await producer.start()
+    try:
+        if transactional:
+            await producer.begin_transaction()
+        futs = [await producer.send(topic, value, partition=p) for p, value in values]
+        metas = await asyncio.gather(*futs)
+        if transactional:
+            await producer.commit_transaction()
+    finally:
+        await producer.stop()
+    return [(m.partition, m.offset) for m in metas]
+
+
+def write(settings: Settings, topic: str, records: list[dict[str, Any] | bytes], *, transactional: bool = True) -> list[Placed]:
+    """Create ``topic`` and write the records, record seq s to partition s % 3."""
+    codec = default_codec()
+
+    async def run() -> list[Placed]:
+        await create_topics(settings, names=[topic], partitions=PARTITIONS)
+        values = []
+        for i, r in enumerate(records):
+            value = r if isinstance(r, bytes) else codec.encode("AuditRecord", r)
+            part = (r["seq"] if isinstance(r, dict) else i) % PARTITIONS
+            values.append((part, value))
+        return await _produce(settings, topic, values, transactional=transactional)
+
+    return asyncio.run(run())
+
+
+def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = main(["audit", "verify", "--json", *args])
+    out = capsys.readouterr().out
+    return code, orjson.loads(out)
+
+
+@pytest.fixture
+def keyfile(tmp_path: Path) -> tuple[CheckpointSigner, Path]:
+    path = tmp_path / "audit.key"
+    return write_key_pair(path), Path(str(path) + ".pub")
+
+
+def test_clean_chains_verify(sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    signer, pub = keyfile
+    settings = settings_from_env(sluice_env)
+    topic = topics_for(sluice_env).audit
+    recs = [r for c in ("intake:0", "intake:1", "gate:0") for r in chain_records(signer, c, 40)]
+    write(settings, topic, recs)
+    code, report = verify(capsys, "--public-key", str(pub))
+    assert code == 0, report["breaks"]
+    assert report["ok"] and report["records"] == 120 and report["signatures_checked"]
+    assert set(report["chains"]) == {"intake:0", "intake:1", "gate:0"}
+    assert all(c["checkpoints_verified"] == 6 for c in report["chains"].values())
+    # Human output names the verdict.
+    assert main(["audit", "verify", "--public-key", str(pub)]) == 0
+    assert "OK " in capsys.readouterr().out
+
+
+def _tamper(kind: str, recs: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | bytes], int, str]:
+    """Tampered records, the index of the record the break must point at, and ``what``."""
+    codec = default_codec()
+    out: list[dict[str, Any] | bytes] = list(recs)
+    if kind == "byte":
+        raw = codec.encode("AuditRecord", recs[13])
+        i = raw.index(b"agent-7")
+        out[13] = raw[: i + 6] + b"8" + raw[i + 7 :]  # one byte, still valid Avro
+        return out, 13, "hash mismatch"
+    if kind == "removed":
+        del out[13]
+        return out, 13, "seq gap"  # seq 14 now sits where the gap shows
+    if kind == "swapped":
+        out[13], out[16] = out[16], out[13]  # same partition (seq % 3 == 1)
+        return out, 16, "out of order"
+    if kind == "forged":
+        last = recs[-1]
+        forged = {**last, "seq": last["seq"] + 1, "prev_hash": last["hash"], "outcome": "approved"}
+        out.append(forged)
+        return out, len(out) - 1, "hash mismatch"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["byte", "removed", "swapped", "forged"])
+def test_tampering_is_detected_and_located(
+    kind: str, sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signer, pub = keyfile
+    settings = settings_from_env(sluice_env)
+    topic = topics_for(sluice_env).audit
+    tampered, index, what = _tamper(kind, chain_records(signer, "intake:0", 30))
+    placed = write(settings, topic, tampered, transactional=False)
+    code, report = verify(capsys, "--public-key", str(pub))
+    assert code == 1
+    first = report["first_break"]
+    assert first["what"] == what
+    assert (first["partition"], first["offset"]) == placed[index]
+    assert first["chain"] == "intake:0"
+    # The human form names the location too.
+    assert main(["audit", "verify", "--public-key", str(pub)]) == 1
+    text = capsys.readouterr().out
+    assert f"first broken link: partition {placed[index][0]} offset {placed[index][1]}" in text
+
+
+def test_truncated_tail_past_checkpoint_with_saved_heads(
+    sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer, pub = keyfile
+    settings = settings_from_env(sluice_env)
+    recs = chain_records(signer, "intake:0", 30)  # checkpoints at seq 5, 11, 17, 23, 29
+    full = f"{sluice_env['SLUICE_TOPIC_PREFIX']}full.audit"
+    write(settings, full, recs)
+    code, report = verify(capsys, "--topic", full, "--public-key", str(pub))
+    assert code == 0
+    heads = tmp_path / "heads.json"
+    heads.write_bytes(orjson.dumps(report))  # a saved `verify --json` is a valid heads file
+
+    cut = topics_for(sluice_env).audit
+    placed = write(settings, cut, recs[:26])  # tail gone past the checkpoint at seq 23
+    code, report = verify(capsys, "--public-key", str(pub))
+    assert code == 0  # on its own the truncation is invisible
+    code, report = verify(capsys, "--public-key", str(pub), "--expect-heads", str(heads))
+    assert code == 1
+    first = report["first_break"]
+    assert (first["what"], first["seq"]) == ("truncated", 26)
+    assert (first["partition"], first["offset"]) == placed[25]  # where the chain now ends
+
+
+def _commit_head(settings: Settings, group: str, topic: str, partition: int, head: ChainHead) -> None:
+    """Commit an offset with the head in its metadata, as the intake worker does."""
+
+    async def run() -> None:
+        await create_topics(settings, names=[topic], partitions=PARTITIONS)
+        consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            await consumer.commit({tp: OffsetAndMetadata(0, head.to_metadata())})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(run())
+
+
+def test_committed_heads_catch_truncation_and_forged_tail(
+    sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signer, pub = keyfile
+    settings = settings_from_env(sluice_env)
+    topics = topics_for(sluice_env)
+    recs = chain_records(signer, "intake:1", 30)
+    # The intake worker of events partition 1 committed the head after seq 27.
+    _commit_head(settings, sluice_env["SLUICE_GROUP_ID"], topics.events, 1, ChainHead(28, recs[27]["hash"]))
+    # Topic truncated to 20 records: the committed head lies beyond it.
+    placed = write(settings, topics.audit, recs[:20])
+    code, report = verify(capsys, "--public-key", str(pub))
+    assert code == 1
+    assert report["committed_heads"]["intake:1"]["seq"] == 28
+    first = report["first_break"]
+    assert (first["what"], first["chain"], first["seq"]) == ("truncated", "intake:1", 20)
+    assert (first["partition"], first["offset"]) == placed[19]
+    # The default is off for a topic that is not the deployment's own.
+    assert verify(capsys, "--public-key", str(pub), "--topic", topics.audit, "--no-committed-heads")[0] == 0
+
+    # A well-forged record after the committed head (seq 28) of an idle chain.
+    forged = {**recs[27], "seq": 28, "prev_hash": recs[27]["hash"], "outcome": "approved"}
+    forged["hash"] = record_hash(forged)
+    _commit_head(settings, sluice_env["SLUICE_GROUP_ID"], topics.events, 1, ChainHead(28, recs[27]["hash"]))
+    topic2 = topics.audit  # rewrite into a fresh prefix-less topic name would need a group move
+    del topic2
+    full = recs[:28] + [forged]
+    other = f"{sluice_env['SLUICE_TOPIC_PREFIX']}copy.audit"
+    placed = write(settings, other, full)
+    code, report = verify(capsys, "--public-key", str(pub), "--topic", other, "--committed-heads")
+    assert code == 1
+    first = report["first_break"]
+    assert (first["what"], first["seq"]) == ("record after committed head", 28)
+    assert (first["partition"], first["offset"]) == placed[28]
+
+
+def test_bad_input_exits_2(sluice_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", "--topic", f"{sluice_env['SLUICE_TOPIC_PREFIX']}nope"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.pub"
+    bad.write_text("not a key")
+    assert main(["audit", "verify", "--public-key", str(bad)]) == 2
+
+
+def test_export_jsonl(sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    signer, _ = keyfile
+    settings = settings_from_env(sluice_env)
+    recs = chain_records(signer, "gate:0", 12)
+    write(settings, topics_for(sluice_env).audit, recs)
+    capsys.readouterr()
+    assert main(["audit", "export", "--since", "1h", "--format", "jsonl"]) == 0
+    lines = [orjson.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sorted(x["seq"] for x in lines) == list(range(12))
+    cps = [x for x in lines if x["transition"] == "checkpoint"]
+    assert cps and all(len(base64.b64decode(x["signature"])) == 64 for x in cps)
+    # records written "now" are older than a future --since
+    assert main(["audit", "export", "--since", "2999-01-01", "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["audit", "export", "--since", "soon"]) == 2
+    assert main(["audit", "export", "--format", "csv"]) == 2
+

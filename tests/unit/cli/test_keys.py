@@ -1,0 +1,117 @@
+"""``sluice keys new``: the key file it writes and the registry entry it prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+
+from sluice.cli import keys
+from sluice.errors import SluiceError
+from sluice.gate.reviewers import registry_from_data
+from sluice.gate.signatures import read_private_key, sign_decision
+
+
+def run(argv: list[str]) -> int:
+    """The ``keys`` group alone, with sluice.cli.main's error contract (exit 2, one line)."""
+    app = typer.Typer()
+    keys.register(app)
+
+    @app.callback()
+    def _root() -> None:  # keep ``keys`` a group even when it is the only one
+        pass
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except SluiceError as exc:
+        print(f"sluice: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def test_new_writes_key_and_prints_a_registry_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "alice.key"
+    assert run(["keys", "new", "--reviewer", "alice", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    key_file = read_private_key(out)
+    expected_id = f"alice-{dt.datetime.now(dt.UTC):%Y-%m}"
+    assert (key_file.reviewer_id, key_file.key_id) == ("alice", expected_id)
+
+    # The printed entry drops straight into a registry (SPEC §5 shape) and matches the key.
+    entry = yaml.safe_load(captured.out)
+    assert entry[0]["id"] == "alice"
+    assert entry[0]["roles"] == []
+    assert "TODO" in captured.out  # roles placeholder
+    assert entry[0]["keys"] == [
+        {"id": expected_id, "public_key": entry[0]["keys"][0]["public_key"], "revoked": False}
+    ]
+    registry = registry_from_data({"reviewers": entry})
+    decision = {
+        "decision_id": "d",
+        "event_id": "e",
+        "verdict": "APPROVE",
+        "reviewer_id": "alice",
+        "reason": "",
+        "decided_at": 1,
+        "key_id": expected_id,
+        "content_hash": "h",
+    }
+    sign_decision(decision, key_file.private_key)
+    assert registry.check(decision) is None
+    # The private key never reaches the terminal.
+    private_b64 = yaml.safe_load(out.read_text())["private_key"]
+    assert private_b64 not in captured.out + captured.err
+    assert str(out) in captured.err
+
+
+def test_new_with_key_id_roles_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bob.key"
+    argv = ["keys", "new", "--reviewer", "bob", "--out", str(out), "--key-id", "bob-a"]
+    assert run([*argv, "--role", "security", "--role", "finance", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert entry["id"] == "bob" and entry["roles"] == ["security", "finance"]
+    assert entry["keys"][0]["id"] == "bob-a"
+    assert read_private_key(out).key_id == "bob-a"
+    assert registry_from_data({"reviewers": [entry]}).reviewer("bob") is not None
+
+
+def test_new_refuses_to_overwrite_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "alice.key"
+    assert run(["keys", "new", "--reviewer", "alice", "--out", str(out)]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert run(["keys", "new", "--reviewer", "alice", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already exists" in err and "--force" in err
+    assert out.read_bytes() == before
+    assert run(["keys", "new", "--reviewer", "alice", "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() != before
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_new_rejects_empty_reviewer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["keys", "new", "--reviewer", " ", "--out", str(tmp_path / "k")]) == 2
+    assert "--reviewer" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
+
+
+def test_registry_entry_quotes_odd_ids() -> None:
+    text = keys.registry_entry('we: "ird"', "k#1", "QUJD", ["a: b"])
+    assert yaml.safe_load(text) == [
+        {
+            "id": 'we: "ird"',
+            "roles": ["a: b"],
+            "keys": [{"id": "k#1", "public_key": "QUJD", "revoked": False}],
+        }
+    ]
