@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the case table holds expected alert texts verbatim
 """Write ``deploy/prometheus/tests/*.test.yml`` (promtool unit tests) from the cases below.
 
 promtool compares every annotation of a firing alert verbatim, so the long runbook texts
@@ -28,7 +29,9 @@ RULE_FILES = ["../rules/sluice.rules.yml"]
 Series = list[tuple[str, str]]
 
 
-def alternating(low: int, high: int, minutes: int, period: int = 30, start: int = 0) -> tuple[str, int]:
+def alternating(
+    low: int, high: int, minutes: int, period: int = 30, start: int = 0
+) -> tuple[str, int]:
     """Counter values (1 sample a minute) whose per-minute increase alternates between
     ``low`` and ``high`` every ``period`` minutes; returns (promtool values, last value)."""
     parts: list[str] = []
@@ -61,7 +64,10 @@ def _anomaly_series() -> dict[str, Series]:
         ],
         "short": [
             # A spike after only 2 h of history: too little to judge, must not page.
-            ('sluice_events_total{outcome="approved",kind="TOOL_CALL"}', f"{short_hist} {short_last}+200x29"),
+            (
+                'sluice_events_total{outcome="approved",kind="TOOL_CALL"}',
+                f"{short_hist} {short_last}+200x29",
+            ),
         ],
     }
 
@@ -79,7 +85,15 @@ CASES: list[dict[str, Any]] = [
                 ],
                 "evals": [
                     (4, []),  # not yet: `for: 5m`
-                    (15, [{"labels": {}, "summary": "sluice error rate 9.091% (invalid events + refused decisions)"}]),
+                    (
+                        15,
+                        [
+                            {
+                                "labels": {},
+                                "summary": "sluice error rate 9.091% (invalid events + refused decisions)",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -89,7 +103,15 @@ CASES: list[dict[str, Any]] = [
                     ('sluice_decisions_refused_total{reason="bad_signature"}', "0+10x30"),
                 ],
                 "evals": [
-                    (15, [{"labels": {}, "summary": "sluice error rate 10% (invalid events + refused decisions)"}]),
+                    (
+                        15,
+                        [
+                            {
+                                "labels": {},
+                                "summary": "sluice error rate 10% (invalid events + refused decisions)",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -129,7 +151,15 @@ CASES: list[dict[str, Any]] = [
                 ],
                 "evals": [
                     (60, []),
-                    (100, [{"labels": {}, "summary": "sluice intake p99 49.6ms is at least double its value an hour ago"}]),
+                    (
+                        100,
+                        [
+                            {
+                                "labels": {},
+                                "summary": "sluice intake p99 49.6ms is at least double its value an hour ago",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -180,7 +210,9 @@ CASES: list[dict[str, Any]] = [
             {
                 "name": "fires: oldest held event ages past 2 h",
                 "series": [('sluice_oldest_held_age_seconds{instance="w1:9464"}', "7000+60x30")],
-                "evals": [(20, [{"labels": {}, "summary": "the oldest held event has waited 2h 16m 40s"}])],
+                "evals": [
+                    (20, [{"labels": {}, "summary": "the oldest held event has waited 2h 16m 40s"}])
+                ],
             },
             {
                 "name": "quiet: reviewers decide within 10 minutes",
@@ -200,7 +232,15 @@ CASES: list[dict[str, Any]] = [
                 ],
                 "evals": [
                     (22, []),
-                    (45, [{"labels": {}, "summary": "sluice intake has stalled with 0 events/s while input lag is not shrinking"}]),
+                    (
+                        45,
+                        [
+                            {
+                                "labels": {},
+                                "summary": "sluice intake has stalled with 0 events/s while input lag is not shrinking",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -229,8 +269,15 @@ CASES: list[dict[str, Any]] = [
                 "series": [('up{job="sluice",instance="w1:9464"}', "1 1 1 0 0 0 0 0 0 0 0")],
                 "evals": [
                     (4, []),
-                    (8, [{"labels": {"job": "sluice", "instance": "w1:9464"},
-                          "summary": "sluice worker w1:9464 is down"}]),
+                    (
+                        8,
+                        [
+                            {
+                                "labels": {"job": "sluice", "instance": "w1:9464"},
+                                "summary": "sluice worker w1:9464 is down",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -246,7 +293,17 @@ CASES: list[dict[str, Any]] = [
             {
                 "name": "fires: no sluice target at all",
                 "series": [('up{job="node",instance="n1:9100"}', "1+0x20")],
-                "evals": [(15, [{"labels": {"job": "sluice"}, "summary": "no sluice worker is being scraped"}])],
+                "evals": [
+                    (
+                        15,
+                        [
+                            {
+                                "labels": {"job": "sluice"},
+                                "summary": "no sluice worker is being scraped",
+                            }
+                        ],
+                    )
+                ],
             },
             {
                 "name": "quiet: a sluice target exists",
@@ -261,19 +318,35 @@ CASES: list[dict[str, Any]] = [
             {
                 "name": "fires: aws_access_key 1/min -> 30/min; a new injection detector at 30/min",
                 "series": [
-                    ('sluice_findings_total{detector="aws_access_key",kind="secret"}', "0+1x70 71+30x10"),
-                    ('sluice_findings_total{detector="instruction_override",kind="prompt_injection"}', "_x70 0+30x10"),
+                    (
+                        'sluice_findings_total{detector="aws_access_key",kind="secret"}',
+                        "0+1x70 71+30x10",
+                    ),
+                    (
+                        'sluice_findings_total{detector="instruction_override",kind="prompt_injection"}',
+                        "_x70 0+30x10",
+                    ),
                     # PII is not a security spike this alert watches.
                     ('sluice_findings_total{detector="email",kind="pii"}', "0+1x70 71+30x10"),
                 ],
                 "evals": [
                     (60, []),
-                    (78, [
-                        {"labels": {"detector": "aws_access_key", "kind": "secret"},
-                         "summary": "secret findings by aws_access_key spiked to 0.50/s"},
-                        {"labels": {"detector": "instruction_override", "kind": "prompt_injection"},
-                         "summary": "prompt_injection findings by instruction_override spiked to 0.50/s"},
-                    ]),
+                    (
+                        78,
+                        [
+                            {
+                                "labels": {"detector": "aws_access_key", "kind": "secret"},
+                                "summary": "secret findings by aws_access_key spiked to 0.50/s",
+                            },
+                            {
+                                "labels": {
+                                    "detector": "instruction_override",
+                                    "kind": "prompt_injection",
+                                },
+                                "summary": "prompt_injection findings by instruction_override spiked to 0.50/s",
+                            },
+                        ],
+                    ),
                 ],
             },
             {
@@ -294,12 +367,19 @@ CASES: list[dict[str, Any]] = [
                 "series": _anomaly_series()["fire"],
                 "evals": [
                     (400, []),
-                    (435, [
-                        {"labels": {"kind": "TOOL_CALL"},
-                         "summary": "TOOL_CALL event rate is 5.4 standard deviations from its last day"},
-                        {"labels": {"kind": "MESSAGE_SEND"},
-                         "summary": "MESSAGE_SEND event rate is 4.2 standard deviations from its last day"},
-                    ]),
+                    (
+                        435,
+                        [
+                            {
+                                "labels": {"kind": "TOOL_CALL"},
+                                "summary": "TOOL_CALL event rate is 5.4 standard deviations from its last day",
+                            },
+                            {
+                                "labels": {"kind": "MESSAGE_SEND"},
+                                "summary": "MESSAGE_SEND event rate is 4.2 standard deviations from its last day",
+                            },
+                        ],
+                    ),
                 ],
             },
             {
@@ -322,8 +402,15 @@ CASES: list[dict[str, Any]] = [
                 "series": [('sluice_cost_usd_total{kind="EXTERNAL_API"}', "0+1x200")],
                 "evals": [
                     (60, []),
-                    (120, [{"labels": {},
-                            "summary": "sluice-gated spend over the last 24 h is 120.00 USD, over budget"}]),
+                    (
+                        120,
+                        [
+                            {
+                                "labels": {},
+                                "summary": "sluice-gated spend over the last 24 h is 120.00 USD, over budget",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -338,11 +425,20 @@ CASES: list[dict[str, Any]] = [
         "groups": [
             {
                 "name": "fires: 3 bad signatures a minute",
-                "series": [('sluice_decisions_refused_total{reason="bad_signature"}', "0+0x10 0+3x5")],
+                "series": [
+                    ('sluice_decisions_refused_total{reason="bad_signature"}', "0+0x10 0+3x5")
+                ],
                 "evals": [
                     (8, []),
-                    (14, [{"labels": {"reason": "bad_signature"},
-                           "summary": "9 decisions refused in 5 minutes (reason bad_signature)"}]),
+                    (
+                        14,
+                        [
+                            {
+                                "labels": {"reason": "bad_signature"},
+                                "summary": "9 decisions refused in 5 minutes (reason bad_signature)",
+                            }
+                        ],
+                    ),
                 ],
             },
             {
@@ -404,8 +500,13 @@ def render(case: dict[str, Any], rules: dict[str, tuple[dict[str, str], dict[str
         lines.append(_indent(yaml.safe_dump([body], sort_keys=False, width=100), 2))
     for expr_group in case.get("exprs", []):
         checks = [
-            {"expr": expr, "eval_time": f"{minute}m",
-             "exp_samples": [{"labels": _labels(expr, lab), "value": val} for lab, val in samples]}
+            {
+                "expr": expr,
+                "eval_time": f"{minute}m",
+                "exp_samples": [
+                    {"labels": _labels(expr, lab), "value": val} for lab, val in samples
+                ],
+            }
             for minute, expr, samples in expr_group["checks"]
         ]
         body = {

@@ -27,6 +27,33 @@ log = logging.getLogger(__name__)
 _FILE_SECRETS = ("fingerprint_key", "sasl_password", "ssl_key_password")
 
 
+class _RedactSaslAuth(logging.Filter):
+    """Redact aiokafka's DEBUG dump of SASL authentication requests.
+
+    aiokafka logs every request at DEBUG, SaslAuthenticateRequest included; for PLAIN
+    its ``auth_bytes`` are the password in clear.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            try:
+                text = record.getMessage()
+            except Exception:  # a broken record must not break logging
+                return True
+            if "SaslAuthenticate" in text or "auth_bytes" in text:
+                record.msg, record.args = "SASL authentication request (redacted)", None
+        return True
+
+
+_SASL_REDACTION = _RedactSaslAuth()
+
+
+def _redact_sasl_in_client_logs() -> None:
+    conn_log = logging.getLogger("aiokafka.conn")
+    if _SASL_REDACTION not in conn_log.filters:
+        conn_log.addFilter(_SASL_REDACTION)
+
+
 class Settings(BaseSettings):
     """Everything a sluice process is configured with (``SLUICE_`` prefix)."""
 
@@ -146,6 +173,7 @@ class Settings(BaseSettings):
                     "SASL needs SLUICE_SASL_MECHANISM, SLUICE_SASL_USERNAME and "
                     "SLUICE_SASL_PASSWORD (or SLUICE_SASL_PASSWORD_FILE)"
                 )
+            _redact_sasl_in_client_logs()
             kw["sasl_mechanism"] = self.sasl_mechanism
             kw["sasl_plain_username"] = self.sasl_username
             kw["sasl_plain_password"] = self.sasl_password.get_secret_value()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pydantic
 
 from sluice.errors import ErrorCode, ValidationError
@@ -31,6 +32,7 @@ _TYPE_CODES: dict[str, ErrorCode] = {
     "greater_than": ErrorCode.OUT_OF_RANGE,
     "less_than": ErrorCode.OUT_OF_RANGE,
     "finite_number": ErrorCode.OUT_OF_RANGE,
+    "string_unicode": ErrorCode.INVALID_TEXT,
 }
 
 
@@ -122,6 +124,13 @@ class Validator:
                 f"-{self._max_past_ms // 1000}s..+{self._max_future_ms // 1000}s",
                 field="occurred_at",
             )
+        # Fast path: one JSON dump finds NUL (escaped as \u0000) and lone surrogates
+        # (orjson refuses them) in all strings at once; only then look for the field.
+        try:
+            if b"\\u0000" not in orjson.dumps(event):
+                return event
+        except orjson.JSONEncodeError:
+            pass
         for path, text in iter_text_fields(event):
             if "\x00" in text:
                 raise ValidationError(ErrorCode.INVALID_TEXT, f"{_safe(path)}: NUL byte", field=path)

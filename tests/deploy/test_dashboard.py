@@ -63,7 +63,9 @@ def test_dashboard_panels_do_not_overlap(dash: dict[str, Any]) -> None:
     cells: set[tuple[int, int]] = set()
     for p in _panels(dash):
         g = p["gridPos"]
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
         assert not (mine & cells), f"panel {p['title']!r} overlaps another"
         cells |= mine
 
@@ -79,7 +81,9 @@ def test_dashboard_round_trips_through_grafanas_schema_model(dash: dict[str, Any
     assert set(dash) - set(back) == set()
     for mine, theirs in zip(dash["panels"], back["panels"], strict=True):
         assert set(mine) - set(theirs) == set(), mine["title"]
-        assert [t["expr"] for t in mine.get("targets", [])] == [t["expr"] for t in theirs.get("targets", [])]
+        assert [t["expr"] for t in mine.get("targets", [])] == [
+            t["expr"] for t in theirs.get("targets", [])
+        ]
 
 
 def test_dashboard_covers_what_operators_need(dash: dict[str, Any]) -> None:
@@ -139,20 +143,29 @@ def test_dashboard_queries_name_only_real_series(dash: dict[str, Any]) -> None:
 def test_every_dashboard_query_parses(dash: dict[str, Any], tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.fail("promtool not found: install the Debian package 'prometheus' (bash .ci/install-system-deps.sh)")
+        pytest.fail(
+            "promtool not found: install the Debian package 'prometheus' "
+            "(bash .ci/install-system-deps.sh)"
+        )
     rules = [
         {"record": f"dashboard:query_{i}", "expr": expr.replace("$__rate_interval", "5m")}
         for i, expr in enumerate(_exprs(dash))
     ]
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(rules)} rules found" in proc.stdout
 
 
 def test_provisioning_points_at_the_dashboard() -> None:
-    providers = yaml.safe_load((PROVISIONING / "dashboards" / "sluice.yml").read_text())["providers"]
+    providers = yaml.safe_load((PROVISIONING / "dashboards" / "sluice.yml").read_text())[
+        "providers"
+    ]
     assert providers[0]["type"] == "file"
-    sources = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())["datasources"]
+    sources = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
     assert sources[0]["type"] == "prometheus"

@@ -96,10 +96,17 @@ def test_compose_mounts_match_prometheus_and_grafana_config(compose: dict[str, A
     mounts = {v.split(":")[1] for v in compose["services"]["prometheus"]["volumes"]}
     for pattern in prom["rule_files"]:
         assert str(Path(pattern).parent) in mounts
-    targets = [t for job in prom["scrape_configs"] if job["job_name"] == "sluice"
-               for sc in job["static_configs"] for t in sc["targets"]]
+    targets = [
+        t
+        for job in prom["scrape_configs"]
+        if job["job_name"] == "sluice"
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    ]
     assert targets == ["sluice:9464"]
-    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/sluice.yml").read_text())
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/sluice.yml").read_text()
+    )
     dash_dir = provider["providers"][0]["options"]["path"]
     gmounts = [v.split(":")[1] for v in compose["services"]["grafana"]["volumes"]]
     assert any(m.startswith(dash_dir + "/") for m in gmounts)
@@ -179,7 +186,8 @@ def test_k8s_deployment_probes_resources_and_file_secrets() -> None:
     assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     secret_mounts = {
-        m["mountPath"] for m in c["volumeMounts"]
+        m["mountPath"]
+        for m in c["volumeMounts"]
         if any(v["name"] == m["name"] and "secret" in v for v in pod["volumes"])
     }
     env = {e["name"]: e.get("value") for e in c["env"]}
@@ -204,7 +212,8 @@ def test_k8s_deployment_probes_resources_and_file_secrets() -> None:
 
 def _writes(user: dict[str, Any]) -> set[str]:
     return {
-        a["resource"]["name"] for a in user["spec"]["authorization"]["acls"]
+        a["resource"]["name"]
+        for a in user["spec"]["authorization"]["acls"]
         if a["resource"]["type"] == "topic" and {"Write", "All"} & set(a["operations"])
     }
 
@@ -213,7 +222,16 @@ def test_strimzi_topics_cover_sluice_topics() -> None:
     docs = _docs(STRIMZI)
     topics = {d["spec"]["topicName"] for d in docs if d["kind"] == "KafkaTopic"}
     t = Topics()
-    expected = {t.events, t.approvals, t.decisions, t.approved, t.rejected, t.dlq, t.audit, t.gate_state}
+    expected = {
+        t.events,
+        t.approvals,
+        t.decisions,
+        t.approved,
+        t.rejected,
+        t.dlq,
+        t.audit,
+        t.gate_state,
+    }
     assert expected <= topics
     for d in docs:
         assert d["apiVersion"] == "kafka.strimzi.io/v1beta2"
@@ -229,9 +247,18 @@ def test_strimzi_acls_are_least_privilege() -> None:
         assert user["spec"]["authentication"]["type"] == "scram-sha-512"
         for acl in user["spec"]["authorization"]["acls"]:
             assert "All" not in acl["operations"], name
-            assert acl["resource"]["patternType"] == "literal" or acl["resource"]["type"] != "topic", name
+            assert (
+                acl["resource"]["patternType"] == "literal" or acl["resource"]["type"] != "topic"
+            ), name
         if name != "sluice":
-            assert not _writes(user) & {t.approved, t.rejected, t.audit, t.dlq, t.approvals, t.gate_state}, name
+            assert not _writes(user) & {
+                t.approved,
+                t.rejected,
+                t.audit,
+                t.dlq,
+                t.approvals,
+                t.gate_state,
+            }, name
     assert {t.approved, t.rejected, t.audit, t.dlq, t.approvals} <= _writes(users["sluice"])
     assert t.events not in _writes(users["sluice"]) and t.decisions not in _writes(users["sluice"])
 
@@ -253,7 +280,10 @@ def test_wheel_installs_and_runs_from_a_clean_venv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
-        capture_output=True, text=True, check=False, timeout=600,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     (wheel,) = dist.glob("*.whl")
@@ -262,12 +292,21 @@ def test_wheel_installs_and_runs_from_a_clean_venv(tmp_path: Path) -> None:
     py = env_dir / "bin" / "python"
     proc = subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
-        capture_output=True, text=True, check=False, timeout=900,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     sluice = env_dir / "bin" / "sluice"
-    proc = subprocess.run([str(sluice), "--help"], capture_output=True, text=True, check=False,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(sluice), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "run" in proc.stdout and "topics" in proc.stdout
     probe = (
@@ -277,7 +316,13 @@ def test_wheel_installs_and_runs_from_a_clean_venv(tmp_path: Path) -> None:
         "assert (s / 'WorkflowEvent.avsc').is_file() or any(s.glob('*.avsc'));"
         "print(s, p)"
     )
-    proc = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, check=False,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(py), "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "_schemas" in proc.stdout and "_kafka" in proc.stdout

@@ -26,7 +26,10 @@ ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} not found: install the Debian package {package!r} (bash .ci/install-system-deps.sh)")
+        pytest.fail(
+            f"{name} not found: install the Debian package {package!r} "
+            "(bash .ci/install-system-deps.sh)"
+        )
     return path
 
 
@@ -111,7 +114,9 @@ def test_alerts_are_complete_and_documented() -> None:
         for key in ("summary", "description", "runbook", "runbook_url"):
             assert rule["annotations"].get(key), f"{name} lacks {key}"
         anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
-        assert f"### {name.lower()}" in docs, f"docs/operating.md has no section for {name} (#{anchor})"
+        assert f"### {name.lower()}" in docs, (
+            f"docs/operating.md has no section for {name} (#{anchor})"
+        )
 
 
 def test_prometheus_example_config(promtool: str) -> None:
@@ -133,7 +138,9 @@ def test_alertmanager_config(amtool: str) -> None:
         (["severity=warning", "team=security"], {"security-oncall", "sre-tickets"}),
     ],
 )
-def test_alertmanager_routes_by_severity(amtool: str, labels: list[str], receivers: set[str]) -> None:
+def test_alertmanager_routes_by_severity(
+    amtool: str, labels: list[str], receivers: set[str]
+) -> None:
     proc = _run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels)
     assert proc.returncode == 0, proc.stderr
     assert set(proc.stdout.strip().split(",")) == receivers

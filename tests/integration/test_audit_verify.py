@@ -27,7 +27,9 @@ PARTITIONS = 3
 Placed = tuple[int, int]  # (partition, offset)
 
 
-def chain_records(signer: CheckpointSigner, chain: str, n: int, *, every: int = 5) -> list[dict[str, Any]]:
+def chain_records(
+    signer: CheckpointSigner, chain: str, n: int, *, every: int = 5
+) -> list[dict[str, Any]]:
     w = ChainWriter(chain, None, signer=signer, checkpoint_every=every)
     out: list[dict[str, Any]] = []
     i = 0
@@ -67,10 +69,38 @@ async def _produce(
             await producer.commit_transaction()
     finally:
         await producer.stop()
-    return [(m.partition, m.offset) for m in metas]
+    placed = [(m.partition, m.offset) for m in metas]
+    await _wait_visible(settings, topic, placed)
+    return placed
 
 
-def write(settings: Settings, topic: str, records: list[dict[str, Any] | bytes], *, transactional: bool = True) -> list[Placed]:
+async def _wait_visible(settings: Settings, topic: str, placed: list[Placed]) -> None:
+    """Wait until read_committed readers see every record: the commit markers reach the
+    partitions shortly after commit_transaction() returns."""
+    want: dict[int, int] = {}
+    for p, o in placed:
+        want[p] = max(want.get(p, 0), o + 1)
+    consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), isolation_level="read_committed")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in want]
+        for _ in range(100):
+            ends = await consumer.end_offsets(tps)
+            if all(ends[tp] >= want[tp.partition] for tp in tps):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("records never became visible to read_committed readers")
+    finally:
+        await consumer.stop()
+
+
+def write(
+    settings: Settings,
+    topic: str,
+    records: list[dict[str, Any] | bytes],
+    *,
+    transactional: bool = True,
+) -> list[Placed]:
     """Create ``topic`` and write the records, record seq s to partition s % 3."""
     codec = default_codec()
 
@@ -99,8 +129,11 @@ def keyfile(tmp_path: Path) -> tuple[CheckpointSigner, Path]:
     return write_key_pair(path), Path(str(path) + ".pub")
 
 
-def test_clean_chains_verify(sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_clean_chains_verify(
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     signer, pub = keyfile
     settings = settings_from_env(sluice_env)
     topic = topics_for(sluice_env).audit
@@ -141,7 +174,9 @@ def _tamper(kind: str, recs: list[dict[str, Any]]) -> tuple[list[dict[str, Any] 
 
 @pytest.mark.parametrize("kind", ["byte", "removed", "swapped", "forged"])
 def test_tampering_is_detected_and_located(
-    kind: str, sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
+    kind: str,
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     signer, pub = keyfile
@@ -162,8 +197,11 @@ def test_tampering_is_detected_and_located(
 
 
 def test_truncated_tail_past_checkpoint_with_saved_heads(
-    sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path], tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     signer, pub = keyfile
     settings = settings_from_env(sluice_env)
@@ -186,12 +224,16 @@ def test_truncated_tail_past_checkpoint_with_saved_heads(
     assert (first["partition"], first["offset"]) == placed[25]  # where the chain now ends
 
 
-def _commit_head(settings: Settings, group: str, topic: str, partition: int, head: ChainHead) -> None:
+def _commit_head(
+    settings: Settings, group: str, topic: str, partition: int, head: ChainHead
+) -> None:
     """Commit an offset with the head in its metadata, as the intake worker does."""
 
     async def run() -> None:
         await create_topics(settings, names=[topic], partitions=PARTITIONS)
-        consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=group, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            **settings.kafka_kwargs(), group_id=group, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             tp = TopicPartition(topic, partition)
@@ -204,7 +246,8 @@ def _commit_head(settings: Settings, group: str, topic: str, partition: int, hea
 
 
 def test_committed_heads_catch_truncation_and_forged_tail(
-    sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     signer, pub = keyfile
@@ -212,7 +255,9 @@ def test_committed_heads_catch_truncation_and_forged_tail(
     topics = topics_for(sluice_env)
     recs = chain_records(signer, "intake:1", 30)
     # The intake worker of events partition 1 committed the head after seq 27.
-    _commit_head(settings, sluice_env["SLUICE_GROUP_ID"], topics.events, 1, ChainHead(28, recs[27]["hash"]))
+    _commit_head(
+        settings, sluice_env["SLUICE_GROUP_ID"], topics.events, 1, ChainHead(28, recs[27]["hash"])
+    )
     # Topic truncated to 20 records: the committed head lies beyond it.
     placed = write(settings, topics.audit, recs[:20])
     code, report = verify(capsys, "--public-key", str(pub))
@@ -222,15 +267,18 @@ def test_committed_heads_catch_truncation_and_forged_tail(
     assert (first["what"], first["chain"], first["seq"]) == ("truncated", "intake:1", 20)
     assert (first["partition"], first["offset"]) == placed[19]
     # The default is off for a topic that is not the deployment's own.
-    assert verify(capsys, "--public-key", str(pub), "--topic", topics.audit, "--no-committed-heads")[0] == 0
+    assert (
+        verify(capsys, "--public-key", str(pub), "--topic", topics.audit, "--no-committed-heads")[0]
+        == 0
+    )
 
     # A well-forged record after the committed head (seq 28) of an idle chain.
     forged = {**recs[27], "seq": 28, "prev_hash": recs[27]["hash"], "outcome": "approved"}
     forged["hash"] = record_hash(forged)
-    _commit_head(settings, sluice_env["SLUICE_GROUP_ID"], topics.events, 1, ChainHead(28, recs[27]["hash"]))
-    topic2 = topics.audit  # rewrite into a fresh prefix-less topic name would need a group move
-    del topic2
-    full = recs[:28] + [forged]
+    _commit_head(
+        settings, sluice_env["SLUICE_GROUP_ID"], topics.events, 1, ChainHead(28, recs[27]["hash"])
+    )
+    full = [*recs[:28], forged]
     other = f"{sluice_env['SLUICE_TOPIC_PREFIX']}copy.audit"
     placed = write(settings, other, full)
     code, report = verify(capsys, "--public-key", str(pub), "--topic", other, "--committed-heads")
@@ -240,7 +288,9 @@ def test_committed_heads_catch_truncation_and_forged_tail(
     assert (first["partition"], first["offset"]) == placed[28]
 
 
-def test_bad_input_exits_2(sluice_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2(
+    sluice_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["audit", "verify", "--topic", f"{sluice_env['SLUICE_TOPIC_PREFIX']}nope"]) == 2
     assert "does not exist" in capsys.readouterr().err
     bad = tmp_path / "bad.pub"
@@ -248,8 +298,11 @@ def test_bad_input_exits_2(sluice_env: dict[str, str], tmp_path: Path, capsys: p
     assert main(["audit", "verify", "--public-key", str(bad)]) == 2
 
 
-def test_export_jsonl(sluice_env: dict[str, str], keyfile: tuple[CheckpointSigner, Path],
-                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_jsonl(
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     signer, _ = keyfile
     settings = settings_from_env(sluice_env)
     recs = chain_records(signer, "gate:0", 12)
@@ -265,4 +318,3 @@ def test_export_jsonl(sluice_env: dict[str, str], keyfile: tuple[CheckpointSigne
     assert capsys.readouterr().out == ""
     assert main(["audit", "export", "--since", "soon"]) == 2
     assert main(["audit", "export", "--format", "csv"]) == 2
-

@@ -29,7 +29,9 @@ USER = "sluice"
 class SaslKafka:
     """The broker plus the credentials it accepts."""
 
-    def __init__(self, broker: KafkaBroker, sasl_port: int, scram_password: str, plain_password: str) -> None:
+    def __init__(
+        self, broker: KafkaBroker, sasl_port: int, scram_password: str, plain_password: str
+    ) -> None:
         self.broker = broker
         self.sasl_bootstrap = f"127.0.0.1:{sasl_port}"
         self.scram_password = scram_password
@@ -54,11 +56,12 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
         extra_properties={
             "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
             f"{jaas}.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
-            f"{jaas}.scram-sha-512.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            f"{jaas}.plain.sasl.jaas.config":
-                "org.apache.kafka.common.security.plain.PlainLoginModule required "
-                f'user_{USER}="{plain_password}";',
+            f"{jaas}.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{jaas}.plain.sasl.jaas.config": "org.apache.kafka.common.security.plain."
+            "PlainLoginModule required "
+            f'user_{USER}="{plain_password}";',
         },
         scram_users={USER: scram_password},
     )
@@ -101,12 +104,17 @@ def _assert_not_leaked(password: str, *texts: str) -> None:
 
 
 def test_scram_sha_512_client_creates_topics_publishes_and_reads(
-    sasl_kafka: SaslKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    sasl_kafka: SaslKafka,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     prefix = _env(monkeypatch, tmp_path, sasl_kafka.sasl_bootstrap, "SCRAM-SHA-512")
-    monkeypatch.setenv("SLUICE_SASL_PASSWORD_FILE", str(_password_file(tmp_path, sasl_kafka.scram_password)))
+    monkeypatch.setenv(
+        "SLUICE_SASL_PASSWORD_FILE", str(_password_file(tmp_path, sasl_kafka.scram_password))
+    )
 
     assert main(["topics", "create", "--json"]) == 0
     created = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -126,12 +134,17 @@ def test_scram_sha_512_client_creates_topics_publishes_and_reads(
     got = {r["value"]["event_id"] for r in records}
     assert got == {e["event_id"] for e in events}
 
-    _assert_not_leaked(sasl_kafka.scram_password, emitted.out, emitted.err, tailed.out, tailed.err, caplog.text)
+    _assert_not_leaked(
+        sasl_kafka.scram_password, emitted.out, emitted.err, tailed.out, tailed.err, caplog.text
+    )
 
 
 def test_wrong_scram_password_fails_without_leaking_it(
-    sasl_kafka: SaslKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    sasl_kafka: SaslKafka,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     _env(monkeypatch, tmp_path, sasl_kafka.sasl_bootstrap, "SCRAM-SHA-512")
@@ -150,8 +163,11 @@ def test_wrong_scram_password_fails_without_leaking_it(
 
 
 def test_plain_mechanism_with_inline_password(
-    sasl_kafka: SaslKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    sasl_kafka: SaslKafka,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     prefix = _env(monkeypatch, tmp_path, sasl_kafka.sasl_bootstrap, "PLAIN")
@@ -163,7 +179,9 @@ def test_plain_mechanism_with_inline_password(
 
 
 def test_sasl_settings_missing_password_is_a_config_error(
-    sasl_kafka: SaslKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    sasl_kafka: SaslKafka,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _env(monkeypatch, tmp_path, sasl_kafka.sasl_bootstrap, "SCRAM-SHA-512")

@@ -131,7 +131,7 @@ def summarize(
 
 
 #: Tie-break for records with the same timestamp: lifecycle order.
-_ROLE_ORDER = {"dlq": 0, "audit": 1, "approvals": 2, "decisions": 3, "approved": 4, "rejected": 4}
+_ROLE_ORDER = {"audit": 0, "approvals": 1, "decisions": 2, "dlq": 3, "approved": 4, "rejected": 4}
 
 
 def build_timeline(entries: Iterable[TraceEntry]) -> list[dict[str, Any]]:

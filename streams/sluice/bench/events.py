@@ -35,13 +35,7 @@ _HELD = [
 
 
 def _text(rng: random.Random, chars: int) -> str:
-    out: list[str] = []
-    n = 0
-    while n < chars:
-        w = rng.choice(_WORDS)
-        out.append(w)
-        n += len(w) + 1
-    return " ".join(out)[:chars]
+    return " ".join(rng.choices(_WORDS, k=chars // 5 + 1))[:chars]
 
 
 def make_event(rng: random.Random, *, held: bool = False, now_ms: int | None = None,

@@ -116,7 +116,8 @@ async def _pipeline(settings: Settings, prefix: str, payloads: list[tuple[bytes,
     topics = Topics.with_prefix(prefix)
     await create_topics(s, topics)
     intake, _ = build_intake(s, topics)
-    agent = IntakeAgent(s, default_codec(), create(CollectorRegistry()), Health(), intake, topics)
+    health = Health()
+    agent = IntakeAgent(s, default_codec(), create(CollectorRegistry()), health, intake, topics)
     outs = [topics.approved, topics.rejected, topics.approvals, topics.dlq]
     sent_at: dict[bytes, int] = {}
     if rate is None:
@@ -124,6 +125,8 @@ async def _pipeline(settings: Settings, prefix: str, payloads: list[tuple[bytes,
     await agent.start()
     task = asyncio.create_task(agent.run())
     try:
+        while not health.ready.get("intake"):
+            await asyncio.sleep(0.01)  # measure from partition assignment, not client start-up
         t0 = time.perf_counter()
         if rate is not None:
             codec = default_codec()

@@ -128,7 +128,7 @@ class Codec:
         raw = _inline(raw, self._named, set())
         # Logical types are read as their base types (ms since epoch, UUID strings):
         # cheaper on the hot path, and the canonical form ignores them anyway.
-        parsed = fastavro.parse_schema(_strip_logical(raw), _write_hint=False)
+        parsed = fastavro.parse_schema(_strip_logical(raw))
         canonical = to_parsing_canonical_form(raw)
         fp = crc64_avro(canonical.encode()).to_bytes(8, "little")
         name = raw["name"] if "." in raw["name"] else f"{raw['namespace']}.{raw['name']}"

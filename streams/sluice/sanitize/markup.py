@@ -40,7 +40,7 @@ def markup_rules() -> list[Rule]:
             "javascript_url",
             _MARKUP,
             r"(?i)(?:(?:href|src|action|formaction|xlink:href|data|location|url)\s*[=(]\s*[\"']?\s*"
-            r"|\]\(\s*|^\s*)(?:javascript|vbscript|livescript)\s*:",
+            r"|\]\(\s*)(?:javascript|vbscript|livescript)\s*:",
             Severity.HIGH,
             0.85,
             priority=10,

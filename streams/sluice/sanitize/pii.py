@@ -63,7 +63,7 @@ def _check_card(view: str, m: Any, value: str) -> float | None:
     if len(seps) > 1:
         return None
     digits = "".join(c for c in value if c.isdigit())
-    if not 13 <= len(digits) <= 19 or len(set(digits)) < 3:
+    if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
         return None
     if not (luhn_ok(digits) and _card_brand_ok(digits)):
         return None
@@ -115,6 +115,9 @@ def _check_ip(view: str, m: Any, value: str) -> float | None:
     if end < len(view) and view[end] == "." and end + 1 < len(view) and view[end + 1].isdigit():
         return None
     if start > 0 and view[start - 1] in ".vV":
+        return None
+    before = view[max(0, start - 12) : start].rstrip().lower()
+    if before.endswith(("version", "ver", "release", "build", "oid")):
         return None
     try:
         addr = ipaddress.ip_address(value)

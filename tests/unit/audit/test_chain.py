@@ -36,9 +36,10 @@ def test_canonical_form_is_reproducible_with_stdlib_json() -> None:
     text = 'tab\t nl\n ctl\x01 quote" back\\ uni é漢😀 \u2028 del\x7f'
     (rec,) = w.append(**{**fields(0), "actor_id": text})
     values = [rec[f] for f in HASHED_FIELDS]
-    expected = b"sluice.audit.v1\n" + json.dumps(
-        values, ensure_ascii=False, separators=(",", ":")
-    ).encode()
+    expected = (
+        b"sluice.audit.v1\n"
+        + json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
+    )
     assert canonical_bytes(rec) == expected
     assert rec["hash"] == hashlib.sha256(expected).hexdigest()
 

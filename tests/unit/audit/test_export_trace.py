@@ -58,21 +58,71 @@ def test_timeline_orders_and_times_a_lifecycle() -> None:
     eid = "00000000-0000-4000-8000-000000000001"
     kw = {"partition": 0, "timestamp_ms": 0}
     entries = [
-        summarize("Outcome", {"event_id": eid, "outcome": "APPROVED", "source": "REVIEWER",
-                              "decided_at": NOW + 900, "event": b"secret body"},
-                  role="approved", topic="t.approved", offset=4, **kw),
-        summarize("AuditRecord", {"stage": "intake", "transition": "received", "at": NOW,
-                                  "seq": 0, "chain": "intake:0"},
-                  role="audit", topic="t.audit", offset=1, **kw),
-        summarize("AuditRecord", {"stage": "intake", "transition": "held", "at": NOW + 5,
-                                  "outcome": "held", "seq": 1, "chain": "intake:0"},
-                  role="audit", topic="t.audit", offset=2, **kw),
-        summarize("HeldEvent", {"event_id": eid, "approvals": 1, "held_at": NOW + 5,
-                                "rule": "code-publish", "event": b"secret body"},
-                  role="approvals", topic="t.approvals", offset=0, **kw),
-        summarize("Decision", {"event_id": eid, "verdict": "APPROVE", "reviewer_id": "bob",
-                               "decided_at": NOW + 700, "signature": b"sig"},
-                  role="decisions", topic="t.decisions", offset=0, **kw),
+        summarize(
+            "Outcome",
+            {
+                "event_id": eid,
+                "outcome": "APPROVED",
+                "source": "REVIEWER",
+                "decided_at": NOW + 900,
+                "event": b"secret body",
+            },
+            role="approved",
+            topic="t.approved",
+            offset=4,
+            **kw,
+        ),
+        summarize(
+            "AuditRecord",
+            {"stage": "intake", "transition": "received", "at": NOW, "seq": 0, "chain": "intake:0"},
+            role="audit",
+            topic="t.audit",
+            offset=1,
+            **kw,
+        ),
+        summarize(
+            "AuditRecord",
+            {
+                "stage": "intake",
+                "transition": "held",
+                "at": NOW + 5,
+                "outcome": "held",
+                "seq": 1,
+                "chain": "intake:0",
+            },
+            role="audit",
+            topic="t.audit",
+            offset=2,
+            **kw,
+        ),
+        summarize(
+            "HeldEvent",
+            {
+                "event_id": eid,
+                "approvals": 1,
+                "held_at": NOW + 5,
+                "rule": "code-publish",
+                "event": b"secret body",
+            },
+            role="approvals",
+            topic="t.approvals",
+            offset=0,
+            **kw,
+        ),
+        summarize(
+            "Decision",
+            {
+                "event_id": eid,
+                "verdict": "APPROVE",
+                "reviewer_id": "bob",
+                "decided_at": NOW + 700,
+                "signature": b"sig",
+            },
+            role="decisions",
+            topic="t.decisions",
+            offset=0,
+            **kw,
+        ),
     ]
     timeline = build_timeline(entries)
     assert [t["label"] for t in timeline] == [
@@ -91,6 +141,13 @@ def test_timeline_orders_and_times_a_lifecycle() -> None:
 
 
 def test_timeline_falls_back_to_kafka_time() -> None:
-    e = summarize("DeadLetter", {"error_code": "bad_magic"}, role="dlq", topic="t.dlq",
-                  partition=0, offset=0, timestamp_ms=NOW)
+    e = summarize(
+        "DeadLetter",
+        {"error_code": "bad_magic"},
+        role="dlq",
+        topic="t.dlq",
+        partition=0,
+        offset=0,
+        timestamp_ms=NOW,
+    )
     assert e.at_ms == NOW and e.label == "dead letter bad_magic"

@@ -58,7 +58,9 @@ def test_public_key_forms(tmp_path: Path) -> None:
     assert list(load_public_keys(paths)) == [signer.key_id]
 
 
-@pytest.mark.parametrize("content", [b"", b"not a key", b"-----BEGIN PRIVATE KEY-----\nxx\n", b"x" * 40000])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a key", b"-----BEGIN PRIVATE KEY-----\nxx\n", b"x" * 40000]
+)
 def test_bad_files_are_config_errors(tmp_path: Path, content: bytes) -> None:
     p = tmp_path / "bad"
     p.write_bytes(content)

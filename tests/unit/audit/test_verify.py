@@ -63,7 +63,9 @@ def test_interleaved_chains_across_partitions(make_chain: Make, keys: dict[str, 
     assert {n: c.records for n, c in report.chains.items()} == dict.fromkeys(chains, 40)
 
 
-def test_changed_field_is_a_hash_mismatch_at_its_offset(make_chain: Make, keys: dict[str, Any]) -> None:
+def test_changed_field_is_a_hash_mismatch_at_its_offset(
+    make_chain: Make, keys: dict[str, Any]
+) -> None:
     recs = make_chain(20)
     recs[8] = {**recs[8], "actor_id": "agent-8"}
     b = only_break(verify_records(located(recs), keys))
@@ -258,7 +260,9 @@ def test_finish_can_be_repeated_with_fresher_bounds(make_chain: Make, keys: dict
     assert ver.finish({"intake:0": ChainHead(10, recs[9]["hash"])}).ok
 
 
-def test_resumed_writer_after_restart_verifies(signer: CheckpointSigner, keys: dict[str, Any]) -> None:
+def test_resumed_writer_after_restart_verifies(
+    signer: CheckpointSigner, keys: dict[str, Any]
+) -> None:
     w1 = ChainWriter("intake:0", None, signer=signer, checkpoint_every=3)
     out = [r for i in range(5) for r in w1.append(**fields(i))]
     w2 = ChainWriter("intake:0", ChainHead.from_metadata(w1.head.to_metadata()), signer=signer)
