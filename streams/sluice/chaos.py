@@ -206,6 +206,24 @@ class WorkerHandle:
             time.sleep(0.1)
         raise RuntimeError("worker did not start in time")
 
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Poll /readyz until the worker holds its partitions; False on timeout."""
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False
+            try:
+                url = f"http://127.0.0.1:{self.metrics_port}/readyz"
+                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback
+                    if r.status == 200:
+                        return True
+            except Exception:  # not yet (503) or not listening yet
+                log.debug("not ready yet")
+            time.sleep(0.2)
+        return False
+
     def metrics_text(self) -> str:
         """The worker's /metrics page."""
         import urllib.request
@@ -257,7 +275,7 @@ def encode_events(events: Iterable[dict[str, Any]]) -> list[tuple[bytes, bytes]]
     return [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in events]
 
 
-async def pace(settings: Settings, topic: str, items: Sequence[tuple[bytes | None, bytes]],
+async def pace(settings: Settings, topic: str, items: Sequence[tuple[bytes | None, bytes | None]],
                rate: float, *, partition: int | None = None) -> float:
     """Publish ``items`` at about ``rate`` records/s; returns the seconds it took.
 
@@ -526,6 +544,8 @@ class CrashReport:
     poison: int
     kills: int
     kill_times_s: list[float]
+    #: events found in a final bucket (or held) at each kill, of those published by then
+    accounted_at_kill: list[int]
     decisions_sent: int
     decision_copies: int
     seconds: float
@@ -559,15 +579,28 @@ async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.
     worker.start()
     bot_task = asyncio.create_task(bot.run(stop))
     kill_times: list[float] = []
+    at_kill: list[int] = []
+    all_ids = [e["event_id"] for e in evs]
+
+    def sent_so_far() -> list[str]:
+        # Roughly what was published by now (accounting "at the kill", for the report).
+        done = min(len(all_ids), int((time.monotonic() - t_pub) * rate))
+        return all_ids[:done]
+
+    t_pub = time.monotonic()
     try:
         producing = asyncio.create_task(pace(scn.settings, scn.topics.events, items, rate))
         span = len(items) / rate
         for _ in range(kills):
-            # A random point in the stream: startup, mid-batch, mid-transaction, timers.
-            await asyncio.sleep(rng.uniform(1.5, max(2.0, span / kills)))
+            # A random point of live processing: wait until the worker holds its
+            # partitions again (after a crash the group first waits out the dead
+            # member's session), then kill it mid-batch, mid-transaction or mid-timer.
+            await asyncio.to_thread(worker.wait_ready, 60.0)
+            await asyncio.sleep(rng.uniform(0.3, 3.0))
             worker.kill()
             kill_times.append(round(time.monotonic() - t0, 2))
-            await asyncio.sleep(rng.uniform(0.0, 1.0))
+            snap = await snapshot(scn.settings, scn.topics)
+            at_kill.append(account(sent_so_far(), snap).accounted)
             await asyncio.to_thread(worker.start)
         await producing
         code_publish = {e["event_id"] for e in evs if e["kind"] == "CODE_PUBLISH"}
@@ -592,6 +625,7 @@ async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.
             await bot_task
         worker.stop()
     return CrashReport(events=events, poison=n_poison, kills=kills, kill_times_s=kill_times,
+                       accounted_at_kill=at_kill,
                        decisions_sent=len(bot.sent), decision_copies=bot.copies,
                        seconds=round(time.monotonic() - t0, 1), accounting=acc.as_dict(),
                        must_release_missing=missing)

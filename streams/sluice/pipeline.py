@@ -63,6 +63,8 @@ class IntakeResult:
     error_code: str | None = None
     cost_usd: float = 0.0
     event_id: str | None = None
+    #: Policy rules whose condition failed at run time on this event (treated as no match).
+    policy_errors: tuple[str, ...] = ()
 
 
 class Intake:
@@ -218,6 +220,7 @@ class Intake:
             findings=findings,
             cost_usd=float(clean.get("cost_usd") or 0.0),
             event_id=event_id,
+            policy_errors=tuple(getattr(a, "errors", ()) or ()),
         )
 
     def _dead_letter(

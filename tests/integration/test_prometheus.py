@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -93,7 +94,7 @@ def worker(sluice_env: dict[str, str], tmp_path: Path) -> Iterator[int]:
         timeout=120,
     )
     assert create.returncode == 0, create.stderr
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - lives with the process
+    log = open(tmp_path / "worker.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sluice", "run", "--metrics-port", str(port)],
         env=env,
@@ -129,7 +130,7 @@ def prometheus(worker: int, tmp_path: Path) -> Iterator[str]:
     }
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(yaml.safe_dump(config))
-    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - lives with the process
+    log = open(tmp_path / "prometheus.log", "wb")
     proc = subprocess.Popen(
         [
             binary,
@@ -169,7 +170,7 @@ def _query(base: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
-async def _drive(sluice_env: dict[str, str], n: int) -> None:
+async def _drive(sluice_env: dict[str, str], n: int, seed: int = 11) -> None:
     """Publish ``n`` valid events and one undecodable record to workflow.events."""
     from sluice.codec import default_codec
 
@@ -179,7 +180,7 @@ async def _drive(sluice_env: dict[str, str], n: int) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
-        for event in make_events(n, held_share=0.2, seed=11):
+        for event in make_events(n, held_share=0.2, seed=seed):
             value = codec.encode("WorkflowEvent", event)
             await producer.send_and_wait(topic, value, key=event["run_id"].encode())
         await producer.send_and_wait(topic, b"not avro at all", key=b"poison")
@@ -188,7 +189,7 @@ async def _drive(sluice_env: dict[str, str], n: int) -> None:
 
 
 def test_prometheus_scrapes_worker_and_evaluates_rules(
-    prometheus: str, worker: int, sluice_env: dict[str, str]
+    prometheus: str, worker: int, sluice_env: dict[str, str], tmp_path: Path
 ) -> None:
     asyncio.run(_drive(sluice_env, 40))
 
@@ -205,7 +206,9 @@ def test_prometheus_scrapes_worker_and_evaluates_rules(
     assert _query(prometheus, "sluice_build_info")
     assert _query(prometheus, "sluice_processing_seconds_bucket")
 
-    # A recording rule evaluates on the live series.
+    # A recording rule evaluates on the live series. Labelled counters appear with their
+    # first increment, so rate() needs a second wave after the first one was scraped.
+    asyncio.run(_drive(sluice_env, 20, seed=12))
     rate = _wait_for(
         "recording rule sluice:events:rate5m > 0",
         lambda: _query(prometheus, "sluice:events:rate5m > 0"),
@@ -234,6 +237,32 @@ def test_prometheus_scrapes_worker_and_evaluates_rules(
         for a in json.loads(_get(f"{prometheus}/api/v1/alerts")[1])["data"]["alerts"]
     }
     assert not firing & {"SluiceWorkerDown", "SluiceWorkerAbsent"}
+
+    # The dashboard renderer draws the same queries from this Prometheus. Set
+    # SLUICE_DASHBOARD_PNG=docs/dashboard.png to keep the picture for the README.
+    out = Path(os.environ.get("SLUICE_DASHBOARD_PNG") or tmp_path / "dashboard.png")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "render_dashboard.py"),
+            "--prometheus",
+            prometheus,
+            "--out",
+            str(out),
+            "--minutes",
+            "3",
+            "--rate-interval",
+            "30s",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with_data = int(re.search(r"\((\d+)/\d+ panels with data\)", proc.stdout).group(1))  # type: ignore[union-attr]
+    assert with_data >= 5, proc.stdout
 
 
 def test_live_metrics_pass_promtool_check_metrics(worker: int, sluice_env: dict[str, str]) -> None:

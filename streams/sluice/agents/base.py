@@ -274,7 +274,7 @@ class Stage:
         chain = self.chains.get(partition)
         if chain is None:
             return
-        for rec in chain.append(**fields):
+        for rec in chain.append_fields(fields):
             await self.producer.send(self.audit_topic, self.codec.encode("AuditRecord", rec),
                                      key=key, partition=partition % self._audit_partitions())
         self.metrics.audit_records.labels(self.name).inc()

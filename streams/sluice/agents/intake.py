@@ -58,7 +58,7 @@ class IntakeAgent(Stage):
                 await send_audit(part, r.key if r.event_id else None, r.audit)
                 ck = (r.outcome, r.kind)
                 counts[ck] = counts.get(ck, 0) + 1
-                if r.error_code is not None or r.findings or r.cost_usd:
+                if r.error_code is not None or r.findings or r.cost_usd or r.policy_errors:
                     extras.append(r)
                 n += 1
         return n
@@ -78,6 +78,8 @@ class IntakeAgent(Stage):
                 m.findings.labels(f.detector, f.kind.value).inc()
             if r.cost_usd:
                 m.cost_usd.labels(r.kind).inc(r.cost_usd)
+            for rule in r.policy_errors:
+                m.policy_errors.labels(rule).inc()
         per_event = seconds  # every record of the batch waited for the whole transaction
         for _ in range(n):
             m.processing.observe(per_event)

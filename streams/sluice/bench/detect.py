@@ -130,10 +130,8 @@ def _pii(rng: random.Random) -> str:
     if kind == 1:
         return _phone(rng)
     if kind == 2:
-        card = _luhn_complete(rng.choice(["4", "51", "55", "37"]), 15 if rng.random() < 0.2
-                              else 16, rng)
-        if card.startswith("37"):
-            card = _luhn_complete("37", 15, rng)
+        prefix = rng.choice(["4", "51", "55", "37"])
+        card = _luhn_complete(prefix, 15 if prefix == "37" else 16, rng)
         return " ".join(card[i : i + 4] for i in range(0, len(card), 4)) if rng.random() < 0.5 \
             else card
     if kind == 3:

@@ -20,6 +20,7 @@ validators run on bounded candidates.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 from collections.abc import Iterable, Iterator
@@ -123,6 +124,7 @@ class _Compiled:
             self.line_set.Add("(?m)" + r.pattern)
         self.field_set.Compile()
         self.line_set.Compile()
+        self.line_regexes = [re2.compile("(?m)" + r.pattern, opts) for r in rules]
 
 
 class Sanitizer:
@@ -221,16 +223,18 @@ class Sanitizer:
                 slow.append(i)
         for treatment, idxs in groups.items():
             joined = "\n".join(fields[i][2] for i in idxs)
-            html_work = treatment == "html" and any(c in joined for c in _HTML_SPECIAL)
-            if (
-                html_work
-                or self._compiled[treatment].line_set.Match(joined) is not None
-                or prepare(joined).removed
-            ):
+            if treatment == "html" and any(c in joined for c in _HTML_SPECIAL):
                 slow.extend(idxs)
+                continue
+            compiled = self._compiled[treatment]
+            hits = compiled.line_set.Match(joined)
+            if hits:
+                slow.extend(_touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
+            if prepare(joined).removed:
+                slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
+        slow = sorted(set(slow))
         if not slow:
             return event, []
-        slow.sort()
         findings: list[Finding] = []
         changes: dict[tuple[Any, ...], str] = {}
         key_paths: dict[tuple[str, str], str] = {}
@@ -388,12 +392,18 @@ class Sanitizer:
 
         findings: list[Finding] = []
         edits: list[tuple[int, int, str]] = [(s, e, "") for s, e in prep.removed]
+        # Every hit is acted upon; only the first MAX_FINDINGS_PER_FIELD are reported
+        # (an attacker must not be able to blow up the findings list).
+        budget = MAX_FINDINGS_PER_FIELD
         for det, s, e in prep.hits:
+            if budget <= 0:
+                break
+            budget -= 1
             findings.append(
                 Finding(kind=FindingKind.UNICODE, detector=det, field=field, start=s, end=e,
                         severity=_UNICODE_SEVERITY[det], confidence=1.0, action="removed")
             )
-        for s, e, hidden in prep.hidden:
+        for s, e, hidden in prep.hidden[:MAX_FINDINGS_PER_FIELD]:
             if decoded_injection(hidden):
                 findings.append(
                     Finding(kind=FindingKind.PROMPT_INJECTION, detector="encoded_payload",
@@ -402,7 +412,7 @@ class Sanitizer:
                             action="removed")
                 )
         if not prep.view.isascii():
-            for vs, ve in confusable_spans(prep.view):
+            for vs, ve in confusable_spans(prep.view)[:MAX_FINDINGS_PER_FIELD]:
                 s, e = orig(vs, ve)
                 findings.append(
                     Finding(kind=FindingKind.UNICODE, detector="confusable_mixed_script",
@@ -410,22 +420,32 @@ class Sanitizer:
                             confidence=0.8)
                 )
         html_changed = False
+        # Secrets and PII first so that the reported ones are the most important.
+        accepted.sort(key=lambda c: (c.rule.kind is not FindingKind.SECRET,
+                                     c.rule.kind is not FindingKind.PII, c.start))
+        reported = 0
         for c in accepted:
             s, e = orig(c.start, c.end)
             kind = c.rule.kind
+            redacting = kind is FindingKind.SECRET or (kind is FindingKind.PII and redact_pii)
+            if reported >= MAX_FINDINGS_PER_FIELD and not redacting:
+                continue
             fp = fingerprint(self._key, c.value)
             action = "flagged"
-            if kind is FindingKind.SECRET or (kind is FindingKind.PII and redact_pii):
+            if redacting:
                 action = "redacted"
                 edits.append((s, e, placeholder(c.rule.detector, fp)))
             elif kind is FindingKind.MARKUP and treatment == "html":
                 action = "cleaned"
                 html_changed = True
-            findings.append(
-                Finding(kind=kind, detector=c.rule.detector, field=field, start=s, end=e,
-                        severity=c.rule.severity, confidence=round(min(c.confidence, 1.0), 4),
-                        fingerprint=fp, action=action)
-            )
+            if reported < MAX_FINDINGS_PER_FIELD:
+                reported += 1
+                findings.append(
+                    Finding(kind=kind, detector=c.rule.detector, field=field, start=s, end=e,
+                            severity=c.rule.severity,
+                            confidence=round(min(c.confidence, 1.0), 4),
+                            fingerprint=fp, action=action)
+                )
         findings.sort(key=lambda f: (f.start, f.end, f.detector))
         if len(findings) > MAX_FINDINGS_PER_FIELD:
             findings = _cap(findings)
@@ -435,6 +455,29 @@ class Sanitizer:
         if out == text:
             out = text
         return out, findings
+
+
+def _touched(
+    compiled: _Compiled, hits: list[int], joined: str, texts: list[str], idxs: list[int]
+) -> list[int]:
+    """Indices (from ``idxs``) of the joined fields that the hitting rules' matches touch."""
+    bounds: list[int] = []
+    pos = 0
+    for t in texts:
+        bounds.append(pos)
+        pos += len(t) + 1
+    touched: set[int] = set()
+    for h in hits:
+        n = 0
+        for m in compiled.line_regexes[h].finditer(joined):
+            s, e = m.span()
+            lo = bisect.bisect_right(bounds, s) - 1
+            hi = bisect.bisect_right(bounds, max(s, e - 1)) - 1
+            touched.update(range(lo, hi + 1))
+            n += 1
+            if n >= 1000 or len(touched) == len(texts):
+                return idxs
+    return [idxs[j] for j in sorted(touched)]
 
 
 def _clean_or_same(text: str) -> str:
@@ -451,47 +494,68 @@ def _cap(findings: list[Finding]) -> list[Finding]:
     return keep
 
 
-def _overlaps(s: int, e: int, spans: list[tuple[int, int]]) -> bool:
-    return any(s < e2 and s2 < e for s2, e2 in spans)
+class _Spans:
+    """Non-overlapping accepted spans with O(log n) overlap tests (attackers control n)."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for st, en in sorted(spans):
+            self.starts.append(st)
+            self.ends.append(en)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start)
+        if i > 0 and self.ends[i - 1] > start:
+            return True
+        return i < len(self.starts) and self.starts[i] < end
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
 
 
 def _resolve(view: str, cands: list[_Cand]) -> list[_Cand]:
     """Drop hits inside existing placeholders; one hit per span per family (specific first)."""
     if not cands:
         return []
-    blocked: list[tuple[int, int]] = []
+    blocked = _Spans()
     if "[REDACTED:" in view:
-        blocked = [m.span() for m in _PLACEHOLDER_RE.finditer(view)]
+        blocked = _Spans(m.span() for m in _PLACEHOLDER_RE.finditer(view))
     by_kind: dict[FindingKind, list[_Cand]] = {}
     for c in cands:
         by_kind.setdefault(c.rule.kind, []).append(c)
     accepted: list[_Cand] = []
-    secret_spans: list[tuple[int, int]] = []
+    secret_spans = _Spans()
     for kind in (FindingKind.SECRET, FindingKind.PII, FindingKind.MARKUP,
                  FindingKind.SQL_INJECTION, FindingKind.PROMPT_INJECTION):
         group = by_kind.get(kind)
         if not group:
             continue
         group.sort(key=lambda c: (c.rule.priority, -(c.end - c.start), c.start))
-        taken: dict[str, list[tuple[int, int]]] = {}
+        taken: dict[str, _Spans] = {}
         for c in group:
-            span = (c.start, c.end)
             if kind in _REDACTING:
-                if _overlaps(c.start, c.end, blocked):
+                if blocked.starts and blocked.overlaps(c.start, c.end):
+                    continue
+                if kind is FindingKind.PII and secret_spans.overlaps(c.start, c.end):
                     continue
                 # Redacting families: no two hits may overlap (one replacement per span).
                 scope = "*"
-                if kind is FindingKind.PII and _overlaps(c.start, c.end, secret_spans):
-                    continue
             else:
                 scope = c.rule.detector
-            spans = taken.setdefault(scope, [])
-            if _overlaps(c.start, c.end, spans):
+            spans = taken.get(scope)
+            if spans is None:
+                spans = taken[scope] = _Spans()
+            if spans.overlaps(c.start, c.end):
                 continue
-            spans.append(span)
+            spans.add(c.start, c.end)
             accepted.append(c)
             if kind is FindingKind.SECRET:
-                secret_spans.append(span)
+                secret_spans.add(c.start, c.end)
     return accepted
 
 

@@ -31,7 +31,7 @@ import re2
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
 
-__all__ = ["combine_scores", "decoded_injection", "prompt_injection_rules"]
+__all__ = ["combine_scores", "decoded_injection", "prompt_injection_rules", "rot13_pattern"]
 
 _PI = FindingKind.PROMPT_INJECTION
 _GAP = r"[\s\w,'\"\-]{0,40}?"
@@ -193,9 +193,10 @@ def _b64_check(view: str, m: Any, value: str) -> float | None:
     if value.isalpha() and len(value) < 40:
         return None
     raw = value[:_MAX_DECODE].rstrip("=")
-    raw = raw[: len(raw) - len(raw) % 4]
+    if len(raw) % 4 == 1:
+        raw = raw[:-1]
     try:
-        decoded = base64.b64decode(raw, validate=True)
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError):
         return None
     return _decoded_hit(decoded)
@@ -207,12 +208,6 @@ def _hex_check(view: str, m: Any, value: str) -> float | None:
     except ValueError:
         return None
     return _decoded_hit(decoded)
-
-
-def _rot13_check(view: str, m: Any, value: str) -> float | None:
-    start = max(0, m.start(0) - 200)
-    window = view[start : min(len(view), m.end(0) + 200)]
-    return 0.9 if decoded_injection(codecs.decode(window, "rot13")) else None
 
 
 def _decoded_hit(data: bytes) -> float | None:
@@ -262,9 +257,64 @@ def prompt_injection_rules() -> list[Rule]:
              check=_b64_check, priority=30, rule_id="encoded_base64"),
         Rule("encoded_payload", _PI, r"\b(?:[0-9A-Fa-f]{2}){20,}\b", Severity.HIGH, 0.9,
              check=_hex_check, priority=30, rule_id="encoded_hex"),
-        Rule("encoded_payload", _PI,
-             r"(?i)\b(?:vtaber|qvfertneq|sbetrg|olcnff)\b[^\n]{0,60}?\b(?:vafgehpgvbaf?|"
-             r"cebzcgf?|ehyrf|thvqryvarf)\b",
-             Severity.HIGH, 0.9, check=_rot13_check, priority=30, rule_id="encoded_rot13"),
+    ]
+    # rot13: the ASCII phrase patterns themselves, letters rotated (rot13 is its own inverse,
+    # so a rotated pattern matches exactly the rotated phrases).
+    rules += [
+        Rule("encoded_payload", _PI, rot13_pattern(pattern), Severity.HIGH, min(0.9, weight),
+             priority=30, rule_id=f"encoded_rot13_{i}")
+        for i, (_, pattern, weight, _) in enumerate(_PHRASES)
+        if pattern.isascii()
     ]
     return rules
+
+
+def rot13_pattern(pattern: str) -> str:
+    """``pattern`` with its literal letters rot13-rotated; escapes, classes, flags and
+    repetition counts are kept as they are."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif ch == "[":
+            j = i + 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            out.append(_rot_class(pattern[i : j + 1]))
+            i = j + 1
+        elif ch == "(" and pattern.startswith("(?", i):
+            j = i + 2
+            while j < n and pattern[j] not in ":)":
+                j += 1
+            out.append(pattern[i : j + 1])
+            i = j + 1
+        elif ch == "{":
+            j = pattern.index("}", i)
+            out.append(pattern[i : j + 1])
+            i = j + 1
+        else:
+            out.append(codecs.encode(ch, "rot13") if ch.isascii() and ch.isalpha() else ch)
+            i += 1
+    return "".join(out)
+
+
+def _rot_class(cls: str) -> str:
+    # Classes of whole letter ranges are rot13-invariant; single letters inside are rotated.
+    if "-" in cls.strip("[]^").replace("\\-", ""):
+        return cls
+    out: list[str] = []
+    i = 0
+    while i < len(cls):
+        if cls[i] == "\\":
+            out.append(cls[i : i + 2])
+            i += 2
+            continue
+        c = cls[i]
+        out.append(codecs.encode(c, "rot13") if c.isascii() and c.isalpha() else c)
+        i += 1
+    return "".join(out)
