@@ -96,22 +96,42 @@ class Scenario:
     workdir: Path
     keys: dict[str, Any]  # reviewer id → Ed25519PrivateKey (in memory only)
 
-    def decision(self, held: dict[str, Any], reviewer: str, verdict: str = "APPROVE", *,
-                 reason: str = "", signer: str | None = None, decision_id: str | None = None,
-                 content_hash: str | None = None) -> bytes:
+    def decision(
+        self,
+        held: dict[str, Any],
+        reviewer: str,
+        verdict: str = "APPROVE",
+        *,
+        reason: str = "",
+        signer: str | None = None,
+        decision_id: str | None = None,
+        content_hash: str | None = None,
+    ) -> bytes:
         """A signed, encoded Decision for ``held`` (``signer`` other than ``reviewer`` forges)."""
         from sluice.cli.review import build_decision
         from sluice.gate.signatures import sign_decision
 
-        d = build_decision(event_id=held["event_id"], verdict=verdict, reviewer_id=reviewer,
-                           key_id=f"{reviewer}-k1", content_hash=content_hash or held["content_hash"],
-                           reason=reason, decision_id=decision_id)
+        d = build_decision(
+            event_id=held["event_id"],
+            verdict=verdict,
+            reviewer_id=reviewer,
+            key_id=f"{reviewer}-k1",
+            content_hash=content_hash or held["content_hash"],
+            reason=reason,
+            decision_id=decision_id,
+        )
         d["signature"] = sign_decision(d, self.keys[signer or reviewer])
         return default_codec().encode("Decision", d)
 
 
-def prepare(base_env: dict[str, str], workdir: Path, *, short_ttl_s: int = 4,
-            policy: str | None = None, reviewers: dict[str, list[str]] | None = None) -> Scenario:
+def prepare(
+    base_env: dict[str, str],
+    workdir: Path,
+    *,
+    short_ttl_s: int = 4,
+    policy: str | None = None,
+    reviewers: dict[str, list[str]] | None = None,
+) -> Scenario:
     """Write the policy and a freshly keyed reviewers registry under ``workdir``.
 
     ``base_env`` must hold SLUICE_BOOTSTRAP_SERVERS and SLUICE_TOPIC_PREFIX (and group
@@ -124,23 +144,36 @@ def prepare(base_env: dict[str, str], workdir: Path, *, short_ttl_s: int = 4,
     workdir.mkdir(parents=True, exist_ok=True)
     roles = reviewers or REVIEWERS
     keys = {rid: Ed25519PrivateKey.generate() for rid in roles}
-    registry = {"reviewers": [
-        {"id": rid, "roles": r, "keys": [{
-            "id": f"{rid}-k1",
-            "public_key": base64.b64encode(
-                keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(),
-            "revoked": False,
-        }]}
-        for rid, r in roles.items()
-    ]}
+    registry = {
+        "reviewers": [
+            {
+                "id": rid,
+                "roles": r,
+                "keys": [
+                    {
+                        "id": f"{rid}-k1",
+                        "public_key": base64.b64encode(
+                            keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+                        ).decode(),
+                        "revoked": False,
+                    }
+                ],
+            }
+            for rid, r in roles.items()
+        ]
+    }
     (workdir / "reviewers.yaml").write_text(yaml.safe_dump(registry))
     (workdir / "policy.yaml").write_text(policy or CHAOS_POLICY.format(short_ttl=short_ttl_s))
-    env = {**base_env,
-           "SLUICE_REVIEWERS_FILE": str(workdir / "reviewers.yaml"),
-           "SLUICE_POLICY_FILE": str(workdir / "policy.yaml")}
+    env = {
+        **base_env,
+        "SLUICE_REVIEWERS_FILE": str(workdir / "reviewers.yaml"),
+        "SLUICE_POLICY_FILE": str(workdir / "policy.yaml"),
+    }
     env.setdefault("SLUICE_DATA_DIR", str(workdir / "data"))
-    settings = load_settings(bootstrap_servers=env["SLUICE_BOOTSTRAP_SERVERS"],
-                             topic_prefix=env.get("SLUICE_TOPIC_PREFIX", ""))
+    settings = load_settings(
+        bootstrap_servers=env["SLUICE_BOOTSTRAP_SERVERS"],
+        topic_prefix=env.get("SLUICE_TOPIC_PREFIX", ""),
+    )
     return Scenario(env, settings, Topics.with_prefix(settings.topic_prefix), workdir, keys)
 
 
@@ -169,8 +202,13 @@ class WorkerHandle:
     """
 
     def __init__(self, env: dict[str, str], log_path: Path, *, worker_id: str = "w0") -> None:
-        self.env = {**os.environ, **env, "SLUICE_WORKER_ID": worker_id,
-                    "SLUICE_METRICS_PORT": "0", "SLUICE_LOG_LEVEL": "INFO"}
+        self.env = {
+            **os.environ,
+            **env,
+            "SLUICE_WORKER_ID": worker_id,
+            "SLUICE_METRICS_PORT": "0",
+            "SLUICE_LOG_LEVEL": "INFO",
+        }
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port: int | None = None
@@ -188,10 +226,14 @@ class WorkerHandle:
             RuntimeError: the worker exited or did not come up within ``timeout``.
         """
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        out: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        out: IO[bytes] = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen([sys.executable, "-m", "sluice", "run"], env=self.env,
-                                     stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sluice", "run"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         out.close()
         self.starts += 1
         deadline = time.monotonic() + timeout
@@ -216,7 +258,7 @@ class WorkerHandle:
                 return False
             try:
                 url = f"http://127.0.0.1:{self.metrics_port}/readyz"
-                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
                         return True
             except Exception:  # not yet (503) or not listening yet
@@ -229,7 +271,7 @@ class WorkerHandle:
         import urllib.request
 
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback, fixed scheme
+        with urllib.request.urlopen(url, timeout=5) as r:
             return str(r.read().decode())
 
     def metric(self, name: str, **labels: str) -> float:
@@ -275,8 +317,14 @@ def encode_events(events: Iterable[dict[str, Any]]) -> list[tuple[bytes, bytes]]
     return [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in events]
 
 
-async def pace(settings: Settings, topic: str, items: Sequence[tuple[bytes | None, bytes | None]],
-               rate: float, *, partition: int | None = None) -> float:
+async def pace(
+    settings: Settings,
+    topic: str,
+    items: Sequence[tuple[bytes | None, bytes | None]],
+    rate: float,
+    *,
+    partition: int | None = None,
+) -> float:
     """Publish ``items`` at about ``rate`` records/s; returns the seconds it took.
 
     Every send is awaited before returning (acks=all, idempotent producer).
@@ -291,7 +339,7 @@ async def pace(settings: Settings, topic: str, items: Sequence[tuple[bytes | Non
         tick = 0.05
         per_tick = max(1, int(rate * tick))
         for i in range(0, len(items), per_tick):
-            for key, value in items[i:i + per_tick]:
+            for key, value in items[i : i + per_tick]:
                 futs.append(await producer.send(topic, value, key=key, partition=partition))
             due = t0 + (i + per_tick) / rate
             delay = due - time.monotonic()
@@ -315,13 +363,20 @@ class DecisionBot:
     send time ms) of the first copy.
     """
 
-    def __init__(self, scn: Scenario, *, approve_share: float = 0.7,
-                 duplicate_share: float = 0.3, seed: int = 0, kinds: tuple[str, ...] = ("CODE_PUBLISH",)) -> None:
+    def __init__(
+        self,
+        scn: Scenario,
+        *,
+        approve_share: float = 0.7,
+        duplicate_share: float = 0.3,
+        seed: int = 0,
+        kinds: tuple[str, ...] = ("CODE_PUBLISH",),
+    ) -> None:
         self.scn = scn
         self.approve_share = approve_share
         self.duplicate_share = duplicate_share
         self.kinds = kinds
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - test traffic, not crypto
         self.sent: dict[str, tuple[str, int]] = {}
         self.copies = 0
         self.errors = 0
@@ -334,8 +389,13 @@ class DecisionBot:
 
         codec = default_codec()
         s = self.scn.settings
-        consumer = AIOKafkaConsumer(**s.kafka_kwargs(), group_id=None, enable_auto_commit=False,
-                                    isolation_level="read_committed", auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            **s.kafka_kwargs(),
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+        )
         producer = make_producer(s)
         await consumer.start()
         await producer.start()
@@ -370,7 +430,10 @@ class DecisionBot:
             value = self.scn.decision(held, "rm2", "REJECT", reason="not this one")
         key = held["event_id"].encode()
         copies = 2 if self.rng.random() < self.duplicate_share else 1
-        self.sent[held["event_id"]] = ("APPROVE" if approve else "REJECT", time.time_ns() // 1_000_000)
+        self.sent[held["event_id"]] = (
+            "APPROVE" if approve else "REJECT",
+            time.time_ns() // 1_000_000,
+        )
         for _ in range(copies):
             await (await producer.send(self.scn.topics.decisions, value, key=key))
             self.copies += 1
@@ -425,7 +488,7 @@ class Accounting:
     released_from_hold: int
     #: published ids found in no bucket
     lost: list[str]
-    #: ids with more than one record in approved ∪ rejected
+    #: ids with more than one record in approved or rejected
     released_twice: list[str]
     #: ids held more than once on the approvals topic
     held_twice: list[str]
@@ -437,8 +500,13 @@ class Accounting:
     @property
     def ok(self) -> bool:
         """True when the conservation invariant holds."""
-        return not (self.lost or self.released_twice or self.held_twice
-                    or self.dlq_and_elsewhere or self.unknown)
+        return not (
+            self.lost
+            or self.released_twice
+            or self.held_twice
+            or self.dlq_and_elsewhere
+            or self.unknown
+        )
 
     @property
     def accounted(self) -> int:
@@ -480,8 +548,14 @@ def account(sent_ids: Iterable[str], snap: Snapshot) -> Accounting:
     )
 
 
-async def settle(scn: Scenario, sent_ids: Iterable[str], *, must_release: Iterable[str] = (),
-                 timeout: float = 60.0, quiet: float = 2.0) -> tuple[Accounting, Snapshot]:
+async def settle(
+    scn: Scenario,
+    sent_ids: Iterable[str],
+    *,
+    must_release: Iterable[str] = (),
+    timeout: float = 60.0,
+    quiet: float = 2.0,
+) -> tuple[Accounting, Snapshot]:
     """Poll until every published id is accounted and ``must_release`` ids are released,
     then wait ``quiet`` seconds more (late duplicates would show) and account again.
 
@@ -503,13 +577,14 @@ async def settle(scn: Scenario, sent_ids: Iterable[str], *, must_release: Iterab
 
 
 async def group_lag(settings: Settings, group_id: str, topics: Iterable[str]) -> int:
-    """Records of ``topics`` not yet committed by ``group_id`` (end offset − committed)."""
+    """Records of ``topics`` not yet committed by ``group_id`` (end offset - committed)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
-    consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None,
-                                isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_kwargs(), group_id=None, isolation_level="read_committed"
+    )
     await admin.start()
     await consumer.start()
     try:
@@ -553,9 +628,17 @@ class CrashReport:
     must_release_missing: int
 
 
-async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.05,
-                    poison_every: int = 200, kills: int = 3, rate: float = 250.0,
-                    seed: int = 1, log_path: Path | None = None) -> CrashReport:
+async def crash_run(
+    scn: Scenario,
+    *,
+    events: int = 3000,
+    held_share: float = 0.05,
+    poison_every: int = 200,
+    kills: int = 3,
+    rate: float = 250.0,
+    seed: int = 1,
+    log_path: Path | None = None,
+) -> CrashReport:
     """Publish ``events`` at ``rate``/s with decisions in flight; SIGKILL the worker
     ``kills`` times at random points (restarting it each time); then account.
 
@@ -563,7 +646,7 @@ async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.
     """
     from sluice.bench.events import make_events
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - fault schedule, not crypto
     now = time.time_ns() // 1_000_000
     evs = make_events(events, held_share=held_share, seed=seed, now_ms=now)
     items: list[tuple[bytes | None, bytes]] = list(encode_events(evs))
@@ -590,7 +673,6 @@ async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.
     t_pub = time.monotonic()
     try:
         producing = asyncio.create_task(pace(scn.settings, scn.topics.events, items, rate))
-        span = len(items) / rate
         for _ in range(kills):
             # A random point of live processing: wait until the worker holds its
             # partitions again (after a crash the group first waits out the dead
@@ -605,8 +687,11 @@ async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.
         await producing
         code_publish = {e["event_id"] for e in evs if e["kind"] == "CODE_PUBLISH"}
         # Short holds (confidential data) must expire, each exactly once.
-        expiring = {e["event_id"] for e in evs
-                    if e["kind"] != "CODE_PUBLISH" and e["data_classification"] == "CONFIDENTIAL"}
+        expiring = {
+            e["event_id"]
+            for e in evs
+            if e["kind"] != "CODE_PUBLISH" and e["data_classification"] == "CONFIDENTIAL"
+        }
         # Wait until the bot has decided every reviewer-decided hold it can see.
         sent_ids = [e["event_id"] for e in evs]
         deadline = time.monotonic() + 90
@@ -624,11 +709,18 @@ async def crash_run(scn: Scenario, *, events: int = 3000, held_share: float = 0.
         with contextlib.suppress(Exception):
             await bot_task
         worker.stop()
-    return CrashReport(events=events, poison=n_poison, kills=kills, kill_times_s=kill_times,
-                       accounted_at_kill=at_kill,
-                       decisions_sent=len(bot.sent), decision_copies=bot.copies,
-                       seconds=round(time.monotonic() - t0, 1), accounting=acc.as_dict(),
-                       must_release_missing=missing)
+    return CrashReport(
+        events=events,
+        poison=n_poison,
+        kills=kills,
+        kill_times_s=kill_times,
+        accounted_at_kill=at_kill,
+        decisions_sent=len(bot.sent),
+        decision_copies=bot.copies,
+        seconds=round(time.monotonic() - t0, 1),
+        accounting=acc.as_dict(),
+        must_release_missing=missing,
+    )
 
 
 def _dlq_ids(snap: Snapshot) -> set[str]:
@@ -656,9 +748,16 @@ class SoakReport:
     samples: list[tuple[float, int]]
 
 
-async def soak(scn: Scenario, *, duration_s: float = 600.0, rate: float = 1000.0,
-               held_share: float = 0.05, warmup_s: float | None = None,
-               log_path: Path | None = None, seed: int = 7) -> SoakReport:
+async def soak(
+    scn: Scenario,
+    *,
+    duration_s: float = 600.0,
+    rate: float = 1000.0,
+    held_share: float = 0.05,
+    warmup_s: float | None = None,
+    log_path: Path | None = None,
+    seed: int = 7,
+) -> SoakReport:
     """Publish at a steady ``rate`` for ``duration_s`` against one worker; sample its RSS.
 
     RSS growth is measured from the end of warm-up (default: 10 % of the run, at least
@@ -690,16 +789,19 @@ async def soak(scn: Scenario, *, duration_s: float = 600.0, rate: float = 1000.0
             n = int(rate * min(chunk_s, duration_s - (time.monotonic() - t0)))
             if n <= 0:
                 break
-            evs = make_events(n, held_share=held_share, seed=seed + i,
-                              now_ms=time.time_ns() // 1_000_000)
+            evs = make_events(
+                n, held_share=held_share, seed=seed + i, now_ms=time.time_ns() // 1_000_000
+            )
             i += 1
             sent += [e["event_id"] for e in evs]
             await pace(scn.settings, scn.topics.events, encode_events(evs), rate)
-        lag_at_stop = await group_lag(scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id),
-                                      [scn.topics.events])
+        lag_at_stop = await group_lag(
+            scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id), [scn.topics.events]
+        )
         acc, _ = await settle(scn, sent, timeout=60)
-        lag_end = await group_lag(scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id),
-                                  [scn.topics.events])
+        lag_end = await group_lag(
+            scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id), [scn.topics.events]
+        )
     finally:
         stop.set()
         await sampler
@@ -707,8 +809,18 @@ async def soak(scn: Scenario, *, duration_s: float = 600.0, rate: float = 1000.0
     after = [kb for t, kb in samples if t >= warm and kb] or [kb for _, kb in samples if kb] or [0]
     start_kb, end_kb = after[0], after[-1]
     growth = (end_kb - start_kb) * 100.0 / start_kb if start_kb else 0.0
-    return SoakReport(duration_s=round(time.monotonic() - t0, 1), rate=rate, sent=len(sent),
-                      accounted=acc.accounted, lost=len(acc.lost),
-                      released_twice=len(acc.released_twice), rss_start_kb=start_kb,
-                      rss_end_kb=end_kb, rss_peak_kb=max(after), rss_growth_pct=round(growth, 2),
-                      lag_at_stop=lag_at_stop, lag_end=lag_end, samples=samples)
+    return SoakReport(
+        duration_s=round(time.monotonic() - t0, 1),
+        rate=rate,
+        sent=len(sent),
+        accounted=acc.accounted,
+        lost=len(acc.lost),
+        released_twice=len(acc.released_twice),
+        rss_start_kb=start_kb,
+        rss_end_kb=end_kb,
+        rss_peak_kb=max(after),
+        rss_growth_pct=round(growth, 2),
+        lag_at_stop=lag_at_stop,
+        lag_end=lag_end,
+        samples=samples,
+    )

@@ -87,4 +87,14 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
                                    ["stage"], registry=registry),
     )
     m.build_info.info({"version": sluice.__version__, "python": platform.python_version()})
+    # Known label sets start at 0, so rate() sees the first increment of each series.
+    from sluice.models.event import StepKind
+
+    for kind in StepKind:
+        for outcome in ("approved", "rejected", "held"):
+            m.events.labels(outcome, kind.value)
+    m.events.labels("invalid", "unknown")
+    for verdict in ("approve", "reject"):
+        for source in ("policy", "reviewer", "expiry"):
+            m.decisions.labels(verdict, source)
     return m

@@ -12,8 +12,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 
 async def test_sigkill_three_times_mid_stream(scenario: Scenario) -> None:
-    report = await crash_run(scenario, events=3000, held_share=0.05, poison_every=200,
-                             kills=3, rate=75.0, seed=11)
+    report = await crash_run(
+        scenario, events=3000, held_share=0.05, poison_every=200, kills=3, rate=75.0, seed=11
+    )
     print("\nSIGKILL x3:", json.dumps(report.__dict__, default=str))
     acc = report.accounting
     assert report.kills == 3 and len(report.kill_times_s) == 3

@@ -105,13 +105,16 @@ def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
 def _phone(rng: random.Random) -> str:
     region = rng.choice(["US", "GB", "DE", "FR", "JP", "BR", "IN", "AU"])
     ex = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if ex is None:  # every listed region has one; keep mypy and odd metadata happy
+        return "+44 7400 123456"
     for _ in range(20):
         national = str(ex.national_number)
         national = national[:-4] + f"{rng.randrange(10000):04d}"
         num = phonenumbers.parse(f"+{ex.country_code}{national}")
         if phonenumbers.is_valid_number(num):
-            fmt = rng.choice([phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-                              phonenumbers.PhoneNumberFormat.E164])
+            fmt = rng.choice(
+                [phonenumbers.PhoneNumberFormat.INTERNATIONAL, phonenumbers.PhoneNumberFormat.E164]
+            )
             return phonenumbers.format_number(num, fmt)
     return phonenumbers.format_number(ex, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
@@ -132,37 +135,50 @@ def _pii(rng: random.Random) -> str:
     if kind == 2:
         prefix = rng.choice(["4", "51", "55", "37"])
         card = _luhn_complete(prefix, 15 if prefix == "37" else 16, rng)
-        return " ".join(card[i : i + 4] for i in range(0, len(card), 4)) if rng.random() < 0.5 \
+        return (
+            " ".join(card[i : i + 4] for i in range(0, len(card), 4))
+            if rng.random() < 0.5
             else card
+        )
     if kind == 3:
         return _iban(rng)
-    return f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return (
+        f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    )
 
 
 def _markup(rng: random.Random) -> str:
     w = _words(rng, 1)
-    return rng.choice([
-        f"<script>fetch('/{w}?c='+document.cookie)</script>",
-        f"<img src=x onerror=alert('{w}')>",
-        f'<a href="javascript:alert({rng.randrange(99)})">{w}</a>',
-        f"<iframe src='data:text/html;base64,{base64.b64encode(w.encode()).decode()}'></iframe>",
-        f"<svg onload=confirm({rng.randrange(9)})>",
-        f"<div>{w}</div>",
-    ])
+    return rng.choice(
+        [
+            f"<script>fetch('/{w}?c='+document.cookie)</script>",
+            f"<img src=x onerror=alert('{w}')>",
+            f'<a href="javascript:alert({rng.randrange(99)})">{w}</a>',
+            f"<iframe src='data:text/html;base64,{_b64(w)}'></iframe>",
+            f"<svg onload=confirm({rng.randrange(9)})>",
+            f"<div>{w}</div>",
+        ]
+    )
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def _sqli(rng: random.Random) -> str:
     n, w = rng.randrange(1, 99), _words(rng, 1)
-    return rng.choice([
-        f"{n}' OR '{w}'='{w}",
-        f"{n} OR {n}={n}",
-        f"{w}'; DROP TABLE {w}; --",
-        f"{n} UNION SELECT username, password FROM {w}",
-        f"{n}' AND SLEEP({rng.randrange(2, 20)})--",
-        f"{w}'--",
-        f"{n}; EXEC xp_cmdshell('{w}')",
-        f"{n}' WAITFOR DELAY '0:0:{rng.randrange(2, 9)}'--",
-    ])
+    return rng.choice(
+        [
+            f"{n}' OR '{w}'='{w}",
+            f"{n} OR {n}={n}",
+            f"{w}'; DROP TABLE {w}; --",
+            f"{n} UNION SELECT username, password FROM {w}",  # noqa: S608 (a test payload)
+            f"{n}' AND SLEEP({rng.randrange(2, 20)})--",
+            f"{w}'--",
+            f"{n}; EXEC xp_cmdshell('{w}')",
+            f"{n}' WAITFOR DELAY '0:0:{rng.randrange(2, 9)}'--",
+        ]
+    )
 
 
 _PI_PHRASES = [
@@ -192,13 +208,15 @@ def _prompt(rng: random.Random) -> str:
 def _unicode(rng: random.Random) -> str:
     w = _words(rng, 1) + _words(rng, 1)
     i = rng.randrange(1, len(w))
-    return rng.choice([
-        w[:i] + "\u200b" + w[i:],
-        w[:i] + "\u202e" + w[i:],
-        w + "".join(chr(0xE0000 + ord(c)) for c in _words(rng, 2)),
-        w.replace("a", "\u0430", 1) + "a.com" if "a" in w else "p\u0430ypal.com",
-        w[:i] + "\u2066" + w[i:] + "\u2069",
-    ])
+    return rng.choice(
+        [
+            w[:i] + "\u200b" + w[i:],
+            w[:i] + "\u202e" + w[i:],
+            w + "".join(chr(0xE0000 + ord(c)) for c in _words(rng, 2)),
+            w.replace("a", "\u0430", 1) + "a.com" if "a" in w else "p\u0430ypal.com",
+            w[:i] + "\u2066" + w[i:] + "\u2069",
+        ]
+    )
 
 
 def _secret(rng: random.Random) -> str:
@@ -284,8 +302,12 @@ def _event(rng: random.Random, content: str) -> dict[str, Any]:
         "occurred_at": 1_700_000_000_000,
         "resource": f"crm://accounts/ACME-{rng.randrange(100)}/invoices/{rng.randrange(1000)}",
         "content": content,
-        "arguments": {"account": "ACME-42", "invoice": "2024-113", "amount": "4210.50",
-                      "currency": "EUR"},
+        "arguments": {
+            "account": "ACME-42",
+            "invoice": "2024-113",
+            "amount": "4210.50",
+            "currency": "EUR",
+        },
         "model": {"name": "gpt-4o-mini", "version": "2024-07-18", "provider": "openai"},
         "confidence": 0.93,
         "cost_usd": 0.0021,
@@ -294,8 +316,9 @@ def _event(rng: random.Random, content: str) -> dict[str, Any]:
     }
 
 
-def _throughput(s: Sanitizer, rng: random.Random, dirty_share: float,
-                seconds: float = 1.5) -> dict[str, float]:
+def _throughput(
+    s: Sanitizer, rng: random.Random, dirty_share: float, seconds: float = 1.5
+) -> dict[str, float]:
     events = []
     for i in range(200):
         content = " ".join(_words(rng, 12) for _ in range(6)).capitalize() + "."
@@ -313,8 +336,11 @@ def _throughput(s: Sanitizer, rng: random.Random, dirty_share: float,
     import json
 
     size = sum(len(json.dumps(e)) for e in events) / len(events)
-    return {"events_per_s": round(n / dt), "us_per_event": round(dt / n * 1e6, 2),
-            "avg_event_bytes": round(size)}
+    return {
+        "events_per_s": round(n / dt),
+        "us_per_event": round(dt / n * 1e6, 2),
+        "avg_event_bytes": round(size),
+    }
 
 
 def _adversarial(kind: str, size: int) -> str:
@@ -336,9 +362,19 @@ def _adversarial(kind: str, size: int) -> str:
 
 def _linear(s: Sanitizer) -> dict[str, Any]:
     sizes = (10_000, 100_000, 1_000_000)
-    kinds = ("repeated_char", "aws_prefix", "password_assign", "open_tags", "sql_or",
-             "digits_spaces", "private_key_header", "zero_width", "ignore_phrase", "base64ish",
-             "email_like")
+    kinds = (
+        "repeated_char",
+        "aws_prefix",
+        "password_assign",
+        "open_tags",
+        "sql_or",
+        "digits_spaces",
+        "private_key_header",
+        "zero_width",
+        "ignore_phrase",
+        "base64ish",
+        "email_like",
+    )
     result: dict[str, Any] = {}
     worst = 0.0
     for kind in kinds:

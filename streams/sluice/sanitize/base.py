@@ -21,9 +21,9 @@ from sluice.models.finding import FindingKind, Severity
 
 __all__ = [
     "ALL_TREATMENTS",
+    "TREATMENTS",
     "Check",
     "Rule",
-    "TREATMENTS",
     "fingerprint",
     "placeholder",
     "shannon_entropy",

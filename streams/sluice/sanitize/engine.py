@@ -212,7 +212,7 @@ class Sanitizer:
         # Fast path: ASCII fields of one treatment, joined and matched once.
         groups: dict[str, list[int]] = {}
         slow: list[int] = []
-        for i, (_, path, text, treatment, ctx_key) in enumerate(fields):
+        for i, (_, _path, text, treatment, ctx_key) in enumerate(fields):
             if treatment == "none":
                 continue
             if ctx_key is not None and looks_like_secret_value(ctx_key, text):
@@ -244,14 +244,19 @@ class Sanitizer:
             if loc[0] != "mapkey":
                 continue
             new, found = self._scan(
-                text, self._compiled[treatment], treatment, path,
-                redact_pii=redact_pii, context_key=None,
+                text,
+                self._compiled[treatment],
+                treatment,
+                path,
+                redact_pii=redact_pii,
+                context_key=None,
             )
             if new is not text:
                 changes[loc] = new
                 key_paths[(loc[1], loc[2])] = new
-                findings.extend(f.model_copy(update={"field": f"{loc[1]}.{new}#key"})
-                                for f in found)
+                findings.extend(
+                    f.model_copy(update={"field": f"{loc[1]}.{new}#key"}) for f in found
+                )
             else:
                 findings.extend(found)
         for i in slow:
@@ -262,8 +267,12 @@ class Sanitizer:
                 path = f"{loc[1]}.{key_paths[(loc[1], loc[2])]}"
             pii_here = redact_pii and path not in _NO_PII_REDACTION
             new, found = self._scan(
-                text, self._compiled[treatment], treatment, path,
-                redact_pii=pii_here, context_key=ctx_key,
+                text,
+                self._compiled[treatment],
+                treatment,
+                path,
+                redact_pii=pii_here,
+                context_key=ctx_key,
             )
             findings.extend(found)
             if new is not text:
@@ -284,8 +293,17 @@ class Sanitizer:
         self, event: dict[str, Any]
     ) -> Iterator[tuple[tuple[Any, ...], str, str, str, str | None]]:
         """(location, path, text, treatment, map key for values) for every text field."""
-        for name in ("event_id", "workflow_id", "run_id", "step", "action", "on_behalf_of",
-                     "resource", "content", "trace_id"):
+        for name in (
+            "event_id",
+            "workflow_id",
+            "run_id",
+            "step",
+            "action",
+            "on_behalf_of",
+            "resource",
+            "content",
+            "trace_id",
+        ):
             value = event.get(name)
             if isinstance(value, str):
                 yield ("top", name), name, value, self._treatment(name), None
@@ -336,8 +354,15 @@ class Sanitizer:
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
-                rule = Rule(det, FindingKind.SECRET, "", Severity.HIGH, 0.85, priority=35,
-                            rule_id=f"{det}_by_key")
+                rule = Rule(
+                    det,
+                    FindingKind.SECRET,
+                    "",
+                    Severity.HIGH,
+                    0.85,
+                    priority=35,
+                    rule_id=f"{det}_by_key",
+                )
                 cands.append(_Cand(rule, 0, len(view), 0.85, view))
         if not cands and not prep.removed and not prep.hidden and view.isascii():
             if treatment == "html" and any(c in text for c in _HTML_SPECIAL):
@@ -361,11 +386,12 @@ class Sanitizer:
                 if start < 0 or end <= start:
                     continue
                 value = view[start:end]
-                conf: float | None = rule.confidence
+                conf = rule.confidence
                 if rule.check is not None:
-                    conf = rule.check(view, m, value)
-                    if conf is None:
+                    checked = rule.check(view, m, value)
+                    if checked is None:
                         continue
+                    conf = checked
                 cands.append(_Cand(rule, start, end, conf, value))
                 n += 1
                 if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
@@ -400,29 +426,55 @@ class Sanitizer:
                 break
             budget -= 1
             findings.append(
-                Finding(kind=FindingKind.UNICODE, detector=det, field=field, start=s, end=e,
-                        severity=_UNICODE_SEVERITY[det], confidence=1.0, action="removed")
+                Finding(
+                    kind=FindingKind.UNICODE,
+                    detector=det,
+                    field=field,
+                    start=s,
+                    end=e,
+                    severity=_UNICODE_SEVERITY[det],
+                    confidence=1.0,
+                    action="removed",
+                )
             )
         for s, e, hidden in prep.hidden[:MAX_FINDINGS_PER_FIELD]:
             if decoded_injection(hidden):
                 findings.append(
-                    Finding(kind=FindingKind.PROMPT_INJECTION, detector="encoded_payload",
-                            field=field, start=s, end=e, severity=Severity.HIGH,
-                            confidence=0.95, fingerprint=fingerprint(self._key, hidden),
-                            action="removed")
+                    Finding(
+                        kind=FindingKind.PROMPT_INJECTION,
+                        detector="encoded_payload",
+                        field=field,
+                        start=s,
+                        end=e,
+                        severity=Severity.HIGH,
+                        confidence=0.95,
+                        fingerprint=fingerprint(self._key, hidden),
+                        action="removed",
+                    )
                 )
         if not prep.view.isascii():
             for vs, ve in confusable_spans(prep.view)[:MAX_FINDINGS_PER_FIELD]:
                 s, e = orig(vs, ve)
                 findings.append(
-                    Finding(kind=FindingKind.UNICODE, detector="confusable_mixed_script",
-                            field=field, start=s, end=e, severity=Severity.MEDIUM,
-                            confidence=0.8)
+                    Finding(
+                        kind=FindingKind.UNICODE,
+                        detector="confusable_mixed_script",
+                        field=field,
+                        start=s,
+                        end=e,
+                        severity=Severity.MEDIUM,
+                        confidence=0.8,
+                    )
                 )
         html_changed = False
         # Secrets and PII first so that the reported ones are the most important.
-        accepted.sort(key=lambda c: (c.rule.kind is not FindingKind.SECRET,
-                                     c.rule.kind is not FindingKind.PII, c.start))
+        accepted.sort(
+            key=lambda c: (
+                c.rule.kind is not FindingKind.SECRET,
+                c.rule.kind is not FindingKind.PII,
+                c.start,
+            )
+        )
         reported = 0
         for c in accepted:
             s, e = orig(c.start, c.end)
@@ -441,10 +493,17 @@ class Sanitizer:
             if reported < MAX_FINDINGS_PER_FIELD:
                 reported += 1
                 findings.append(
-                    Finding(kind=kind, detector=c.rule.detector, field=field, start=s, end=e,
-                            severity=c.rule.severity,
-                            confidence=round(min(c.confidence, 1.0), 4),
-                            fingerprint=fp, action=action)
+                    Finding(
+                        kind=kind,
+                        detector=c.rule.detector,
+                        field=field,
+                        start=s,
+                        end=e,
+                        severity=c.rule.severity,
+                        confidence=round(min(c.confidence, 1.0), 4),
+                        fingerprint=fp,
+                        action=action,
+                    )
                 )
         findings.sort(key=lambda f: (f.start, f.end, f.detector))
         if len(findings) > MAX_FINDINGS_PER_FIELD:
@@ -467,9 +526,12 @@ def _touched(
         bounds.append(pos)
         pos += len(t) + 1
     touched: set[int] = set()
+    # The joined fields are ASCII here: byte offsets are character offsets, and matching
+    # bytes skips the wrapper's offset translation.
+    data = joined.encode("ascii")
     for h in hits:
         n = 0
-        for m in compiled.line_regexes[h].finditer(joined):
+        for m in compiled.line_regexes[h].finditer(data):
             s, e = m.span()
             lo = bisect.bisect_right(bounds, s) - 1
             hi = bisect.bisect_right(bounds, max(s, e - 1)) - 1
@@ -512,6 +574,10 @@ class _Spans:
             return True
         return i < len(self.starts) and self.starts[i] < end
 
+    def contains(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start) - 1
+        return i >= 0 and self.ends[i] >= end
+
     def add(self, start: int, end: int) -> None:
         i = bisect.bisect_right(self.starts, start)
         self.starts.insert(i, start)
@@ -519,7 +585,7 @@ class _Spans:
 
 
 def _resolve(view: str, cands: list[_Cand]) -> list[_Cand]:
-    """Drop hits inside existing placeholders; one hit per span per family (specific first)."""
+    """Drop hits within existing placeholders; one hit per span per family (specific first)."""
     if not cands:
         return []
     blocked = _Spans()
@@ -530,8 +596,13 @@ def _resolve(view: str, cands: list[_Cand]) -> list[_Cand]:
         by_kind.setdefault(c.rule.kind, []).append(c)
     accepted: list[_Cand] = []
     secret_spans = _Spans()
-    for kind in (FindingKind.SECRET, FindingKind.PII, FindingKind.MARKUP,
-                 FindingKind.SQL_INJECTION, FindingKind.PROMPT_INJECTION):
+    for kind in (
+        FindingKind.SECRET,
+        FindingKind.PII,
+        FindingKind.MARKUP,
+        FindingKind.SQL_INJECTION,
+        FindingKind.PROMPT_INJECTION,
+    ):
         group = by_kind.get(kind)
         if not group:
             continue
@@ -539,7 +610,9 @@ def _resolve(view: str, cands: list[_Cand]) -> list[_Cand]:
         taken: dict[str, _Spans] = {}
         for c in group:
             if kind in _REDACTING:
-                if blocked.starts and blocked.overlaps(c.start, c.end):
+                # A hit that is exactly an earlier placeholder is not redacted again; one
+                # that extends past it is (a forged placeholder must not shield a secret).
+                if blocked.starts and blocked.contains(c.start, c.end):
                     continue
                 if kind is FindingKind.PII and secret_spans.overlaps(c.start, c.end):
                     continue

@@ -47,9 +47,11 @@ _B64_CANDIDATE = (
 _PHRASES: list[tuple[str, str, float, Severity]] = [
     (
         "instruction_override",
-        r"(?i)\b(?:ignore|disregard|forget|bypass|override|overlook|neglect|skip)\b" + _GAP
+        r"(?i)\b(?:ignore|disregard|forget|bypass|override|overlook|neglect|skip)\b"
+        + _GAP
         + r"\b(?:previous|prior|above|earlier|preceding|former|original|initial|all|any|your|"
-        r"the|system|safety|developer)\b" + _GAP
+        r"the|system|safety|developer)\b"
+        + _GAP
         + r"\b(?:instructions?|prompts?|rules|directives?|guidelines|constraints|restrictions|"
         r"programming|guardrails|system\s+prompt)\b",
         0.9,
@@ -151,8 +153,12 @@ _PHRASES: list[tuple[str, str, float, Severity]] = [
         0.7,
         Severity.MEDIUM,
     ),
-    ("role_spoofing", r"(?i)[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']", 0.6,
-     Severity.MEDIUM),
+    (
+        "role_spoofing",
+        r"(?i)[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']",
+        0.6,
+        Severity.MEDIUM,
+    ),
     (
         "role_spoofing",
         r"(?im)^[ \t]*(?:#{1,4}[ \t]*)?(?:system|developer)[ \t]*(?:prompt|message|override)?"
@@ -253,16 +259,39 @@ def prompt_injection_rules() -> list[Rule]:
         for i, (det, pattern, weight, sev) in enumerate(_PHRASES)
     ]
     rules += [
-        Rule("encoded_payload", _PI, _B64_CANDIDATE, Severity.HIGH, 0.9,
-             check=_b64_check, priority=30, rule_id="encoded_base64"),
-        Rule("encoded_payload", _PI, r"\b(?:[0-9A-Fa-f]{2}){20,}\b", Severity.HIGH, 0.9,
-             check=_hex_check, priority=30, rule_id="encoded_hex"),
+        Rule(
+            "encoded_payload",
+            _PI,
+            _B64_CANDIDATE,
+            Severity.HIGH,
+            0.9,
+            check=_b64_check,
+            priority=30,
+            rule_id="encoded_base64",
+        ),
+        Rule(
+            "encoded_payload",
+            _PI,
+            r"\b(?:[0-9A-Fa-f]{2}){20,}\b",
+            Severity.HIGH,
+            0.9,
+            check=_hex_check,
+            priority=30,
+            rule_id="encoded_hex",
+        ),
     ]
     # rot13: the ASCII phrase patterns themselves, letters rotated (rot13 is its own inverse,
     # so a rotated pattern matches exactly the rotated phrases).
     rules += [
-        Rule("encoded_payload", _PI, rot13_pattern(pattern), Severity.HIGH, min(0.9, weight),
-             priority=30, rule_id=f"encoded_rot13_{i}")
+        Rule(
+            "encoded_payload",
+            _PI,
+            rot13_pattern(pattern),
+            Severity.HIGH,
+            min(0.9, weight),
+            priority=30,
+            rule_id=f"encoded_rot13_{i}",
+        )
         for i, (_, pattern, weight, _) in enumerate(_PHRASES)
         if pattern.isascii()
     ]

@@ -36,9 +36,27 @@ __all__ = [
 _PLACEHOLDER_PREFIXES = ("${", "$(", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...", "$")
 _PLACEHOLDER_WORDS = frozenset(
     {
-        "null", "none", "nil", "true", "false", "undefined", "required", "optional",
-        "string", "password", "passwd", "secret", "redacted", "example", "changeit",
-        "placeholder", "hidden", "masked", "empty", "unset", "notset",
+        "null",
+        "none",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "required",
+        "optional",
+        "string",
+        "password",
+        "passwd",
+        "secret",
+        "redacted",
+        "example",
+        "changeit",
+        "placeholder",
+        "hidden",
+        "masked",
+        "empty",
+        "unset",
+        "notset",
     }
 )
 

@@ -59,49 +59,145 @@ def sql_rules() -> list[Rule]:
     """The SQL injection rules (``sql`` fields get all; prose fields the break-out forms)."""
     return [
         # -- tautology -------------------------------------------------------------
-        Rule("tautology", _SQLI, _TAUT, Severity.HIGH, 0.9, check=_check_tautology,
-             treatments=_SQL_ONLY, priority=20),
-        Rule("tautology", _SQLI, _TAUT_BREAKOUT, Severity.HIGH, 0.9, check=_check_tautology,
-             treatments=_PROSE, priority=20, rule_id="tautology_breakout"),
-        Rule("tautology", _SQLI,
-             r"(?i)(?:^|['\")\s])\s*or" + _WS + r"(?:true|not" + _WS + r"false|[1-9][0-9]*)"
-             r"\s*(?:--|#|/\*|;|\)|$)",
-             Severity.HIGH, 0.85, treatments=_SQL_ONLY, priority=20, rule_id="tautology_true"),
-        Rule("tautology", _SQLI, r"(?i)'\s*or\s*'[^']*'\s*=\s*'", Severity.HIGH, 0.95,
-             priority=20, rule_id="tautology_empty_string"),
+        Rule(
+            "tautology",
+            _SQLI,
+            _TAUT,
+            Severity.HIGH,
+            0.9,
+            check=_check_tautology,
+            treatments=_SQL_ONLY,
+            priority=20,
+        ),
+        Rule(
+            "tautology",
+            _SQLI,
+            _TAUT_BREAKOUT,
+            Severity.HIGH,
+            0.9,
+            check=_check_tautology,
+            treatments=_PROSE,
+            priority=20,
+            rule_id="tautology_breakout",
+        ),
+        Rule(
+            "tautology",
+            _SQLI,
+            r"(?i)(?:^|['\")\s])\s*or" + _WS + r"(?:true|not" + _WS + r"false|[1-9][0-9]*)"
+            r"\s*(?:--|#|/\*|;|\)|$)",
+            Severity.HIGH,
+            0.85,
+            treatments=_SQL_ONLY,
+            priority=20,
+            rule_id="tautology_true",
+        ),
+        Rule(
+            "tautology",
+            _SQLI,
+            r"(?i)'\s*or\s*'[^']*'\s*=\s*'",
+            Severity.HIGH,
+            0.95,
+            priority=20,
+            rule_id="tautology_empty_string",
+        ),
         # -- stacked queries ---------------------------------------------------------
-        Rule("stacked_query", _SQLI,
-             r"(?i);\s*(?:select|insert|update|delete|drop|alter|create|truncate|exec|execute|"
-             r"shutdown|declare|grant|revoke|merge|call|replace|waitfor)\b",
-             Severity.HIGH, 0.9, treatments=_SQL_ONLY, priority=20),
-        Rule("stacked_query", _SQLI,
-             r"(?i)['\"]\s*\)*\s*;\s*(?:drop|delete|insert|update|truncate|alter|exec|execute|"
-             r"shutdown|select|create|grant)\b",
-             Severity.HIGH, 0.9, treatments=_PROSE, priority=20, rule_id="stacked_breakout"),
+        Rule(
+            "stacked_query",
+            _SQLI,
+            r"(?i);\s*(?:select|insert|update|delete|drop|alter|create|truncate|exec|execute|"
+            r"shutdown|declare|grant|revoke|merge|call|replace|waitfor)\b",
+            Severity.HIGH,
+            0.9,
+            treatments=_SQL_ONLY,
+            priority=20,
+        ),
+        Rule(
+            "stacked_query",
+            _SQLI,
+            r"(?i)['\"]\s*\)*\s*;\s*(?:drop|delete|insert|update|truncate|alter|exec|execute|"
+            r"shutdown|select|create|grant)\b",
+            Severity.HIGH,
+            0.9,
+            treatments=_PROSE,
+            priority=20,
+            rule_id="stacked_breakout",
+        ),
         # -- comment truncation ------------------------------------------------------
-        Rule("comment_truncation", _SQLI, r"['\"`]\s*\)*\s*(?:--|#|/\*)",
-             Severity.MEDIUM, 0.8, treatments=_SQL_ONLY, priority=30),
-        Rule("comment_truncation", _SQLI, r"(?:^|\s|\))(?:--|#)(?:\s|$)|/\*!?[0-9]*",
-             Severity.MEDIUM, 0.7, treatments=_SQL_ONLY, priority=31,
-             rule_id="comment_anywhere"),
-        Rule("comment_truncation", _SQLI, r"[A-Za-z0-9]['\"]\s*\)*\s*(?:--|#)(?:\s|$)",
-             Severity.MEDIUM, 0.7, treatments=_PROSE, priority=30,
-             rule_id="comment_breakout"),
+        Rule(
+            "comment_truncation",
+            _SQLI,
+            r"['\"`]\s*\)*\s*(?:--|#|/\*)",
+            Severity.MEDIUM,
+            0.8,
+            treatments=_SQL_ONLY,
+            priority=30,
+        ),
+        Rule(
+            "comment_truncation",
+            _SQLI,
+            r"(?:^|\s|\))(?:--|#)(?:\s|$)|/\*!?[0-9]*",
+            Severity.MEDIUM,
+            0.7,
+            treatments=_SQL_ONLY,
+            priority=31,
+            rule_id="comment_anywhere",
+        ),
+        Rule(
+            "comment_truncation",
+            _SQLI,
+            r"[A-Za-z0-9]['\"]\s*\)*\s*(?:--|#)(?:\s|$)",
+            Severity.MEDIUM,
+            0.7,
+            treatments=_PROSE,
+            priority=30,
+            rule_id="comment_breakout",
+        ),
         # -- UNION-based extraction ----------------------------------------------------
-        Rule("union_select", _SQLI,
-             r"(?i)\bunion" + _WS + r"(?:all" + _WS + r"|distinct" + _WS + r")?select\b",
-             Severity.HIGH, 0.95, treatments=_SQL_ONLY, priority=10),
-        Rule("union_select", _SQLI,
-             r"(?i)(?:['\")]|\b[0-9]+)\s*union" + _WS + r"(?:all" + _WS + r"|distinct" + _WS
-             + r")?select\b",
-             Severity.HIGH, 0.9, treatments=_PROSE, priority=10, rule_id="union_breakout"),
+        Rule(
+            "union_select",
+            _SQLI,
+            r"(?i)\bunion" + _WS + r"(?:all" + _WS + r"|distinct" + _WS + r")?select\b",
+            Severity.HIGH,
+            0.95,
+            treatments=_SQL_ONLY,
+            priority=10,
+        ),
+        Rule(
+            "union_select",
+            _SQLI,
+            r"(?i)(?:['\")]|\b[0-9]+)\s*union"
+            + _WS
+            + r"(?:all"
+            + _WS
+            + r"|distinct"
+            + _WS
+            + r")?select\b",
+            Severity.HIGH,
+            0.9,
+            treatments=_PROSE,
+            priority=10,
+            rule_id="union_breakout",
+        ),
         # -- time-based blind ------------------------------------------------------------
-        Rule("time_based_blind", _SQLI,
-             r"(?i)\b(?:sleep|pg_sleep)\s*\(\s*[0-9]|\bwaitfor\s+delay\s+['\"]|"
-             r"\bbenchmark\s*\(\s*[0-9]+\s*,|\bdbms_(?:lock\.sleep|pipe\.receive_message)\b",
-             Severity.HIGH, 0.9, treatments=_SQL_ONLY, priority=10),
-        Rule("time_based_blind", _SQLI,
-             r"(?i)(?:['\"]|\b(?:and|or)\b)\s*\(?\s*(?:select\s+)?(?:sleep|pg_sleep)\s*\(\s*[0-9]"
-             r"|\bwaitfor\s+delay\s+['\"][0-9:]+['\"]|\bdbms_(?:lock\.sleep|pipe\.receive_message)\b",
-             Severity.HIGH, 0.85, treatments=_PROSE, priority=10, rule_id="blind_breakout"),
+        Rule(
+            "time_based_blind",
+            _SQLI,
+            r"(?i)\b(?:sleep|pg_sleep)\s*\(\s*[0-9]|\bwaitfor\s+delay\s+['\"]|"
+            r"\bbenchmark\s*\(\s*[0-9]+\s*,|\bdbms_(?:lock\.sleep|pipe\.receive_message)\b",
+            Severity.HIGH,
+            0.9,
+            treatments=_SQL_ONLY,
+            priority=10,
+        ),
+        Rule(
+            "time_based_blind",
+            _SQLI,
+            r"(?i)(?:['\"]|\b(?:and|or)\b)\s*\(?\s*(?:select\s+)?(?:sleep|pg_sleep)\s*\(\s*[0-9]"
+            r"|\bwaitfor\s+delay\s+['\"][0-9:]+['\"]|\bdbms_(?:lock\.sleep|pipe\.receive_message)\b",
+            Severity.HIGH,
+            0.85,
+            treatments=_PROSE,
+            priority=10,
+            rule_id="blind_breakout",
+        ),
     ]

@@ -7,7 +7,7 @@
    control characters other than tab/CR/LF are found and removed. Exceptions that are
    legitimate text: ZWJ/ZWNJ between two non-ASCII characters (emoji sequences, Indic
    and Persian shaping) and the tag sequence of a subdivision flag emoji;
-2. every remaining character is NFKC-folded on its own (fullwidth ``ｐａｓｓｗｏｒｄ`` and
+2. every remaining character is NFKC-folded on its own (fullwidth letters (U+FF41...) and
    ligatures become ASCII); lone surrogates become U+FFFD.
 
 Folding per character (rather than NFKC of the whole string) keeps an exact map from
@@ -67,10 +67,7 @@ class Prepared:
 def _emojiish(ch: str) -> bool:
     cp = ord(ch)
     return (
-        cp >= 0x1F000
-        or 0x2600 <= cp <= 0x27BF
-        or cp == 0xFE0F
-        or unicodedata.category(ch) == "So"
+        cp >= 0x1F000 or 0x2600 <= cp <= 0x27BF or cp == 0xFE0F or unicodedata.category(ch) == "So"
     )
 
 

@@ -17,7 +17,8 @@ _POSITIVES = [(s.detector, t) for s in secret_specs() for t in s.positives]
 # Bodies: printable text with some unicode, controls and look-alike punctuation.
 _body = st.text(
     alphabet=st.characters(
-        codec="utf-8", categories=("L", "N", "P", "S", "Zs", "Cf", "Mn"),
+        codec="utf-8",
+        categories=("L", "N", "P", "S", "Zs", "Cf", "Mn"),
         include_characters="\n\t=:'\"<>/@",
     ),
     max_size=120,
@@ -41,7 +42,7 @@ def test_planted_secret_never_survives(
     _, template = positive
     secret = expand_template(template, random.Random(seed))
     text = f"{before} {secret} {after}"
-    out, findings = _S.scan_text(text)
+    out, _ = _S.scan_text(text)
     # The secret's random part (at least 8 characters of it) must be gone.
     core = max(secret.split(), key=len)
     assert core not in out
@@ -64,8 +65,9 @@ def test_spans_point_at_what_they_claim(
         if f.kind == "secret":
             # The reported span holds secret material from the planted sample.
             piece = text[f.start : f.end]
-            assert piece.strip() and (piece in secret or secret in piece or
-                                      f.detector not in ("aws_access_key", detector))
+            assert piece.strip() and (
+                piece in secret or secret in piece or f.detector not in ("aws_access_key", detector)
+            )
         if f.detector in ("zero_width", "bidi_override", "tag_characters"):
             assert not text[f.start : f.end].isascii()
 

@@ -74,8 +74,16 @@ def test_scan_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "tautology" in {f["detector"] for f in records[3]["findings"]}
     for r in records:
         for f in r["findings"]:
-            assert {"kind", "detector", "field", "start", "end", "severity", "confidence",
-                    "fingerprint"} <= set(f)
+            assert {
+                "kind",
+                "detector",
+                "field",
+                "start",
+                "end",
+                "severity",
+                "confidence",
+                "fingerprint",
+            } <= set(f)
 
 
 def test_scan_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
