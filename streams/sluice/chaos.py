@@ -553,7 +553,7 @@ async def settle(
     sent_ids: Iterable[str],
     *,
     must_release: Iterable[str] = (),
-    timeout: float = 60.0,
+    within_s: float = 60.0,
     quiet: float = 2.0,
 ) -> tuple[Accounting, Snapshot]:
     """Poll until every published id is accounted and ``must_release`` ids are released,
@@ -563,7 +563,7 @@ async def settle(
     """
     sent = list(sent_ids)
     want = set(must_release)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while True:
         snap = await snapshot(scn.settings, scn.topics)
         acc = account(sent, snap)
@@ -701,7 +701,7 @@ async def crash_run(
                 break
             await asyncio.sleep(1.0)
         must = set(bot.sent) | expiring
-        acc, snap = await settle(scn, sent_ids, must_release=must, timeout=60)
+        acc, snap = await settle(scn, sent_ids, must_release=must, within_s=60)
         released = {eid for eid, _ in snap.approved} | {eid for eid, _ in snap.rejected}
         missing = len(must - released)
     finally:
@@ -798,7 +798,7 @@ async def soak(
         lag_at_stop = await group_lag(
             scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id), [scn.topics.events]
         )
-        acc, _ = await settle(scn, sent, timeout=60)
+        acc, _ = await settle(scn, sent, within_s=60)
         lag_end = await group_lag(
             scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id), [scn.topics.events]
         )

@@ -131,6 +131,10 @@ class Intake:
         event = self._codec.decode("WorkflowEvent", value)
         self._validator.validate(event, now_ms)
         clean, findings = self._sanitizer.sanitize_event(event)
+        if clean is not event:
+            # What we pass on must still honour the contract (a field of only control
+            # characters becomes empty; a redaction mark can exceed a size limit).
+            self._validator.validate(clean, now_ms)
         if clean is event and value[2:10] == self._event_fp:
             body = value  # unchanged and already current: pass the bytes on as they came
         else:
@@ -263,12 +267,23 @@ class Intake:
             outcome="invalid",
             kind="unknown",
             topic=self._topics.dlq,
-            key=key,
+            key=self._redact_key(key),
             value=self._codec.encode("DeadLetter", dead),
             audit=audit,
             error_code=code.value,
             event_id=event_id,
         )
+
+    def _redact_key(self, key: bytes | None) -> bytes | None:
+        """The source key (run_id by contract), with any secret in it redacted."""
+        if key is None:
+            return None
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            return key  # not text: cannot hold a textual secret pattern
+        clean = self._sanitizer.redact(text)
+        return key if clean == text else clean.encode()
 
     def _salvage(self, payload: bytes) -> tuple[str | None, str | None]:
         """Best effort: the event id and a short redacted preview of a bad record."""

@@ -104,7 +104,7 @@ async def test_decision_flood_refused_and_counted(scenario: Scenario) -> None:
             stream.append((eid.encode(), value))
         assert sum(1 for _, v in stream if v in valid.values()) == len(stormy) + kinds["replay"]
         secs = await pace(scn.settings, scn.topics.decisions, stream, rate=4000)
-        acc, snap = await settle(scn, [e["event_id"] for e in evs], must_release=ids, timeout=60)
+        acc, snap = await settle(scn, [e["event_id"] for e in evs], must_release=ids, within_s=60)
         refused_total = worker.metric("sluice_decisions_refused_total")
         by_reason = {
             r: worker.metric("sluice_decisions_refused_total", reason=r)

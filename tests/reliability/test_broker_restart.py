@@ -1,0 +1,71 @@
+"""Broker restart while events flow: the worker reconnects by itself (same process, no
+restart), nothing is lost, nothing released twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from sluice.bench.events import make_events
+from sluice.chaos import DecisionBot, Scenario, WorkerHandle, encode_events, pace, settle
+from sluice.dev.broker import KafkaBroker
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+
+
+async def test_broker_restart_worker_recovers(
+    scenario: Scenario, restorable_broker: KafkaBroker
+) -> None:
+    scn = scenario
+    now = time.time_ns() // 1_000_000
+    evs = make_events(2000, held_share=0.05, seed=41, now_ms=now)
+    worker = WorkerHandle(scn.env, scn.workdir / "worker.log", worker_id="brk-w0")
+    worker.start()
+    assert await asyncio.to_thread(worker.wait_ready, 60)
+    pid = worker.pid
+    stop = asyncio.Event()
+    bot = DecisionBot(scn, seed=2)
+    bot_task = asyncio.create_task(bot.run(stop))
+    try:
+        # Publishing goes on across the outage (the test producer buffers and retries),
+        # so the worker is mid-batch / mid-transaction when the broker goes away.
+        producing = asyncio.create_task(pace(scn.settings, scn.topics.events, encode_events(evs), 200))
+        await asyncio.sleep(3)
+        t_down = time.monotonic()
+        await asyncio.to_thread(restorable_broker.stop)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(restorable_broker.start)
+        down_s = time.monotonic() - t_down
+        await producing
+        code_publish = {e["event_id"] for e in evs if e["kind"] == "CODE_PUBLISH"}
+        short = {
+            e["event_id"]
+            for e in evs
+            if e["kind"] != "CODE_PUBLISH" and e["data_classification"] == "CONFIDENTIAL"
+        }
+        acc, _ = await settle(
+            scn, [e["event_id"] for e in evs], must_release=code_publish | short, within_s=75
+        )
+        assert worker.pid == pid, "the worker must not have exited"
+        aborted = worker.metric("sluice_transactions_aborted_total")
+    finally:
+        stop.set()
+        code = worker.stop()
+    await bot_task
+    print(
+        "\nbroker restart:",
+        json.dumps(
+            {
+                **acc.as_dict(),
+                "broker_down_s": round(down_s, 1),
+                "aborted_transactions": aborted,
+                "decided": len(bot.sent),
+            }
+        ),
+    )
+    assert code == 0
+    assert acc.ok and acc.accounted == len(evs), acc.as_dict()
+    assert acc.still_held == 0
