@@ -11,9 +11,8 @@ from __future__ import annotations
 import atexit
 import sys
 
-import atheris
-
 import _common
+import atheris
 
 with atheris.instrument_imports(include=["sluice"]):
     import sluice.pipeline
@@ -24,8 +23,10 @@ with atheris.instrument_imports(include=["sluice"]):
 
 CODEC = default_codec()
 INTAKE, _ = _common.build()
-SEED = CODEC.encode("WorkflowEvent", __import__("sluice.bench.events", fromlist=["x"]).make_events(
-    1, seed=1, now_ms=_common.NOW)[0])
+SEED = CODEC.encode(
+    "WorkflowEvent",
+    __import__("sluice.bench.events", fromlist=["x"]).make_events(1, seed=1, now_ms=_common.NOW)[0],
+)
 
 
 def test_one_input(data: bytes) -> None:

@@ -11,9 +11,8 @@ import atexit
 import os
 import sys
 
-import atheris
-
 import _common
+import atheris
 
 with atheris.instrument_imports(include=["sluice"]):
     import sluice.sanitize
@@ -43,7 +42,7 @@ def test_one_input(data: bytes) -> None:
         raise RuntimeError("sanitizer returned a non-string")
     for f in findings:
         if f.kind.value == "secret" and f.action == "redacted":
-            secret = text[f.start:f.end]
+            secret = text[f.start : f.end]
             if len(secret) >= 16 and secret in redacted:
                 raise RuntimeError("redact() let a detected secret through")
     _common.count()

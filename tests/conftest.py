@@ -20,7 +20,9 @@ from sluice.dev.broker import KafkaBroker, free_port
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """The session's Apache Kafka process (KRaft). Fails the session if it cannot start."""
     data = tmp_path_factory.mktemp("kafka")
-    broker = KafkaBroker(free_port(pair=True), data, heap=os.environ.get("SLUICE_TEST_KAFKA_HEAP", "768m"))
+    broker = KafkaBroker(
+        free_port(pair=True), data, heap=os.environ.get("SLUICE_TEST_KAFKA_HEAP", "768m")
+    )
     broker.start()
     yield broker
     broker.stop()
@@ -39,7 +41,9 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def sluice_env(kafka: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def sluice_env(
+    kafka: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Environment pointing sluice at the test Kafka with a unique prefix, data dir and groups."""
     env = {
         "SLUICE_BOOTSTRAP_SERVERS": kafka,

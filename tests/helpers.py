@@ -24,20 +24,36 @@ REPO = Path(__file__).resolve().parents[1]
 class WorkerProcess:
     """``python -m sluice run`` as a child process with the given environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, worker_id: str = "w0",
-                 extra_args: Iterable[str] = ()) -> None:
-        self.env = {**os.environ, **env, "SLUICE_WORKER_ID": worker_id,
-                    "SLUICE_METRICS_PORT": "0", "SLUICE_LOG_LEVEL": "INFO"}
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        worker_id: str = "w0",
+        extra_args: Iterable[str] = (),
+    ) -> None:
+        self.env = {
+            **os.environ,
+            **env,
+            "SLUICE_WORKER_ID": worker_id,
+            "SLUICE_METRICS_PORT": "0",
+            "SLUICE_LOG_LEVEL": "INFO",
+        }
         self.log_path = log_path
         self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port: int | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115
+        log = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen([sys.executable, "-m", "sluice", "run", *self.extra_args],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sluice", "run", *self.extra_args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -57,10 +73,12 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2
+                ) as r:
                     if r.status == 200:
                         return
-            except Exception:  # not yet
+            except Exception:  # noqa: S110 - not up yet
                 pass
             time.sleep(0.2)
         raise RuntimeError("worker not ready:\n" + self.log_path.read_text()[-3000:])
@@ -68,7 +86,9 @@ class WorkerProcess:
     def metrics_text(self) -> str:
         import urllib.request
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
             return str(r.read().decode())
 
     def stop(self, timeout: float = 30.0) -> int:
@@ -90,11 +110,14 @@ class WorkerProcess:
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:
-    return load_settings(bootstrap_servers=env["SLUICE_BOOTSTRAP_SERVERS"],
-                         topic_prefix=env["SLUICE_TOPIC_PREFIX"])
+    return load_settings(
+        bootstrap_servers=env["SLUICE_BOOTSTRAP_SERVERS"], topic_prefix=env["SLUICE_TOPIC_PREFIX"]
+    )
 
 
-async def produce(settings: Settings, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> None:
+async def produce(
+    settings: Settings, topic: str, items: Iterable[tuple[bytes | None, bytes]]
+) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -117,8 +140,9 @@ async def collect(settings: Settings, topic: str) -> list[dict[str, Any]]:
     return out
 
 
-async def wait_for_count(settings: Settings, topics: Iterable[str], expected: int,
-                         timeout: float = 90.0) -> dict[str, list[dict[str, Any]]]:
+async def wait_for_count(
+    settings: Settings, topics: Iterable[str], expected: int, timeout: float = 90.0
+) -> dict[str, list[dict[str, Any]]]:
     """Poll until the topics hold ``expected`` records in total (or time out)."""
     deadline = time.monotonic() + timeout
     topics = list(topics)

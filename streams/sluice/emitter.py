@@ -28,8 +28,12 @@ from sluice.validate import Validator
 __all__ = ["Emitter", "prepare_event"]
 
 
-def prepare_event(event: dict[str, Any], codec: Codec | None = None,
-                  validator: Validator | None = None, now_ms: int | None = None) -> bytes:
+def prepare_event(
+    event: dict[str, Any],
+    codec: Codec | None = None,
+    validator: Validator | None = None,
+    now_ms: int | None = None,
+) -> bytes:
     """Fill defaults, validate and encode one event.
 
     Defaults: ``event_id`` (new UUID4), ``occurred_at`` (now); a ``datetime``
@@ -47,8 +51,16 @@ def prepare_event(event: dict[str, Any], codec: Codec | None = None,
     if isinstance(occurred, dt.datetime):
         ev["occurred_at"] = int(occurred.timestamp() * 1000)
     ev.setdefault("attributes", {})
-    for opt in ("on_behalf_of", "resource", "content", "arguments", "model", "confidence",
-                "cost_usd", "trace_id"):
+    for opt in (
+        "on_behalf_of",
+        "resource",
+        "content",
+        "arguments",
+        "model",
+        "confidence",
+        "cost_usd",
+        "trace_id",
+    ):
         ev.setdefault(opt, None)
     if isinstance(ev.get("actor"), dict):
         ev["actor"] = {"roles": [], **ev["actor"]}
@@ -98,8 +110,9 @@ class Emitter:
         await self.start()
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     async def emit(self, event: dict[str, Any], *, wait: bool = True) -> str:
@@ -112,7 +125,9 @@ class Emitter:
         if self._producer is None:
             raise RuntimeError("Emitter not started")
         payload = prepare_event(event, self._codec, self._validator)
-        event_id = str(event.get("event_id") or self._codec.decode("WorkflowEvent", payload)["event_id"])
+        event_id = str(
+            event.get("event_id") or self._codec.decode("WorkflowEvent", payload)["event_id"]
+        )
         run_id = str(event["run_id"]).encode()
         if wait:
             await self._producer.send_and_wait(self.topic, payload, key=run_id)

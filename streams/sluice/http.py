@@ -82,4 +82,6 @@ class MetricsServer:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         ready = bool(self._health.ready) and all(self._health.ready.values())
-        return web.json_response({"ready": ready, "stages": self._health.ready}, status=200 if ready else 503)
+        return web.json_response(
+            {"ready": ready, "stages": self._health.ready}, status=200 if ready else 503
+        )

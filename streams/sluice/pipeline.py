@@ -112,10 +112,17 @@ class Intake:
             return self._dead_letter(value, key, source, timestamp_ms, now_ms, exc.code, exc.detail)
         except Exception as exc:  # a bug must cost one record, not the partition
             # No traceback: exception messages of libraries may quote event values.
-            log.error("intake internal error",
-                      extra={"source": _src(source), "exc_type": type(exc).__name__})
+            log.error(
+                "intake internal error",
+                extra={"source": _src(source), "exc_type": type(exc).__name__},
+            )
             return self._dead_letter(
-                value, key, source, timestamp_ms, now_ms, ErrorCode.INTERNAL_ERROR,
+                value,
+                key,
+                source,
+                timestamp_ms,
+                now_ms,
+                ErrorCode.INTERNAL_ERROR,
                 f"internal error ({type(exc).__name__})",
             )
 
@@ -238,7 +245,9 @@ class Intake:
         detail: str,
     ) -> IntakeResult:
         payload = value or b""
-        fingerprint = payload[2:10].hex() if len(payload) >= 10 and payload[:2] == b"\xc3\x01" else None
+        fingerprint = (
+            payload[2:10].hex() if len(payload) >= 10 and payload[:2] == b"\xc3\x01" else None
+        )
         event_id, preview = self._salvage(payload)
         dead = {
             "error_code": code.value,

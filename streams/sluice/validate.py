@@ -52,8 +52,17 @@ def iter_text_fields(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
     Map entries are named ``arguments.<key>``; a key itself as ``arguments.<key>#key``.
     """
-    for name in ("event_id", "workflow_id", "run_id", "step", "action", "on_behalf_of",
-                 "resource", "content", "trace_id"):
+    for name in (
+        "event_id",
+        "workflow_id",
+        "run_id",
+        "step",
+        "action",
+        "on_behalf_of",
+        "resource",
+        "content",
+        "trace_id",
+    ):
         value = event.get(name)
         if isinstance(value, str):
             yield name, value
@@ -111,7 +120,7 @@ class Validator:
             etype = err["type"]
             code = _TYPE_CODES.get(etype)
             if code is None:
-                code = ErrorCode.INVALID_TYPE if etype.endswith("_type") else ErrorCode.INVALID_TYPE
+                code = ErrorCode.INVALID_TYPE
             field = _loc(tuple(err["loc"]))
             if code is ErrorCode.INVALID_UUID and not field.endswith("event_id"):
                 code = ErrorCode.INVALID_TYPE
@@ -133,7 +142,9 @@ class Validator:
             pass
         for path, text in iter_text_fields(event):
             if "\x00" in text:
-                raise ValidationError(ErrorCode.INVALID_TEXT, f"{_safe(path)}: NUL byte", field=path)
+                raise ValidationError(
+                    ErrorCode.INVALID_TEXT, f"{_safe(path)}: NUL byte", field=path
+                )
             if not text.isascii():
                 try:
                     text.encode("utf-8")

@@ -53,8 +53,14 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         max_future_ms=settings.max_future_seconds * 1000,
     )
     sanitizer = Sanitizer(settings.fingerprint_key_bytes())
-    intake = Intake(default_codec(), validator, sanitizer, policy, topics,
-                    max_record_bytes=settings.max_record_bytes)
+    intake = Intake(
+        default_codec(),
+        validator,
+        sanitizer,
+        policy,
+        topics,
+        max_record_bytes=settings.max_record_bytes,
+    )
     return intake, policy
 
 
@@ -69,7 +75,7 @@ def claim_worker_id(data_dir: Path) -> tuple[str, IO[str] | None]:
     data_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()
     for slot in range(256):
-        fh = open(data_dir / f"worker-slot-{slot}.lock", "w")  # noqa: SIM115 - held for life
+        fh = open(data_dir / f"worker-slot-{slot}.lock", "w")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -101,10 +107,14 @@ class Worker:
             signer = load_signer(self.settings.audit_key_file)
         if "intake" in self.stages:
             intake, policy = build_intake(self.settings, self.topics)
-            self.metrics.policy_info.info({"policy_hash": policy.hash,
-                                           "rules": str(len(policy.rules))})
-            self.agents.append(IntakeAgent(self.settings, codec, self.metrics, self.health,
-                                           intake, self.topics, signer))
+            self.metrics.policy_info.info(
+                {"policy_hash": policy.hash, "rules": str(len(policy.rules))}
+            )
+            self.agents.append(
+                IntakeAgent(
+                    self.settings, codec, self.metrics, self.health, intake, self.topics, signer
+                )
+            )
         if "gate" in self.stages:
             from sluice.gate.reviewers import Registry, load_registry
 
@@ -113,8 +123,11 @@ class Worker:
             else:
                 log.warning("no SLUICE_REVIEWERS_FILE: every reviewer decision will be refused")
                 registry = Registry([])
-            self.agents.append(GateAgent(self.settings, codec, self.metrics, self.health,
-                                         registry, self.topics, signer))
+            self.agents.append(
+                GateAgent(
+                    self.settings, codec, self.metrics, self.health, registry, self.topics, signer
+                )
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then shut down cleanly."""
@@ -122,17 +135,22 @@ class Worker:
         try:
             await create_topics(self.settings, self.topics)
         except Exception as exc:
-            raise ConfigError(f"cannot reach Kafka or create topics at "
-                              f"{self.settings.bootstrap_servers} ({type(exc).__name__})") from None
-        self.server = MetricsServer(self.registry, self.health, self.settings.metrics_host,
-                                    self.settings.metrics_port)
+            raise ConfigError(
+                f"cannot reach Kafka or create topics at "
+                f"{self.settings.bootstrap_servers} ({type(exc).__name__})"
+            ) from None
+        self.server = MetricsServer(
+            self.registry, self.health, self.settings.metrics_host, self.settings.metrics_port
+        )
         await self.server.start()
         for agent in self.agents:
             await agent.start()
         tasks = [asyncio.create_task(a.run(), name=a.name) for a in self.agents]
         stopper = asyncio.create_task(stop.wait())
-        log.info("sluice worker running", extra={"worker_id": self.settings.worker_id,
-                                                 "metrics_port": self.server.port})
+        log.info(
+            "sluice worker running",
+            extra={"worker_id": self.settings.worker_id, "metrics_port": self.server.port},
+        )
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
             for t in done:

@@ -21,7 +21,14 @@ from sluice.bench.events import make_events
 from sluice.cli.review import build_decision
 from sluice.codec import default_codec
 from sluice.gate.signatures import sign_decision
-from tests.helpers import WorkerProcess, collect, produce, settings_from_env, topics_for, wait_for_count
+from tests.helpers import (
+    WorkerProcess,
+    collect,
+    produce,
+    settings_from_env,
+    topics_for,
+    wait_for_count,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -51,22 +58,47 @@ REVIEWERS = {  # id → roles
 
 def _keys() -> tuple[dict[str, Ed25519PrivateKey], dict[str, Any]]:
     keys = {rid: Ed25519PrivateKey.generate() for rid in REVIEWERS}
-    registry = {"reviewers": [
-        {"id": rid, "roles": roles, "keys": [{
-            "id": f"{rid}-k1",
-            "public_key": base64.b64encode(keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(),
-            "revoked": rid == "rev",
-        }]}
-        for rid, roles in REVIEWERS.items()
-    ]}
+    registry = {
+        "reviewers": [
+            {
+                "id": rid,
+                "roles": roles,
+                "keys": [
+                    {
+                        "id": f"{rid}-k1",
+                        "public_key": base64.b64encode(
+                            keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+                        ).decode(),
+                        "revoked": rid == "rev",
+                    }
+                ],
+            }
+            for rid, roles in REVIEWERS.items()
+        ]
+    }
     return keys, registry
 
 
-def _decision(keys: dict[str, Ed25519PrivateKey], held: dict[str, Any], reviewer: str, verdict: str = "APPROVE",
-              *, reason: str = "", signer: str | None = None, content_hash: str | None = None,
-              decision_id: str | None = None) -> bytes:
-    d = build_decision(event_id=held["event_id"], verdict=verdict, reviewer_id=reviewer, key_id=f"{reviewer}-k1",
-                       content_hash=content_hash or held["content_hash"], reason=reason, decision_id=decision_id)
+def _decision(
+    keys: dict[str, Ed25519PrivateKey],
+    held: dict[str, Any],
+    reviewer: str,
+    verdict: str = "APPROVE",
+    *,
+    reason: str = "",
+    signer: str | None = None,
+    content_hash: str | None = None,
+    decision_id: str | None = None,
+) -> bytes:
+    d = build_decision(
+        event_id=held["event_id"],
+        verdict=verdict,
+        reviewer_id=reviewer,
+        key_id=f"{reviewer}-k1",
+        content_hash=content_hash or held["content_hash"],
+        reason=reason,
+        decision_id=decision_id,
+    )
     d["signature"] = sign_decision(d, keys[signer or reviewer])
     return default_codec().encode("Decision", d)
 
@@ -80,12 +112,17 @@ def _refused(metrics: str) -> dict[str, float]:
     return out
 
 
-async def test_quorum_reject_expiry_and_refusals(sluice_env: dict[str, str], tmp_path: Path) -> None:
+async def test_quorum_reject_expiry_and_refusals(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> None:
     keys, registry = _keys()
     (tmp_path / "reviewers.yaml").write_text(yaml.safe_dump(registry))
     (tmp_path / "policy.yaml").write_text(POLICY)
-    env = {**sluice_env, "SLUICE_REVIEWERS_FILE": str(tmp_path / "reviewers.yaml"),
-           "SLUICE_POLICY_FILE": str(tmp_path / "policy.yaml")}
+    env = {
+        **sluice_env,
+        "SLUICE_REVIEWERS_FILE": str(tmp_path / "reviewers.yaml"),
+        "SLUICE_POLICY_FILE": str(tmp_path / "policy.yaml"),
+    }
     settings = settings_from_env(env)
     topics = topics_for(env)
     codec = default_codec()
@@ -102,41 +139,67 @@ async def test_quorum_reject_expiry_and_refusals(sluice_env: dict[str, str], tmp
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     try:
-        await produce(settings, topics.events, [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in base])
+        await produce(
+            settings,
+            topics.events,
+            [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in base],
+        )
         got = await wait_for_count(settings, [topics.approvals], 3)
         held = {r["event_id"]: r for r in got[topics.approvals]}
         assert set(held) == {e["event_id"] for e in base}
-        h1, h2, h3 = held[publish["event_id"]], held[reject_me["event_id"]], held[confidential["event_id"]]
+        h1, h2, h3 = (
+            held[publish["event_id"]],
+            held[reject_me["event_id"]],
+            held[confidential["event_id"]],
+        )
 
         replayed = _decision(keys, h1, "carol")
         bad: list[bytes] = [
-            _decision(keys, h1, "carol", signer="erin"),            # bad_signature
-            _decision(keys, h1, "mallory"),                         # wrong_role
-            _decision(keys, h1, "dave"),                            # self_approval (on_behalf_of)
-            _decision(keys, h1, "agent-1"),                         # self_approval (actor)
-            _decision(keys, h1, "frank", content_hash="0" * 64),    # content_mismatch
-            _decision(keys, h1, "rev"),                             # revoked_key
-            _decision(keys, h2, "frank", "REJECT", reason=""),      # missing_reason
+            _decision(keys, h1, "carol", signer="erin"),  # bad_signature
+            _decision(keys, h1, "mallory"),  # wrong_role
+            _decision(keys, h1, "dave"),  # self_approval (on_behalf_of)
+            _decision(keys, h1, "agent-1"),  # self_approval (actor)
+            _decision(keys, h1, "frank", content_hash="0" * 64),  # content_mismatch
+            _decision(keys, h1, "rev"),  # revoked_key
+            _decision(keys, h2, "frank", "REJECT", reason=""),  # missing_reason
         ]
-        unknown = build_decision(event_id=h1["event_id"], verdict="APPROVE", reviewer_id="zed", key_id="zed-k1",
-                                 content_hash=h1["content_hash"])
+        unknown = build_decision(
+            event_id=h1["event_id"],
+            verdict="APPROVE",
+            reviewer_id="zed",
+            key_id="zed-k1",
+            content_hash=h1["content_hash"],
+        )
         unknown["signature"] = sign_decision(unknown, keys["carol"])
-        bad.append(codec.encode("Decision", unknown))               # unknown_reviewer
+        bad.append(codec.encode("Decision", unknown))  # unknown_reviewer
         stream = [(default_codec().decode("Decision", d)["event_id"].encode(), d) for d in bad]
         stream += [(b"not-the-event-id", _decision(keys, h1, "frank"))]  # malformed: misrouted
-        stream += [(h1["event_id"].encode(), replayed), (h1["event_id"].encode(), replayed)]  # replay
-        stream += [(h1["event_id"].encode(), _decision(keys, h1, "carol"))]                    # duplicate_vote
-        stream += [(h2["event_id"].encode(), _decision(keys, h2, "frank", "REJECT", reason="not today"))]
+        stream += [
+            (h1["event_id"].encode(), replayed),
+            (h1["event_id"].encode(), replayed),
+        ]  # replay
+        stream += [(h1["event_id"].encode(), _decision(keys, h1, "carol"))]  # duplicate_vote
+        stream += [
+            (h2["event_id"].encode(), _decision(keys, h2, "frank", "REJECT", reason="not today"))
+        ]
         await produce(settings, topics.decisions, stream)
         await asyncio.sleep(3)
         mid = await collect(settings, topics.approved)
-        assert not [r for r in mid if r["event_id"] == h1["event_id"]], "one valid approval must not release"
-        await produce(settings, topics.decisions, [(h1["event_id"].encode(), _decision(keys, h1, "erin"))])
+        assert not [r for r in mid if r["event_id"] == h1["event_id"]], (
+            "one valid approval must not release"
+        )
+        await produce(
+            settings, topics.decisions, [(h1["event_id"].encode(), _decision(keys, h1, "erin"))]
+        )
         # The confidential hold expires after 4 s; a decision after that is refused.
         await asyncio.sleep(5)
-        await produce(settings, topics.decisions, [(h3["event_id"].encode(), _decision(keys, h3, "sec"))])
+        await produce(
+            settings, topics.decisions, [(h3["event_id"].encode(), _decision(keys, h3, "sec"))]
+        )
         # A second approval after release is refused, not applied.
-        await produce(settings, topics.decisions, [(h1["event_id"].encode(), _decision(keys, h1, "frank"))])
+        await produce(
+            settings, topics.decisions, [(h1["event_id"].encode(), _decision(keys, h1, "frank"))]
+        )
         out = await wait_for_count(settings, [topics.approved, topics.rejected], 3)
         await asyncio.sleep(2)
         out = {t: await collect(settings, t) for t in (topics.approved, topics.rejected)}
@@ -153,8 +216,17 @@ async def test_quorum_reject_expiry_and_refusals(sluice_env: dict[str, str], tmp
     assert by_id[h2["event_id"]]["source"] == "REVIEWER"
     assert by_id[h3["event_id"]]["source"] == "EXPIRY"
     refused = _refused(metrics)
-    for reason in ("bad_signature", "wrong_role", "content_mismatch", "revoked_key", "missing_reason",
-                   "unknown_reviewer", "replay", "duplicate_vote", "malformed"):
+    for reason in (
+        "bad_signature",
+        "wrong_role",
+        "content_mismatch",
+        "revoked_key",
+        "missing_reason",
+        "unknown_reviewer",
+        "replay",
+        "duplicate_vote",
+        "malformed",
+    ):
         assert refused.get(reason, 0) >= 1, (reason, refused)
     assert refused["self_approval"] == 2
     assert refused.get("expired", 0) + refused.get("already_decided", 0) >= 2

@@ -11,7 +11,14 @@ import pytest
 
 from sluice.bench.events import make_events
 from sluice.codec import crc64_avro, default_codec
-from tests.helpers import WorkerProcess, collect, produce, settings_from_env, topics_for, wait_for_count
+from tests.helpers import (
+    WorkerProcess,
+    collect,
+    produce,
+    settings_from_env,
+    topics_for,
+    wait_for_count,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +41,19 @@ async def test_events_in_outcomes_and_dlq_out(sluice_env: dict[str, str], tmp_pa
         ("truncated", valid[: len(valid) // 2]),
         ("trailing_bytes", valid + b"\x00\x01"),
         ("invalid_uuid", codec.encode("WorkflowEvent", {**base, "event_id": "not-a-uuid"})),
-        ("timestamp_out_of_window", codec.encode("WorkflowEvent", {**base, "event_id": str(uuid.uuid4()),
-                                                                   "occurred_at": _now() - 30 * 86400_000})),
-        ("field_too_long", codec.encode("WorkflowEvent", {**base, "event_id": str(uuid.uuid4()),
-                                                          "step": "s" * 10_000})),
+        (
+            "timestamp_out_of_window",
+            codec.encode(
+                "WorkflowEvent",
+                {**base, "event_id": str(uuid.uuid4()), "occurred_at": _now() - 30 * 86400_000},
+            ),
+        ),
+        (
+            "field_too_long",
+            codec.encode(
+                "WorkflowEvent", {**base, "event_id": str(uuid.uuid4()), "step": "s" * 10_000}
+            ),
+        ),
     ]
     items: list[tuple[bytes | None, bytes]] = []
     for i, ev in enumerate(good):
@@ -49,29 +65,45 @@ async def test_events_in_outcomes_and_dlq_out(sluice_env: dict[str, str], tmp_pa
     worker.start()
     try:
         await produce(settings, topics.events, items)
-        got = await wait_for_count(settings, [topics.approved, topics.rejected, topics.approvals, topics.dlq],
-                                   len(items))
+        got = await wait_for_count(
+            settings, [topics.approved, topics.rejected, topics.approvals, topics.dlq], len(items)
+        )
         metrics = worker.metrics_text()
     finally:
         assert worker.stop() == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
-    out_ids = [r["event_id"] for t in (topics.approved, topics.rejected, topics.approvals) for r in got[t]]
+    out_ids = [
+        r["event_id"] for t in (topics.approved, topics.rejected, topics.approvals) for r in got[t]
+    ]
     assert sorted(out_ids) == sorted(e["event_id"] for e in good), "every good event exactly once"
     codes = sorted(r["error_code"] for r in got[topics.dlq])
-    assert codes == sorted(["bad_magic", "unknown_fingerprint", "truncated", "trailing_bytes", "invalid_uuid",
-                            "timestamp_out_of_window", "field_too_long"])
+    assert codes == sorted(
+        [
+            "bad_magic",
+            "unknown_fingerprint",
+            "truncated",
+            "trailing_bytes",
+            "invalid_uuid",
+            "timestamp_out_of_window",
+            "field_too_long",
+        ]
+    )
     for dead in got[topics.dlq]:
         assert dead["source_topic"] == topics.events
         assert dead["_key"].startswith(b"bad-")
         assert dead["payload_sha256"] and dead["payload_size"] > 0
     held_ids = {r["event_id"] for r in got[topics.approvals]}
-    expected_held = {e["event_id"] for e in good if e["kind"] == "CODE_PUBLISH" or e["data_classification"] == "CONFIDENTIAL"}
+    expected_held = {
+        e["event_id"]
+        for e in good
+        if e["kind"] == "CODE_PUBLISH" or e["data_classification"] == "CONFIDENTIAL"
+    }
     assert held_ids == expected_held
     for rec in got[topics.approved]:
         inner = codec.decode("WorkflowEvent", rec["event"])
         assert inner["event_id"] == rec["event_id"] and rec["source"] == "POLICY"
     assert 'sluice_events_total{kind="unknown",outcome="invalid"} 7.0' in metrics
-    assert "sluice_validation_failures_total{reason=\"bad_magic\"} 1.0" in metrics
+    assert 'sluice_validation_failures_total{reason="bad_magic"} 1.0' in metrics
     audit = await collect(settings, topics.audit)
     assert len(audit) >= len(items)
 
@@ -95,7 +127,9 @@ async def test_foreign_client_librdkafka(sluice_env: dict[str, str], tmp_path: P
     import io
 
     events = make_events(5, held_share=0.0, seed=3, now_ms=_now())
-    producer = confluent_kafka.Producer({"bootstrap.servers": settings.bootstrap_servers, "acks": "all"})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": settings.bootstrap_servers, "acks": "all"}
+    )
     await produce(settings, topics.events, [])  # creates nothing; ensures connectivity
     worker = WorkerProcess(sluice_env, tmp_path / "worker.log")
     worker.start()
@@ -103,10 +137,15 @@ async def test_foreign_client_librdkafka(sluice_env: dict[str, str], tmp_path: P
         for ev in events:
             buf = io.BytesIO()
             fastavro.schemaless_writer(buf, parsed, {**ev})
-            producer.produce(topics.events, value=b"\xc3\x01" + bytes.fromhex(fp_hex) + buf.getvalue(),
-                             key=ev["run_id"].encode())
+            producer.produce(
+                topics.events,
+                value=b"\xc3\x01" + bytes.fromhex(fp_hex) + buf.getvalue(),
+                key=ev["run_id"].encode(),
+            )
         assert producer.flush(30) == 0
         got = await wait_for_count(settings, [topics.approved], len(events))
     finally:
         worker.stop()
-    assert sorted(r["event_id"] for r in got[topics.approved]) == sorted(e["event_id"] for e in events)
+    assert sorted(r["event_id"] for r in got[topics.approved]) == sorted(
+        e["event_id"] for e in events
+    )

@@ -30,14 +30,32 @@ def _secret(rng: random.Random, i: int) -> str:
         lambda: "AKIA" + "".join(rng.choices(_B32, k=16)),
         lambda: "ghp_" + "".join(rng.choices(_ALNUM, k=36)),
         lambda: "sk_live_" + "".join(rng.choices(_ALNUM, k=24)),
-        lambda: "xoxb-" + "-".join("".join(rng.choices(string.digits, k=12)) for _ in range(2))
-        + "-" + "".join(rng.choices(_ALNUM, k=24)),
+        lambda: (
+            "xoxb-"
+            + "-".join("".join(rng.choices(string.digits, k=12)) for _ in range(2))
+            + "-"
+            + "".join(rng.choices(_ALNUM, k=24))
+        ),
     ]
     return kinds[i % len(kinds)]()
 
 
-FIELDS = ["step", "action", "resource", "content", "on_behalf_of", "trace_id", "arg_value", "arg_key",
-          "attr_value", "attr_key", "model_name", "workflow_id", "run_id", "actor_id"]
+FIELDS = [
+    "step",
+    "action",
+    "resource",
+    "content",
+    "on_behalf_of",
+    "trace_id",
+    "arg_value",
+    "arg_key",
+    "attr_value",
+    "attr_key",
+    "model_name",
+    "workflow_id",
+    "run_id",
+    "actor_id",
+]
 
 
 def _plant(ev: dict, field: str, secret: str) -> None:
@@ -68,8 +86,11 @@ async def test_no_secret_leaks_anywhere(sluice_env: dict[str, str], tmp_path: Pa
     items: list[tuple[bytes | None, bytes]] = []
     for i, field in enumerate(FIELDS):
         for invalid in (None, "uuid", "window"):
-            ev = make_events(1, seed=1000 + i * 3 + (0 if invalid is None else 1 if invalid == "uuid" else 2),
-                             now_ms=now)[0]
+            ev = make_events(
+                1,
+                seed=1000 + i * 3 + (0 if invalid is None else 1 if invalid == "uuid" else 2),
+                now_ms=now,
+            )[0]
             secret = _secret(rng, len(secrets))
             secrets.append(secret)
             _plant(ev, field, secret)
@@ -87,7 +108,9 @@ async def test_no_secret_leaks_anywhere(sluice_env: dict[str, str], tmp_path: Pa
     worker.start()
     try:
         await produce(settings, topics.events, items)
-        await wait_for_count(settings, [topics.approved, topics.rejected, topics.approvals, topics.dlq], len(items))
+        await wait_for_count(
+            settings, [topics.approved, topics.rejected, topics.approvals, topics.dlq], len(items)
+        )
         metrics = worker.metrics_text()
     finally:
         worker.stop()
@@ -102,8 +125,12 @@ async def test_no_secret_leaks_anywhere(sluice_env: dict[str, str], tmp_path: Pa
     assert counts[topics.dlq] == 2 * len(FIELDS), counts
     everything = b"\n".join(blobs)
     log = log_path.read_bytes()
-    leaks = [(s, where) for s in secrets for where, blob in
-             (("topics", everything), ("log", log), ("metrics", metrics.encode())) if s.encode() in blob]
+    leaks = [
+        (s, where)
+        for s in secrets
+        for where, blob in (("topics", everything), ("log", log), ("metrics", metrics.encode()))
+        if s.encode() in blob
+    ]
     assert not leaks, f"{len(leaks)} leaks, e.g. {leaks[0][1]}"
     # The planted values really went through: the redaction marks are there.
     assert everything.count(b"[REDACTED:") >= len(FIELDS)

@@ -32,7 +32,9 @@ async def test_broker_restart_worker_recovers(
     try:
         # Publishing goes on across the outage (the test producer buffers and retries),
         # so the worker is mid-batch / mid-transaction when the broker goes away.
-        producing = asyncio.create_task(pace(scn.settings, scn.topics.events, encode_events(evs), 200))
+        producing = asyncio.create_task(
+            pace(scn.settings, scn.topics.events, encode_events(evs), 200)
+        )
         await asyncio.sleep(3)
         t_down = time.monotonic()
         await asyncio.to_thread(restorable_broker.stop)

@@ -39,7 +39,11 @@ def test_valid_event_passes_unchanged() -> None:
         ({"cost_usd": float("nan")}, ErrorCode.OUT_OF_RANGE, "cost_usd"),
         ({"occurred_at": NOW - 30 * 86400_000}, ErrorCode.TIMESTAMP_OUT_OF_WINDOW, "occurred_at"),
         ({"occurred_at": NOW + 3600_000}, ErrorCode.TIMESTAMP_OUT_OF_WINDOW, "occurred_at"),
-        ({"attributes": {f"k{i}": "v" for i in range(500)}}, ErrorCode.TOO_MANY_ENTRIES, "attributes"),
+        (
+            {"attributes": {f"k{i}": "v" for i in range(500)}},
+            ErrorCode.TOO_MANY_ENTRIES,
+            "attributes",
+        ),
         ({"surprise": 1}, ErrorCode.UNEXPECTED_FIELD, "surprise"),
         ({"step": "a\x00b"}, ErrorCode.INVALID_TEXT, "step"),
         ({"content": "lone \ud800 surrogate"}, ErrorCode.INVALID_TEXT, "content"),

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.partitioner import DefaultPartitioner
 
 from sluice.audit.chain import ChainHead, ChainWriter
 from sluice.codec import Codec
@@ -25,7 +26,7 @@ from sluice.kafka_io import make_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 
-__all__ = ["Stage", "now_ms"]
+__all__ = ["Outbox", "Stage", "now_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,52 @@ log = logging.getLogger(__name__)
 def now_ms() -> int:
     """Wall clock in ms."""
     return time.time_ns() // 1_000_000
+
+
+class Outbox:
+    """The records of one transaction, appended to one BatchBuilder per topic-partition.
+
+    Cheaper than ``producer.send`` per record (no per-record future, serializer or
+    accumulator round trip); batches go out when full and on :meth:`flush`.
+    """
+
+    def __init__(self, producer: Any, partitions: dict[str, list[int]]) -> None:
+        self._producer = producer
+        self._partitions = partitions
+        self._builders: dict[tuple[str, int], Any] = {}
+        self._partitioner = DefaultPartitioner()
+
+    async def add(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one record (partition by key like the Java client when not given)."""
+        if partition is None:
+            parts = self._partitions.get(topic)
+            if parts is None:
+                parts = sorted(await self._producer.partitions_for(topic))
+                self._partitions[topic] = parts
+            partition = self._partitioner(key, parts, parts)
+        tp = (topic, partition)
+        builder = self._builders.get(tp)
+        if builder is None:
+            builder = self._builders[tp] = self._producer.create_batch()
+        if builder.append(timestamp=None, key=key, value=value) is None:
+            await self._producer.send_batch(builder, topic, partition=partition)
+            builder = self._builders[tp] = self._producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=value) is None:
+                raise ValueError("record larger than the producer's max batch size")
+
+    async def flush(self) -> None:
+        """Hand every open batch to the producer."""
+        builders, self._builders = self._builders, {}
+        for (topic, partition), builder in builders.items():
+            if builder.record_count():
+                await self._producer.send_batch(builder, topic, partition=partition)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -55,9 +102,20 @@ class Stage:
 
     name = "stage"
 
-    def __init__(self, settings: Settings, codec: Codec, metrics: Metrics, health: Health,
-                 *, group_id: str, inputs: list[str], chain_topic: str, audit_topic: str,
-                 signer: Any = None, assignor: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        metrics: Metrics,
+        health: Health,
+        *,
+        group_id: str,
+        inputs: list[str],
+        chain_topic: str,
+        audit_topic: str,
+        signer: Any = None,
+        assignor: Any = None,
+    ) -> None:
         self.settings = settings
         self.codec = codec
         self.metrics = metrics
@@ -77,6 +135,8 @@ class Stage:
         self._stopping = asyncio.Event()
         self._txn_id = f"{group_id}-{settings.worker_id}"
         self._n_audit = 0
+        self._partitions: dict[str, list[int]] = {}
+        self.out = Outbox(None, self._partitions)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -151,19 +211,27 @@ class Stage:
             heads = await self._committed_heads(mine)
             for tp in mine:
                 self.chains[tp.partition] = ChainWriter(
-                    f"{self.name}:{tp.partition}", heads.get(tp),
-                    signer=self.signer, checkpoint_every=self.settings.checkpoint_every,
+                    f"{self.name}:{tp.partition}",
+                    heads.get(tp),
+                    signer=self.signer,
+                    checkpoint_every=self.settings.checkpoint_every,
                 )
             await self.on_assigned(assigned)
             self.health.ready[self.name] = True
-            log.info("partitions assigned", extra={"stage": self.name,
-                                                   "partitions": [tp.partition for tp in mine]})
+            log.info(
+                "partitions assigned",
+                extra={"stage": self.name, "partitions": [tp.partition for tp in mine]},
+            )
 
-    async def _committed_heads(self, tps: list[TopicPartition]) -> dict[TopicPartition, ChainHead | None]:
+    async def _committed_heads(
+        self, tps: list[TopicPartition]
+    ) -> dict[TopicPartition, ChainHead | None]:
         if not tps or self._admin is None:
             return {}
         offsets = await self._admin.list_consumer_group_offsets(self.group_id, partitions=tps)
-        return {tp: ChainHead.from_metadata(getattr(om, "metadata", None)) for tp, om in offsets.items()}
+        return {
+            tp: ChainHead.from_metadata(getattr(om, "metadata", None)) for tp, om in offsets.items()
+        }
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Hook: drop state of revoked partitions."""
@@ -184,7 +252,10 @@ class Stage:
                     max_records=self.settings.batch_max_records,
                 )
             except KafkaError as exc:
-                log.warning("fetch failed; retrying", extra={"stage": self.name, "error": type(exc).__name__})
+                log.warning(
+                    "fetch failed; retrying",
+                    extra={"stage": self.name, "error": type(exc).__name__},
+                )
                 await asyncio.sleep(1.0)
                 continue
             gen = self.generation
@@ -207,7 +278,9 @@ class Stage:
         t0 = time.perf_counter()
         try:
             await self.producer.begin_transaction()
+            self.out = Outbox(self.producer, self._partitions)
             n = await self.handle(batch)
+            await self.out.flush()
             offsets: dict[TopicPartition, tuple[int, str]] = {}
             for tp, recs in batch.items():
                 meta = ""
@@ -224,18 +297,24 @@ class Stage:
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
             await self.producer.commit_transaction()
         except ProducerFenced:
-            log.error("producer fenced: another worker owns this transactional id; exiting",
-                      extra={"stage": self.name})
+            log.error(
+                "producer fenced: another worker owns this transactional id; exiting",
+                extra={"stage": self.name},
+            )
             raise
         except Exception as exc:
-            log.warning("transaction failed; redoing batch",
-                        extra={"stage": self.name, "error": type(exc).__name__})
+            log.warning(
+                "transaction failed; redoing batch",
+                extra={"stage": self.name, "error": type(exc).__name__},
+            )
             self.metrics.transactions_aborted.labels(self.name).inc()
             await self._abort(batch, heads)
             return
         self.after_commit(batch, n, time.perf_counter() - t0)
 
-    async def _abort(self, batch: dict[TopicPartition, list[Any]], heads: dict[int, ChainHead]) -> None:
+    async def _abort(
+        self, batch: dict[TopicPartition, list[Any]], heads: dict[int, ChainHead]
+    ) -> None:
         for p, head in heads.items():
             if p in self.chains:
                 self.chains[p].rollback(head)
@@ -275,8 +354,12 @@ class Stage:
         if chain is None:
             return
         for rec in chain.append_fields(fields):
-            await self.producer.send(self.audit_topic, self.codec.encode("AuditRecord", rec),
-                                     key=key, partition=partition % self._audit_partitions())
+            await self.out.add(
+                self.audit_topic,
+                self.codec.encode("AuditRecord", rec),
+                key=key,
+                partition=partition % self._audit_partitions(),
+            )
         self.metrics.audit_records.labels(self.name).inc()
 
     def _audit_partitions(self) -> int:

@@ -37,12 +37,28 @@ class GateAgent(Stage):
 
     name = "gate"
 
-    def __init__(self, settings: Settings, codec: Codec, metrics: Metrics, health: Health,
-                 registry: RegistryLike, topics: Topics, signer: Any = None) -> None:
-        super().__init__(settings, codec, metrics, health, group_id=settings.gate_group_id,
-                         inputs=[topics.approvals, topics.decisions],
-                         chain_topic=topics.approvals, audit_topic=topics.audit,
-                         signer=signer, assignor=RangePartitionAssignor)
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        metrics: Metrics,
+        health: Health,
+        registry: RegistryLike,
+        topics: Topics,
+        signer: Any = None,
+    ) -> None:
+        super().__init__(
+            settings,
+            codec,
+            metrics,
+            health,
+            group_id=settings.gate_group_id,
+            inputs=[topics.approvals, topics.decisions],
+            chain_topic=topics.approvals,
+            audit_topic=topics.audit,
+            signer=signer,
+            assignor=RangePartitionAssignor,
+        )
         self.topics = topics
         self.registry = registry
         self.states: dict[int, GateState] = {}
@@ -65,16 +81,18 @@ class GateAgent(Stage):
         self._gauges()
 
     async def _restore(self, partition: int) -> GateState:
-        state = GateState(self.registry,
-                          early_ttl_ms=self.settings.early_decision_ttl_seconds * 1000)
+        state = GateState(
+            self.registry, early_ttl_ms=self.settings.early_decision_ttl_seconds * 1000
+        )
         records = await read_partition(self.settings, self.topics.gate_state, partition)
         for rec in records:
             if rec.key is None:
                 continue
             eid = rec.key.decode()
             state.restore(Entry.from_bytes(rec.value) if rec.value is not None else None, eid)
-        log.info("gate partition restored", extra={"partition": partition,
-                                                   "entries": len(state.entries)})
+        log.info(
+            "gate partition restored", extra={"partition": partition, "entries": len(state.entries)}
+        )
         return state
 
     async def rollback_state(self) -> None:
@@ -108,9 +126,10 @@ class GateAgent(Stage):
                 self._touched.add(p)
                 await self._apply(p, effects, now)
         for tp, records in batch.items():
-            state = self.states.get(tp.partition)
-            if state is None:
+            part_state = self.states.get(tp.partition)
+            if part_state is None:
                 continue
+            state = part_state
             self._touched.add(tp.partition)
             for rec in records:
                 n += 1
@@ -125,11 +144,25 @@ class GateAgent(Stage):
         try:
             held = self.codec.decode("HeldEvent", rec.value)
         except Exception as exc:
-            log.error("undecodable HeldEvent on approvals topic",
-                      extra={"partition": rec.partition, "offset": rec.offset,
-                             "error": type(exc).__name__})
-            return [Effect("audit", "", {"transition": "invalid", "reason_code": "bad_held_event",
-                                         "source": f"{rec.topic}/{rec.partition}/{rec.offset}"})]
+            log.error(
+                "undecodable HeldEvent on approvals topic",
+                extra={
+                    "partition": rec.partition,
+                    "offset": rec.offset,
+                    "error": type(exc).__name__,
+                },
+            )
+            return [
+                Effect(
+                    "audit",
+                    "",
+                    {
+                        "transition": "invalid",
+                        "reason_code": "bad_held_event",
+                        "source": f"{rec.topic}/{rec.partition}/{rec.offset}",
+                    },
+                )
+            ]
         return state.on_held(held, rec.value, now)
 
     def _on_decision(self, state: GateState, rec: Any, now: int) -> list[Effect]:
@@ -137,29 +170,52 @@ class GateAgent(Stage):
             dec = self.codec.decode("Decision", rec.value)
         except Exception:
             eid = rec.key.decode("utf-8", "replace")[:64] if rec.key else ""
-            return [Effect("refused", eid, {"reason": "malformed", "reviewer_id": None,
-                                            "decision_id": None})]
+            return [
+                Effect(
+                    "refused",
+                    eid,
+                    {"reason": "malformed", "reviewer_id": None, "decision_id": None},
+                )
+            ]
         if rec.key is None or rec.key.decode("utf-8", "replace") != dec["event_id"]:
             # Keyed by something else, it sits in a partition that may not own the
             # event: it could never be matched. Refuse it rather than park it.
-            return [Effect("refused", dec["event_id"], {"reason": "malformed",
-                                                        "reviewer_id": dec.get("reviewer_id"),
-                                                        "decision_id": dec.get("decision_id")})]
+            return [
+                Effect(
+                    "refused",
+                    dec["event_id"],
+                    {
+                        "reason": "malformed",
+                        "reviewer_id": dec.get("reviewer_id"),
+                        "decision_id": dec.get("decision_id"),
+                    },
+                )
+            ]
         return state.on_decision(dec, int(rec.timestamp), now)
 
     async def _apply(self, p: int, effects: list[Effect], now: int) -> None:
-        send = self.producer.send
+        send = self.out.add
         for e in effects:
             key = e.event_id.encode() if e.event_id else None
             if e.kind == "audit":
-                await self.send_audit(p, key, {"stage": "gate", "at": now,
-                                               "event_id": e.event_id or None, **e.data})
+                await self.send_audit(
+                    p, key, {"stage": "gate", "at": now, "event_id": e.event_id or None, **e.data}
+                )
             elif e.kind == "refused":
-                await self.send_audit(p, key, {
-                    "stage": "gate", "at": now, "event_id": e.event_id or None,
-                    "transition": "decision_refused", "outcome": "refused",
-                    "reason_code": e.data["reason"], "reviewer_id": e.data.get("reviewer_id"),
-                    "decision_id": e.data.get("decision_id")})
+                await self.send_audit(
+                    p,
+                    key,
+                    {
+                        "stage": "gate",
+                        "at": now,
+                        "event_id": e.event_id or None,
+                        "transition": "decision_refused",
+                        "outcome": "refused",
+                        "reason_code": e.data["reason"],
+                        "reviewer_id": e.data.get("reviewer_id"),
+                        "decision_id": e.data.get("decision_id"),
+                    },
+                )
                 self._committed.append(e)
             elif e.kind == "changelog":
                 value = e.entry.to_bytes() if e.entry is not None else None
@@ -169,10 +225,17 @@ class GateAgent(Stage):
                 self._committed.append(e)
             elif e.kind == "republish":
                 held = self.codec.decode("HeldEvent", e.data["held"])
-                held.update(roles=e.data["roles"], expires_at=e.data["expires_at"],
-                            held_at=e.data["held_at"])
-                await send(self.topics.approvals, self.codec.encode("HeldEvent", held),
-                           key=key, partition=p)
+                held.update(
+                    roles=e.data["roles"],
+                    expires_at=e.data["expires_at"],
+                    held_at=e.data["held_at"],
+                )
+                await send(
+                    self.topics.approvals,
+                    self.codec.encode("HeldEvent", held),
+                    key=key,
+                    partition=p,
+                )
             elif e.kind == "counted":
                 self._committed.append(e)
 
@@ -180,13 +243,21 @@ class GateAgent(Stage):
         held = self.codec.decode("HeldEvent", e.data["held"])
         approved = e.data["outcome"] == "APPROVED"
         rec = {
-            "event_id": held["event_id"], "run_id": held["run_id"],
-            "workflow_id": held["workflow_id"], "kind": held["kind"],
-            "trace_id": held.get("trace_id"), "outcome": e.data["outcome"],
-            "source": e.data["source"], "rule": held["rule"], "policy_hash": held["policy_hash"],
-            "reason": e.data.get("reason"), "reviewers": e.data["reviewers"],
-            "findings": held["findings"], "event": held["event"],
-            "content_hash": held["content_hash"], "received_at": held["received_at"],
+            "event_id": held["event_id"],
+            "run_id": held["run_id"],
+            "workflow_id": held["workflow_id"],
+            "kind": held["kind"],
+            "trace_id": held.get("trace_id"),
+            "outcome": e.data["outcome"],
+            "source": e.data["source"],
+            "rule": held["rule"],
+            "policy_hash": held["policy_hash"],
+            "reason": e.data.get("reason"),
+            "reviewers": e.data["reviewers"],
+            "findings": held["findings"],
+            "event": held["event"],
+            "content_hash": held["content_hash"],
+            "received_at": held["received_at"],
             "decided_at": now,
         }
         topic = self.topics.approved if approved else self.topics.rejected

@@ -33,18 +33,34 @@ class IntakeAgent(Stage):
 
     name = "intake"
 
-    def __init__(self, settings: Settings, codec: Codec, metrics: Metrics, health: Health,
-                 intake: Intake, topics: Topics, signer: Any = None) -> None:
-        super().__init__(settings, codec, metrics, health, group_id=settings.group_id,
-                         inputs=[topics.events], chain_topic=topics.events,
-                         audit_topic=topics.audit, signer=signer)
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        metrics: Metrics,
+        health: Health,
+        intake: Intake,
+        topics: Topics,
+        signer: Any = None,
+    ) -> None:
+        super().__init__(
+            settings,
+            codec,
+            metrics,
+            health,
+            group_id=settings.group_id,
+            inputs=[topics.events],
+            chain_topic=topics.events,
+            audit_topic=topics.audit,
+            signer=signer,
+        )
         self.intake = intake
         self._counts: dict[tuple[str, str], int] = {}
         self._extras: list[IntakeResult] = []
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         process = self.intake.process
-        send = self.producer.send
+        send = self.out.add
         send_audit = self.send_audit
         now = now_ms()
         n = 0
@@ -90,4 +106,5 @@ class IntakeAgent(Stage):
                 hw = self.consumer.highwater(tp)
                 if hw is not None:
                     m.consumer_lag.labels(self.name, str(tp.partition)).set(
-                        max(0, hw - (batch[tp][-1].offset + 1)))
+                        max(0, hw - (batch[tp][-1].offset + 1))
+                    )

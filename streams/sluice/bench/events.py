@@ -38,8 +38,9 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(rng.choices(_WORDS, k=chars // 5 + 1))[:chars]
 
 
-def make_event(rng: random.Random, *, held: bool = False, now_ms: int | None = None,
-               content_chars: int = 640) -> dict[str, Any]:
+def make_event(
+    rng: random.Random, *, held: bool = False, now_ms: int | None = None, content_chars: int = 640
+) -> dict[str, Any]:
     """One event as an Avro-ready dict (all optional fields present)."""
     kind, action, cls = rng.choice(_HELD if held else _ROUTINE)
     run = rng.randrange(10_000)
@@ -58,7 +59,8 @@ def make_event(rng: random.Random, *, held: bool = False, now_ms: int | None = N
         "content": _text(rng, content_chars),
         "arguments": {"query": _text(rng, 60), "limit": str(rng.randrange(1, 100))},
         "model": {"name": "gpt-x", "version": "2026-10", "provider": "example"}
-        if kind in ("PROMPT", "MODEL_OUTPUT") else None,
+        if kind in ("PROMPT", "MODEL_OUTPUT")
+        else None,
         "confidence": round(0.75 + rng.random() * 0.25, 3),
         "cost_usd": round(rng.random() * 0.05, 4),
         "trace_id": uuid.UUID(int=rng.getrandbits(128)).hex,
@@ -66,8 +68,9 @@ def make_event(rng: random.Random, *, held: bool = False, now_ms: int | None = N
     }
 
 
-def make_events(n: int, *, held_share: float = 0.05, seed: int = 0,
-                now_ms: int | None = None) -> list[dict[str, Any]]:
+def make_events(
+    n: int, *, held_share: float = 0.05, seed: int = 0, now_ms: int | None = None
+) -> list[dict[str, Any]]:
     """``n`` events, about ``held_share`` of them for review under the default policy."""
     rng = random.Random(seed)
     return [make_event(rng, held=rng.random() < held_share, now_ms=now_ms) for _ in range(n)]

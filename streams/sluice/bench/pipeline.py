@@ -32,8 +32,9 @@ from sluice.topics import Topics
 __all__ = ["run_bench"]
 
 
-async def _produce(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]],
-                   rate: float | None = None) -> None:
+async def _produce(
+    settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]], rate: float | None = None
+) -> None:
     producer = make_producer(settings, linger_ms=5)
     await producer.start()
     try:
@@ -51,9 +52,14 @@ async def _produce(settings: Settings, topic: str, payloads: list[tuple[bytes, b
 
 
 async def _passthrough(settings: Settings, src: str, dst: str, n: int) -> float:
-    consumer = AIOKafkaConsumer(src, **settings.kafka_kwargs(), group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        src,
+        **settings.kafka_kwargs(),
+        group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     producer = make_producer(settings)
     await consumer.start()
     await producer.start()
@@ -64,7 +70,11 @@ async def _passthrough(settings: Settings, src: str, dst: str, n: int) -> float:
             batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
             if t0 is None and batch:
                 t0 = time.perf_counter()
-            futs = [await producer.send(dst, m.value, key=m.key) for recs in batch.values() for m in recs]
+            futs = [
+                await producer.send(dst, m.value, key=m.key)
+                for recs in batch.values()
+                for m in recs
+            ]
             if futs:
                 await asyncio.gather(*futs)
                 await consumer.commit()
@@ -75,12 +85,22 @@ async def _passthrough(settings: Settings, src: str, dst: str, n: int) -> float:
         await producer.stop()
 
 
-async def _count_outputs(settings: Settings, topics: list[str], n: int, timeout: float,
-                         latencies: list[float] | None = None,
-                         sent_at: dict[bytes, int] | None = None) -> float:
+async def _count_outputs(
+    settings: Settings,
+    topics: list[str],
+    n: int,
+    timeout: float,
+    latencies: list[float] | None = None,
+    sent_at: dict[bytes, int] | None = None,
+) -> float:
     """Wait until ``n`` records are in ``topics``; return the time the last one arrived."""
-    consumer = AIOKafkaConsumer(*topics, **settings.kafka_kwargs(), group_id=None,
-                                isolation_level="read_committed", auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        *topics,
+        **settings.kafka_kwargs(),
+        group_id=None,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         seen = 0
@@ -104,15 +124,26 @@ async def _count_outputs(settings: Settings, topics: list[str], n: int, timeout:
         await consumer.stop()
 
 
-async def _pipeline(settings: Settings, prefix: str, payloads: list[tuple[bytes, bytes]], n: int,
-                    rate: float | None, latencies: list[float] | None) -> float:
+async def _pipeline(
+    settings: Settings,
+    prefix: str,
+    payloads: list[tuple[bytes, bytes]],
+    n: int,
+    rate: float | None,
+    latencies: list[float] | None,
+) -> float:
     from sluice.agents.intake import IntakeAgent
     from sluice.http import Health
     from sluice.metrics import create
     from sluice.worker import build_intake
 
-    s = settings.model_copy(update={"topic_prefix": prefix, "group_id": f"{prefix}intake",
-                                    "worker_id": f"bench-{uuid.uuid4().hex[:6]}"})
+    s = settings.model_copy(
+        update={
+            "topic_prefix": prefix,
+            "group_id": f"{prefix}intake",
+            "worker_id": f"bench-{uuid.uuid4().hex[:6]}",
+        }
+    )
     topics = Topics.with_prefix(prefix)
     await create_topics(s, topics)
     intake, _ = build_intake(s, topics)
@@ -133,9 +164,17 @@ async def _pipeline(settings: Settings, prefix: str, payloads: list[tuple[bytes,
             for _, value in payloads:
                 eid = codec.decode("WorkflowEvent", value)["event_id"].encode()
                 sent_at[eid] = 0
-            producer_task = asyncio.create_task(_produce_stamped(s, topics.events, payloads, rate, sent_at))
-        last = await _count_outputs(s, outs, n, timeout=max(120.0, n / 500), latencies=latencies,
-                                    sent_at=sent_at if rate is not None else None)
+            producer_task = asyncio.create_task(
+                _produce_stamped(s, topics.events, payloads, rate, sent_at)
+            )
+        last = await _count_outputs(
+            s,
+            outs,
+            n,
+            timeout=max(120.0, n / 500),
+            latencies=latencies,
+            sent_at=sent_at if rate is not None else None,
+        )
         if rate is not None:
             await producer_task
         return n / (last - t0)
@@ -146,8 +185,13 @@ async def _pipeline(settings: Settings, prefix: str, payloads: list[tuple[bytes,
         await agent.stop()
 
 
-async def _produce_stamped(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]],
-                           rate: float, sent_at: dict[bytes, int]) -> None:
+async def _produce_stamped(
+    settings: Settings,
+    topic: str,
+    payloads: list[tuple[bytes, bytes]],
+    rate: float,
+    sent_at: dict[bytes, int],
+) -> None:
     codec = default_codec()
     ids = [codec.decode("WorkflowEvent", v)["event_id"].encode() for _, v in payloads]
     producer = make_producer(settings, linger_ms=1)
@@ -166,8 +210,14 @@ async def _produce_stamped(settings: Settings, topic: str, payloads: list[tuple[
         await producer.stop()
 
 
-async def run_bench(settings: Settings, n: int = 50_000, *, latency_events: int | None = None,
-                    held_share: float = 0.05, partitions: int = 4) -> dict[str, Any]:
+async def run_bench(
+    settings: Settings,
+    n: int = 50_000,
+    *,
+    latency_events: int | None = None,
+    held_share: float = 0.05,
+    partitions: int = 4,
+) -> dict[str, Any]:
     """Run the whole benchmark; returns the figures."""
     codec = default_codec()
     run = uuid.uuid4().hex[:8]
@@ -194,7 +244,11 @@ async def run_bench(settings: Settings, n: int = 50_000, *, latency_events: int 
     latencies.sort()
 
     def pct(q: float) -> float:
-        return float(latencies[min(len(latencies) - 1, int(q * len(latencies)))]) if latencies else float("nan")
+        return (
+            float(latencies[min(len(latencies) - 1, int(q * len(latencies)))])
+            if latencies
+            else float("nan")
+        )
 
     return {
         "events": n,

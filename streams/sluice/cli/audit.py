@@ -208,13 +208,13 @@ def verify(
         True, "--from-beginning", help="Read from the first record (always; chains start at seq 0)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
-    public_key: list[Path] | None = typer.Option(  # noqa: B008 - typer's idiom
+    public_key: list[Path] | None = typer.Option(
         None,
         "--public-key",
         help="Service public key file for checkpoints (repeatable; "
         "default: the public half of SLUICE_AUDIT_KEY_FILE).",
     ),
-    expect_heads: Path | None = typer.Option(  # noqa: B008
+    expect_heads: Path | None = typer.Option(
         None,
         "--expect-heads",
         help="JSON of chain heads the chains must reach (e.g. a saved "
@@ -348,7 +348,7 @@ def export(
 
 @audit_app.command("keygen")
 def keygen(
-    out: Path = typer.Option(  # noqa: B008
+    out: Path = typer.Option(
         ..., "--out", help="Private key file to write (mode 0600); the public key goes to FILE.pub."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),

@@ -6,17 +6,25 @@ import typer
 
 __all__ = ["register"]
 
-bench_app = typer.Typer(help="Benchmarks (ratios against a baseline measured in the same run).",
-                        invoke_without_command=True)
+bench_app = typer.Typer(
+    help="Benchmarks (ratios against a baseline measured in the same run).",
+    invoke_without_command=True,
+)
 
 
 @bench_app.callback()
 def bench(
     ctx: typer.Context,
     events: int = typer.Option(50_000, "--events", min=100, help="Events to produce."),
-    partitions: int = typer.Option(4, "--partitions", min=1, help="Partitions of the bench topics."),
-    held_share: float = typer.Option(0.05, "--held-share", min=0.0, max=1.0, help="Share of events the policy holds."),
-    bootstrap_servers: str = typer.Option(None, "--bootstrap-servers", help="Kafka bootstrap servers."),
+    partitions: int = typer.Option(
+        4, "--partitions", min=1, help="Partitions of the bench topics."
+    ),
+    held_share: float = typer.Option(
+        0.05, "--held-share", min=0.0, max=1.0, help="Share of events the policy holds."
+    ),
+    bootstrap_servers: str = typer.Option(
+        None, "--bootstrap-servers", help="Kafka bootstrap servers."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
 ) -> None:
     """Raw aiokafka passthrough vs the sluice intake over the same ~1 KB records;

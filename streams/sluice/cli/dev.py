@@ -61,7 +61,9 @@ def register(app: typer.Typer) -> None:
 
 @dev_app.command("demo")
 def demo(
-    exit_after: bool = typer.Option(False, "--exit", help="Stop worker and broker after showing the results."),
+    exit_after: bool = typer.Option(
+        False, "--exit", help="Stop worker and broker after showing the results."
+    ),
 ) -> None:
     """Start the local Kafka (if not running) and a worker, publish the sample events
     (deploy/local/sample-events.jsonl), and show where each one went.

@@ -12,9 +12,15 @@ __all__ = ["register"]
 
 
 def emit(
-    source: str = typer.Argument(..., help="JSON-lines file, or - for stdin; one WorkflowEvent per line."),
-    topic: str = typer.Option(None, "--topic", help="Topic (default workflow.events, with $SLUICE_TOPIC_PREFIX)."),
-    bootstrap_servers: str = typer.Option(None, "--bootstrap-servers", help="Kafka bootstrap servers."),
+    source: str = typer.Argument(
+        ..., help="JSON-lines file, or - for stdin; one WorkflowEvent per line."
+    ),
+    topic: str = typer.Option(
+        None, "--topic", help="Topic (default workflow.events, with $SLUICE_TOPIC_PREFIX)."
+    ),
+    bootstrap_servers: str = typer.Option(
+        None, "--bootstrap-servers", help="Kafka bootstrap servers."
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON result object per line."),
 ) -> None:
     """Validate and publish each line; report per line. Bad lines get a one-line error
@@ -55,7 +61,8 @@ def emit(
                 else:
                     results.append((n, event_id, fut, None))
             failed = 0
-            for n, event_id, fut, error in results:
+            for n, sent_id, fut, err in results:
+                error: str | None = err
                 if fut is not None:
                     try:
                         await fut
@@ -63,7 +70,7 @@ def emit(
                         error = f"not delivered ({type(exc).__name__})"
                 if error is not None:
                     failed += 1
-                _report(json_out, n, event_id if error is None else None, error)
+                _report(json_out, n, sent_id if error is None else None, error)
         return failed
 
     failed = asyncio.run(go())
@@ -75,8 +82,11 @@ def _report(json_out: bool, line: int, event_id: str | None, error: str | None) 
     import orjson
 
     if json_out:
-        typer.echo(orjson.dumps({"line": line, "event_id": event_id, "ok": error is None,
-                                 "error": error}).decode())
+        typer.echo(
+            orjson.dumps(
+                {"line": line, "event_id": event_id, "ok": error is None, "error": error}
+            ).decode()
+        )
     elif error is None:
         typer.echo(f"line {line}: sent {event_id}")
     else:

@@ -36,7 +36,7 @@ def new(
     key_id: str = typer.Option(
         None, "--key-id", help="Key id (default <reviewer>-<yyyy-mm>, UTC)."
     ),
-    role: list[str] | None = typer.Option(  # noqa: B008 - typer's idiom
+    role: list[str] | None = typer.Option(
         None, "--role", help="Role to put in the printed entry (repeatable)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),

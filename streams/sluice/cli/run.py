@@ -11,11 +11,25 @@ __all__ = ["register"]
 
 
 def run(
-    metrics_port: int = typer.Option(None, "--metrics-port", help="Port of /metrics, /healthz, /readyz (default $SLUICE_METRICS_PORT or 9464; 0 = any free)."),
-    bootstrap_servers: str = typer.Option(None, "--bootstrap-servers", help="Kafka bootstrap servers (default $SLUICE_BOOTSTRAP_SERVERS or 127.0.0.1:19092)."),
-    policy: Path = typer.Option(None, "--policy", help="Policy YAML (default $SLUICE_POLICY_FILE or the shipped default)."),
-    reviewers: Path = typer.Option(None, "--reviewers", help="Reviewers registry YAML (default $SLUICE_REVIEWERS_FILE)."),
-    stage: list[str] = typer.Option(["intake", "gate"], "--stage", help="Stages to run: intake, gate (repeatable)."),
+    metrics_port: int = typer.Option(
+        None,
+        "--metrics-port",
+        help="Port of /metrics, /healthz, /readyz (default $SLUICE_METRICS_PORT or 9464; 0: any).",
+    ),
+    bootstrap_servers: str = typer.Option(
+        None,
+        "--bootstrap-servers",
+        help="Kafka bootstrap servers (default $SLUICE_BOOTSTRAP_SERVERS or 127.0.0.1:19092).",
+    ),
+    policy: Path = typer.Option(
+        None, "--policy", help="Policy YAML (default $SLUICE_POLICY_FILE or the shipped default)."
+    ),
+    reviewers: Path = typer.Option(
+        None, "--reviewers", help="Reviewers registry YAML (default $SLUICE_REVIEWERS_FILE)."
+    ),
+    stage: list[str] = typer.Option(
+        ["intake", "gate"], "--stage", help="Stages to run: intake, gate (repeatable)."
+    ),
     log_level: str = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
     """Run the worker: consume workflow.events and decisions until SIGTERM or Ctrl-C.
@@ -30,8 +44,13 @@ def run(
     bad = set(stage) - {"intake", "gate"}
     if bad:
         raise ConfigError(f"unknown stage(s): {', '.join(sorted(bad))} (use intake, gate)")
-    settings = load_settings(metrics_port=metrics_port, bootstrap_servers=bootstrap_servers,
-                             policy_file=policy, reviewers_file=reviewers, log_level=log_level)
+    settings = load_settings(
+        metrics_port=metrics_port,
+        bootstrap_servers=bootstrap_servers,
+        policy_file=policy,
+        reviewers_file=reviewers,
+        log_level=log_level,
+    )
     setup_logging(settings.log_level)
     logging.getLogger(__name__).info("starting", extra={"bootstrap": settings.bootstrap_servers})
     run_worker(settings, tuple(stage))

@@ -8,12 +8,22 @@ __all__ = ["register"]
 
 
 def tail(
-    topic: str = typer.Argument(..., help="Topic name (e.g. workflow.events.approved); the prefix is not added."),
-    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest record (default: only new ones)."),
+    topic: str = typer.Argument(
+        ..., help="Topic name (e.g. workflow.events.approved); the prefix is not added."
+    ),
+    from_beginning: bool = typer.Option(
+        False, "--from-beginning", help="Start at the oldest record (default: only new ones)."
+    ),
     n: int = typer.Option(None, "-n", "--max", min=1, help="Stop after N records."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per record."),
-    timeout: float = typer.Option(None, "--timeout", help="Stop after this many idle seconds (default: with --from-beginning, 5)."),
-    bootstrap_servers: str = typer.Option(None, "--bootstrap-servers", help="Kafka bootstrap servers."),
+    timeout: float = typer.Option(
+        None,
+        "--timeout",
+        help="Stop after this many idle seconds (default: with --from-beginning, 5).",
+    ),
+    bootstrap_servers: str = typer.Option(
+        None, "--bootstrap-servers", help="Kafka bootstrap servers."
+    ),
 ) -> None:
     """Print records of TOPIC decoded with the schema their fingerprint names.
 
@@ -41,8 +51,12 @@ async def _tail(settings, topic, from_beginning, n, json_out, idle):  # type: ig
     from sluice.errors import ConfigError, DecodeError
 
     codec = default_codec()
-    consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)
@@ -67,24 +81,37 @@ async def _tail(settings, topic, from_beginning, n, json_out, idle):  # type: ig
                     break
                 continue
             last = loop.time()
-            for tp, recs in batch.items():
+            for recs in batch.values():
                 for rec in recs:
                     try:
                         name, value = codec.decode_any(rec.value or b"")
                         value = _expand(codec, value)
                     except DecodeError as exc:
-                        name, value = "undecodable", {"error": str(exc),
-                                                      "base64": base64.b64encode(rec.value or b"").decode()}
-                    out = {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset,
-                           "timestamp": rec.timestamp,
-                           "key": rec.key.decode("utf-8", "replace") if rec.key else None,
-                           "schema": name, "value": value}
+                        name, value = (
+                            "undecodable",
+                            {
+                                "error": str(exc),
+                                "base64": base64.b64encode(rec.value or b"").decode(),
+                            },
+                        )
+                    out = {
+                        "topic": rec.topic,
+                        "partition": rec.partition,
+                        "offset": rec.offset,
+                        "timestamp": rec.timestamp,
+                        "key": rec.key.decode("utf-8", "replace") if rec.key else None,
+                        "schema": name,
+                        "value": value,
+                    }
                     if json_out:
                         typer.echo(orjson.dumps(out, default=_default).decode())
                     else:
                         ts = dt.datetime.fromtimestamp(rec.timestamp / 1000, dt.UTC).isoformat()
-                        typer.echo(f"{rec.topic}[{rec.partition}]@{rec.offset} {ts} key={out['key']} {name}: "
-                                   + orjson.dumps(value, default=_default).decode())
+                        typer.echo(
+                            f"{rec.topic}[{rec.partition}]@{rec.offset} {ts} "
+                            f"key={out['key']} {name}: "
+                            + orjson.dumps(value, default=_default).decode()
+                        )
                     shown += 1
                     if n is not None and shown >= n:
                         return
@@ -96,7 +123,7 @@ def _expand(codec, value):  # type: ignore[no-untyped-def]
     if isinstance(value, dict) and isinstance(value.get("event"), bytes):
         try:
             value = {**value, "event": codec.decode("WorkflowEvent", value["event"])}
-        except Exception:  # leave as bytes
+        except Exception:  # noqa: S110 - not a WorkflowEvent: leave the bytes as they are
             pass
     return value
 

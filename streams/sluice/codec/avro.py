@@ -72,8 +72,10 @@ def _inline(node: Any, named: dict[str, Any], seen: set[str]) -> Any:
         if node.get("type") in ("record", "enum", "fixed") and "name" in node:
             ns = node.get("namespace", "sluice.v1")
             seen.add(node["name"] if "." in node["name"] else f"{ns}.{node['name']}")
-        return {k: (_inline(v, named, seen) if k in ("type", "items", "values", "fields") else v)
-                for k, v in node.items()}
+        return {
+            k: (_inline(v, named, seen) if k in ("type", "items", "values", "fields") else v)
+            for k, v in node.items()
+        }
     return node
 
 
@@ -82,9 +84,11 @@ def _strip_logical(node: Any) -> Any:
         return [_strip_logical(n) for n in node]
     if isinstance(node, dict):
         if "logicalType" in node and isinstance(node.get("type"), str):
-            return node["type"] if len(node) <= 2 else {
-                k: v for k, v in node.items() if k != "logicalType"
-            }
+            return (
+                node["type"]
+                if len(node) <= 2
+                else {k: v for k, v in node.items() if k != "logicalType"}
+            )
         return {k: _strip_logical(v) for k, v in node.items()}
     return node
 

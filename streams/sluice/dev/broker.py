@@ -63,12 +63,21 @@ def ensure_jars(cache: Path | None = None) -> Path:
         return libs
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ConfigError("Maven (mvn) is needed to fetch Kafka's jars; install it (apt-get install maven)")
+        raise ConfigError(
+            "Maven (mvn) is needed to fetch Kafka's jars; install it (apt-get install maven)"
+        )
     libs.mkdir(parents=True, exist_ok=True)
     log.info("resolving Kafka jars from Maven Central", extra={"dir": str(libs)})
     proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -196,7 +205,9 @@ class KafkaBroker:
         java_home = os.environ.get("JAVA_HOME")
         java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
         if not java:
-            raise ConfigError("Java 17+ is needed to run the local Kafka (apt-get install openjdk-17-jre-headless)")
+            raise ConfigError(
+                "Java 17+ is needed for the local Kafka (apt-get install openjdk-17-jre-headless)"
+            )
         return java
 
     def start(self, timeout: float = 90.0) -> None:
@@ -227,27 +238,55 @@ class KafkaBroker:
                 for arg in ("--add-scram", f"{mech}=[name={name},password={password}]")
             ]
             proc = subprocess.run(
-                [java, "-Xmx256m", *common, "-cp", classpath, "kafka.tools.StorageTool",
-                 "format", "-t", cluster_id, "-c", str(config), *scram],
-                capture_output=True, text=True, check=False,
+                [
+                    java,
+                    "-Xmx256m",
+                    *common,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                    *scram,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if proc.returncode != 0:
                 raise RuntimeError("kafka storage format failed: " + proc.stderr.strip()[-300:])
         cmd = [
-            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Xss512k",
+            java,
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Xss512k",
             "-XX:TieredStopAtLevel=1" if os.environ.get("SLUICE_KAFKA_FAST_START") else "-server",
-            *common, *self.jvm_options, "-cp", classpath, "kafka.Kafka", str(config),
+            *common,
+            *self.jvm_options,
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
         ]
-        out = open(self.data_dir / "logs" / "stdout.log", "ab")  # noqa: SIM115 - lives with the process
-        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out = open(self.data_dir / "logs" / "stdout.log", "ab")
+        self._proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 self._proc = None
-                raise RuntimeError(f"kafka exited with code {code} during start; see {self.log_file}")
+                raise RuntimeError(
+                    f"kafka exited with code {code} during start; see {self.log_file}"
+                )
             if _answers(self.port):
                 return
             time.sleep(0.2)
@@ -305,7 +344,10 @@ def _cluster_id() -> str:
 
 def _answers(port: int) -> bool:
     """True once the broker accepts a connection and answers an ApiVersions request."""
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(("127.0.0.1", port), timeout=1) as s,
+    ):
         # ApiVersionsRequest v0: size, api_key=18, version=0, correlation_id=1, client_id=null
         s.sendall(b"\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x01\xff\xff")
         s.settimeout(2)

@@ -47,22 +47,31 @@ async def _emit(settings: Settings, lines: list[str]) -> list[tuple[int, str | N
     producer = make_producer(settings)
     await producer.start()
     try:
-        await producer.send_and_wait(Topics.with_prefix(settings.topic_prefix).events,
-                                     b"this is not an avro record", key=b"run-999")
+        await producer.send_and_wait(
+            Topics.with_prefix(settings.topic_prefix).events,
+            b"this is not an avro record",
+            key=b"run-999",
+        )
     finally:
         await producer.stop()
     return out
 
 
-async def _where(settings: Settings, expected: int, timeout: float = 60.0) -> dict[str, dict[str, Any]]:
+async def _where(
+    settings: Settings, expected: int, timeout: float = 60.0
+) -> dict[str, dict[str, Any]]:
     topics = Topics.with_prefix(settings.topic_prefix)
     codec = default_codec()
     deadline = time.monotonic() + timeout
     found: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
         found = {}
-        for name, topic in (("approved", topics.approved), ("rejected", topics.rejected),
-                            ("held", topics.approvals), ("dlq", topics.dlq)):
+        for name, topic in (
+            ("approved", topics.approved),
+            ("rejected", topics.rejected),
+            ("held", topics.approvals),
+            ("dlq", topics.dlq),
+        ):
             async for rec in read_topic(settings, topic, timeout_s=10):
                 _, value = codec.decode_any(rec.value)
                 key = value.get("event_id") or f"dlq@{rec.offset}"
@@ -81,7 +90,10 @@ def run_demo(settings: Settings, *, stay: bool = True) -> int:
     host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
     if host in ("127.0.0.1", "localhost") and not _answers(int(port)):
         broker = KafkaBroker(int(port), settings.data_dir / "kafka")
-        _say(f"starting Apache Kafka on 127.0.0.1:{port} (first start fetches its jars from Maven Central)…")
+        _say(
+            f"starting Apache Kafka on 127.0.0.1:{port} "
+            "(first start fetches its jars from Maven Central)…"
+        )
         broker.start()
     worker: subprocess.Popen[bytes] | None = None
     try:
@@ -89,9 +101,15 @@ def run_demo(settings: Settings, *, stay: bool = True) -> int:
             _say(f"topic {r.name}: {r.status}")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         log_path = settings.data_dir / "worker.log"
-        _say(f"starting the sluice worker (log: {log_path}, metrics: http://127.0.0.1:{settings.metrics_port}/metrics)")
-        worker = subprocess.Popen([sys.executable, "-m", "sluice", "run"], env=os.environ.copy(),
-                                  stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        _say(
+            f"starting the sluice worker (log: {log_path}, metrics: http://127.0.0.1:{settings.metrics_port}/metrics)"
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "sluice", "run"],
+            env=os.environ.copy(),
+            stdout=open(log_path, "ab"),
+            stderr=subprocess.STDOUT,
+        )
         time.sleep(3)
         if worker.poll() is not None:
             _say(f"the worker exited ({worker.returncode}); see {log_path}")
@@ -112,11 +130,16 @@ def run_demo(settings: Settings, *, stay: bool = True) -> int:
             if f.get("findings"):
                 detail += " findings: " + ", ".join(sorted({x["detector"] for x in f["findings"]}))
             _say(f"{n:>4}  {event_id}  {f['where']:8}  {detail}")
-        for key, f in found.items():
+        for f in found.values():
             if f["where"] == "dlq":
-                _say(f"   -  {'(raw bytes, not Avro)':36}  dlq       {f['error_code']}: {f['detail']}")
-        _say("\nTry: sluice review list | sluice tail workflow.events.approved --from-beginning -n 5"
-             " | sluice trace EVENT_ID")
+                _say(
+                    f"   -  {'(raw bytes, not Avro)':36}  dlq       "
+                    f"{f['error_code']}: {f['detail']}"
+                )
+        _say(
+            "\nTry: sluice review list | sluice tail workflow.events.approved --from-beginning -n 5"
+            " | sluice trace EVENT_ID"
+        )
         if not stay:
             return 0
         _say("worker and broker keep running; Ctrl-C to stop")

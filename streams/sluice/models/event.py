@@ -78,6 +78,7 @@ def event_model(limits: Limits = Limits()) -> type[BaseModel]:  # noqa: B008 - f
     Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
     Role = Annotated[str, StringConstraints(min_length=1, max_length=128)]
     Content = Annotated[str, StringConstraints(max_length=limits.max_content_chars)] | None
+
     def one_of(enum: type[StrEnum]) -> Any:
         return Literal.__getitem__(tuple(m.value for m in enum))  # type: ignore[attr-defined]
 

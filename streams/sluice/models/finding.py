@@ -13,7 +13,7 @@ __all__ = ["Finding", "FindingKind", "Severity"]
 class FindingKind(StrEnum):
     """Detector families (SPEC §4)."""
 
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a kind name, not a credential
     PII = "pii"
     MARKUP = "markup"
     SQL_INJECTION = "sql_injection"

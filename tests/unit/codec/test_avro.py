@@ -1,4 +1,4 @@
-"""Codec: single-object framing, fingerprints (Avro spec vectors), round trips, evolution, errors."""
+"""Codec: framing, fingerprints (Avro spec vectors), round trips, evolution, errors."""
 
 from __future__ import annotations
 
@@ -46,32 +46,113 @@ def _samples() -> dict[str, dict]:
     ev = make_events(1, seed=5)[0]
     codec = default_codec()
     body = codec.encode("WorkflowEvent", ev)
-    finding = {"kind": "secret", "detector": "aws_access_key", "field": "content", "start": 1, "end": 21,
-               "severity": "high", "confidence": 0.9, "fingerprint": "ab" * 8, "action": "redacted"}
+    finding = {
+        "kind": "secret",
+        "detector": "aws_access_key",
+        "field": "content",
+        "start": 1,
+        "end": 21,
+        "severity": "high",
+        "confidence": 0.9,
+        "fingerprint": "ab" * 8,
+        "action": "redacted",
+    }
     return {
         "WorkflowEvent": ev,
         "Finding": finding,
-        "Decision": {"decision_id": ev["event_id"], "event_id": ev["event_id"], "verdict": "REJECT",
-                     "reviewer_id": "alice", "reason": "no", "decided_at": 1, "key_id": "k",
-                     "content_hash": "0" * 64, "signature": b"\x01" * 64},
-        "HeldEvent": {"event_id": ev["event_id"], "run_id": "r", "workflow_id": "w", "kind": "CODE_PUBLISH",
-                      "actor_id": "a", "on_behalf_of": None, "trace_id": None, "event": body, "content_hash": "0" * 64,
-                      "findings": [finding], "rule": "x", "policy_hash": "p", "reason": None, "risk_score": 0.5,
-                      "roles": ["security"], "approvals": 2, "on_expiry": "REJECT", "escalate_roles": [],
-                      "escalate_ttl_ms": 0, "received_at": 1, "held_at": 2, "expires_at": 3},
-        "Outcome": {"event_id": ev["event_id"], "run_id": "r", "workflow_id": "w", "kind": "PROMPT", "trace_id": None,
-                    "outcome": "APPROVED", "source": "POLICY", "rule": "routine", "policy_hash": "p", "reason": None,
-                    "reviewers": [], "findings": [], "event": body, "content_hash": "0" * 64, "received_at": 1,
-                    "decided_at": 2},
-        "DeadLetter": {"error_code": "bad_magic", "detail": "d", "source_topic": "t", "source_partition": 0,
-                       "source_offset": 5, "source_timestamp": None, "payload_size": 3, "payload_sha256": "0" * 64,
-                       "schema_fingerprint": None, "event_id": None, "preview": None, "failed_at": 1},
-        "AuditRecord": {"chain": "intake:0", "seq": 0, "prev_hash": "0" * 64, "hash": "1" * 64, "stage": "intake",
-                        "transition": "approved", "event_id": None, "run_id": None, "workflow_id": None,
-                        "trace_id": None, "kind": None, "outcome": None, "actor_id": None, "reviewer_id": None,
-                        "decision_id": None, "reason_code": None, "rule": None, "policy_hash": None,
-                        "content_hash": None, "detectors": ["x"], "source": None, "at": 1, "key_id": None,
-                        "signature": None},
+        "Decision": {
+            "decision_id": ev["event_id"],
+            "event_id": ev["event_id"],
+            "verdict": "REJECT",
+            "reviewer_id": "alice",
+            "reason": "no",
+            "decided_at": 1,
+            "key_id": "k",
+            "content_hash": "0" * 64,
+            "signature": b"\x01" * 64,
+        },
+        "HeldEvent": {
+            "event_id": ev["event_id"],
+            "run_id": "r",
+            "workflow_id": "w",
+            "kind": "CODE_PUBLISH",
+            "actor_id": "a",
+            "on_behalf_of": None,
+            "trace_id": None,
+            "event": body,
+            "content_hash": "0" * 64,
+            "findings": [finding],
+            "rule": "x",
+            "policy_hash": "p",
+            "reason": None,
+            "risk_score": 0.5,
+            "roles": ["security"],
+            "approvals": 2,
+            "on_expiry": "REJECT",
+            "escalate_roles": [],
+            "escalate_ttl_ms": 0,
+            "received_at": 1,
+            "held_at": 2,
+            "expires_at": 3,
+        },
+        "Outcome": {
+            "event_id": ev["event_id"],
+            "run_id": "r",
+            "workflow_id": "w",
+            "kind": "PROMPT",
+            "trace_id": None,
+            "outcome": "APPROVED",
+            "source": "POLICY",
+            "rule": "routine",
+            "policy_hash": "p",
+            "reason": None,
+            "reviewers": [],
+            "findings": [],
+            "event": body,
+            "content_hash": "0" * 64,
+            "received_at": 1,
+            "decided_at": 2,
+        },
+        "DeadLetter": {
+            "error_code": "bad_magic",
+            "detail": "d",
+            "source_topic": "t",
+            "source_partition": 0,
+            "source_offset": 5,
+            "source_timestamp": None,
+            "payload_size": 3,
+            "payload_sha256": "0" * 64,
+            "schema_fingerprint": None,
+            "event_id": None,
+            "preview": None,
+            "failed_at": 1,
+        },
+        "AuditRecord": {
+            "chain": "intake:0",
+            "seq": 0,
+            "prev_hash": "0" * 64,
+            "hash": "1" * 64,
+            "stage": "intake",
+            "transition": "approved",
+            "event_id": None,
+            "run_id": None,
+            "workflow_id": None,
+            "trace_id": None,
+            "kind": None,
+            "outcome": None,
+            "actor_id": None,
+            "reviewer_id": None,
+            "decision_id": None,
+            "reason_code": None,
+            "rule": None,
+            "policy_hash": None,
+            "content_hash": None,
+            "detectors": ["x"],
+            "source": None,
+            "at": 1,
+            "key_id": None,
+            "signature": None,
+        },
     }
 
 
@@ -99,7 +180,9 @@ def test_old_writer_schema_resolves_into_current() -> None:
     fp = crc64_avro(to_parsing_canonical_form(old).encode()).to_bytes(8, "little")
     assert fp != codec.fingerprint("WorkflowEvent")
     decoded = codec.decode("WorkflowEvent", b"\xc3\x01" + fp + buf.getvalue())
-    assert decoded["attributes"] == {} and decoded["trace_id"] is None and decoded["cost_usd"] is None
+    assert (
+        decoded["attributes"] == {} and decoded["trace_id"] is None and decoded["cost_usd"] is None
+    )
     assert decoded["content"] == ev["content"]
 
 

@@ -17,25 +17,73 @@ from sluice.gate.signatures import sign_decision
 
 KEYS = {rid: Ed25519PrivateKey.generate() for rid in ("a", "b", "c", "fin", "actor", "obo")}
 ROLES = {"a": ["rm"], "b": ["rm"], "c": ["rm"], "fin": ["finance"], "actor": ["rm"], "obo": ["rm"]}
-REGISTRY = registry_from_data({"reviewers": [
-    {"id": rid, "roles": ROLES[rid], "keys": [{"id": f"{rid}-1", "public_key": base64.b64encode(
-        k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()}]}
-    for rid, k in KEYS.items()]})
+REGISTRY = registry_from_data(
+    {
+        "reviewers": [
+            {
+                "id": rid,
+                "roles": ROLES[rid],
+                "keys": [
+                    {
+                        "id": f"{rid}-1",
+                        "public_key": base64.b64encode(
+                            k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+                        ).decode(),
+                    }
+                ],
+            }
+            for rid, k in KEYS.items()
+        ]
+    }
+)
 EID = "6f1c2a4e-1111-4222-8333-444455556666"
 
 
 def held(expires_at: int = 10_000, approvals: int = 2, on_expiry: str = "REJECT") -> dict[str, Any]:
-    return {"event_id": EID, "run_id": "r", "workflow_id": "w", "kind": "CODE_PUBLISH", "actor_id": "actor",
-            "on_behalf_of": "obo", "trace_id": None, "event": b"x", "content_hash": "h" * 64, "findings": [],
-            "rule": "code-publish", "policy_hash": "p", "reason": None, "risk_score": 0.5, "roles": ["rm"],
-            "approvals": approvals, "on_expiry": on_expiry, "escalate_roles": ["fin"], "escalate_ttl_ms": 1000,
-            "received_at": 0, "held_at": 0, "expires_at": expires_at}
+    return {
+        "event_id": EID,
+        "run_id": "r",
+        "workflow_id": "w",
+        "kind": "CODE_PUBLISH",
+        "actor_id": "actor",
+        "on_behalf_of": "obo",
+        "trace_id": None,
+        "event": b"x",
+        "content_hash": "h" * 64,
+        "findings": [],
+        "rule": "code-publish",
+        "policy_hash": "p",
+        "reason": None,
+        "risk_score": 0.5,
+        "roles": ["rm"],
+        "approvals": approvals,
+        "on_expiry": on_expiry,
+        "escalate_roles": ["fin"],
+        "escalate_ttl_ms": 1000,
+        "received_at": 0,
+        "held_at": 0,
+        "expires_at": expires_at,
+    }
 
 
-def dec(rid: str, verdict: str = "APPROVE", *, did: str | None = None, reason: str = "r",
-        content_hash: str = "h" * 64, signer: str | None = None) -> dict[str, Any]:
-    d = build_decision(event_id=EID, verdict=verdict, reviewer_id=rid, key_id=f"{rid}-1",
-                       content_hash=content_hash, reason=reason, decision_id=did)
+def dec(
+    rid: str,
+    verdict: str = "APPROVE",
+    *,
+    did: str | None = None,
+    reason: str = "r",
+    content_hash: str = "h" * 64,
+    signer: str | None = None,
+) -> dict[str, Any]:
+    d = build_decision(
+        event_id=EID,
+        verdict=verdict,
+        reviewer_id=rid,
+        key_id=f"{rid}-1",
+        content_hash=content_hash,
+        reason=reason,
+        decision_id=did,
+    )
     d["signature"] = sign_decision(d, KEYS[signer or rid])
     return d
 
@@ -119,15 +167,23 @@ def test_changelog_round_trip() -> None:
     assert releases(g2.on_decision(dec("b"), 2, 2))
 
 
-ACTIONS = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "fin", "actor", "obo"]),
-                             st.sampled_from(["APPROVE", "REJECT"]), st.booleans(), st.integers(0, 20_000),
-                             st.booleans()), max_size=25)
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "fin", "actor", "obo"]),
+        st.sampled_from(["APPROVE", "REJECT"]),
+        st.booleans(),
+        st.integers(0, 20_000),
+        st.booleans(),
+    ),
+    max_size=25,
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(ACTIONS, st.integers(1, 3), st.booleans())
-def test_no_sequence_releases_twice(actions: list[tuple[str, str, bool, int, bool]], approvals: int,
-                                    restart: bool) -> None:
+def test_no_sequence_releases_twice(
+    actions: list[tuple[str, str, bool, int, bool]], approvals: int, restart: bool
+) -> None:
     g = GateState(REGISTRY)
     released = releases(g.on_held(held(approvals=approvals), b"raw", 0))
     seen: list[dict[str, Any]] = []
