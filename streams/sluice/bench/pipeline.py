@@ -250,6 +250,11 @@ async def run_bench(
             else float("nan")
         )
 
+    from sluice.bench.gate import run_gate_bench
+    from sluice.bench.stages import measure_stages
+
+    gate = await run_gate_bench(s, n=min(500, n))
+    stages = await asyncio.to_thread(measure_stages, s, min(n, 5000))
     return {
         "events": n,
         "event_bytes_mean": round(size, 1),
@@ -263,4 +268,6 @@ async def run_bench(
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": float(latencies[-1]) if latencies else float("nan"),
+        **gate,
+        "stages": stages,
     }
