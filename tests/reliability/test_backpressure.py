@@ -104,3 +104,52 @@ async def test_output_topic_deleted_then_recreated(scenario: Scenario) -> None:
     assert acc.ok and acc.accounted == len(first) + len(second), acc.as_dict()
     assert {e["event_id"] for e in to_approve} <= {eid for eid, _ in snap.approved}
     assert lag_end == 0
+
+
+async def _set_max_message_bytes(scn: Scenario, topic: str, value: str) -> None:
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(**scn.settings.kafka_kwargs())
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": value})]
+        )
+    finally:
+        await admin.close()
+
+
+async def test_output_topic_refuses_records_then_accepts(scenario: Scenario) -> None:
+    """The broker refuses every write to approved (non-retriable: record too large for
+    the topic). The worker must not commit input offsets past the refused records."""
+    scn = scenario
+    now = time.time_ns() // 1_000_000
+    first = make_events(200, held_share=0.0, seed=61, now_ms=now)
+    second = make_events(400, held_share=0.0, seed=62, now_ms=now)
+    worker = WorkerHandle(scn.env, scn.workdir / "worker.log", worker_id="bp-w1")
+    worker.start()
+    assert await asyncio.to_thread(worker.wait_ready, 60)
+    group = scn.env["SLUICE_GROUP_ID"]
+    try:
+        await pace(scn.settings, scn.topics.events, encode_events(first), 2000)
+        acc1, _ = await settle(scn, [e["event_id"] for e in first], within_s=60)
+        assert acc1.ok, acc1.as_dict()
+        await _set_max_message_bytes(scn, scn.topics.approved, "512")  # Outcomes are ~1.3 KB
+        await pace(scn.settings, scn.topics.events, encode_events(second), 2000)
+        await asyncio.sleep(8)
+        assert worker.pid is not None, "the worker must wait, not die"
+        lag_during = await group_lag(scn.settings, group, [scn.topics.events])
+        await _set_max_message_bytes(scn, scn.topics.approved, str(16 * 1024 * 1024))
+        acc, _ = await settle(scn, [e["event_id"] for e in first + second], within_s=45)
+        aborted = worker.metric("sluice_transactions_aborted_total")
+    finally:
+        code = worker.stop()
+    print(
+        "\nrefusing output:",
+        json.dumps(
+            {**acc.as_dict(), "lag_during_refusal": lag_during, "aborted_transactions": aborted}
+        ),
+    )
+    assert code == 0
+    assert lag_during >= 1, "offsets were committed past records the broker refused"
+    assert acc.ok and acc.accounted == len(first) + len(second), acc.as_dict()

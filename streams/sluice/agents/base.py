@@ -26,7 +26,7 @@ from sluice.kafka_io import make_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 
-__all__ = ["Outbox", "Stage", "now_ms"]
+__all__ = ["DeliveryFailed", "Outbox", "Stage", "now_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 def now_ms() -> int:
     """Wall clock in ms."""
     return time.time_ns() // 1_000_000
+
+
+class DeliveryFailed(Exception):
+    """A batch of the open transaction was refused for good; the transaction must abort."""
 
 
 class Outbox:
@@ -48,6 +52,8 @@ class Outbox:
         self._partitions = partitions
         self._builders: dict[tuple[str, int], Any] = {}
         self._partitioner = DefaultPartitioner()
+        #: Delivery futures of the batches handed to the producer (see :meth:`delivered`).
+        self._deliveries: list[Any] = []
 
     async def add(
         self,
@@ -69,7 +75,9 @@ class Outbox:
         if builder is None:
             builder = self._builders[tp] = self._producer.create_batch()
         if builder.append(timestamp=None, key=key, value=value) is None:
-            await self._producer.send_batch(builder, topic, partition=partition)
+            self._deliveries.append(
+                await self._producer.send_batch(builder, topic, partition=partition)
+            )
             builder = self._builders[tp] = self._producer.create_batch()
             if builder.append(timestamp=None, key=key, value=value) is None:
                 raise ValueError("record larger than the producer's max batch size")
@@ -79,7 +87,26 @@ class Outbox:
         builders, self._builders = self._builders, {}
         for (topic, partition), builder in builders.items():
             if builder.record_count():
-                await self._producer.send_batch(builder, topic, partition=partition)
+                self._deliveries.append(
+                    await self._producer.send_batch(builder, topic, partition=partition)
+                )
+
+    async def delivered(self) -> None:
+        """Wait until the broker acknowledged every batch of this transaction.
+
+        Raises:
+            DeliveryFailed: a batch failed (its cause: e.g. MessageSizeTooLargeError).
+        """
+        # aiokafka does not put a transaction into an error state when one of its
+        # batches fails for good (a non-retriable error such as MessageSizeTooLarge, or
+        # a batch expired while its partition had no leader): commit_transaction would
+        # then commit the input offsets without those records - events lost (found by
+        # tests/reliability/test_backpressure.py). So every batch is checked first.
+        futures, self._deliveries = self._deliveries, []
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise DeliveryFailed(type(r).__name__) from r
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -295,6 +322,7 @@ class Stage:
                     if pos is not None:
                         offsets[tp] = (pos, chain.head.to_metadata())
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
+            await self.out.delivered()  # a failed batch aborts instead of committing
             await self.producer.commit_transaction()
         except ProducerFenced:
             log.error(
@@ -303,17 +331,25 @@ class Stage:
             )
             raise
         except Exception as exc:
+            failed = isinstance(exc, DeliveryFailed)
             log.warning(
                 "transaction failed; redoing batch",
-                extra={"stage": self.name, "error": type(exc).__name__},
+                extra={
+                    "stage": self.name,
+                    "error": type(exc.__cause__ if failed else exc).__name__,
+                },
             )
             self.metrics.transactions_aborted.labels(self.name).inc()
-            await self._abort(batch, heads)
+            await self._abort(batch, heads, new_producer=failed)
             return
         self.after_commit(batch, n, time.perf_counter() - t0)
 
     async def _abort(
-        self, batch: dict[TopicPartition, list[Any]], heads: dict[int, ChainHead]
+        self,
+        batch: dict[TopicPartition, list[Any]],
+        heads: dict[int, ChainHead],
+        *,
+        new_producer: bool = False,
     ) -> None:
         for p, head in heads.items():
             if p in self.chains:
@@ -325,12 +361,29 @@ class Stage:
             # The producer is in a state it cannot abort from: start a new one with the
             # same transactional id (that aborts the open transaction broker-side).
             log.warning("abort failed; restarting producer", extra={"stage": self.name})
+            new_producer = True
+        # After a batch failed for good (``new_producer``), aiokafka's idempotent
+        # sequence numbers for its partition are ahead of the broker's: every later
+        # batch there would fail with OutOfOrderSequenceNumber. A new producer (same
+        # transactional id, new epoch) starts the sequences afresh.
+        if new_producer:
             try:
                 await self.producer.stop()
             except Exception:
                 log.debug("producer stop failed", exc_info=True)
-            await asyncio.sleep(1.0)
-            await self._start_producer()
+            # The broker may be down right now: keep trying rather than die.
+            delay = 1.0
+            while not self._stopping.is_set():
+                await asyncio.sleep(delay)
+                try:
+                    await self._start_producer()
+                    break
+                except Exception as exc:
+                    log.warning(
+                        "producer restart failed; retrying",
+                        extra={"stage": self.name, "error": type(exc).__name__},
+                    )
+                    delay = min(delay * 2, 30.0)
         if self.consumer is not None:
             assignment = self.consumer.assignment()
             for tp, recs in batch.items():

@@ -38,16 +38,11 @@ VERB_MODULES = (
     "audit",
     "trace",
     "bench",
+    "chaos",
 )
 
 for _name in VERB_MODULES:
-    try:
-        _module = importlib.import_module(f"sluice.cli.{_name}")
-    except ModuleNotFoundError as _exc:  # TEMP while verb modules are being written
-        if _exc.name != f"sluice.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"sluice.cli.{_name}").register(app)
 
 
 #: Click's usage-error classes (whichever click the installed typer uses).
