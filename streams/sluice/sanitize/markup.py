@@ -76,5 +76,10 @@ def markup_rules() -> list[Rule]:
 
 
 def clean_html(text: str) -> str:
-    """``text`` cleaned by nh3 with its default allow-list (scripts, handlers, js URLs gone)."""
+    """``text`` cleaned by nh3 with its default allow-list (scripts, handlers, js URLs gone).
+
+    Lone surrogates (not encodable as UTF-8, which nh3 requires) become U+FFFD first.
+    """
+    if not text.isascii():
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return nh3.clean(text)
