@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sluice.chaos import WorkerHandle
 from sluice.codec import default_codec
 from sluice.kafka_io import make_producer, read_topic
 from sluice.settings import Settings, load_settings
@@ -21,92 +17,8 @@ from sluice.topics import Topics
 REPO = Path(__file__).resolve().parents[1]
 
 
-class WorkerProcess:
-    """``python -m sluice run`` as a child process with the given environment."""
-
-    def __init__(
-        self,
-        env: dict[str, str],
-        log_path: Path,
-        *,
-        worker_id: str = "w0",
-        extra_args: Iterable[str] = (),
-    ) -> None:
-        self.env = {
-            **os.environ,
-            **env,
-            "SLUICE_WORKER_ID": worker_id,
-            "SLUICE_METRICS_PORT": "0",
-            "SLUICE_LOG_LEVEL": "INFO",
-        }
-        self.log_path = log_path
-        self.extra_args = list(extra_args)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.metrics_port: int | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        log = open(self.log_path, "ab")
-        offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sluice", "run", *self.extra_args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_path.read_bytes()[offset:].decode("utf-8", "replace")
-            m = re.search(r'"metrics_port": ?(\d+)', text)
-            if m:
-                self.metrics_port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{text[-3000:]}")
-            time.sleep(0.1)
-        raise RuntimeError("worker did not start in time:\n" + self.log_path.read_text()[-3000:])
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2
-                ) as r:
-                    if r.status == 200:
-                        return
-            except Exception:  # noqa: S110 - not up yet
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("worker not ready:\n" + self.log_path.read_text()[-3000:])
-
-    def metrics_text(self) -> str:
-        import urllib.request
-
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-        ) as r:
-            return str(r.read().decode())
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+#: The worker process handle the chaos tooling uses (start, wait_ready, metrics, stop, kill).
+WorkerProcess = WorkerHandle
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:

@@ -204,10 +204,10 @@ class WorkerHandle:
     def __init__(self, env: dict[str, str], log_path: Path, *, worker_id: str = "w0") -> None:
         self.env = {
             **os.environ,
-            **env,
-            "SLUICE_WORKER_ID": worker_id,
             "SLUICE_METRICS_PORT": "0",
             "SLUICE_LOG_LEVEL": "INFO",
+            **env,
+            "SLUICE_WORKER_ID": worker_id,
         }
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
