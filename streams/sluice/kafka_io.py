@@ -23,6 +23,7 @@ __all__ = [
     "TopicNotFound",
     "TopicReport",
     "create_topics",
+    "delete_topics_with_prefix",
     "make_producer",
     "read_partition",
     "read_topic",
@@ -195,3 +196,18 @@ async def read_partition(
         return out
     finally:
         await consumer.stop()
+
+
+async def delete_topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (bench clean-up); returns them."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import tempfile
 import time
 import uuid
@@ -37,10 +36,12 @@ rules:
 """
 
 
-async def run_gate_bench(settings: Settings, n: int = 500, rate: float = 100.0) -> dict[str, Any]:
+async def run_gate_bench(
+    settings: Settings, n: int = 500, rate: float = 100.0, prefix: str | None = None
+) -> dict[str, Any]:
     """Hold ``n`` events, approve each at ``rate``/s; return decision→release p50/p99 (ms)."""
+    from sluice.chaos import WorkerHandle
     from sluice.gate.signatures import sign_decision
-    from sluice.worker import Worker
 
     key = Ed25519PrivateKey.generate()
     pub = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
@@ -50,24 +51,25 @@ async def run_gate_bench(settings: Settings, n: int = 500, rate: float = 100.0) 
         "reviewers:\n  - id: bench-reviewer\n    roles: [release-manager]\n"
         f"    keys: [{{id: k1, public_key: '{pub}'}}]\n"
     )
-    prefix = f"bench-{uuid.uuid4().hex[:8]}-gate."
-    s = settings.model_copy(
-        update={
-            "topic_prefix": prefix,
-            "group_id": f"{prefix}intake",
-            "gate_group_id": f"{prefix}gate",
-            "worker_id": f"bench-{uuid.uuid4().hex[:6]}",
-            "policy_file": tmp / "policy.yaml",
-            "reviewers_file": tmp / "reviewers.yaml",
-            "metrics_port": 0,
-        }
-    )
+    prefix = prefix or f"bench-{uuid.uuid4().hex[:8]}-gate."
+    s = settings.model_copy(update={"topic_prefix": prefix})
     topics = Topics.with_prefix(prefix)
     await create_topics(s, topics)
-    worker = Worker(s)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
+    env = {
+        "SLUICE_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+        "SLUICE_TOPIC_PREFIX": prefix,
+        "SLUICE_GROUP_ID": f"{prefix}intake",
+        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
+        "SLUICE_DATA_DIR": str(tmp / "data"),
+        "SLUICE_POLICY_FILE": str(tmp / "policy.yaml"),
+        "SLUICE_REVIEWERS_FILE": str(tmp / "reviewers.yaml"),
+        "SLUICE_FINGERPRINT_KEY": uuid.uuid4().hex,
+    }
+    worker = WorkerHandle(env, tmp / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}")
+    worker.start()
+    worker.wait_ready(120)
     codec = default_codec()
+    latencies: list[float] = []
     try:
         events = make_events(n, held_share=0.0, seed=3, now_ms=time.time_ns() // 1_000_000)
         producer = make_producer(s)
@@ -121,7 +123,6 @@ async def run_gate_bench(settings: Settings, n: int = 500, rate: float = 100.0) 
                     await producer.send(
                         topics.decisions, codec.encode("Decision", d), key=h["event_id"].encode()
                     )
-                latencies: list[float] = []
                 deadline = time.monotonic() + 120
                 while len(latencies) < len(sent) and time.monotonic() < deadline:
                     batch = await consumer.getmany(timeout_ms=500)
@@ -129,15 +130,13 @@ async def run_gate_bench(settings: Settings, n: int = 500, rate: float = 100.0) 
                         for r in recs:
                             t = sent.get(r.key.decode()) if r.key else None
                             if t is not None:
-                                latencies.append(r.timestamp - t)
+                                latencies.append(time.time() * 1000 - t)
             finally:
                 await consumer.stop()
         finally:
             await producer.stop()
     finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 30)
+        worker.stop()
     latencies.sort()
 
     def pct(q: float) -> float:

@@ -14,18 +14,16 @@ the other: the ratio is what matters on a shared, noisy machine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import statistics
 import time
 import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from prometheus_client import CollectorRegistry
 
 from sluice.bench.events import make_events
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics, make_producer
+from sluice.kafka_io import create_topics, delete_topics_with_prefix, make_producer
 from sluice.settings import Settings
 from sluice.topics import Topics
 
@@ -111,10 +109,12 @@ async def _count_outputs(
             for recs in batch.values():
                 seen += len(recs)
                 if latencies is not None and sent_at is not None:
+                    # Visible to a read_committed consumer now: publish → here.
+                    now = time.time_ns() // 1_000_000
                     for r in recs:
                         t = sent_at.get(r.key or b"")
-                        if t is not None:
-                            latencies.append(r.timestamp - t)
+                        if t:
+                            latencies.append(now - t)
             if batch:
                 last = time.perf_counter()
         if seen < n:
@@ -132,32 +132,39 @@ async def _pipeline(
     rate: float | None,
     latencies: list[float] | None,
 ) -> float:
-    from sluice.agents.intake import IntakeAgent
-    from sluice.http import Health
-    from sluice.metrics import create
-    from sluice.worker import build_intake
+    import os
+    import tempfile
+    from pathlib import Path
 
-    s = settings.model_copy(
-        update={
-            "topic_prefix": prefix,
-            "group_id": f"{prefix}intake",
-            "worker_id": f"bench-{uuid.uuid4().hex[:6]}",
-        }
-    )
+    from sluice.chaos import WorkerHandle
+
+    s = settings.model_copy(update={"topic_prefix": prefix, "group_id": f"{prefix}intake"})
     topics = Topics.with_prefix(prefix)
     await create_topics(s, topics)
-    intake, _ = build_intake(s, topics)
-    health = Health()
-    agent = IntakeAgent(s, default_codec(), create(CollectorRegistry()), health, intake, topics)
     outs = [topics.approved, topics.rejected, topics.approvals, topics.dlq]
     sent_at: dict[bytes, int] = {}
     if rate is None:
         await _produce(s, topics.events, payloads)
-    await agent.start()
-    task = asyncio.create_task(agent.run())
+    # The worker runs in its own process, as in production: the load generator and the
+    # measuring consumer here do not compete with it for the event loop.
+    work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
+    env = {
+        "SLUICE_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+        "SLUICE_TOPIC_PREFIX": prefix,
+        "SLUICE_GROUP_ID": f"{prefix}intake",
+        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
+        "SLUICE_DATA_DIR": str(work / "data"),
+        "SLUICE_FINGERPRINT_KEY": s.fingerprint_key.get_secret_value()
+        if s.fingerprint_key
+        else os.urandom(16).hex(),
+    }
+    if s.policy_file is not None:
+        env["SLUICE_POLICY_FILE"] = str(s.policy_file)
+    worker = WorkerHandle(env, work / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}")
+    worker.start()
     try:
-        while not health.ready.get("intake"):
-            await asyncio.sleep(0.01)  # measure from partition assignment, not client start-up
+        if not worker.wait_ready(120):
+            raise RuntimeError(f"bench worker not ready; see {work / 'worker.log'}")
         t0 = time.perf_counter()
         if rate is not None:
             codec = default_codec()
@@ -179,10 +186,7 @@ async def _pipeline(
             await producer_task
         return n / (last - t0)
     finally:
-        agent._stopping.set()  # noqa: SLF001
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
-        await agent.stop()
+        worker.stop()
 
 
 async def _produce_stamped(
@@ -227,6 +231,26 @@ async def run_bench(
     payloads = [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in events]
     size = statistics.mean(len(p[1]) for p in payloads)
 
+    try:
+        return await _run_bench(
+            s, run, n, payloads, size, held_share, partitions, latency_events, codec
+        )
+    finally:
+        # Leave no bench topics behind on the cluster.
+        await delete_topics_with_prefix(s, f"bench-{run}-")
+
+
+async def _run_bench(
+    s: Settings,
+    run: str,
+    n: int,
+    payloads: list[tuple[bytes, bytes]],
+    size: float,
+    held_share: float,
+    partitions: int,
+    latency_events: int | None,
+    codec: Any,
+) -> dict[str, Any]:
     raw_prefix = f"bench-{run}-raw."
     raw_topics = Topics.with_prefix(raw_prefix)
     await create_topics(s, raw_topics, names=[raw_topics.events, raw_topics.approved])
@@ -253,7 +277,7 @@ async def run_bench(
     from sluice.bench.gate import run_gate_bench
     from sluice.bench.stages import measure_stages
 
-    gate = await run_gate_bench(s, n=min(500, n))
+    gate = await run_gate_bench(s, n=min(500, n), prefix=f"bench-{run}-gate.")
     stages = await asyncio.to_thread(measure_stages, s, min(n, 5000))
     return {
         "events": n,
