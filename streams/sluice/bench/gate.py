@@ -102,6 +102,22 @@ async def run_gate_bench(
             await consumer.start()
             try:
                 await consumer.seek_to_end()
+                expected = len(held)
+
+                async def watch() -> None:
+                    # Concurrent with the sends: each release is timed when it becomes
+                    # visible to a read_committed consumer.
+                    deadline = time.monotonic() + 120
+                    while len(latencies) < expected and time.monotonic() < deadline:
+                        batch = await consumer.getmany(timeout_ms=200)
+                        now = time.time() * 1000
+                        for recs in batch.values():
+                            for r in recs:
+                                t = sent.get(r.key.decode()) if r.key else None
+                                if t is not None:
+                                    latencies.append(now - t)
+
+                watcher = asyncio.create_task(watch())
                 t0 = time.perf_counter()
                 for i, h in enumerate(held.values()):
                     delay = t0 + i / rate - time.perf_counter()
@@ -123,14 +139,7 @@ async def run_gate_bench(
                     await producer.send(
                         topics.decisions, codec.encode("Decision", d), key=h["event_id"].encode()
                     )
-                deadline = time.monotonic() + 120
-                while len(latencies) < len(sent) and time.monotonic() < deadline:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for recs in batch.values():
-                        for r in recs:
-                            t = sent.get(r.key.decode()) if r.key else None
-                            if t is not None:
-                                latencies.append(time.time() * 1000 - t)
+                await watcher
             finally:
                 await consumer.stop()
         finally:
