@@ -65,6 +65,7 @@ class GateAgent(Stage):
         self._touched: set[int] = set()
         self._next_tick = 0.0
         self._committed: list[Effect] = []
+        self._gauges_at = 0.0
 
     # -- state ---------------------------------------------------------------------
 
@@ -72,13 +73,13 @@ class GateAgent(Stage):
         for tp in assigned:
             if tp.topic == self.topics.approvals:
                 self.states[tp.partition] = await self._restore(tp.partition)
-        self._gauges()
+        self._gauges(force=True)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             if tp.topic == self.topics.approvals:
                 self.states.pop(tp.partition, None)
-        self._gauges()
+        self._gauges(force=True)
 
     async def _restore(self, partition: int) -> GateState:
         state = GateState(
@@ -278,7 +279,12 @@ class GateAgent(Stage):
         m.last_event_timestamp.labels(self.name).set(time.time())
         self._gauges()
 
-    def _gauges(self) -> None:
+    def _gauges(self, force: bool = False) -> None:
+        # O(entries): at most every 5 s, so a million holds do not cost every loop turn.
+        mono = time.monotonic()
+        if not force and mono - self._gauges_at < 5.0:
+            return
+        self._gauges_at = mono
         held = 0
         oldest: int | None = None
         for s in self.states.values():
