@@ -133,12 +133,20 @@ class Worker:
         """Start everything, run until ``stop`` is set, then shut down cleanly."""
         self._build()
         try:
-            await create_topics(self.settings, self.topics)
+            reports = await create_topics(self.settings, self.topics)
         except Exception as exc:
             raise ConfigError(
                 f"cannot reach Kafka or create topics at "
                 f"{self.settings.bootstrap_servers} ({type(exc).__name__})"
             ) from None
+        counts = {r.name: r.partitions for r in reports}
+        gate = [self.topics.approvals, self.topics.decisions, self.topics.gate_state]
+        if "gate" in self.stages and len({counts.get(t) for t in gate}) != 1:
+            raise ConfigError(
+                "the gate needs co-partitioned topics: "
+                + ", ".join(f"{t} has {counts.get(t)}" for t in gate)
+                + " partitions; give them the same count"
+            )
         self.server = MetricsServer(
             self.registry, self.health, self.settings.metrics_host, self.settings.metrics_port
         )
