@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -28,3 +31,14 @@ async def test_sigkill_three_times_mid_stream(scenario: Scenario) -> None:
     assert report.must_release_missing == 0, report
     assert report.decisions_sent > 0 and report.decision_copies > report.decisions_sent
     assert acc["released_from_hold"] >= report.decisions_sent
+    # The audit chains survived three SIGKILLs: every chain continues from its committed
+    # head (no gap, no fork), and matches the heads the consumer groups committed.
+    verify = subprocess.run(
+        [sys.executable, "-m", "sluice", "audit", "verify", "--json"],
+        env={**os.environ, **scenario.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
