@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(default=2000, ge=1)
     batch_timeout_ms: int = Field(default=50, ge=1)
 
+    #: /readyz reports ready once the intake is this close to the end of its partitions.
+    ready_max_lag: int = Field(default=10_000, ge=0)
+
     # Gate.
     early_decision_ttl_seconds: int = Field(default=3600, ge=1)
     expiry_interval_ms: int = Field(default=250, ge=10)

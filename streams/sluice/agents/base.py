@@ -244,7 +244,8 @@ class Stage:
                     checkpoint_every=self.settings.checkpoint_every,
                 )
             await self.on_assigned(assigned)
-            self.health.ready[self.name] = True
+            # Ready once caught up: an empty fetch, or lag under the limit after a batch.
+            self.health.ready[self.name] = False
             log.info(
                 "partitions assigned",
                 extra={"stage": self.name, "partitions": [tp.partition for tp in mine]},
@@ -285,6 +286,8 @@ class Stage:
                 )
                 await asyncio.sleep(1.0)
                 continue
+            if not batch and self.consumer.assignment():
+                self.health.ready[self.name] = True  # nothing waiting: caught up
             gen = self.generation
             async with self.lock:
                 if gen != self.generation:

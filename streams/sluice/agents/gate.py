@@ -276,6 +276,7 @@ class GateAgent(Stage):
                 m.decisions_refused.labels(e.data["reason"]).inc()
         self._committed = []
         self._touched = set()
+        self.health.ready[self.name] = True  # state restored and transactions committing
         m.last_event_timestamp.labels(self.name).set(time.time())
         self._gauges()
 

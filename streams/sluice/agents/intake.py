@@ -102,9 +102,12 @@ class IntakeAgent(Stage):
         m.batch_size.observe(n)
         m.last_event_timestamp.labels(self.name).set(time.time())
         if self.consumer is not None:
+            lag = 0
             for tp in batch:
                 hw = self.consumer.highwater(tp)
                 if hw is not None:
-                    m.consumer_lag.labels(self.name, str(tp.partition)).set(
-                        max(0, hw - (batch[tp][-1].offset + 1))
-                    )
+                    behind = max(0, hw - (batch[tp][-1].offset + 1))
+                    lag += behind
+                    m.consumer_lag.labels(self.name, str(tp.partition)).set(behind)
+            if lag <= self.settings.ready_max_lag:
+                self.health.ready[self.name] = True
