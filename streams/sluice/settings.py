@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)
 
+    #: RE2 memory budget of the sanitize pattern sets (speed vs resident memory).
+    re2_max_mem_mb: int = Field(default=256, ge=8, le=4096)
+
     # Gate.
     early_decision_ttl_seconds: int = Field(default=3600, ge=1)
     expiry_interval_ms: int = Field(default=250, ge=10)

@@ -52,7 +52,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         max_past_ms=settings.max_past_seconds * 1000,
         max_future_ms=settings.max_future_seconds * 1000,
     )
-    sanitizer = Sanitizer(settings.fingerprint_key_bytes())
+    sanitizer = Sanitizer(settings.fingerprint_key_bytes(), re2_max_mem_mb=settings.re2_max_mem_mb)
     intake = Intake(
         default_codec(),
         validator,
