@@ -16,7 +16,7 @@ import pydantic
 from sluice.errors import ErrorCode, ValidationError
 from sluice.models.event import Limits, event_model
 
-__all__ = ["Validator", "iter_text_fields"]
+__all__ = ["TOP_LEVEL_TEXT_FIELDS", "Validator", "iter_text_fields"]
 
 _TYPE_CODES: dict[str, ErrorCode] = {
     "missing": ErrorCode.MISSING_FIELD,
@@ -47,22 +47,26 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "record"
 
 
+#: The top-level string fields of a WorkflowEvent (the nested ones are walked by hand).
+TOP_LEVEL_TEXT_FIELDS = (
+    "event_id",
+    "workflow_id",
+    "run_id",
+    "step",
+    "action",
+    "on_behalf_of",
+    "resource",
+    "content",
+    "trace_id",
+)
+
+
 def iter_text_fields(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """Yield (field path, text) for every string in an event, map keys included.
 
     Map entries are named ``arguments.<key>``; a key itself as ``arguments.<key>#key``.
     """
-    for name in (
-        "event_id",
-        "workflow_id",
-        "run_id",
-        "step",
-        "action",
-        "on_behalf_of",
-        "resource",
-        "content",
-        "trace_id",
-    ):
+    for name in TOP_LEVEL_TEXT_FIELDS:
         value = event.get(name)
         if isinstance(value, str):
             yield name, value

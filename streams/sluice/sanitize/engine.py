@@ -41,6 +41,7 @@ from sluice.sanitize.prompt_injection import (
 from sluice.sanitize.secrets import looks_like_secret_value, secret_rules
 from sluice.sanitize.sql import sql_rules
 from sluice.sanitize.unicode import Prepared, confusable_spans, prepare
+from sluice.validate import TOP_LEVEL_TEXT_FIELDS
 
 __all__ = ["Sanitizer", "all_rules", "default_treatments"]
 
@@ -301,17 +302,7 @@ class Sanitizer:
         self, event: dict[str, Any]
     ) -> Iterator[tuple[tuple[Any, ...], str, str, str, str | None]]:
         """(location, path, text, treatment, map key for values) for every text field."""
-        for name in (
-            "event_id",
-            "workflow_id",
-            "run_id",
-            "step",
-            "action",
-            "on_behalf_of",
-            "resource",
-            "content",
-            "trace_id",
-        ):
+        for name in TOP_LEVEL_TEXT_FIELDS:
             value = event.get(name)
             if isinstance(value, str):
                 yield ("top", name), name, value, self._treatment(name), None
