@@ -26,15 +26,32 @@ def bench(
         None, "--bootstrap-servers", help="Kafka bootstrap servers."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
+    duration: float = typer.Option(
+        None, "--duration", min=5.0, help="Soak instead: steady load for this many seconds."
+    ),
+    rate: float = typer.Option(400.0, "--rate", min=1.0, help="With --duration: events/s."),
 ) -> None:
     """Raw aiokafka passthrough vs the sluice intake over the same ~1 KB records;
-    end-to-end p50/p99 at half the pipeline's max rate.
+    end-to-end p50/p99 at half the pipeline's max rate. With --duration: a soak at a
+    steady --rate reporting worker RSS at start/end (after warm-up) and lag.
     """
     if ctx.invoked_subcommand is not None:
         return
     import asyncio
 
     import orjson
+
+    if duration is not None:
+        from sluice.cli.chaos import soak
+
+        soak(
+            duration=duration,
+            rate=rate,
+            held_share=held_share,
+            bootstrap_servers=bootstrap_servers,
+            json_out=json_out,
+        )
+        return
 
     from sluice.bench.pipeline import run_bench
     from sluice.settings import load_settings
