@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import ssl
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,7 +151,11 @@ class Settings(BaseSettings):
             pass
         self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_hex(32).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker on this data dir made it first
+            time.sleep(0.05)
+            return path.read_bytes().strip()
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
         log.warning("no SLUICE_FINGERPRINT_KEY set; generated one", extra={"path": str(path)})
