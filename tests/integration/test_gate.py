@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.bench.events import make_events
+from sluice.chaos import Scenario
 from sluice.cli.review import build_decision
 from sluice.codec import default_codec
 from sluice.gate.signatures import sign_decision
@@ -79,30 +80,6 @@ def _keys() -> tuple[dict[str, Ed25519PrivateKey], dict[str, Any]]:
     return keys, registry
 
 
-def _decision(
-    keys: dict[str, Ed25519PrivateKey],
-    held: dict[str, Any],
-    reviewer: str,
-    verdict: str = "APPROVE",
-    *,
-    reason: str = "",
-    signer: str | None = None,
-    content_hash: str | None = None,
-    decision_id: str | None = None,
-) -> bytes:
-    d = build_decision(
-        event_id=held["event_id"],
-        verdict=verdict,
-        reviewer_id=reviewer,
-        key_id=f"{reviewer}-k1",
-        content_hash=content_hash or held["content_hash"],
-        reason=reason,
-        decision_id=decision_id,
-    )
-    d["signature"] = sign_decision(d, keys[signer or reviewer])
-    return default_codec().encode("Decision", d)
-
-
 def _refused(metrics: str) -> dict[str, float]:
     out = {}
     for line in metrics.splitlines():
@@ -125,6 +102,8 @@ async def test_quorum_reject_expiry_and_refusals(
     }
     settings = settings_from_env(env)
     topics = topics_for(env)
+    # Signed decisions as the chaos tooling makes them (key ids "<reviewer>-k1").
+    scn = Scenario(env=env, settings=settings, topics=topics, workdir=tmp_path, keys=keys)
     codec = default_codec()
     now = time.time_ns() // 1_000_000
     base = make_events(3, held_share=0.0, seed=11, now_ms=now)
@@ -153,15 +132,15 @@ async def test_quorum_reject_expiry_and_refusals(
             held[confidential["event_id"]],
         )
 
-        replayed = _decision(keys, h1, "carol")
+        replayed = scn.decision(h1, "carol")
         bad: list[bytes] = [
-            _decision(keys, h1, "carol", signer="erin"),  # bad_signature
-            _decision(keys, h1, "mallory"),  # wrong_role
-            _decision(keys, h1, "dave"),  # self_approval (on_behalf_of)
-            _decision(keys, h1, "agent-1"),  # self_approval (actor)
-            _decision(keys, h1, "frank", content_hash="0" * 64),  # content_mismatch
-            _decision(keys, h1, "rev"),  # revoked_key
-            _decision(keys, h2, "frank", "REJECT", reason=""),  # missing_reason
+            scn.decision(h1, "carol", signer="erin"),  # bad_signature
+            scn.decision(h1, "mallory"),  # wrong_role
+            scn.decision(h1, "dave"),  # self_approval (on_behalf_of)
+            scn.decision(h1, "agent-1"),  # self_approval (actor)
+            scn.decision(h1, "frank", content_hash="0" * 64),  # content_mismatch
+            scn.decision(h1, "rev"),  # revoked_key
+            scn.decision(h2, "frank", "REJECT", reason=""),  # missing_reason
         ]
         unknown = build_decision(
             event_id=h1["event_id"],
@@ -173,14 +152,14 @@ async def test_quorum_reject_expiry_and_refusals(
         unknown["signature"] = sign_decision(unknown, keys["carol"])
         bad.append(codec.encode("Decision", unknown))  # unknown_reviewer
         stream = [(default_codec().decode("Decision", d)["event_id"].encode(), d) for d in bad]
-        stream += [(b"not-the-event-id", _decision(keys, h1, "frank"))]  # malformed: misrouted
+        stream += [(b"not-the-event-id", scn.decision(h1, "frank"))]  # malformed: misrouted
         stream += [
             (h1["event_id"].encode(), replayed),
             (h1["event_id"].encode(), replayed),
         ]  # replay
-        stream += [(h1["event_id"].encode(), _decision(keys, h1, "carol"))]  # duplicate_vote
+        stream += [(h1["event_id"].encode(), scn.decision(h1, "carol"))]  # duplicate_vote
         stream += [
-            (h2["event_id"].encode(), _decision(keys, h2, "frank", "REJECT", reason="not today"))
+            (h2["event_id"].encode(), scn.decision(h2, "frank", "REJECT", reason="not today"))
         ]
         await produce(settings, topics.decisions, stream)
         await asyncio.sleep(3)
@@ -189,16 +168,16 @@ async def test_quorum_reject_expiry_and_refusals(
             "one valid approval must not release"
         )
         await produce(
-            settings, topics.decisions, [(h1["event_id"].encode(), _decision(keys, h1, "erin"))]
+            settings, topics.decisions, [(h1["event_id"].encode(), scn.decision(h1, "erin"))]
         )
         # The confidential hold expires after 4 s; a decision after that is refused.
         await asyncio.sleep(5)
         await produce(
-            settings, topics.decisions, [(h3["event_id"].encode(), _decision(keys, h3, "sec"))]
+            settings, topics.decisions, [(h3["event_id"].encode(), scn.decision(h3, "sec"))]
         )
         # A second approval after release is refused, not applied.
         await produce(
-            settings, topics.decisions, [(h1["event_id"].encode(), _decision(keys, h1, "frank"))]
+            settings, topics.decisions, [(h1["event_id"].encode(), scn.decision(h1, "frank"))]
         )
         out = await wait_for_count(settings, [topics.approved, topics.rejected], 3)
         await asyncio.sleep(2)

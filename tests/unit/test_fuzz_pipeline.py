@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from sluice.codec import default_codec
 from sluice.errors import DecodeError, ErrorCode, ValidationError
+from sluice.models.event import DataClassification, StepKind
 from sluice.pipeline import Intake, IntakeResult
 from sluice.settings import load_settings
 from sluice.worker import build_intake
@@ -80,18 +81,7 @@ word = st.one_of(
 maps = st.dictionaries(
     st.text(min_size=1, max_size=30) | st.sampled_from(HOSTILE), text, max_size=8
 )
-KINDS = [
-    "PROMPT",
-    "MODEL_OUTPUT",
-    "TOOL_CALL",
-    "DATA_ACCESS",
-    "EXTERNAL_API",
-    "CODE_PUBLISH",
-    "MESSAGE_SEND",
-    "MODEL_DEPLOY",
-    "RECORD_UPDATE",
-    "OTHER",
-]
+KINDS = [k.value for k in StepKind]
 
 
 @st.composite
@@ -114,9 +104,7 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
             "roles": draw(st.lists(word, max_size=4)),
         },
         "action": rare(word, text),
-        "data_classification": draw(
-            st.sampled_from(["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"])
-        ),
+        "data_classification": draw(st.sampled_from([c.value for c in DataClassification])),
         "occurred_at": rare(
             st.integers(NOW - 86400_000, NOW + 60_000), st.integers(-(2**63), 2**63 - 1)
         ),

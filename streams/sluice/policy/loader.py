@@ -19,6 +19,7 @@ import cel
 import yaml
 
 from sluice.errors import ConfigError
+from sluice.models.event import StepKind
 from sluice.policy.analysis import analyze, rewrite_event_fields
 from sluice.policy.engine import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule, Policy
 from sluice.policy.model import EVENT_FIELDS, HoldSpec, Problem, parse_duration_ms
@@ -426,18 +427,7 @@ def _check_reachability(doc: _Doc) -> None:
 
 # --- probe evaluation: type errors that only show when a condition runs --------------
 
-_KINDS = (
-    "PROMPT",
-    "MODEL_OUTPUT",
-    "TOOL_CALL",
-    "DATA_ACCESS",
-    "EXTERNAL_API",
-    "CODE_PUBLISH",
-    "MESSAGE_SEND",
-    "MODEL_DEPLOY",
-    "RECORD_UPDATE",
-    "OTHER",
-)
+_KINDS = tuple(k.value for k in StepKind)
 
 
 def _samples() -> list[tuple[str, dict[str, Any]]]:
