@@ -11,6 +11,7 @@ __all__ = [
     "Assessment",
     "HoldSpec",
     "Problem",
+    "Requirement",
     "parse_duration_ms",
 ]
 
@@ -70,6 +71,18 @@ def parse_duration_ms(value: object) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Requirement:
+    """``count`` distinct approvals from reviewers holding ``role``, at ``level``.
+
+    Votes for level N count only once every requirement of every lower level is met.
+    """
+
+    role: str
+    count: int
+    level: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class HoldSpec:
     """Who may release a held event, how many approvals, for how long, and what expiry means."""
 
@@ -81,6 +94,15 @@ class HoldSpec:
     #: With ``ESCALATE``: the roles that get the event next, and their time to decide.
     escalate_roles: tuple[str, ...] = ()
     escalate_ttl_ms: int = 0
+    #: Per-role requirements (``approvals: {data-steward: 1, security: 1}``, or levels).
+    #: When non-empty, every requirement must be met by distinct reviewers; ``roles``
+    #: is then the union of their roles and ``approvals`` the sum of their counts.
+    requirements: tuple[Requirement, ...] = ()
+    #: Approvals needed in the escalation phase (0: the same as ``approvals``).
+    escalate_approvals: int = 0
+    escalate_requirements: tuple[Requirement, ...] = ()
+    #: Whether votes counted before an escalation still count after it (default: no).
+    escalate_carry_votes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
