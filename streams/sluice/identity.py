@@ -1,7 +1,7 @@
 """Identity comparison as people read names: one fold for actors, reviewers and producers.
 
-``fold_id("ＢＯＢ ") == fold_id("bob") == fold_id("b\u200bob")``. The fold is NFKC, then
-case folding, then NFKC again (Unicode's NFKC_Casefold, approximated), with default-
+Fullwidth ``BOB``, ``"bob "`` and ``bob`` with a zero-width space inside all fold to ``bob``.
+The fold is NFKC, case folding, NFKC again (NFKC_Casefold, approximated), with default-
 ignorable code points (zero-width characters, joiners, variation selectors, soft hyphen,
 bidi controls, tags) removed and surrounding whitespace stripped. Compare ids only
 through this function: separation of duties, registry uniqueness and producer
