@@ -190,6 +190,10 @@ class Intake:
                 "on_expiry": hold.on_expiry,
                 "escalate_roles": list(hold.escalate_roles),
                 "escalate_ttl_ms": int(hold.escalate_ttl_ms),
+                "requirements": _requirements(hold.requirements),
+                "escalate_approvals": int(hold.escalate_approvals),
+                "escalate_requirements": _requirements(hold.escalate_requirements),
+                "escalate_carry_votes": bool(hold.escalate_carry_votes),
                 "received_at": now_ms,
                 "held_at": now_ms,
                 "expires_at": now_ms + int(hold.ttl_ms),
@@ -313,6 +317,11 @@ class Intake:
         except Exception:
             return event_id, None
         return event_id, text[:_PREVIEW_CHARS]
+
+
+def _requirements(reqs: Any) -> list[dict[str, Any]]:
+    """HoldSpec requirements as HeldEvent ``Requirement`` records."""
+    return [{"role": r.role, "count": int(r.count), "level": int(r.level)} for r in reqs or ()]
 
 
 def _src(source: tuple[str, int, int]) -> str:

@@ -22,7 +22,7 @@ from sluice.errors import ConfigError
 from sluice.models.event import StepKind
 from sluice.policy.analysis import analyze, rewrite_event_fields
 from sluice.policy.engine import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule, Policy
-from sluice.policy.model import EVENT_FIELDS, HoldSpec, Problem, parse_duration_ms
+from sluice.policy.model import EVENT_FIELDS, HoldSpec, Problem, Requirement, parse_duration_ms
 
 __all__ = ["DEFAULT_POLICY", "check_policy", "check_policy_bytes", "load_policy"]
 
@@ -36,9 +36,9 @@ _RULE_KEYS = frozenset({"name", "description", "when", "allow", "hold", "deny"})
 _OUTCOME_KEYS = {
     "allow": frozenset({"reason"}),
     "deny": frozenset({"reason"}),
-    "hold": frozenset({"roles", "approvals", "ttl", "on_expiry", "escalate", "reason"}),
+    "hold": frozenset({"roles", "approvals", "levels", "ttl", "on_expiry", "escalate", "reason"}),
 }
-_ESCALATE_KEYS = frozenset({"roles", "ttl"})
+_ESCALATE_KEYS = frozenset({"roles", "approvals", "ttl", "carry_votes"})
 _EXPIRY = {"reject": "REJECT", "approve": "APPROVE", "escalate": "ESCALATE"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
 _VARIABLES = frozenset({"event", "findings", "lists", "limits", "now"})
@@ -108,14 +108,90 @@ def _parse_outcome(
         ok = False
     if kind != "hold":
         return (reason, None) if ok else None
-    roles = _string_list(body.get("roles"))
-    if roles is None:
-        problems.append(Problem("hold: roles must be a non-empty list of role names", where))
-        ok = False
+    hold = _parse_hold(body, where, problems)
+    if not ok or hold is None:
+        return None
+    return reason, hold
+
+
+def _requirements_map(
+    value: Any, level: int, what: str, where: str, problems: list[Problem]
+) -> tuple[Requirement, ...] | None:
+    """``{role: count, ...}`` as requirements at ``level``; None (problem added) if bad."""
+    if not isinstance(value, dict) or not value:
+        problems.append(Problem(f"{what} must be a non-empty map of role to count", where))
+        return None
+    out = []
+    for role, count in value.items():
+        if not isinstance(role, str) or not role.strip():
+            problems.append(Problem(f"{what}: role names must be non-empty strings", where))
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            problems.append(Problem(f"{what}: count for {role!r} must be an integer >= 1", where))
+            return None
+        out.append(Requirement(role.strip(), count, level))
+    return tuple(out)
+
+
+def _who(
+    body: Mapping[str, Any], what: str, where: str, problems: list[Problem], *, levels_ok: bool
+) -> tuple[tuple[str, ...], int, tuple[Requirement, ...]] | None:
+    """(roles, approvals, requirements) of a hold or an escalation; None when invalid.
+
+    Three forms: ``roles: [...]`` with ``approvals: N`` (N from any of the roles);
+    ``approvals: {role: N, ...}`` (every role its count, level 1); ``levels: [{...}, ...]``
+    (level k counts once levels 1..k-1 are complete).
+    """
     approvals = body.get("approvals", 1)
+    levels = body.get("levels") if levels_ok else None
+    roles_raw = body.get("roles")
+    if levels is not None or isinstance(approvals, dict):
+        if roles_raw is not None:
+            problems.append(
+                Problem(f"{what}: roles is implied by the approvals map or levels; drop it", where)
+            )
+            return None
+        if levels is not None:
+            if "approvals" in body:
+                problems.append(Problem(f"{what}: use levels or approvals, not both", where))
+                return None
+            if not isinstance(levels, list) or not levels:
+                problems.append(Problem(f"{what}: levels must be a non-empty list of maps", where))
+                return None
+            reqs: list[Requirement] = []
+            for i, level in enumerate(levels, start=1):
+                got = _requirements_map(level, i, f"{what}: levels[{i - 1}]", where, problems)
+                if got is None:
+                    return None
+                reqs.extend(got)
+        else:
+            got = _requirements_map(approvals, 1, f"{what}: approvals", where, problems)
+            if got is None:
+                return None
+            reqs = list(got)
+        roles = tuple(dict.fromkeys(r.role for r in reqs))
+        return roles, sum(r.count for r in reqs), tuple(reqs)
+    pool = _string_list(roles_raw)
+    if pool is None:
+        problems.append(
+            Problem(
+                f"{what}: roles must be a non-empty list of role names"
+                " (or give approvals as a map of role to count)",
+                where,
+            )
+        )
+        return None
     if isinstance(approvals, bool) or not isinstance(approvals, int) or approvals < 1:
-        problems.append(Problem("hold: approvals must be an integer >= 1", where))
-        ok = False
+        problems.append(
+            Problem(f"{what}: approvals must be an integer >= 1 or a map of role to count", where)
+        )
+        return None
+    return pool, approvals, ()
+
+
+def _parse_hold(body: Mapping[str, Any], where: str, problems: list[Problem]) -> HoldSpec | None:
+    ok = True
+    who = _who(body, "hold", where, problems, levels_ok=True)
     ttl_ms = 0
     try:
         ttl_ms = parse_duration_ms(body.get("ttl", "4h"))
@@ -127,8 +203,9 @@ def _parse_outcome(
     if on_expiry is None:
         problems.append(Problem("hold: on_expiry must be reject, approve or escalate", where))
         ok = False
-    esc_roles: tuple[str, ...] = ()
+    esc_who: tuple[tuple[str, ...], int, tuple[Requirement, ...]] | None = ((), 0, ())
     esc_ttl = 0
+    carry = False
     escalate = body.get("escalate")
     if on_expiry == "ESCALATE":
         if not isinstance(escalate, dict):
@@ -139,31 +216,40 @@ def _parse_outcome(
                 if key not in _ESCALATE_KEYS:
                     problems.append(Problem(f"hold: escalate: unknown key {key!r}", where))
                     ok = False
-            esc = _string_list(escalate.get("roles"))
-            if esc is None:
-                problems.append(Problem("hold: escalate: roles must be a non-empty list", where))
-                ok = False
-            else:
-                esc_roles = esc
+            esc_body = dict(escalate)
+            explicit = "approvals" in esc_body
+            esc_who = _who(esc_body, "hold: escalate", where, problems, levels_ok=False)
+            if esc_who is not None and not explicit:
+                esc_who = (esc_who[0], 0, ())  # 0: as many approvals as the first phase
             try:
                 esc_ttl = parse_duration_ms(escalate.get("ttl", body.get("ttl", "4h")))
             except ValueError as exc:
                 problems.append(Problem(f"hold: escalate: ttl: {exc}", where))
                 ok = False
+            carry_raw = escalate.get("carry_votes", False)
+            if not isinstance(carry_raw, bool):
+                problems.append(Problem("hold: escalate: carry_votes must be true or false", where))
+                ok = False
+            else:
+                carry = carry_raw
     elif escalate is not None:
         problems.append(Problem("hold: escalate is set but on_expiry is not escalate", where))
         ok = False
-    if not ok or roles is None or on_expiry is None:
+    if not ok or who is None or esc_who is None or on_expiry is None:
         return None
-    hold = HoldSpec(
+    roles, approvals, reqs = who
+    return HoldSpec(
         roles=roles,
         approvals=approvals,
         ttl_ms=ttl_ms,
         on_expiry=on_expiry,
-        escalate_roles=esc_roles,
+        escalate_roles=esc_who[0],
         escalate_ttl_ms=esc_ttl,
+        requirements=reqs,
+        escalate_approvals=esc_who[1],
+        escalate_requirements=esc_who[2],
+        escalate_carry_votes=carry,
     )
-    return reason, hold
 
 
 def _outcome_of(
