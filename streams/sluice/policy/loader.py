@@ -515,8 +515,9 @@ def _check_reachability(doc: _Doc) -> None:
             else:
                 problems.append(
                     Problem(
-                        f"unreachable: {earlier.outcome} rule '{earlier.name}' wins wherever"
-                        f" it could {rule.outcome} ({why.split(' ', 2)[-1]})",
+                        f"unreachable: {earlier.outcome} rule '{earlier.name}' matches every"
+                        f" event this rule could {rule.outcome}, and {earlier.outcome} wins"
+                        " (deny > hold > allow)",
                         rule.name,
                     )
                 )
