@@ -171,8 +171,11 @@ class CompiledRule:
 _Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
 
 
-def _phases(rules: Sequence[CompiledRule]) -> _Phases:
-    """(deny rules, hold rules, allow rules), each in file order."""
+def _phases(rules: Sequence[CompiledRule], *, without_findings: bool = False) -> _Phases:
+    """(deny rules, hold rules, allow rules), each in file order; ``without_findings``
+    drops the rules that cannot match an event without findings."""
+    if without_findings:
+        rules = [r for r in rules if not (r.info.sure and r.info.needs_findings)]
     return (
         tuple(r for r in rules if r.outcome == "deny"),
         tuple(r for r in rules if r.outcome == "hold"),
@@ -227,11 +230,14 @@ class Policy:
         self._combos: dict[tuple[int, ...], tuple[HoldSpec, str | None, tuple[str, ...]]] = {}
         self._all = _phases(self.rules)
         kinds = {k for r in self.rules for f, vals in r.constraints if f == "kind" for k in vals}
-        self._unconstrained = _phases(
-            [r for r in self.rules if not any(f == "kind" for f, _ in r.constraints)]
-        )
-        self._by_kind: dict[str, _Phases] = {
-            k: _phases([r for r in self.rules if _may_be_kind(r, k)]) for k in kinds
+        unconstrained = [r for r in self.rules if not any(f == "kind" for f, _ in r.constraints)]
+        by_kind = {k: [r for r in self.rules if _may_be_kind(r, k)] for k in kinds}
+        self._unconstrained = _phases(unconstrained)
+        self._by_kind: dict[str, _Phases] = {k: _phases(rs) for k, rs in by_kind.items()}
+        # Without findings, rules with a top-level `findings.exists(...)` conjunct are false.
+        self._unconstrained_nf = _phases(unconstrained, without_findings=True)
+        self._by_kind_nf: dict[str, _Phases] = {
+            k: _phases(rs, without_findings=True) for k, rs in by_kind.items()
         }
 
     @staticmethod
@@ -293,7 +299,10 @@ class Policy:
             fkey = tuple(tuple(f.values()) for f in cel_findings)
         kind = event.get("kind", _MISSING)
         if type(kind) is str:
-            denies, holds, allows = self._by_kind.get(kind, self._unconstrained)
+            if findings:
+                denies, holds, allows = self._by_kind.get(kind, self._unconstrained)
+            else:
+                denies, holds, allows = self._by_kind_nf.get(kind, self._unconstrained_nf)
         else:
             denies, holds, allows = self._all
         errors: list[str] | None = None

@@ -350,3 +350,21 @@ def test_fast_paths_agree_with_plain_cel_under_precedence(source, write_policy, 
         a, b = fast.assess(event, findings), plain.assess(event, findings)
         assert a == b, event
     assert fast.error_counts == plain.error_counts
+
+
+@pytest.mark.parametrize(
+    ("source", "needs"),
+    [
+        ('findings.exists(f, f.kind == "secret")', True),
+        ('event.kind == "A" && (findings.exists(f, f.kind == "x"))', True),
+        ("findings.exists(f, true) == false", False),
+        ("!findings.exists(f, true)", False),
+        ("findings.exists(f, true) || true", False),
+        ("findings.exists(f, true).size()", False),
+        ("findings.all(f, false)", False),
+    ],
+)
+def test_rules_skipped_without_findings_are_exactly_those_false_then(source, needs) -> None:
+    from sluice.policy.analysis import analyze
+
+    assert analyze(source).needs_findings is needs
