@@ -61,6 +61,9 @@ def test_default_policy_through_intake(case: dict[str, Any]) -> None:
     if "rule" in case:
         assert case["rule"] in deciding_rules(out), detectors
     assert set(case.get("kinds", ())) <= {str(f.kind.value) for f in result.findings}
+    released = CODEC.decode("WorkflowEvent", out["event"])
+    for text in case.get("absent", ()):
+        assert text not in (released["content"] or "")
     if "requirements" in case:
         got = sorted(out["requirements"], key=lambda r: (r["level"], r["role"]))
         want = sorted(case["requirements"], key=lambda r: (r["level"], r["role"]))
