@@ -11,7 +11,7 @@ import pytest
 
 from sluice.models import Finding
 from sluice.policy import HoldSpec, check_policy, load_policy
-from sluice.policy.model import Requirement, combine_holds
+from sluice.policy.model import Requirement
 
 INJECTION = Finding(
     kind="prompt_injection", detector="instruction_override", field="content", start=0, end=1
@@ -180,6 +180,8 @@ def test_combined_holds_take_the_strictest_of_everything(write_policy, make_even
 
 
 def test_combine_holds_merges_same_role_and_level_by_max() -> None:
+    from sluice.policy.model import combine_holds
+
     a = HoldSpec(("sec",), 1, 60_000, requirements=(Requirement("sec", 1, 1),))
     b = HoldSpec(("sec", "x"), 3, 30_000, requirements=(
         Requirement("sec", 2, 1), Requirement("x", 1, 2)))  # fmt: skip
