@@ -164,7 +164,7 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
         ),
         policy_errors=Counter(
             f"{p}_policy_errors",
-            "Policy conditions that failed at run time (treated as no match).",
+            "Policy conditions that failed at run time (deny/hold rules then match: fail closed).",
             ["rule"],
             registry=registry,
         ),

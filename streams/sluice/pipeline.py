@@ -63,7 +63,8 @@ class IntakeResult:
     error_code: str | None = None
     cost_usd: float = 0.0
     event_id: str | None = None
-    #: Policy rules whose condition failed at run time on this event (treated as no match).
+    #: Policy rules whose condition failed at run time on this event (deny/hold rules fail
+    #: closed: they count as matching; allow rules do not match).
     policy_errors: tuple[str, ...] = ()
 
 

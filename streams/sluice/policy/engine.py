@@ -209,7 +209,7 @@ class Policy:
         self.limits: dict[str, Any] = dict(limits or {})
         self.source = source
         self.optimize = optimize
-        #: Run-time condition errors per rule name since load (treated as not matching).
+        #: Run-time condition errors per rule name since load (deny/hold: match; allow: not).
         self.error_counts: dict[str, int] = {}
         self._local = threading.local()
         self._uses_now = any(r.uses_now for r in self.rules)
