@@ -317,6 +317,9 @@ def _random_event(rnd: random.Random, make_event: Any) -> dict[str, Any]:
         data_classification=rnd.choice(["PUBLIC", "INTERNAL", "RESTRICTED"]),
         resource=rnd.choice([None, "esc", "a@example.com", "x@evil.io, b@example.com"]),
         confidence=rnd.choice([None, 0.1, 0.9]),
+        arguments=rnd.choice(
+            [None, {}, {"cc": "x@evil.io"}, {"to": "a@example.com"}, {"subject": "a @ b"}]
+        ),
         cost_usd=rnd.choice([None, 0.5, 9.0]),
         attributes=rnd.choice(
             [
