@@ -109,6 +109,12 @@ class Registry:
         """The reviewer with this id, or None."""
         return self._by_id.get(reviewer_id)
 
+    def key_live(self, reviewer_id: str, key_id: str) -> bool:
+        """Whether ``key_id`` is a registered, non-revoked key of ``reviewer_id``."""
+        reviewer = self._by_id.get(reviewer_id)
+        key = reviewer.keys.get(key_id) if reviewer is not None else None
+        return key is not None and not key.revoked
+
     def check(self, decision: Mapping[str, Any]) -> str | None:
         """Whether ``decision`` is signed by its reviewer with a live registered key.
 
