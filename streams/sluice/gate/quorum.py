@@ -132,7 +132,9 @@ def closed_marker_ttl_ms(
     back for that long after it was first held; a decision may wait
     ``early_decision_ttl_seconds`` for its event; ``margin_seconds`` covers pipeline lag.
     """
-    return (max_past_seconds + max_future_seconds + early_decision_ttl_seconds + margin_seconds) * 1000
+    return (
+        max_past_seconds + max_future_seconds + early_decision_ttl_seconds + margin_seconds
+    ) * 1000
 
 
 #: One requirement group: (roles any of which qualifies, distinct approvals, level).
