@@ -66,6 +66,7 @@ class Metrics(NamedTuple):
     policy_info: Info
     build_info: Info
     last_event_timestamp: Gauge
+    held_refused: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -174,6 +175,12 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             f"{p}_last_event_timestamp_seconds",
             "Unix time of the last event processed.",
             ["stage"],
+            registry=registry,
+        ),
+        held_refused=Counter(
+            f"{p}_held_refused",
+            "HeldEvents the gate refused to hold (sent to the rejected topic), by reason.",
+            ["reason"],
             registry=registry,
         ),
     )
