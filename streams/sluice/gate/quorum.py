@@ -612,7 +612,6 @@ class GateState:
                 "outcome": verdict,
                 "reviewer_id": rid,
                 "decision_id": did,
-                "key_id": _s(dec.get("key_id")),
                 "content_hash": e.content_hash,
             },
         )
@@ -665,7 +664,6 @@ class GateState:
                         "reason_code": Refusal.REVOKED_KEY.value,
                         "reviewer_id": v.reviewer_id,
                         "decision_id": v.decision_id,
-                        "key_id": v.key_id,
                         "content_hash": e.content_hash,
                     },
                 )

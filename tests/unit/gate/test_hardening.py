@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sluice.audit.chain import ChainWriter
 from sluice.cli.review import build_decision
 from sluice.codec import default_codec
 from sluice.gate.quorum import Effect, Entry, GateState, closed_marker_ttl_ms, match_count
@@ -587,8 +588,13 @@ def test_every_release_is_the_content_every_counted_vote_signed(
     released: list[dict[str, Any]] = []
     now = 0
 
+    chain = ChainWriter("gate:0", None)
+
     def run(effects: list[Effect]) -> None:
         released.extend(releases(effects))
+        for e in effects:  # every audit effect is a valid AuditRecord transition
+            if e.kind == "audit":
+                chain.append_fields({"stage": "gate", "event_id": e.event_id, **e.data})
 
     run(put(g, held(BODY_A, **spec), now))
     for step in steps:
