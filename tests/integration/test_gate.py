@@ -55,6 +55,7 @@ REVIEWERS = {  # id → roles
     "dave": ["release-manager"],  # the events' on_behalf_of
     "agent-1": ["release-manager"],  # the events' actor
     "rev": ["release-manager"],  # revoked key
+    "stew": ["data-steward"],
 }
 
 
@@ -369,3 +370,86 @@ async def test_escalation_is_the_gates_own_and_counts_its_own_votes(
     transitions = [r["transition"] for r in gate]
     assert transitions.count("escalated") == 1 and transitions.count("held") == 1
     assert "held_resent" in transitions  # the republish, read back: audited no-op
+
+
+async def test_per_role_levels_and_decided_at_bounds_against_the_broker(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A hold needing a data steward (level 1) then security (level 2): a security
+    approval before level 1 is complete is refused as level_pending; a vote dated in
+    the future is refused; the release names both reviewers."""
+    env, settings, topics, scn = await _setup(sluice_env, tmp_path)
+    codec = default_codec()
+    now = time.time_ns() // 1_000_000
+    (ev,) = make_events(1, held_share=0.0, seed=29, now_ms=now)
+    body = codec.encode("WorkflowEvent", ev)
+    eid = ev["event_id"]
+    held_event = {
+        "event_id": eid,
+        "run_id": ev["run_id"],
+        "workflow_id": ev["workflow_id"],
+        "kind": ev["kind"],
+        "actor_id": ev["actor"]["id"],
+        "on_behalf_of": ev["on_behalf_of"],
+        "trace_id": ev["trace_id"],
+        "event": body,
+        "content_hash": hashlib.sha256(body).hexdigest(),
+        "findings": [],
+        "rule": "restricted-data",
+        "policy_hash": "0" * 64,
+        "reason": None,
+        "risk_score": 0.5,
+        "roles": ["data-steward", "security"],
+        "approvals": 2,
+        "on_expiry": "REJECT",
+        "escalate_roles": [],
+        "escalate_ttl_ms": 0,
+        "requirements": [
+            {"role": "data-steward", "count": 1, "level": 1},
+            {"role": "security", "count": 1, "level": 2},
+        ],
+        "escalate_approvals": 0,
+        "escalate_requirements": [],
+        "escalate_carry_votes": False,
+        "producer_key_id": None,
+        "received_at": now,
+        "held_at": now,
+        "expires_at": now + 3_600_000,
+    }
+    future = build_decision(
+        event_id=eid,
+        verdict="APPROVE",
+        reviewer_id="stew",
+        key_id="stew-k1",
+        content_hash=held_event["content_hash"],
+        decided_at=now + 3_600_000,
+    )
+    future["signature"] = sign_decision(future, scn.keys["stew"])
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        await produce(
+            settings, topics.approvals, [(eid.encode(), codec.encode("HeldEvent", held_event))]
+        )
+        k = eid.encode()
+        await produce(
+            settings,
+            topics.decisions,
+            [
+                (k, scn.decision(held_event, "sec")),  # level_pending
+                (k, codec.encode("Decision", future)),  # decided_in_future
+                (k, scn.decision(held_event, "stew")),  # level 1 complete
+            ],
+        )
+        await asyncio.sleep(3)
+        assert not await collect(settings, topics.approved)
+        await produce(settings, topics.decisions, [(k, scn.decision(held_event, "sec"))])
+        out = await wait_for_count(settings, [topics.approved], 1)
+        await asyncio.sleep(1)
+        metrics = worker.metrics_text()
+    finally:
+        assert worker.stop() == 0
+    approved = out[topics.approved]
+    assert len(approved) == 1 and approved[0]["reviewers"] == ["sec", "stew"]
+    refused = _refused(metrics)
+    assert refused.get("level_pending") == 1 and refused.get("decided_in_future") == 1
