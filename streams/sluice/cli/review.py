@@ -522,7 +522,10 @@ def _decide(
     content_hash = _content_hash(held)
     if content_hash != held["content_hash"]:
         raise ReviewError(f"held event {event_id} does not match its content hash; not signing")
-    if key_file.reviewer_id in (held["actor_id"], held.get("on_behalf_of")):
+    from sluice.identity import fold_id
+
+    principals = {fold_id(p) for p in (held["actor_id"], held.get("on_behalf_of")) if p}
+    if fold_id(key_file.reviewer_id) in principals:
         typer.echo(
             "warning: you are this event's actor or principal; the gate will refuse "
             "this decision (separation of duties)",
