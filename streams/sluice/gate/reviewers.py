@@ -168,7 +168,8 @@ class Registry:
 
         Returns:
             None when the signature verifies with a non-revoked key of
-            ``decision["reviewer_id"]``; otherwise a :class:`KeyRefusal` (a ``str``):
+            ``decision["reviewer_id"]``, spelled exactly as registered; otherwise a
+            :class:`KeyRefusal` (a ``str``):
             ``malformed``, ``unknown_reviewer``, ``unknown_key``, ``revoked_key`` or
             ``bad_signature`` (checked in that order; a missing or mistyped field or a
             signature that is not 64 bytes is ``malformed``). Never raises on bad input.
@@ -185,7 +186,10 @@ class Registry:
         ):
             return KeyRefusal.MALFORMED
         reviewer = self.reviewer(reviewer_id)
-        if reviewer is None:
+        if reviewer is None or reviewer.id != reviewer_id:
+            # Another spelling of a registered id (``ALICE`` for ``alice``) is refused:
+            # a gate that told voters apart by the decision's spelling would otherwise
+            # count one person twice. Decisions name their reviewer as registered.
             return KeyRefusal.UNKNOWN_REVIEWER
         key = reviewer.keys.get(key_id)
         if key is None:

@@ -263,10 +263,19 @@ def test_lookup_is_by_folded_id(registry: Registry) -> None:
         assert reviewer is not None and reviewer.id == "alice", spelling
         assert registry.canonical_id(spelling) == "alice"
     assert registry.reviewer("alicia") is None and registry.canonical_id("alicia") is None
-    # A decision signed by alice under another spelling verifies against alice's key
-    # (the signature covers the spelling; the gate counts votes by canonical_id).
-    assert registry.check(signed(ALICE_NEW, "ALICE", "alice-2026-11")) is None
-    assert registry.check(signed(BOB, "ALICE", "alice-2026-11")) == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    "spelling", ["ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45", "ali\u200bce", "alice "]
+)
+def test_one_reviewer_cannot_vote_twice_under_two_spellings(
+    registry: Registry, spelling: str
+) -> None:
+    # alice signs one approval as "alice" and another under a spelling that folds to it:
+    # were both accepted, a gate telling voters apart by spelling would count two votes.
+    assert registry.check(signed(ALICE_NEW, "alice", "alice-2026-11")) is None
+    assert registry.check(signed(ALICE_NEW, spelling, "alice-2026-11")) == "unknown_reviewer"
+    assert registry.canonical_id(spelling) == "alice"  # who it is, for comparisons
 
 
 def test_key_live(registry: Registry) -> None:
@@ -384,3 +393,36 @@ def test_registry_file_force_reads_a_fresh_file(tmp_path: Path) -> None:
     assert watched.poll() is None  # too fresh for a timer poll
     got = watched.poll(force=True)  # SIGHUP: the operator says it is done
     assert got is not None and got.registry is not None
+
+
+def test_sluice_run_refuses_a_colliding_registry_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    path = tmp_path / "reviewers.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"reviewers": [_reviewer("alice", ALICE_NEW), _reviewer("alice-admin", ALICE_NEW)]}
+        )
+    )
+    env = {
+        **os.environ,
+        "SLUICE_DATA_DIR": str(tmp_path / "data"),
+        "SLUICE_FINGERPRINT_KEY": "test-fingerprint-key",
+        "SLUICE_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never reached: refused before Kafka
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "sluice", "run", "--reviewers", str(path), "--metrics-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sluice: error: {path}: one public key is listed as 'alice' key")
+    assert public_key_to_b64(ALICE_NEW.public_key()) not in proc.stderr + proc.stdout
