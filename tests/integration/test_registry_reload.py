@@ -144,7 +144,8 @@ async def test_revoked_key_is_refused_without_restart(
         assert worker.pid is not None, "a bad registry file must not stop the worker"
         await vote(h2, "gina")  # still a live key
 
-        # 3. SIGHUP right after writing (younger than the poll's settle time): frank revoked.
+        # 3. SIGHUP right after writing: frank revoked. A timed poll reads a changed file
+        #    only after a second poll saw it unchanged; the signal loads it at once.
         text = registry_doc(keys, {"erin", "frank"})
         write_atomically(reg, text)
         hashes.append(hashlib.sha256(text.encode()).hexdigest())

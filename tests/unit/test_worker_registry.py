@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,6 @@ def test_swap_registry_without_reload_registry_swaps_agent_and_states() -> None:
 def worker(tmp_path: Path) -> tuple[Worker, Path]:
     path = tmp_path / "reviewers.yaml"
     path.write_text(registry_text(set()))
-    os.utime(path, (1, 1))
     settings = load_settings(
         reviewers_file=path, data_dir=tmp_path / "data", fingerprint_key="k" * 16
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -257,6 +256,7 @@ class Reload:
 
 
 _Stat = tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+_UNSEEN = object()
 
 
 class RegistryFile:
@@ -264,32 +264,23 @@ class RegistryFile:
 
     :meth:`poll` compares the file's stat and then its SHA-256 with the registry in
     force; a changed file is checked in full before it replaces the registry, and a file
-    that fails any check leaves the registry in force untouched. Pure apart from reading
-    the file: the caller decides when to poll (a timer, SIGHUP) and what to do with a
-    new registry.
+    that fails any check leaves the registry in force untouched. A timed poll reads a
+    changed file only once two polls in a row saw the same stat (a file still being
+    written is not read half-way; no clock is involved, so a skewed mtime does not
+    matter); ``poll(force=True)`` (SIGHUP) reads at once. Pure apart from reading the
+    file: the caller decides when to poll and what to do with a new registry.
 
     Args:
         path: the registry file.
         registry: the registry in force (default: load ``path`` now; raises ConfigError).
-        settle_s: a file modified less than this long ago is left for a later poll
-            (it may still be being written); ``poll(force=True)`` ignores it.
-        clock: wall-clock seconds (tests inject one).
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        registry: Registry | None = None,
-        *,
-        settle_s: float = 1.0,
-        clock: Any = time.time,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], registry: Registry | None = None) -> None:
         self.path = Path(path)
         self._stat = self._stat_now()
         #: The registry in force.
         self.current = registry if registry is not None else load_registry(self.path)
-        self._settle_s = settle_s
-        self._clock = clock
+        self._pending: object = _UNSEEN
         self._refused_hash: str | None = None
 
     def _stat_now(self) -> _Stat | None:
@@ -308,13 +299,17 @@ class RegistryFile:
             missing file) was refused, once per distinct content unless ``force``.
         """
         before = self._stat_now()
-        if not force and before == self._stat:
-            return None
+        if not force:
+            if before == self._stat:
+                self._pending = _UNSEEN
+                return None
+            if before != self._pending:
+                self._pending = before  # changed: read it once it holds still
+                return None
+        self._pending = _UNSEEN
         if before is None:
             self._stat = None
             return Reload(None, f"cannot read reviewers registry {self.path}")
-        if not force and self._clock() - before[3] / 1e9 < self._settle_s:
-            return None  # just written: look again at the next poll
         try:
             raw = self.path.read_bytes()
         except OSError as exc:

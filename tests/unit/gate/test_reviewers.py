@@ -291,26 +291,14 @@ def test_key_live(registry: Registry) -> None:
 # -- reload: a changed file is checked in full before it replaces the registry ---------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 2_000_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _write(path: Path, text: str, mtime: float) -> None:
-    import os
-
+def _write(path: Path, text: str) -> None:
     path.write_text(text)
-    os.utime(path, (mtime, mtime))
 
 
 def test_registry_file_reloads_a_revocation(tmp_path: Path) -> None:
     path = tmp_path / "reviewers.yaml"
-    clock = Clock()
-    _write(path, registry_yaml(), clock.now - 10)
-    watched = RegistryFile(path, clock=clock)
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
     old = watched.current
     assert watched.poll() is None  # unchanged
     vote = signed(BOB, "bob", "bob-2026-11")
@@ -320,9 +308,8 @@ def test_registry_file_reloads_a_revocation(tmp_path: Path) -> None:
         f"public_key: {public_key_to_b64(BOB.public_key())}",
         f"public_key: {public_key_to_b64(BOB.public_key())}\n        revoked: true",
     )
-    _write(path, revoked, clock.now - 0.2)
-    assert watched.poll() is None  # just written: may still be being written
-    clock.now += 2
+    _write(path, revoked)
+    assert watched.poll() is None  # changed: read once it holds still for one more poll
     got = watched.poll()
     assert got is not None and got.error is None and got.registry is watched.current
     assert got.registry is not old and got.file_hash == got.registry.source_hash
@@ -330,6 +317,23 @@ def test_registry_file_reloads_a_revocation(tmp_path: Path) -> None:
     assert not got.registry.key_live("bob", "bob-2026-11")
     assert old.check(vote) is None  # the old object is untouched (swapped, not mutated)
     assert watched.poll() is None
+
+
+def test_registry_file_waits_while_the_file_keeps_changing(tmp_path: Path) -> None:
+    path = tmp_path / "reviewers.yaml"
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    old = watched.current
+    full = registry_yaml().replace("team: payments", "team: risk")
+    # A slow writer: every poll sees another size; nothing half-written is read.
+    for cut in (10, 60, 200):
+        _write(path, full[:cut])
+        assert watched.poll() is None
+        assert watched.current is old
+    _write(path, full)
+    assert watched.poll() is None
+    got = watched.poll()
+    assert got is not None and got.registry is not None and got.error is None
 
 
 @pytest.mark.parametrize(
@@ -347,14 +351,14 @@ def test_registry_file_reloads_a_revocation(tmp_path: Path) -> None:
 )
 def test_registry_file_keeps_the_old_registry_on_a_bad_file(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "reviewers.yaml"
-    clock = Clock()
-    _write(path, registry_yaml(), clock.now - 10)
-    watched = RegistryFile(path, clock=clock)
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
     old = watched.current
     text = bad.replace("__SAME__", registry_yaml().rstrip("\n")).replace(
         "__BOB__", public_key_to_b64(BOB.public_key())
     )
-    _write(path, text, clock.now - 5)
+    _write(path, text)
+    assert watched.poll() is None
     got = watched.poll()
     assert got is not None and got.registry is None and got.error
     assert "\n" not in got.error and str(path) in got.error
@@ -363,36 +367,35 @@ def test_registry_file_keeps_the_old_registry_on_a_bad_file(tmp_path: Path, bad:
     assert watched.poll() is None  # the same bad content is reported once
     assert watched.poll(force=True) is not None  # unless asked again (SIGHUP)
     # Fixed: the next good content is taken.
-    fixed = registry_yaml().replace("team: payments", "team: risk")
-    _write(path, fixed, clock.now - 5)
+    _write(path, registry_yaml().replace("team: payments", "team: risk"))
+    assert watched.poll() is None
     got = watched.poll()
     assert got is not None and got.registry is not None and watched.current is got.registry
 
 
 def test_registry_file_missing_keeps_the_old_registry(tmp_path: Path) -> None:
     path = tmp_path / "reviewers.yaml"
-    clock = Clock()
-    _write(path, registry_yaml(), clock.now - 10)
-    watched = RegistryFile(path, clock=clock)
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
     old = watched.current
     path.unlink()
+    assert watched.poll() is None
     got = watched.poll()
     assert got is not None and got.registry is None and "cannot read" in (got.error or "")
     assert watched.poll() is None and watched.current is old
-    _write(path, registry_yaml(), clock.now - 10)
+    _write(path, registry_yaml())
     # Same content back: nothing to reload.
-    assert watched.poll() is None and watched.current is old
+    assert watched.poll() is None and watched.poll() is None and watched.current is old
 
 
-def test_registry_file_force_reads_a_fresh_file(tmp_path: Path) -> None:
+def test_registry_file_force_reads_at_once(tmp_path: Path) -> None:
     path = tmp_path / "reviewers.yaml"
-    clock = Clock()
-    _write(path, registry_yaml(), clock.now - 10)
-    watched = RegistryFile(path, clock=clock)
-    _write(path, registry_yaml().replace("team: payments", "team: x"), clock.now)
-    assert watched.poll() is None  # too fresh for a timer poll
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    _write(path, registry_yaml().replace("team: payments", "team: x"))
     got = watched.poll(force=True)  # SIGHUP: the operator says it is done
     assert got is not None and got.registry is not None
+    assert watched.poll() is None and watched.poll() is None
 
 
 def test_sluice_run_refuses_a_colliding_registry_with_one_line(tmp_path: Path) -> None:
