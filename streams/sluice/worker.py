@@ -169,13 +169,12 @@ class Worker:
         self.server: MetricsServer | None = None
         #: The watched reviewers registry file (None without SLUICE_REVIEWERS_FILE).
         self.registry_file: RegistryFile | None = None
-        self._reload_now: asyncio.Event | None = None
+        self._reload_now = asyncio.Event()  # set by SIGHUP, even before run() is there
         self._pending_audit: list[dict[str, Any]] = []
 
     def request_reload(self) -> None:
         """Look at the reviewers registry file now (the SIGHUP handler)."""
-        if self._reload_now is not None:
-            self._reload_now.set()
+        self._reload_now.set()
 
     def _build(self) -> None:
         codec = default_codec()
@@ -234,7 +233,6 @@ class Worker:
             await agent.start()
         tasks = [asyncio.create_task(a.run(), name=a.name) for a in self.agents]
         stopper = asyncio.create_task(stop.wait())
-        self._reload_now = asyncio.Event()
         watcher = asyncio.create_task(self._watch_registry(), name="registry")
         log.info(
             "sluice worker running",
@@ -267,7 +265,7 @@ class Worker:
 
     async def _watch_registry(self) -> None:
         """Poll the registry file (SIGHUP: at once) until cancelled; never raises."""
-        if self.registry_file is None or self._reload_now is None:
+        if self.registry_file is None:
             return
         while True:
             forced = False
