@@ -37,7 +37,6 @@ ROLES: dict[str, list[str]] = {
     "rm3": ["rm"],
     "bob": ["rm"],
     "carol": ["rm"],
-    FULLWIDTH_CAROL: ["rm"],
 }
 KEYS = {rid: Ed25519PrivateKey.generate() for rid in ROLES}
 EID = "6f1c2a4e-1111-4222-8333-444455556666"
@@ -490,11 +489,34 @@ def test_actor_spelled_differently_is_still_the_reviewer(actor: str) -> None:
     assert refusals(g2.on_decision(dec("bob"), 1, 1)) == ["self_approval"]
 
 
+class _SpellingBlindRegistry:
+    """A registry that accepts any spelling (the real one refuses colliding ids)."""
+
+    def check(self, decision: Any) -> str | None:
+        return None
+
+    def reviewer(self, reviewer_id: str) -> Any:
+        return REG.reviewer("carol")
+
+    def key_live(self, reviewer_id: str, key_id: str) -> bool:
+        return True
+
+
 def test_two_spellings_of_one_reviewer_vote_once() -> None:
+    # The real registry refuses a spelling that is not the registered one ...
     g = GateState(REG)
     put(g, held(approvals=2))
     assert not releases(g.on_decision(dec("carol"), 1, 1))
-    assert refusals(g.on_decision(dec(FULLWIDTH_CAROL), 2, 2)) == ["duplicate_vote"]
+    assert refusals(g.on_decision(dec("carol", reviewer_id=FULLWIDTH_CAROL), 2, 2)) == [
+        "unknown_reviewer"
+    ]
+    # ... and the state machine counts folded ids once even if a registry did not.
+    g2 = GateState(_SpellingBlindRegistry())
+    put(g2, held(approvals=2))
+    assert not releases(g2.on_decision(dec("carol"), 1, 1))
+    assert refusals(g2.on_decision(dec("carol", reviewer_id=FULLWIDTH_CAROL), 2, 2)) == [
+        "duplicate_vote"
+    ]
 
 
 # -- 7. revocation without restart -----------------------------------------------------
