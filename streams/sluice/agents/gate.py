@@ -199,6 +199,7 @@ class GateAgent(Stage):
                 else:
                     effects = self._on_decision(state, rec, now)
                 await self._apply(tp.partition, effects, now)
+        self._gauges()  # rate-limited; under steady load idle() does not run
         return n
 
     def _on_held(self, state: GateState, rec: Any, now: int) -> list[Effect]:

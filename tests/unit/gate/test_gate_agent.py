@@ -79,3 +79,39 @@ def test_reload_registry_swaps_every_partition_and_schedules_revalidation() -> N
     # The state side of that transaction: the revoked vote is withdrawn.
     out = [e.data.get("transition") for s in a.states.values() for e in s.revalidate(2)]
     assert "vote_withdrawn" in out and a.states[0].entries[EID].approvers == {}
+
+
+async def test_a_fetched_batch_is_never_overtaken_by_a_timer_commit() -> None:
+    """A timer-only transaction commits the consumer's position; run() must not start
+    one while a fetched batch is still unprocessed (that position is past the batch)."""
+    from aiokafka.structs import TopicPartition
+
+    a = agent()
+    tp = TopicPartition("workflow.decisions", 0)
+    calls: list[str] = []
+
+    class FakeConsumer:
+        def __init__(self) -> None:
+            self.turns = 0
+
+        async def getmany(self, **_: object) -> dict[TopicPartition, list[object]]:
+            self.turns += 1
+            if self.turns == 1:
+                return {tp: [record(b"x", LOG_APPEND_TIME)]}
+            a._stopping.set()
+            return {}
+
+        def assignment(self) -> set[TopicPartition]:
+            return {tp}
+
+    async def transact(batch: dict[TopicPartition, list[object]]) -> None:
+        calls.append("batch" if batch else "timers")
+
+    async def idle() -> None:
+        calls.append("idle")
+
+    a.consumer = FakeConsumer()  # type: ignore[assignment]
+    a._transact = transact  # type: ignore[method-assign]
+    a.idle = idle  # type: ignore[method-assign]
+    await a.run()
+    assert calls == ["batch", "idle"]
