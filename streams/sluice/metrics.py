@@ -66,6 +66,8 @@ class Metrics(NamedTuple):
     policy_info: Info
     build_info: Info
     last_event_timestamp: Gauge
+    held_refused: Counter
+    registry_reloads: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -176,6 +178,18 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             ["stage"],
             registry=registry,
         ),
+        held_refused=Counter(
+            f"{p}_held_refused",
+            "HeldEvents the gate refused to hold (sent to the rejected topic), by reason.",
+            ["reason"],
+            registry=registry,
+        ),
+        registry_reloads=Counter(
+            f"{p}_registry_reloads",
+            "Reviewers registry reloads by result (ok: swapped in; refused: old one kept).",
+            ["result"],
+            registry=registry,
+        ),
     )
     m.build_info.info({"version": sluice.__version__, "python": platform.python_version()})
     # Known label sets start at 0, so rate() sees the first increment of each series.
@@ -188,4 +202,6 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
     for verdict in ("approve", "reject"):
         for source in ("policy", "reviewer", "expiry"):
             m.decisions.labels(verdict, source)
+    for result in ("ok", "refused"):
+        m.registry_reloads.labels(result)
     return m

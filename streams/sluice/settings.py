@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     # Gate.
     early_decision_ttl_seconds: int = Field(default=3600, ge=1)
     expiry_interval_ms: int = Field(default=250, ge=10)
+    #: Tolerated clock skew for a decision's decided_at (vs the hold and its arrival).
+    decision_clock_skew_seconds: int = Field(default=120, ge=0, le=3600)
+    #: How often the worker looks at the reviewers registry file for changes (SIGHUP: now).
+    registry_poll_seconds: float = Field(default=3.0, gt=0, le=3600)
 
     # Kafka security.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

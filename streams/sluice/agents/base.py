@@ -296,9 +296,13 @@ class Stage:
                     continue
                 assignment = self.consumer.assignment()
                 batch = {tp: recs for tp, recs in batch.items() if tp in assignment and recs}
-                await self.idle()
                 if batch:
+                    # handle() runs the timers too. idle() must not run here: a timer-only
+                    # transaction commits the consumer's position, which is already past
+                    # this fetched batch, and a crash before the batch commits would skip it.
                     await self._transact(batch)
+                else:
+                    await self.idle()
 
     async def idle(self) -> None:
         """Hook run with the lock held once per loop turn (timers)."""
