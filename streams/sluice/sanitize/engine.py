@@ -336,7 +336,9 @@ class Sanitizer:
             for k, v in mapping.items():
                 if not isinstance(k, str):
                     continue
-                key_t = "none" if map_t == "none" else "text"
+                # Keys get the map's treatment (a tool may interpolate them too), but are
+                # never rewritten as HTML.
+                key_t = "text" if map_t == "html" else map_t
                 yield ("mapkey", map_name, k), f"{map_name}.{k}#key", k, key_t, None
                 if isinstance(v, str):
                     path = f"{map_name}.{k}"
