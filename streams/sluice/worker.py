@@ -35,7 +35,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
     """The pure intake stage from settings; returns (intake, policy).
 
     Raises:
-        ConfigError: the policy file is invalid (one line naming the rule).
+        ConfigError: the policy or producers file is invalid (one line naming the entry).
     """
     from sluice.policy import load_policy
     from sluice.sanitize import Sanitizer
@@ -53,6 +53,11 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         max_future_ms=settings.max_future_seconds * 1000,
     )
     sanitizer = Sanitizer(settings.fingerprint_key_bytes(), re2_max_mem_mb=settings.re2_max_mem_mb)
+    producers = None
+    if settings.producers_file is not None:
+        from sluice.producers import load_producers
+
+        producers = load_producers(settings.producers_file)
     intake = Intake(
         default_codec(),
         validator,
@@ -60,6 +65,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         policy,
         topics,
         max_record_bytes=settings.max_record_bytes,
+        producers=producers,
     )
     return intake, policy
 
