@@ -41,6 +41,11 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
     from sluice.sanitize import Sanitizer
 
     topics = topics or Topics.with_prefix(settings.topic_prefix)
+    producers = None
+    if settings.producers_file is not None:
+        from sluice.producers import load_producers
+
+        producers = load_producers(settings.producers_file)
     policy = load_policy(settings.policy_file)
     validator = Validator(
         Limits(
@@ -53,11 +58,6 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         max_future_ms=settings.max_future_seconds * 1000,
     )
     sanitizer = Sanitizer(settings.fingerprint_key_bytes(), re2_max_mem_mb=settings.re2_max_mem_mb)
-    producers = None
-    if settings.producers_file is not None:
-        from sluice.producers import load_producers
-
-        producers = load_producers(settings.producers_file)
     intake = Intake(
         default_codec(),
         validator,
