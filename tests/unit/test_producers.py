@@ -527,3 +527,25 @@ def test_bad_producer_key_file_is_one_line_exit_2(
     assert main(["emit", "--producer-key", str(path), str(events)]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("sluice:")]
     assert len(err) == 1 and "producer key file" in err[0]
+
+
+def test_gate_release_keeps_producer_key_id(intake: Intake) -> None:
+    """A held event released by reviewers still names the producer key on its Outcome."""
+    from sluice.agents.gate import GateAgent
+    from sluice.gate.quorum import Effect
+    from sluice.topics import Topics
+
+    key, value = _record(kind="CODE_PUBLISH", action="git.push")
+    r = _run(intake, value, key, INVOICE.headers(TOPIC, key, value))
+    assert r.outcome == "held"
+    agent = GateAgent.__new__(GateAgent)  # only _outcome's collaborators are needed
+    agent.codec = CODEC
+    agent.topics = Topics.with_prefix("")
+    effect = Effect(
+        "release",
+        str(r.event_id),
+        {"outcome": "APPROVED", "source": "REVIEWER", "reviewers": ["carol"], "held": r.value},
+    )
+    topic, out = agent._outcome(effect, NOW)
+    assert topic == agent.topics.approved
+    assert CODEC.decode("Outcome", out)["producer_key_id"] == "invoice-agent-1"

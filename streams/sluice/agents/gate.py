@@ -260,6 +260,7 @@ class GateAgent(Stage):
             "content_hash": held["content_hash"],
             "received_at": held["received_at"],
             "decided_at": now,
+            "producer_key_id": held.get("producer_key_id"),
         }
         topic = self.topics.approved if approved else self.topics.rejected
         return topic, self.codec.encode("Outcome", rec)
