@@ -319,6 +319,14 @@ def _tag_b64(key: bytes, value: bytes) -> bytes:
             ],
             id="repeated-key",
         ),
+        pytest.param(
+            lambda t: [(HEADER_KEY, b"invoice-agent-1"), (HEADER_SIG, t[:-2] + b"B=")],
+            id="non-canonical-b64",
+        ),
+        pytest.param(
+            lambda t: [(HEADER_KEY, b"invoice-agent-1"), (HEADER_SIG, t + b"\n")],
+            id="trailing-newline",
+        ),
     ],
 )
 def test_malformed_headers(intake: Intake, headers: Any) -> None:
