@@ -122,10 +122,15 @@ _U32 = struct.Struct(">I")
 
 def signing_bytes(key_id: str, topic: str, key: bytes | None, value: bytes) -> bytes:
     """The bytes a producer MACs or signs (module docstring, ``sluice.producer.v1``)."""
+    return _signing_prefix(key_id, topic, key) + value
+
+
+def _signing_prefix(key_id: str, topic: str, key: bytes | None) -> bytes:
+    """Everything :func:`signing_bytes` puts before the value."""
     kid = key_id.encode()
     top = topic.encode()
     k = b"\x00" if key is None else b"\x01" + _U32.pack(len(key)) + key
-    return b"".join((DOMAIN_TAG, _U32.pack(len(kid)), kid, _U32.pack(len(top)), top, k, value))
+    return b"".join((DOMAIN_TAG, _U32.pack(len(kid)), kid, _U32.pack(len(top)), top, k))
 
 
 def _glob(pattern: str) -> re.Pattern[str]:
@@ -165,16 +170,17 @@ class ProducerKey:
         if self.algorithm == "hmac-sha256":
             object.__setattr__(self, "_mac", hmac.new(self.secret, digestmod=hashlib.sha256))
 
-    def verify(self, message: bytes, tag: bytes) -> bool:
-        """True when ``tag`` is this key's MAC or signature over ``message``."""
+    def verify(self, prefix: bytes, value: bytes, tag: bytes) -> bool:
+        """True when ``tag`` is this key's MAC or signature over ``prefix + value``."""
         if self._mac is not None:
             mac = self._mac.copy()
-            mac.update(message)
+            mac.update(prefix)
+            mac.update(value)  # no copy of the record into one message
             return hmac.compare_digest(mac.digest(), tag)
         if self.public_key is None:  # pragma: no cover - the loader guarantees it
             return False
         try:
-            self.public_key.verify(tag, message)
+            self.public_key.verify(tag, prefix + value)
         except InvalidSignature:
             return False
         return True
@@ -290,7 +296,7 @@ class ProducerRegistry:
                 ErrorCode.PRODUCER_MALFORMED,
                 f"{HEADER_SIG} must be {_TAG_LEN[pk.algorithm]} bytes for {pk.algorithm}",
             )
-        if not pk.verify(signing_bytes(key_id, topic, key, value), tag):
+        if not pk.verify(_signing_prefix(key_id, topic, key), value, tag):
             raise RejectedRecord(
                 ErrorCode.PRODUCER_BAD_SIGNATURE,
                 f"{pk.algorithm} tag of producer key {pk.key_id} does not verify",
@@ -518,13 +524,14 @@ class ProducerSigner:
 
     def tag(self, topic: str, key: bytes | None, value: bytes) -> bytes:
         """The raw MAC or signature over :func:`signing_bytes`."""
-        message = signing_bytes(self.key_id, topic, key, value)
+        prefix = _signing_prefix(self.key_id, topic, key)
         if self._mac is not None:
             mac = self._mac.copy()
-            mac.update(message)
+            mac.update(prefix)
+            mac.update(value)
             return mac.digest()
         assert self._private_key is not None  # noqa: S101 - checked in __init__
-        return self._private_key.sign(message)
+        return self._private_key.sign(prefix + value)
 
     def headers(self, topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
         """The two record headers for this record."""
