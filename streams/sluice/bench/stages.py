@@ -142,10 +142,15 @@ def _producer_auth(
     best = {name: sum(mins[v]) / len(records) * 1e6 for v, (name, _, _) in enumerate(variants)}
     verify: dict[str, float] = {}
     for name, _, headers in variants[1:]:
-        t = clock()
+        total = 0.0
         for (p, k), h in zip(records, headers, strict=True):
-            registry.authenticate(h, topic, k, p)
-        verify[name] = (clock() - t) / len(records) * 1e6
+            once = float("inf")
+            for _ in range(3):
+                t = clock()
+                registry.authenticate(h, topic, k, p)
+                once = min(once, clock() - t)
+            total += once
+        verify[name] = total / len(records) * 1e6
     out: dict[str, float] = {"intake_stage_noauth_us": best["none"]}
     for name in ("hmac", "ed25519"):
         out[f"producer_auth_{name}_us"] = verify[name]
