@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from sluice.errors import ConfigError
+from sluice.kafka_records import install as _install_tolerant_records
 from sluice.settings import Settings
 from sluice.topics import Topics
 
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A record whose header name is not UTF-8 must not stall a partition (sluice.kafka_records).
+_install_tolerant_records()
 
 
 class TopicNotFound(ConfigError):

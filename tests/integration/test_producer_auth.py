@@ -179,3 +179,52 @@ async def test_worker_verifies_producers(sluice_env: dict[str, str], tmp_path: P
         check=False,
     )
     assert verify.returncode == 0, verify.stdout.decode()[-2000:] + verify.stderr.decode()[-2000:]
+
+
+async def test_non_utf8_header_name_is_not_poison(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A record whose header *name* is not UTF-8 (the broker stores it; aiokafka alone
+    raises on every fetch of the partition) reaches the DLQ; the next record flows."""
+    from aiokafka import AIOKafkaProducer
+
+    from tests.unit.test_producers import _crafted_batch
+
+    registry, key_file = _files(tmp_path)
+    env = {**sluice_env, "SLUICE_PRODUCERS_FILE": str(registry)}
+    settings = settings_from_env(sluice_env)
+    topics = topics_for(sluice_env)
+    signer = read_producer_key(key_file)
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        after = _event(91, event_id=str(uuid.uuid4()))
+        raw = AIOKafkaProducer(**settings.kafka_kwargs(), enable_idempotence=False, acks=1)
+        await raw.start()
+        try:
+            builder = raw.create_batch()
+            builder.append(key=b"k", value=b"placeholder", timestamp=None)
+            builder._buffer = _crafted_batch(
+                b"\xff\xfe", prepare_event(_event(90)), 0
+            )
+            meta = await (await raw.send_batch(builder, topics.events, partition=0))
+            assert meta is not None and meta.offset == 0
+            body = prepare_event(after)
+            k = str(after["run_id"]).encode()
+            await raw.send_and_wait(
+                topics.events,
+                body,
+                key=k,
+                partition=0,
+                headers=signer.headers(topics.events, k, body),
+            )
+        finally:
+            await raw.stop()
+        outs = [topics.approved, topics.rejected, topics.approvals, topics.dlq]
+        got = await wait_for_count(settings, outs, 2, timeout=60)
+    finally:
+        code = worker.stop()
+    log_text = (tmp_path / "worker.log").read_text()
+    assert code == 0, log_text[-3000:]
+    assert [d["error_code"] for d in got[topics.dlq]] == ["producer_unsigned"], log_text[-3000:]
+    assert [r["event_id"] for t in outs[:3] for r in got[t]] == [after["event_id"]]

@@ -559,20 +559,14 @@ def test_gate_release_keeps_producer_key_id(intake: Intake) -> None:
     assert CODEC.decode("Outcome", out)["producer_key_id"] == "invoice-agent-1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="aiokafka 0.14 decodes header names as strict UTF-8 while fetching: a record "
-    "whose header name is not UTF-8 (the broker stores it) makes every getmany on its "
-    "partition raise, so intake stops there. Not fixed here; see the producer-auth note.",
-)
-def test_non_utf8_header_name_is_readable_by_the_consumer() -> None:
-    """Reproducer: the record batch parser aiokafka's consumer uses, on such a record."""
+def _crafted_batch(header_name: bytes, value: bytes, base_offset: int = 0) -> bytes:
+    """A well-formed v2 batch whose one record has a header named ``header_name`` (bytes)."""
     import struct
 
-    from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
     from aiokafka.record.util import calc_crc32c
 
+    placeholder = b"Q" * len(header_name)
     b = DefaultRecordBatchBuilder(
         magic=2,
         compression_type=0,
@@ -582,11 +576,51 @@ def test_non_utf8_header_name_is_readable_by_the_consumer() -> None:
         base_sequence=-1,
         batch_size=1 << 20,
     )
-    b.append(0, timestamp=None, key=b"k", value=b"v", headers=[("QQ", b"x")])
+    b.append(0, timestamp=None, key=b"k", value=value, headers=[(placeholder.decode(), b"x")])
     buf = bytearray(b.build())
-    i = buf.find(b"QQ")
-    buf[i : i + 2] = b"\xff\xfe"
+    struct.pack_into(">q", buf, 0, base_offset)
+    i = buf.find(placeholder)
+    buf[i : i + len(header_name)] = header_name
     struct.pack_into(">I", buf, 17, calc_crc32c(bytes(buf[21:])))
-    batch = DefaultRecordBatch(bytes(buf))
+    return bytes(buf)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="aiokafka 0.14 decodes header names as strict UTF-8 while fetching: a record "
+    "whose header name is not UTF-8 (the broker stores it) makes every getmany on its "
+    "partition raise. sluice.kafka_records works around it; when this passes, drop it.",
+)
+def test_non_utf8_header_name_is_readable_by_the_consumer() -> None:
+    """Reproducer: the record batch parser aiokafka's consumer uses, on such a record."""
+    from aiokafka.record.default_records import DefaultRecordBatch
+
+    batch = DefaultRecordBatch(_crafted_batch(b"\xff\xfe", b"v"))
     assert batch.validate_crc()  # a well-formed batch: the broker accepts and stores it
     assert [r.value for r in batch] == [b"v"]
+
+
+def test_tolerant_fetch_reads_a_batch_with_a_non_utf8_header_name() -> None:
+    """The fetcher's records (sluice.kafka_records): the bad batch and the next one read."""
+    from aiokafka.consumer import fetcher
+
+    import sluice.kafka_io  # noqa: F401 - installs the tolerant records
+    from sluice.kafka_records import TolerantMemoryRecords
+
+    assert fetcher.MemoryRecords is TolerantMemoryRecords
+    data = _crafted_batch(b"\xff\xfe", b"bad", 0) + _crafted_batch(b"ok", b"good", 1)
+    records = TolerantMemoryRecords(data)
+    seen = []
+    while records.has_next():
+        batch = records.next_batch()
+        assert batch.validate_crc()
+        seen.extend((r.offset, r.value, r.headers) for r in batch)
+    assert seen == [(0, b"bad", [("\udcff\udcfe", b"x")]), (1, b"good", [("ok", b"x")])]
+
+
+def test_escaped_header_name_is_unsigned_not_a_crash(intake: Intake) -> None:
+    key, value = _record()
+    tag = _tag_b64(key, value)
+    r = _run(intake, value, key, [("\udcff\udcfe", b"x"), (HEADER_SIG, tag)])
+    assert _dlq_code(r) == ErrorCode.PRODUCER_UNSIGNED
