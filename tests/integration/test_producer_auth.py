@@ -204,9 +204,7 @@ async def test_non_utf8_header_name_is_not_poison(
         try:
             builder = raw.create_batch()
             builder.append(key=b"k", value=b"placeholder", timestamp=None)
-            builder._buffer = _crafted_batch(
-                b"\xff\xfe", prepare_event(_event(90)), 0
-            )
+            builder._buffer = _crafted_batch(b"\xff\xfe", prepare_event(_event(90)), 0)
             meta = await (await raw.send_batch(builder, topics.events, partition=0))
             assert meta is not None and meta.offset == 0
             body = prepare_event(after)

@@ -624,3 +624,27 @@ def test_escaped_header_name_is_unsigned_not_a_crash(intake: Intake) -> None:
     tag = _tag_b64(key, value)
     r = _run(intake, value, key, [("\udcff\udcfe", b"x"), (HEADER_SIG, tag)])
     assert _dlq_code(r) == ErrorCode.PRODUCER_UNSIGNED
+
+
+@pytest.mark.parametrize("algorithm", ["hmac-sha256", "ed25519"])
+def test_keys_producer_makes_a_working_pair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], algorithm: str
+) -> None:
+    out = tmp_path / "agent.key"
+    argv = ["keys", "producer", "--key-id", "agent-9", "--actor", "agent-9"]
+    argv += ["--workflow", "wf-*", "--out", str(out), "--algorithm", algorithm]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    entry = yaml.safe_load(printed)
+    assert (out.stat().st_mode & 0o777) == 0o600
+    key_doc = yaml.safe_load(out.read_text())
+    for secret_field in ("secret", "private_key"):
+        if secret_field in key_doc:
+            assert key_doc[secret_field] not in printed
+    reg = producers_from_data({"producers": entry}, base_dir=tmp_path)
+    signer = read_producer_key(out)
+    pk = reg.authenticate(signer.headers(TOPIC, b"k", b"v"), TOPIC, b"k", b"v")
+    assert pk.key_id == "agent-9" and pk.may_speak_for("Agent-9", "wf-1") is None
+    if algorithm == "hmac-sha256":
+        assert (Path(str(out) + ".secret").stat().st_mode & 0o777) == 0o600
+    assert main(argv) == 2  # never overwrites a key
