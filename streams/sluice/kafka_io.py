@@ -17,6 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from sluice.errors import ConfigError
+from sluice.kafka_records import install as _install_tolerant_records
 from sluice.settings import Settings
 from sluice.topics import Topics
 
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A record whose header name is not UTF-8 must not stall a partition (sluice.kafka_records).
+_install_tolerant_records()
 
 
 class TopicNotFound(ConfigError):

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = None
     reviewers_file: Path | None = None
+    #: Producers registry (sluice.producers); unset: producer authentication is off.
+    producers_file: Path | None = None
+    #: The Emitter's producer key file (sluice emit --producer-key).
+    producer_key_file: Path | None = None
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a scrape target must be reachable
     data_dir: Path = Path(".sluice")

@@ -49,12 +49,17 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
     """The pure intake stage from settings; returns (intake, policy).
 
     Raises:
-        ConfigError: the policy file is invalid (one line naming the rule).
+        ConfigError: the policy or producers file is invalid (one line naming the entry).
     """
     from sluice.policy import load_policy
     from sluice.sanitize import Sanitizer
 
     topics = topics or Topics.with_prefix(settings.topic_prefix)
+    producers = None
+    if settings.producers_file is not None:
+        from sluice.producers import load_producers
+
+        producers = load_producers(settings.producers_file)
     policy = load_policy(settings.policy_file)
     validator = Validator(
         Limits(
@@ -74,6 +79,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         policy,
         topics,
         max_record_bytes=settings.max_record_bytes,
+        producers=producers,
     )
     return intake, policy
 

@@ -39,6 +39,7 @@ __all__ = [
     "CHECKPOINT",
     "GENESIS_HASH",
     "HASHED_FIELDS",
+    "LATER_FIELDS",
     "ChainHead",
     "ChainWriter",
     "canonical_bytes",
@@ -79,6 +80,9 @@ ALL_FIELDS: tuple[str, ...] = (
     "key_id",
     "signature",
 )
+#: Fields added to the schema after v1, in schema order after :data:`ALL_FIELDS`. They
+#: are hashed only through the trailing object (when not null), so v1 hashes stay valid.
+LATER_FIELDS: tuple[str, ...] = ("producer_key_id",)
 #: The fields the hash covers: all but ``hash`` itself.
 HASHED_FIELDS: tuple[str, ...] = tuple(f for f in ALL_FIELDS if f != "hash")
 
@@ -91,7 +95,14 @@ _values = operator.itemgetter(*HASHED_FIELDS)
 _sha256 = hashlib.sha256
 
 #: Fields a caller of :meth:`ChainWriter.append` may set (the writer owns the rest).
-_SETTABLE = _KNOWN - {"chain", "seq", "prev_hash", "hash", "key_id", "signature"}
+_SETTABLE = (_KNOWN | frozenset(LATER_FIELDS)) - {
+    "chain",
+    "seq",
+    "prev_hash",
+    "hash",
+    "key_id",
+    "signature",
+}
 #: A record before the caller's fields are applied. ``detectors`` is a tuple so the
 #: shared default cannot be mutated through one record.
 _TEMPLATE: dict[str, Any] = dict.fromkeys(ALL_FIELDS)
