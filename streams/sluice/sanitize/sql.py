@@ -1,30 +1,41 @@
-"""SQL injection detectors: tautology, stacked query, comment truncation, UNION, time-based blind.
+"""SQL injection detectors: libinjection's token fingerprints, plus named RE2 rules.
 
-Approach: RE2 patterns with small Python validators, not libinjection and not sqlparse.
+Fields treated ``sql`` (values interpolated into a query, e.g. HTTP parameter values):
 
-- libinjection: the PyPI bindings are unmaintained (``libinjection-python`` 1.1.6 of 2022,
-  ``pylibinjection`` of 2014) and ship no wheel for CPython 3.11 here, only a C sdist to
-  compile; a C tokenizer we cannot pin or rebuild reliably is a poor fit for a security
-  gate's hot path.
-- sqlparse: a non-validating pure-Python parser, ~100x slower per value than one RE2 set
-  match, and it tokenises rather than judges: the injection logic would still be ours.
-- RE2: linear time on attacker input by construction, joins the one-pass ``re2.Set`` of
-  the field, and the rules stay small and testable. Tautologies need "left equals right",
-  which RE2 cannot express (no backreferences), so a validator compares the two operands.
+- ``sqli_fingerprint``: the value, and its URL-decoded form when it holds ``%XX`` escapes
+  (decoded up to three times, for double encoding), is tokenized and folded by
+  :mod:`sluice.sanitize.sqli_fingerprint` (a port of libinjection, BSD) and its token
+  fingerprint looked up in libinjection's list. This is what catches boolean-blind
+  payloads with comparisons and nested parentheses, function probes (``version()``,
+  ``extractvalue``, ``updatexml``), ``-1union(((select``, ``%0A``-separated payloads and
+  MySQL versioned comments ``/*!50000UNION*/`` (unparsable comments are themselves SQLi).
+- named RE2 rules (tautology, stacked query, comment truncation, UNION, time-based blind,
+  stored-procedure call, function probe) keep explainable detector names and catch what
+  the five-token fingerprint misses (e.g. ``EXEC sp_configure``). Those named rules see
+  the view; ``sqli_fingerprint`` also sees decoded forms.
 
-Fields treated ``sql`` (values interpolated into a query) get every rule. ``text`` and
-``html`` fields get stricter variants that require a quote break-out (``' or 1=1``,
-``'; drop``) so that prose and code that merely mention SQL do not fire.
+``text`` and ``html`` fields get stricter variants that require an injection context:
+a quote break-out (``' or 1=1``, ``'; drop``), a comment-obfuscated ``UNION/**/SELECT`` or
+versioned comment, or a stacked ``; DROP TABLE x --``, so that prose and code that merely
+mention SQL do not fire.
+
+Why not sqlparse: a non-validating parser ~100x slower per value than one RE2 set match
+that tokenises rather than judges. Why RE2 for the named rules: linear time on attacker
+input, one-pass ``re2.Set`` with the other families. Tautologies need "left equals right",
+which RE2 cannot express (no backreferences), so a validator compares the two operands.
 """
 
 from __future__ import annotations
 
+import functools
+import urllib.parse
 from typing import Any
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
+from sluice.sanitize.sqli_fingerprint import MAX_CHARS, detect_sqli
 
-__all__ = ["sql_rules"]
+__all__ = ["decoded_forms", "sql_rules"]
 
 _SQLI = FindingKind.SQL_INJECTION
 _SQL_ONLY = frozenset({"sql"})
@@ -55,9 +66,53 @@ _TAUT = r"(?i)(?:^|['\")\s])\s*" + _TAUT_TAIL
 _TAUT_BREAKOUT = r"(?i)['\"]\s*\)*\s*" + _TAUT_TAIL
 
 
+#: A value worth tokenizing: it has a separator or SQL punctuation somewhere (single
+#: words and plain numbers cannot form an injection fingerprint). Spans the whole field.
+_SQLISH = r"(?s)^.*[\s'\"`;()#=<>|&*/\\%+,!~^@{}\[\]\-].*"
+
+
+@functools.lru_cache(maxsize=256)
+def decoded_forms(view: str) -> tuple[str, ...]:
+    """``view`` and its URL-decoded forms (``%XX``, up to three rounds for double encoding).
+
+    Only the first ``3 * MAX_CHARS`` characters are decoded: the fingerprint reads at most
+    ``MAX_CHARS`` of a form.
+    """
+    forms = [view]
+    cur = view[: 3 * MAX_CHARS]
+    for _ in range(3):
+        if "%" not in cur:
+            break
+        nxt = urllib.parse.unquote(cur, errors="replace")
+        if nxt == cur:
+            break
+        cur = nxt
+        forms.append(cur)
+    return tuple(forms)
+
+
+def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
+    for form in decoded_forms(view):
+        r = detect_sqli(form)
+        if r is not None:
+            return 0.9 if len(r.fingerprint) >= 3 or r.fingerprint == "X" else 0.8
+    return None
+
+
 def sql_rules() -> list[Rule]:
     """The SQL injection rules (``sql`` fields get all; prose fields the break-out forms)."""
     return [
+        # -- token fingerprint (libinjection) -------------------------------------------
+        Rule(
+            "sqli_fingerprint",
+            _SQLI,
+            _SQLISH,
+            Severity.HIGH,
+            0.9,
+            check=_check_fingerprint,
+            treatments=_SQL_ONLY,
+            priority=15,
+        ),
         # -- tautology -------------------------------------------------------------
         Rule(
             "tautology",
