@@ -28,6 +28,7 @@ which RE2 cannot express (no backreferences), so a validator compares the two op
 from __future__ import annotations
 
 import functools
+import re
 import urllib.parse
 from typing import Any
 
@@ -71,12 +72,19 @@ _TAUT_BREAKOUT = r"(?i)['\"]\s*\)*\s*" + _TAUT_TAIL
 _SQLISH = r"(?s)^.*[\s'\"`;()#=<>|&*/\\%+,!~^@{}\[\]\-].*"
 
 
+_QUOTE_FOLD = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-"}
+)
+_HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
+
+
 @functools.lru_cache(maxsize=256)
 def decoded_forms(view: str) -> tuple[str, ...]:
-    """``view`` and its URL-decoded forms (``%XX``, up to three rounds for double encoding).
+    """``view`` and the forms an application may turn it into before it reaches SQL.
 
-    Only the first ``3 * MAX_CHARS`` characters are decoded: the fingerprint reads at most
-    ``MAX_CHARS`` of a form.
+    URL-decoding (``%XX``, up to three rounds for double encoding), ``\\xNN`` escapes,
+    and typographic quotes folded to ASCII ones. Only the first ``3 * MAX_CHARS``
+    characters are decoded: the fingerprint reads at most ``MAX_CHARS`` of a form.
     """
     forms = [view]
     cur = view[: 3 * MAX_CHARS]
@@ -88,6 +96,13 @@ def decoded_forms(view: str) -> tuple[str, ...]:
             break
         cur = nxt
         forms.append(cur)
+    if "\\x" in cur:
+        cur = _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), cur)
+        forms.append(cur)
+    if not cur.isascii():
+        folded = cur.translate(_QUOTE_FOLD)
+        if folded != cur:
+            forms.append(folded)
     return tuple(forms)
 
 
@@ -96,6 +111,121 @@ def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
         r = detect_sqli(form)
         if r is not None:
             return 0.9 if len(r.fingerprint) >= 3 or r.fingerprint == "X" else 0.8
+    return None
+
+
+_CMP = r"(?:=|<>|!=|<=>|<=|>=|<|>|\blike\b|\brlike\b|\bregexp\b|\bbetween\b)"
+_LOGIC = r"(?:\b(?:and|or|xor|having|where|when)\b|&&)"
+#: SQL-only structural rules: (detector, rule id, pattern, confidence). They are also run
+#: on URL-decoded forms by ``encoded_sqli``.
+_STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
+    (
+        # AND 7506=9091 / OR 1903=ROTATELEFT( / ' OR x=y -- / and (select ...)='X'
+        "boolean_probe",
+        "boolean_numeric",
+        r"(?i)" + _LOGIC + r"\s*(?:not\s+)?\(*\s*[0-9][0-9.]*\s*\)*\s*" + _CMP,
+        0.85,
+    ),
+    (
+        "boolean_probe",
+        "boolean_operand",
+        r"(?i)" + _LOGIC + r"\s*(?:not\s+)?\(*\s*(?:['\"][^'\"]{0,40}['\"]|@@?[a-z_]\w*|[a-z_][\w.]*"
+        r"(?:\s*\([^()]{0,60}\))?)\s*\)*\s*" + _CMP + r"\s*\(*\s*(?:['\"]|[0-9]|@|"
+        r"[a-z_][\w.]*\s*(?:\(|$|--|#|/\*|;|\)))",
+        0.8,
+    ),
+    (
+        # (SELECT 4523 FROM / (select substring(@@version / ,(SELECT (CASE
+        "subquery",
+        "subquery",
+        r"(?i)\(\s*select\s+(?:[0-9@*'\"(]|(?:all|distinct|top)\b|[a-z_][\w.$]*\s*(?:\(|,|\bfrom\b))",
+        0.85,
+    ),
+    (
+        "case_when",
+        "case_when",
+        r"(?i)\bcase\s+(?:when\b|[0-9]+\s+when\b)[^;]{0,200}?\bthen\b",
+        0.85,
+    ),
+    (
+        # error-based / blind function probes of attack tools
+        "function_probe",
+        "function_probe",
+        r"(?i)\b(?:extractvalue|updatexml|make_set|elt|gtid_subset|gtid_subtract|json_keys|"
+        r"uuid_to_bin|rotateleft|bit_shift|to_posixtime|raise_error|xmltype|load_file|"
+        r"benchmark|pg_sleep|randomblob|regexp_substring|iif|ctxsys\.drithsx\.sn|"
+        r"utl_inaddr\.get_host_name|utl_http\.request|dbms_pipe\.receive_message|"
+        r"dbms_xmlgen\.getxml|sys\.fn_sqlvarbasetostr|name_const|polygon|multipoint|"
+        r"geometrycollection|exp\s*\(\s*~)\s*\(",
+        0.85,
+    ),
+    (
+        "catalog_probe",
+        "catalog_probe",
+        r"(?i)@@(?:version|servername|datadir|hostname|basedir|microsoftversion)\b|"
+        r"\b(?:version|database|schema|user|current_user|session_user|system_user|db_name|"
+        r"user_name|suser_sname|host_name)\s*\(\s*\)|"
+        r"\b(?:information_schema|sysibm|syscat|sysmaster|sysobjects|syscolumns|sysusers|"
+        r"sysservers|pg_shadow|pg_group|pg_user|pg_catalog|all_tables|all_users|user_tables|"
+        r"dba_users|sqlite_master|mysql\.user)\b|\brdb\$[a-z_]+|\bmaster\.\.|\bv\$version\b",
+        0.85,
+    ),
+    (
+        "stored_procedure",
+        "stored_procedure",
+        r"(?i)\b(?:exec|execute)\b\s*(?:master\.\.|master\.dbo\.)?(?:sp|xp)_[a-z0-9_]*|"
+        r"\bxp_cmdshell\b|\bsp_(?:configure|executesql|oacreate|oamethod|makewebtask|"
+        r"addlogin|addsrvrolemember|password)\b",
+        0.9,
+    ),
+    (
+        "order_by_probe",
+        "order_by_probe",
+        r"(?i)\b(?:order|group)\s+by\s+[0-9]+\s*(?:--|#|/\*|;|,|\)|$)",
+        0.8,
+    ),
+    (
+        # a whole statement as a value: select @@version / select * from sysusers
+        "full_statement",
+        "full_statement",
+        r"(?i)^\s*(?:select\s+(?:\*|@@\w+|[\w.]+(?:\s*,\s*[\w.]+)*\s+from\s+[\w.$:]+\s*"
+        r"(?:;|$|--|#|\bwhere\b))|create\s+table\s+\w+\s*\(|drop\s+(?:table|database)\s+\w+|"
+        r"insert\s+into\s+\w+\s*(?:\(|values\b)|delete\s+from\s+\w+|update\s+\w+\s+set\s+\w+\s*=|"
+        r"copy\s+\w+\s+(?:from|to)\s|backup\s+database\s|declare\s+@\w+)",
+        0.8,
+    ),
+)
+
+
+@functools.cache
+def _named_sql_rules() -> list[tuple[Any, Rule]]:
+    """The named ``sql`` rules (not the fingerprint), compiled for the decoded forms."""
+    import re2
+
+    opts = re2.Options()
+    opts.max_mem = 32 << 20
+    return [
+        (re2.compile(r.pattern, opts), r)
+        for r in sql_rules()
+        if "sql" in r.treatments and r.detector not in ("sqli_fingerprint", "encoded_sqli")
+    ]
+
+
+def _check_encoded(view: str, m: Any, value: str) -> float | None:
+    forms = decoded_forms(view)
+    if len(forms) < 2:
+        return None
+    for form in forms[1:]:
+        head = form[:MAX_CHARS]
+        for rx, rule in _named_sql_rules():
+            hit = rx.search(head)
+            if hit is None:
+                continue
+            if rule.check is None:
+                return rule.confidence
+            conf = rule.check(head, hit, hit.group(rule.group))
+            if conf is not None:
+                return conf
     return None
 
 
@@ -112,6 +242,21 @@ def sql_rules() -> list[Rule]:
             check=_check_fingerprint,
             treatments=_SQL_ONLY,
             priority=15,
+        ),
+        *(
+            Rule(det, _SQLI, pat, Severity.HIGH, conf, treatments=_SQL_ONLY, priority=25, rule_id=rid)
+            for det, rid, pat, conf in _STRUCTURAL
+        ),
+        Rule(
+            "encoded_sqli",
+            _SQLI,
+            # one match per field (the check decodes it all): %XX, \\xNN, typographic quotes
+            r"(?s)^.*?(?:%[0-9A-Fa-f]{2}|\\x[0-9A-Fa-f]{2}|[\x{2018}\x{2019}\x{2032}\x{201c}\x{201d}]).*",
+            Severity.HIGH,
+            0.85,
+            check=_check_encoded,
+            treatments=_SQL_ONLY,
+            priority=26,
         ),
         # -- tautology -------------------------------------------------------------
         Rule(
@@ -139,7 +284,7 @@ def sql_rules() -> list[Rule]:
             "tautology",
             _SQLI,
             r"(?i)(?:^|['\")\s])\s*or" + _WS + r"(?:true|not" + _WS + r"false|[1-9][0-9]*)"
-            r"\s*(?:--|#|/\*|;|\)|$)",
+            r"\s*(?:--|#|/\*|;|\))",
             Severity.HIGH,
             0.85,
             treatments=_SQL_ONLY,
@@ -159,8 +304,13 @@ def sql_rules() -> list[Rule]:
         Rule(
             "stacked_query",
             _SQLI,
-            r"(?i);\s*(?:select|insert|update|delete|drop|alter|create|truncate|exec|execute|"
-            r"shutdown|declare|grant|revoke|merge|call|replace|waitfor)\b",
+            r"(?i);\s*(?:select\s+[\w*@('\"]|insert\s+into\b|update\s+\w+\s+set\b|delete\s+from\b|"
+            r"drop\s+(?:table|database|user|view|procedure|function|schema)\b|"
+            r"alter\s+(?:table|user|database|login)\b|"
+            r"create\s+(?:table|user|database|procedure|function|view|login)\b|truncate\s+table\b|"
+            r"exec(?:ute)?\s*(?:\(|@|master\.|xp_|sp_|\w+\s*['\"@])|shutdown\b|declare\s+@|"
+            r"grant\s+\w+\s+(?:on|to)\b|revoke\s+\w+|waitfor\s+delay\b|call\s+\w+\s*\(|i?if\s*\(|"
+            r"begin\s+declare\b|backup\s+database\b|copy\s+\w+\s+(?:from|to)\b|set\s+@)",
             Severity.HIGH,
             0.9,
             treatments=_SQL_ONLY,
@@ -181,7 +331,7 @@ def sql_rules() -> list[Rule]:
         Rule(
             "comment_truncation",
             _SQLI,
-            r"['\"`]\s*\)*\s*(?:--|#|/\*)",
+            r"['\"`]\s*\)*\s*(?:--(?:\s|$)|#(?:[^0-9]|$)|/\*)",
             Severity.MEDIUM,
             0.8,
             treatments=_SQL_ONLY,
@@ -190,7 +340,7 @@ def sql_rules() -> list[Rule]:
         Rule(
             "comment_truncation",
             _SQLI,
-            r"(?:^|\s|\))(?:--|#)(?:\s|$)|/\*!?[0-9]*",
+            r"/\*![0-9]*|[A-Za-z0-9'\")]/\*[^*]{0,64}\*/\s*[A-Za-z0-9(@'\"]",
             Severity.MEDIUM,
             0.7,
             treatments=_SQL_ONLY,

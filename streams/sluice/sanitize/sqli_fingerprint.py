@@ -997,9 +997,42 @@ def _not_whitelisted(sf: _State, fp: str) -> bool:  # noqa: C901, PLR0911, PLR09
     return True
 
 
+def _sluice_benign(sf: _State, fp: str) -> bool:
+    """Look-alikes of real query-string values that libinjection flags (sluice's addition).
+
+    - ``sos``/``s&s`` whose middle token is itself quoted between two non-empty strings
+      and is a word or sits in prose (``SMALL "&" SIGN``, ``BROWNING "LIKE"``): a quoted
+      word, not an operator (``'&'`` and ``1'||'asd'`` stay SQLi);
+    - a two-token fingerprint ending in a ``--`` comment glued to a letter
+      (``1611-IioXXIG1ti8rspL2vbXFy--``: an id, not a number followed by a comment);
+    - ``nc`` where the comment is a bare unterminated ``/*`` at the end (``x/*``).
+    """
+    tv, s, n = sf.tokenvec, sf.s, sf.slen
+    if len(fp) == 3 and fp[0] == T_STRING and fp[2] == T_STRING:
+        mid = tv[1]
+        before = s[mid.pos - 1] if mid.pos > 0 else ""
+        after = s[mid.pos + mid.len] if mid.pos + mid.len < n else ""
+        outer = tv[0].val + tv[2].val
+        if (
+            before in ("'", '"')
+            and after in ("'", '"')
+            and tv[0].len > 0
+            and tv[2].len > 0
+            and (mid.val.isalpha() or " " in outer)
+        ):
+            return True
+    if len(fp) == 2 and fp[1] == T_COMMENT:
+        c = tv[1]
+        if c.val.startswith("--") and c.pos > 0 and s[c.pos - 1].isalpha():
+            return True
+        if fp[0] == T_BAREWORD and c.val == "/*" and c.pos + 2 == n:
+            return True
+    return False
+
+
 def _check(sf: _State, flags: int) -> str | None:
     fp = _fingerprint(sf, flags)
-    if _blacklisted(fp) and _not_whitelisted(sf, fp):
+    if _blacklisted(fp) and _not_whitelisted(sf, fp) and not _sluice_benign(sf, fp):
         return fp
     return None
 
