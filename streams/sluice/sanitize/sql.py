@@ -383,6 +383,69 @@ def sql_rules() -> list[Rule]:
             priority=10,
             rule_id="union_breakout",
         ),
+        # -- strong forms in free text (tool-call arguments, prompts) ------------------------
+        Rule(
+            # UNION/**/SELECT, /*!50000UNION*/ SELECT: nobody obfuscates prose with comments
+            "union_select",
+            _SQLI,
+            r"(?i)\bunion\s*(?:/\*[^*]{0,64}\*/\s*)+(?:all\s*(?:/\*[^*]{0,64}\*/\s*)*)?select\b|"
+            r"/\*!\d*\s*union\b|\bunion\s*/\*!\d*\s*(?:all\s+)?select\b",
+            Severity.HIGH,
+            0.95,
+            treatments=_PROSE,
+            priority=10,
+            rule_id="union_obfuscated",
+        ),
+        Rule(
+            # UNION SELECT NULL,NULL / 1,2,3 / @@version / concat( / * FROM
+            "union_select",
+            _SQLI,
+            r"(?i)\bunion(?:\s|/\*[^*]{0,64}\*/)+(?:all(?:\s|/\*[^*]{0,64}\*/)+)?select"
+            r"(?:\s|/\*[^*]{0,64}\*/)+(?:null\s*(?:,|--|#|/\*|from\b|$)|[0-9]+\s*(?:,|--|#|from\b)|"
+            r"@@\w+|(?:concat|group_concat|char|version|database|user|table_name|column_name)\s*\(|"
+            r"0x[0-9a-f]+|\*\s+from\b|\w+\s*,\s*\w+\s+from\s+(?:information_schema|mysql\.|sys)|"
+            r"(?:table_name|column_name|username|password|passwd)\b[^;\n]{0,60}\bfrom\b)",
+            Severity.HIGH,
+            0.9,
+            treatments=_PROSE,
+            priority=10,
+            rule_id="union_select_payload",
+        ),
+        Rule(
+            # id=5; DROP TABLE users / 5; DROP TABLE users -- / ...; TRUNCATE TABLE x;--
+            "stacked_query",
+            _SQLI,
+            r"(?i)(?:[0-9]\s*;\s*(?:drop|truncate)\s+(?:table|database)\s+[\w.`\"\[\]]+|"
+            r";\s*(?:drop|truncate)\s+(?:table|database)\s+[\w.`\"\[\]]+\s*;?\s*(?:--|#|/\*)|"
+            r";\s*(?:exec|execute)\s+(?:master\.\.)?xp_cmdshell\b|;\s*shutdown\s*(?:--|#|;|$))",
+            Severity.HIGH,
+            0.9,
+            treatments=_PROSE,
+            priority=20,
+            rule_id="stacked_drop",
+        ),
+        Rule(
+            # ' or true-- / " or 1# / ') or ('1
+            "tautology",
+            _SQLI,
+            r"(?i)['\"]\s*\)*\s*(?:or|\|\|)\s+(?:true|[1-9][0-9]*)\s*(?:--|#|/\*|;)|"
+            r"['\"]\)+\s*or\s*\(+\s*['\"]?[0-9a-z]+['\"]?\s*=\s*\(*\s*['\"]?[0-9a-z]+",
+            Severity.HIGH,
+            0.85,
+            treatments=_PROSE,
+            priority=20,
+            rule_id="tautology_quoted",
+        ),
+        Rule(
+            "stored_procedure",
+            _SQLI,
+            r"(?i)\bxp_cmdshell\b|['\";]\s*(?:exec|execute)\s+(?:master\.\.)?(?:sp|xp)_[a-z0-9_]+",
+            Severity.HIGH,
+            0.9,
+            treatments=_PROSE,
+            priority=20,
+            rule_id="stored_procedure_breakout",
+        ),
         # -- time-based blind ------------------------------------------------------------
         Rule(
             "time_based_blind",
