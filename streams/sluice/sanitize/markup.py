@@ -64,6 +64,58 @@ def markup_rules() -> list[Rule]:
             priority=10,
         ),
         Rule(
+            # attribute break-out without a tag: x" onerror=alert(1)>, "onmouseover=alert(1);a="
+            "event_handler",
+            _MARKUP,
+            r"(?i)(?:^|[\s\"'`/;])on[a-z]{3,30}\s*=\s*[\"'`]?\s*(?:alert|confirm|prompt|eval|"
+            r"settimeout|setinterval|fetch|import|atob|document\.|window\.|location|"
+            r"javascript:|top\[|self\[|parent\[|this\.|string\.fromcharcode|\$\{|[a-z_$][\w$.]*"
+            r"\s*\(\s*[\w'\"`/]*\s*\))",
+            Severity.HIGH,
+            0.85,
+            priority=10,
+            rule_id="event_handler_breakout",
+        ),
+        Rule(
+            # IE/legacy CSS script: style="x:expression(alert(1))", behavior:url(x.htc), binding
+            "css_expression",
+            _MARKUP,
+            r"(?i)\bstyle\s*=\s*[^>]{0,200}?(?:expr(?:/\*[^*]{0,40}\*/)?ession\s*(?:\(|\\28)|"
+            r"behavior\s*:|-moz-binding\s*:|javascript\s*:)|\{\s*[a-z-]*\s*:\s*expression\s*\(",
+            Severity.HIGH,
+            0.85,
+            priority=10,
+        ),
+        Rule(
+            "meta_refresh",
+            _MARKUP,
+            r"(?i)<\s*meta\b[^>]{0,200}?http-equiv\s*=\s*[\"']?\s*(?:refresh|link|set-cookie)\b",
+            Severity.HIGH,
+            0.85,
+            priority=10,
+        ),
+        Rule(
+            # SVG animation that writes a handler or a link: <animate attributeName="onunload" ...>
+            "svg_animate",
+            _MARKUP,
+            r"(?i)<\s*(?:animate|set|animatetransform)\b[^>]{0,200}?attributename\s*=\s*[\"']?\s*"
+            r"(?:on[a-z]+|href|xlink:href)\b",
+            Severity.HIGH,
+            0.85,
+            priority=10,
+        ),
+        Rule(
+            # active element with a source, even unclosed: <iframe src=http://x/ <
+            "dangerous_tag",
+            _MARKUP,
+            r"(?i)<\s*(?:iframe|frame|object|embed|applet|base|form|meta|link|vmlframe)\b[^<>]{0,200}?"
+            r"\b(?:src|href|data|code|codebase|action|content)\s*=",
+            Severity.MEDIUM,
+            0.8,
+            treatments=frozenset({"text", "sql"}),
+            priority=15,
+        ),
+        Rule(
             "markup_in_text",
             _MARKUP,
             rf"(?i)<\s*/?\s*(?:{_TAGS})\b[^<>]*>",
