@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import re
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 from sluice.models.finding import FindingKind, Severity
@@ -206,7 +207,7 @@ def _named_sql_rules() -> list[tuple[Any, Rule]]:
     opts.max_mem = 32 << 20
     return [
         (re2.compile(r.pattern, opts), r)
-        for r in sql_rules()
+        for r in _sql_rules()
         if "sql" in r.treatments and r.detector not in ("sqli_fingerprint", "encoded_sqli")
     ]
 
@@ -229,8 +230,25 @@ def _check_encoded(view: str, m: Any, value: str) -> float | None:
     return None
 
 
+def _first_only(rule: Rule) -> Rule:
+    """``rule`` reporting only its first match in a field (one finding per detector).
+
+    One SQL finding per detector and field is all a reviewer or a policy needs, and it
+    bounds the work on adversarial input (``union select`` a hundred thousand times) to one
+    match per rule instead of a hundred findings with their fingerprints. Rules with a
+    validator keep every candidate (the first one may fail its check).
+    """
+    if rule.check is not None or rule.pattern.startswith("(?s)^"):
+        return rule
+    return replace(rule, pattern=f"(?s)^.*?({rule.pattern})", group=1)
+
+
 def sql_rules() -> list[Rule]:
     """The SQL injection rules (``sql`` fields get all; prose fields the break-out forms)."""
+    return [_first_only(r) for r in _sql_rules()]
+
+
+def _sql_rules() -> list[Rule]:
     return [
         # -- token fingerprint (libinjection) -------------------------------------------
         Rule(

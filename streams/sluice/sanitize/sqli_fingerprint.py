@@ -314,32 +314,27 @@ def _parse_operator2(sf: _State) -> int:
     return _parse_operator1(sf)
 
 
-def _backslash_escaped(s: str, end: int, start: int) -> bool:
-    n = 0
-    while end >= start and s[end] == "\\":
-        n += 1
-        end -= 1
-    return n % 2 == 1
+#: String bodies per delimiter: a backslash escapes the next character and a doubled
+#: delimiter is content, exactly as libinjection's ``parse_string_core`` (odd run of
+#: backslashes before a quote, then ``''``); one linear regex match instead of a loop.
+_STRING_BODY = {
+    d: re.compile(r"(?:[^%s\\]|\\[\s\S]|%s%s)*" % (re.escape(d), re.escape(d), re.escape(d)))
+    for d in ("'", '"', "`")
+}
 
 
 def _parse_string_core(s: str, slen: int, pos: int, st: _Token, delim: str, offset: int) -> int:
     start = pos + offset
-    q = s.find(delim, start)
     st.str_open = delim if offset > 0 else ""
-    while True:
-        if q < 0:
-            st.assign(T_STRING, start, slen - start, s, start)
-            st.str_close = ""
-            return slen
-        if q - 1 >= start and s[q - 1] == "\\" and _backslash_escaped(s, q - 1, start):
-            q = s.find(delim, q + 1)
-            continue
-        if q + 1 < slen and s[q + 1] == s[q]:
-            q = s.find(delim, q + 2)
-            continue
-        st.assign(T_STRING, start, q - start, s, start)
-        st.str_close = delim
-        return q + 1
+    m = _STRING_BODY[delim].match(s, start)
+    end = m.end() if m else start
+    if end >= slen or s[end] != delim:  # no closing quote (maybe a trailing backslash)
+        st.assign(T_STRING, start, slen - start, s, start)
+        st.str_close = ""
+        return slen
+    st.assign(T_STRING, start, end - start, s, start)
+    st.str_close = delim
+    return end + 1
 
 
 def _parse_string(sf: _State) -> int:
