@@ -34,7 +34,7 @@ from dataclasses import replace
 from typing import Any
 
 from sluice.models.finding import FindingKind, Severity
-from sluice.sanitize.base import Rule
+from sluice.sanitize.base import Check, Rule
 from sluice.sanitize.sqli_fingerprint import MAX_CHARS, detect_sqli
 
 __all__ = ["decoded_forms", "sql_rules"]
@@ -49,8 +49,36 @@ def _operand(s: str) -> str:
     return s.strip().strip("'\"`").lower()
 
 
-def _check_tautology(view: str, m: Any, value: str) -> float | None:
-    left, op, right = m.group(1), m.group(2).lower(), m.group(3)
+#: Candidates a tautology rule validates per field: the rule reports its first match,
+#: and when that one is not a tautology (``or 1=2``) the next ones are tried, up to this.
+_TAUT_CANDIDATES = 16
+
+
+def _tautology_check(raw: str) -> Check:
+    """A validator for ``(?s)^.*?(<raw>)``: the first candidate, else the next few ones."""
+    rx: list[Any] = []
+
+    def check(view: str, m: Any, value: str) -> float | None:
+        conf = _judge_tautology(m, 1)
+        if conf is not None:
+            return conf
+        if not rx:
+            import re2
+
+            rx.append(re2.compile(raw))
+        for n, cand in enumerate(rx[0].finditer(view, m.end())):
+            if n >= _TAUT_CANDIDATES:
+                break
+            conf = _judge_tautology(cand, 0)
+            if conf is not None:
+                return conf
+        return None
+
+    return check
+
+
+def _judge_tautology(m: Any, base: int) -> float | None:
+    left, op, right = m.group(base + 1), m.group(base + 2).lower(), m.group(base + 3)
     a, b = _operand(left), _operand(right)
     if op in ("=", "==", "like", "is", ">=", "<=", "<=>"):
         return 0.9 if a == b else None
@@ -130,7 +158,9 @@ _STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
     (
         "boolean_probe",
         "boolean_operand",
-        r"(?i)" + _LOGIC + r"\s*(?:not\s+)?\(*\s*(?:['\"][^'\"]{0,40}['\"]|@@?[a-z_]\w*|[a-z_][\w.]*"
+        r"(?i)"
+        + _LOGIC
+        + r"\s*(?:not\s+)?\(*\s*(?:['\"][^'\"]{0,40}['\"]|@@?[a-z_]\w*|[a-z_][\w.]*"
         r"(?:\s*\([^()]{0,60}\))?)\s*\)*\s*" + _CMP + r"\s*\(*\s*(?:['\"]|[0-9]|@|"
         r"[a-z_][\w.]*\s*(?:\(|$|--|#|/\*|;|\)))",
         0.8,
@@ -199,26 +229,33 @@ _STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
 
 
 @functools.cache
-def _named_sql_rules() -> list[tuple[Any, Rule]]:
-    """The named ``sql`` rules (not the fingerprint), compiled for the decoded forms."""
+def _named_sql_rules() -> tuple[Any, list[tuple[Any, Rule]]]:
+    """The named ``sql`` rules (not the fingerprint) as one RE2 set plus their regexes."""
     import re2
 
     opts = re2.Options()
     opts.max_mem = 32 << 20
-    return [
-        (re2.compile(r.pattern, opts), r)
+    rules = [
+        r
         for r in _sql_rules()
         if "sql" in r.treatments and r.detector not in ("sqli_fingerprint", "encoded_sqli")
     ]
+    rset = re2.Set.SearchSet(opts)
+    for r in rules:
+        rset.Add(r.pattern)
+    rset.Compile()
+    return rset, [(re2.compile(r.pattern, opts), r) for r in rules]
 
 
 def _check_encoded(view: str, m: Any, value: str) -> float | None:
     forms = decoded_forms(view)
     if len(forms) < 2:
         return None
+    rset, compiled = _named_sql_rules()
     for form in forms[1:]:
         head = form[:MAX_CHARS]
-        for rx, rule in _named_sql_rules():
+        for idx in sorted(rset.Match(head) or ()):
+            rx, rule = compiled[idx]
             hit = rx.search(head)
             if hit is None:
                 continue
@@ -262,16 +299,20 @@ def _sql_rules() -> list[Rule]:
             priority=15,
         ),
         *(
-            Rule(det, _SQLI, pat, Severity.HIGH, conf, treatments=_SQL_ONLY, priority=25, rule_id=rid)
+            Rule(
+                det, _SQLI, pat, Severity.HIGH, conf, treatments=_SQL_ONLY, priority=25, rule_id=rid
+            )
             for det, rid, pat, conf in _STRUCTURAL
         ),
         Rule(
             "encoded_sqli",
             _SQLI,
-            # one match per field (the check decodes it all): %XX, \\xNN, typographic quotes
-            r"(?s)^.*?(?:%[0-9A-Fa-f]{2}|\\x[0-9A-Fa-f]{2}|[\x{2018}\x{2019}\x{2032}\x{201c}\x{201d}]).*",
+            # one match per field (the check decodes the whole view): %XX, \\xNN, typographic
+            # quotes; the finding's span is the first escape
+            r"(?s)^.*?(%[0-9A-Fa-f]{2}|\\x[0-9A-Fa-f]{2}|[\x{2018}\x{2019}\x{2032}\x{201c}\x{201d}])",
             Severity.HIGH,
             0.85,
+            group=1,
             check=_check_encoded,
             treatments=_SQL_ONLY,
             priority=26,
@@ -280,20 +321,22 @@ def _sql_rules() -> list[Rule]:
         Rule(
             "tautology",
             _SQLI,
-            _TAUT,
+            f"(?s)^.*?({_TAUT})",
             Severity.HIGH,
             0.9,
-            check=_check_tautology,
+            group=1,
+            check=_tautology_check(_TAUT),
             treatments=_SQL_ONLY,
             priority=20,
         ),
         Rule(
             "tautology",
             _SQLI,
-            _TAUT_BREAKOUT,
+            f"(?s)^.*?({_TAUT_BREAKOUT})",
             Severity.HIGH,
             0.9,
-            check=_check_tautology,
+            group=1,
+            check=_tautology_check(_TAUT_BREAKOUT),
             treatments=_PROSE,
             priority=20,
             rule_id="tautology_breakout",

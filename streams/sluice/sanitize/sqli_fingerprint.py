@@ -33,7 +33,7 @@ __all__ = ["MAX_CHARS", "MAX_TOKENS_PER_PASS", "SqliResult", "detect_sqli", "fin
 #: Characters of a value that are analysed (URL-length scale; regex rules see everything).
 MAX_CHARS = 8192
 #: Tokenizer calls allowed per pass (the original stops after 5 folded tokens anyway).
-MAX_TOKENS_PER_PASS = 256
+MAX_TOKENS_PER_PASS = 128
 
 _MAX_TOKENS = 5
 _TOKEN_SIZE = 32
@@ -318,7 +318,7 @@ def _parse_operator2(sf: _State) -> int:
 #: delimiter is content, exactly as libinjection's ``parse_string_core`` (odd run of
 #: backslashes before a quote, then ``''``); one linear regex match instead of a loop.
 _STRING_BODY = {
-    d: re.compile(r"(?:[^%s\\]|\\[\s\S]|%s%s)*" % (re.escape(d), re.escape(d), re.escape(d)))
+    d: re.compile(r"(?:[^" + re.escape(d) + r"\\]|\\[\s\S]|" + re.escape(d * 2) + ")*")
     for d in ("'", '"', "`")
 }
 
@@ -662,7 +662,8 @@ def _merge_words(a: _Token, b: _Token) -> bool:
     return True
 
 
-def _fold(sf: _State) -> int:  # noqa: C901, PLR0912, PLR0915 - a faithful port of one C function
+def _fold(sf: _State) -> int:
+    """libinjection_sqli_fold, statement for statement (the fingerprint depends on it)."""
     tv = sf.tokenvec
     last_comment = _Token()
     pos = 0
@@ -873,11 +874,7 @@ def _fold(sf: _State) -> int:  # noqa: C901, PLR0912, PLR0915 - a faithful port 
             pos -= 2
             left = 0
             continue
-        if (
-            a.type in (T_EXPRESSION, T_GROUP, T_COMMA)
-            and _is_unary(b)
-            and c.type == T_LEFTPARENS
-        ):
+        if a.type in (T_EXPRESSION, T_GROUP, T_COMMA) and _is_unary(b) and c.type == T_LEFTPARENS:
             b.copy_from(c)
             pos -= 1
             left = 0
@@ -951,7 +948,7 @@ def _blacklisted(fp: str) -> bool:
     return bool(fp) and fp.upper() in _fingerprints()
 
 
-def _not_whitelisted(sf: _State, fp: str) -> bool:  # noqa: C901, PLR0911, PLR0912
+def _not_whitelisted(sf: _State, fp: str) -> bool:
     tv = sf.tokenvec
     tlen = len(fp)
     if tlen > 1 and fp[-1] == T_COMMENT and "sp_password" in sf.s:
@@ -980,9 +977,7 @@ def _not_whitelisted(sf: _State, fp: str) -> bool:  # noqa: C901, PLR0911, PLR09
     if tlen == 3:
         if fp in ("sos", "s&s"):
             return (
-                tv[0].str_open == ""
-                and tv[2].str_close == ""
-                and tv[0].str_close == tv[2].str_open
+                tv[0].str_open == "" and tv[2].str_close == "" and tv[0].str_close == tv[2].str_open
             )
         if fp in ("s&n", "n&1", "1&1", "1&v", "1&s"):
             if sf.tokens == 3:
