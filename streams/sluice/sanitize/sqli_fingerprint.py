@@ -990,9 +990,9 @@ def _not_whitelisted(sf: _State, fp: str) -> bool:
 def _sluice_benign(sf: _State, fp: str) -> bool:
     """Look-alikes of real query-string values that libinjection flags (sluice's addition).
 
-    - ``sos``/``s&s`` whose middle token is itself quoted between two non-empty strings
-      and is a word or sits in prose (``SMALL "&" SIGN``, ``BROWNING "LIKE"``): a quoted
-      word, not an operator (``'&'`` and ``1'||'asd'`` stay SQLi);
+    - ``sos``/``s&s`` in prose (the strings hold a space) whose middle token is itself
+      quoted and is a word, or sits between two non-empty strings (``SMALL "&" SIGN``,
+      ``BROWNING "LIKE"``): a quoted word, not an operator (``'&'``, ``1'||'asd'`` stay);
     - a two-token fingerprint ending in a ``--`` comment glued to a letter
       (``1611-IioXXIG1ti8rspL2vbXFy--``: an id, not a number followed by a comment);
     - ``nc`` where the comment is a bare unterminated ``/*`` at the end (``x/*``).
@@ -1006,9 +1006,8 @@ def _sluice_benign(sf: _State, fp: str) -> bool:
         if (
             before in ("'", '"')
             and after in ("'", '"')
-            and tv[0].len > 0
-            and tv[2].len > 0
-            and (mid.val.isalpha() or " " in outer)
+            and " " in outer
+            and (mid.val.isalpha() or (tv[0].len > 0 and tv[2].len > 0))
         ):
             return True
     if len(fp) == 2 and fp[1] == T_COMMENT:
