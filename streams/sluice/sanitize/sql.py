@@ -210,6 +210,15 @@ _STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
         0.9,
     ),
     (
+        # error probes of scanners: a value that is nothing but a quote or backslash and
+        # closing punctuation (', ", '), \\, ''); names (O'Brien, Jones') and sizes (7", 12')
+        # have letters or digits around the quote
+        "quote_probe",
+        "quote_probe",
+        r"^\s*['\"\\][\s'\"`\\);#,-]*$",
+        0.6,
+    ),
+    (
         "order_by_probe",
         "order_by_probe",
         r"(?i)\b(?:order|group)\s+by\s+[0-9]+\s*(?:--|#|/\*|;|,|\)|$)",

@@ -291,3 +291,10 @@ def test_one_finding_per_sql_detector_per_field(san: Sanitizer) -> None:
     for f in findings:
         per[f.detector] = per.get(f.detector, 0) + 1
     assert per and max(per.values()) <= 3
+
+
+def test_bare_quote_probes_but_not_names_or_sizes(san: Sanitizer) -> None:
+    for probe in ("'", '"', "')", "\\", "''"):
+        assert "quote_probe" in _sqli(san, probe), probe
+    for value in ("Jones'", "O'Brien", '7"', "12'", "'90s", "It's"):
+        assert "quote_probe" not in _sqli(san, value), value
