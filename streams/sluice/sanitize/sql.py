@@ -37,7 +37,7 @@ from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Check, Rule
 from sluice.sanitize.sqli_fingerprint import MAX_CHARS, detect_sqli
 
-__all__ = ["decoded_forms", "sql_rules"]
+__all__ = ["clear_caches", "decoded_forms", "sql_rules"]
 
 _SQLI = FindingKind.SQL_INJECTION
 _SQL_ONLY = frozenset({"sql"})
@@ -133,6 +133,14 @@ def decoded_forms(view: str) -> tuple[str, ...]:
         if folded != cur:
             forms.append(folded)
     return tuple(forms)
+
+
+def clear_caches() -> None:
+    """Forget cached decodings and fingerprints (benchmarks time cold values)."""
+    from sluice.sanitize.sqli_fingerprint import _detect_prefix
+
+    decoded_forms.cache_clear()
+    _detect_prefix.cache_clear()
 
 
 def _check_fingerprint(view: str, m: Any, value: str) -> float | None:

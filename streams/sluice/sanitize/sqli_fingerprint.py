@@ -1036,10 +1036,18 @@ class SqliResult:
 
 
 def detect_sqli(value: str) -> SqliResult | None:
-    """libinjection's ``is_sqli`` on ``value`` (first :data:`MAX_CHARS` characters)."""
+    """libinjection's ``is_sqli`` on ``value`` (first :data:`MAX_CHARS` characters).
+
+    ~40-150 µs per short value in pure Python; repeated values (the same query parameter
+    across events) come from a small cache.
+    """
     if not value:
         return None
-    s = value[:MAX_CHARS]
+    return _detect_prefix(value[:MAX_CHARS])
+
+
+@functools.lru_cache(maxsize=1024)
+def _detect_prefix(s: str) -> SqliResult | None:
     sf = _State(s)
     fp = _check(sf, _QUOTE_NONE | _SQL_ANSI)
     if fp:
