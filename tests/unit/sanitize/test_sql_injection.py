@@ -299,3 +299,24 @@ def test_bare_quote_probes_but_not_names_or_sizes(san: Sanitizer) -> None:
         assert "quote_probe" in _sqli(san, probe), probe
     for value in ("Jones'", "O'Brien", '7"', "12'", "'90s", "It's"):
         assert "quote_probe" not in _sqli(san, value), value
+
+
+def test_tool_call_event_through_the_fast_path() -> None:
+    """Whole events: a sql-treated argument and a text argument, among clean fields."""
+    from .test_engine import make_event
+
+    s = Sanitizer(KEY, treatments={"arguments.id": "sql"})
+    ev = make_event(
+        kind="TOOL_CALL",
+        arguments={
+            "id": "-1union(((select 1,2,3)))",
+            "note": "name: x' UNION/**/SELECT password FROM users-- -",
+            "page": "2",
+        },
+    )
+    _, findings = s.sanitize_event(ev)
+    fields = {f.field for f in findings if f.kind.value == "sql_injection"}
+    assert fields == {"arguments.id", "arguments.note"}
+    clean = make_event(kind="TOOL_CALL", arguments={"id": "O'Brien", "note": "select a plan"})
+    _, findings = s.sanitize_event(clean)
+    assert [f for f in findings if f.kind.value == "sql_injection"] == []
