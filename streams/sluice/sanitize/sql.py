@@ -409,7 +409,7 @@ def _sql_rules() -> list[Rule]:
         Rule(
             "comment_truncation",
             _SQLI,
-            r"['\"`]\s*\)*\s*(?:--(?:\s|$)|#(?:[^0-9]|$)|/\*)",
+            r"['\"`]\s*\)*\s*(?:--(?:\s|$)|#(?:\s|$)|/\*)",
             Severity.MEDIUM,
             0.8,
             treatments=_SQL_ONLY,

@@ -320,3 +320,9 @@ def test_tool_call_event_through_the_fast_path() -> None:
     clean = make_event(kind="TOOL_CALL", arguments={"id": "O'Brien", "note": "select a plan"})
     _, findings = s.sanitize_event(clean)
     assert [f for f in findings if f.kind.value == "sql_injection"] == []
+
+
+def test_comment_after_quote_but_not_json_colours(san: Sanitizer) -> None:
+    assert "comment_truncation" in _sqli(san, "admin'#")
+    assert "comment_truncation" in _sqli(san, "admin') -- ")
+    assert _sqli(san, '{"COLOR":"#2A1100","BACKGROUNDCOLOR":"#D860A7"}') == []
