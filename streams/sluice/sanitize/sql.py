@@ -105,6 +105,7 @@ _QUOTE_FOLD = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-"}
 )
 _HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
+_PCT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -144,7 +145,11 @@ def clear_caches() -> None:
 
 
 def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
-    for form in decoded_forms(view):
+    forms = decoded_forms(view)
+    # A value with valid escapes reaches SQL decoded: its raw %XX form is not fingerprinted
+    # (it only costs: ``%27%27...`` folds token by token up to the cap).
+    url_encoded = len(forms) > 1 and _PCT_ESCAPE.search(view[: 3 * MAX_CHARS]) is not None
+    for form in forms[1:] if url_encoded else forms:
         r = detect_sqli(form)
         if r is not None:
             return 0.9 if len(r.fingerprint) >= 3 or r.fingerprint == "X" else 0.8
@@ -223,7 +228,7 @@ _STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
         # have letters or digits around the quote
         "quote_probe",
         "quote_probe",
-        r"^\s*['\"\\][\s'\"`\\);#,-]*$",
+        r"^\s*['\"\\][\s'\"`\\);#,-]{0,16}$",
         0.6,
     ),
     (
