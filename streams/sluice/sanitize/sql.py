@@ -104,6 +104,8 @@ _SQLISH = r"(?s)^.*[\s'\"`;()#=<>|&*/\\%+,!~^@{}\[\]\-].*"
 _QUOTE_FOLD = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-"}
 )
+#: Characters of a value that are decoded (``%XX``, ``\\xNN``) for the decoded forms.
+DECODE_CHARS = 4096
 _HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
 _PCT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -113,11 +115,11 @@ def decoded_forms(view: str) -> tuple[str, ...]:
     """``view`` and the forms an application may turn it into before it reaches SQL.
 
     URL-decoding (``%XX``, up to three rounds for double encoding), ``\\xNN`` escapes,
-    and typographic quotes folded to ASCII ones. Only the first ``3 * MAX_CHARS``
-    characters are decoded: the fingerprint reads at most ``MAX_CHARS`` of a form.
+    and typographic quotes folded to ASCII ones. Only the first :data:`DECODE_CHARS`
+    characters are decoded (URL-length scale; decoding is a Python loop per escape).
     """
     forms = [view]
-    cur = view[: 3 * MAX_CHARS]
+    cur = view[:DECODE_CHARS]
     for _ in range(3):
         if "%" not in cur:
             break
@@ -148,7 +150,7 @@ def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
     forms = decoded_forms(view)
     # A value with valid escapes reaches SQL decoded: its raw %XX form is not fingerprinted
     # (it only costs: ``%27%27...`` folds token by token up to the cap).
-    url_encoded = len(forms) > 1 and _PCT_ESCAPE.search(view[: 3 * MAX_CHARS]) is not None
+    url_encoded = len(forms) > 1 and _PCT_ESCAPE.search(view[:DECODE_CHARS]) is not None
     for form in forms[1:] if url_encoded else forms:
         r = detect_sqli(form)
         if r is not None:
