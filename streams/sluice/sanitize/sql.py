@@ -10,9 +10,11 @@ Fields treated ``sql`` (values interpolated into a query, e.g. HTTP parameter va
   ``extractvalue``, ``updatexml``), ``-1union(((select``, ``%0A``-separated payloads and
   MySQL versioned comments ``/*!50000UNION*/`` (unparsable comments are themselves SQLi).
 - named RE2 rules (tautology, stacked query, comment truncation, UNION, time-based blind,
-  stored-procedure call, function probe) keep explainable detector names and catch what
-  the five-token fingerprint misses (e.g. ``EXEC sp_configure``). Those named rules see
-  the view; ``sqli_fingerprint`` also sees decoded forms.
+  boolean probe, subquery, CASE WHEN, function and catalog probes, stored procedure,
+  ORDER BY probe, whole statement, bare quote probe) keep explainable detector names and
+  catch what the five-token fingerprint misses (e.g. ``EXEC sp_configure``). They see the
+  view; ``encoded_sqli`` runs them on the decoded forms (``%XX``, ``\\xNN``, typographic
+  quotes). Each reports its first match per field.
 
 ``text`` and ``html`` fields get stricter variants that require an injection context:
 a quote break-out (``' or 1=1``, ``'; drop``), a comment-obfuscated ``UNION/**/SELECT`` or
