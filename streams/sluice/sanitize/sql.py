@@ -255,8 +255,8 @@ _STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
 
 
 @functools.cache
-def _named_sql_rules() -> tuple[Any, list[tuple[Any, Rule]]]:
-    """The named ``sql`` rules (not the fingerprint) as one RE2 set plus their regexes."""
+def _named_rules(treatment: str) -> tuple[Any, list[tuple[Any, Rule]]]:
+    """The named rules of ``treatment`` (not fingerprint or decoding) as one RE2 set."""
     import re2
 
     opts = re2.Options()
@@ -264,7 +264,7 @@ def _named_sql_rules() -> tuple[Any, list[tuple[Any, Rule]]]:
     rules = [
         r
         for r in _sql_rules()
-        if "sql" in r.treatments and r.detector not in ("sqli_fingerprint", "encoded_sqli")
+        if treatment in r.treatments and r.detector not in ("sqli_fingerprint", "encoded_sqli")
     ]
     rset = re2.Set.SearchSet(opts)
     for r in rules:
@@ -273,24 +273,29 @@ def _named_sql_rules() -> tuple[Any, list[tuple[Any, Rule]]]:
     return rset, [(re2.compile(r.pattern, opts), r) for r in rules]
 
 
-def _check_encoded(view: str, m: Any, value: str) -> float | None:
-    forms = decoded_forms(view)
-    if len(forms) < 2:
+def _encoded_check(treatment: str) -> Check:
+    """Runs the named rules of ``treatment`` on the decoded forms of the view."""
+
+    def check(view: str, m: Any, value: str) -> float | None:
+        forms = decoded_forms(view)
+        if len(forms) < 2:
+            return None
+        rset, compiled = _named_rules(treatment)
+        for form in forms[1:]:
+            head = form[:MAX_CHARS]
+            for idx in sorted(rset.Match(head) or ()):
+                rx, rule = compiled[idx]
+                hit = rx.search(head)
+                if hit is None:
+                    continue
+                if rule.check is None:
+                    return rule.confidence
+                conf = rule.check(head, hit, hit.group(rule.group))
+                if conf is not None:
+                    return conf
         return None
-    rset, compiled = _named_sql_rules()
-    for form in forms[1:]:
-        head = form[:MAX_CHARS]
-        for idx in sorted(rset.Match(head) or ()):
-            rx, rule = compiled[idx]
-            hit = rx.search(head)
-            if hit is None:
-                continue
-            if rule.check is None:
-                return rule.confidence
-            conf = rule.check(head, hit, hit.group(rule.group))
-            if conf is not None:
-                return conf
-    return None
+
+    return check
 
 
 def _first_only(rule: Rule) -> Rule:
@@ -339,9 +344,23 @@ def _sql_rules() -> list[Rule]:
             Severity.HIGH,
             0.85,
             group=1,
-            check=_check_encoded,
+            check=_encoded_check("sql"),
             treatments=_SQL_ONLY,
             priority=26,
+        ),
+        Rule(
+            # tool-call arguments carry URLs: x%27%20UNION%2F%2A%2A%2FSELECT... decoded, then
+            # judged by the strict free-text rules
+            "encoded_sqli",
+            _SQLI,
+            r"(?s)^.*?((?i:%2[27f]|%3b|%23|\\x27))",
+            Severity.HIGH,
+            0.85,
+            group=1,
+            check=_encoded_check("text"),
+            treatments=_PROSE,
+            priority=26,
+            rule_id="encoded_sqli_text",
         ),
         # -- tautology -------------------------------------------------------------
         Rule(

@@ -326,3 +326,10 @@ def test_comment_after_quote_but_not_json_colours(san: Sanitizer) -> None:
     assert "comment_truncation" in _sqli(san, "admin'#")
     assert "comment_truncation" in _sqli(san, "admin') -- ")
     assert _sqli(san, '{"COLOR":"#2A1100","BACKGROUNDCOLOR":"#D860A7"}') == []
+
+
+def test_text_mode_decodes_urls_in_tool_arguments(san: Sanitizer) -> None:
+    url = "GET https://shop.example/item?id=1%27%20UNION%2F%2A%2A%2FSELECT%20pw%20FROM%20users--"
+    assert "encoded_sqli" in _sqli(san, url, "text")
+    assert "encoded_sqli" in _sqli(san, "q=5%3B%20DROP%20TABLE%20users", "text")
+    assert _sqli(san, "see https://x.example/a%2Fb?q=rock%27n%27roll&page=2", "text") == []
