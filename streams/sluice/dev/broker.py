@@ -7,6 +7,7 @@ survives clean restarts; storage is formatted on first start only.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -336,10 +337,28 @@ class KafkaBroker:
         self.stop()
 
 
-def _cluster_id() -> str:
-    import base64
+#: UUIDs Kafka never hands out as random ids (``Uuid.RESERVED``: the zero UUID and the
+#: metadata topic id 0:1).
+_RESERVED_UUIDS = frozenset({bytes(16), bytes(15) + b"\x01"})
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+def kafka_uuid_string(raw: bytes) -> str:
+    """Kafka's ``Uuid.toString()`` of 16 bytes: URL-safe base64 without padding (22 chars)."""
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _cluster_id() -> str:
+    """A cluster id the way Kafka's ``Uuid.randomUuid()`` (``kafka-storage random-uuid``) makes one.
+
+    A random (version 4) UUID, drawn again while it is reserved or its string form starts
+    with ``-``: such an id would read as an option to ``kafka-storage format -t`` (the
+    former one-in-64 first-start failure).
+    """
+    while True:
+        raw = uuid.uuid4().bytes
+        text = kafka_uuid_string(raw)
+        if raw not in _RESERVED_UUIDS and not text.startswith("-"):
+            return text
 
 
 def _answers(port: int) -> bool:
