@@ -403,6 +403,12 @@ def keygen(
         ..., "--out", help="Private key file to write (mode 0600); the public key goes to FILE.pub."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
+    if_missing: bool = typer.Option(
+        False,
+        "--if-missing",
+        help="Keep an existing key file (after checking it is a key) instead of failing: "
+        "for init steps that run on every start.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print key id and public key as JSON."),
 ) -> None:
     """Generate the sluice service key that signs audit checkpoints (SLUICE_AUDIT_KEY_FILE)."""
@@ -410,9 +416,17 @@ def keygen(
 
     import orjson
 
-    from sluice.audit.keys import public_key_raw, write_key_pair
+    from sluice.audit.keys import CheckpointSigner, public_key_raw, write_key_pair
 
-    signer = write_key_pair(out, force=force)
+    if force and if_missing:
+        raise typer.BadParameter("--force and --if-missing contradict each other")
+    if if_missing and out.exists():
+        signer = CheckpointSigner.from_file(out)  # refuses a file that is not a key
+        pub = out.with_name(out.name + ".pub")
+        if not pub.exists():
+            pub.write_bytes(signer.public_pem())
+    else:
+        signer = write_key_pair(out, force=force)
     info = {
         "key_id": signer.key_id,
         "private_key_file": str(out),
