@@ -57,7 +57,9 @@ def test_expected_heads_file_forms(tmp_path: Path) -> None:
             load_expected_heads(p)
 
 
-def test_keygen_if_missing_keeps_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keygen_if_missing_keeps_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """What the compose init step runs on every start: the first run creates the key,
     later runs keep it (a new key would orphan the signatures already written)."""
     out = tmp_path / "audit.key"
