@@ -199,7 +199,9 @@ class Stage:
 
     async def _start_producer(self) -> None:
         self.producer = make_producer(
-            self.settings, transactional_id=self._txn_id, transaction_timeout_ms=30000
+            self.settings,
+            transactional_id=self._txn_id,
+            transaction_timeout_ms=self.settings.transaction_timeout_ms,
         )
         await self.producer.start()
 

@@ -136,6 +136,8 @@ class KafkaBroker:
         scram_users: name → password, created as SCRAM-SHA-256 and SCRAM-SHA-512
             credentials when storage is formatted (first start only; for tests and dev:
             the password is passed on the format tool's command line).
+        cluster_id: format storage with this cluster id (to join another node's
+            cluster); default: a new random one.
     """
 
     def __init__(
@@ -149,8 +151,10 @@ class KafkaBroker:
         extra_listeners: dict[str, tuple[int, str]] | None = None,
         jvm_options: list[str] | None = None,
         scram_users: dict[str, str] | None = None,
+        cluster_id: str | None = None,
     ) -> None:
         self.port = port
+        self._cluster_id = cluster_id
         self.controller_port = controller_port or port + 1
         self.data_dir = Path(data_dir).resolve()
         self.heap = heap
@@ -169,6 +173,41 @@ class KafkaBroker:
     def log_file(self) -> Path:
         """The broker's own log."""
         return self.data_dir / "logs" / "server.log"
+
+    @property
+    def cluster_id(self) -> str | None:
+        """The cluster id storage was formatted with (None before the first start)."""
+        meta = self.data_dir / "logs-data" / "meta.properties"
+        try:
+            lines = meta.read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id":
+                return value.strip()
+        return None
+
+    def joining_broker(
+        self, node_id: int, port: int, data_dir: Path | str, *, heap: str = "256m"
+    ) -> KafkaBroker:
+        """A broker-only node that joins this node's cluster (for replication faults).
+
+        Start this node first; the new one uses its controller and cluster id.
+        """
+        return KafkaBroker(
+            port,
+            data_dir,
+            controller_port=self.controller_port,
+            heap=heap,
+            cluster_id=self.cluster_id,
+            extra_properties={
+                "process.roles": "broker",
+                "node.id": str(node_id),
+                "listeners": f"PLAINTEXT://127.0.0.1:{port}",
+                "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            },
+        )
 
     def _properties(self) -> str:
         listeners = {"PLAINTEXT": (self.port, "PLAINTEXT"), **self.extra_listeners}
@@ -231,7 +270,7 @@ class KafkaBroker:
         classpath = f"{libs}/*"
         common = [f"-Dlog4j.configuration=file:{log4j}", "-Djava.awt.headless=true"]
         if not (self.data_dir / "logs-data" / "meta.properties").exists():
-            cluster_id = _cluster_id()
+            cluster_id = self._cluster_id or _cluster_id()
             scram = [
                 arg
                 for name, password in self.scram_users.items()
