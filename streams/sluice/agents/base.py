@@ -92,6 +92,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class DeliveryFailed(Exception):
     """A batch of the open transaction was refused for good; the transaction must abort."""
 
@@ -173,6 +178,8 @@ class Outbox:
             if exc is not None:
                 raise DeliveryFailed(type(exc).__name__) from exc
         if pending:
+            for f in pending:  # failed later when the producer is abandoned: not an error
+                f.add_done_callback(_retrieve)
             raise DeliveryFailed("TimeoutError") from TimeoutError(
                 f"{len(pending)} batch(es) not acknowledged within {timeout_s}s"
             )
