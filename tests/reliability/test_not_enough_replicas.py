@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
+from sluice.audit.keys import write_key_pair
 from sluice.bench.events import make_events
 from sluice.chaos import Scenario, WorkerHandle, encode_events, pace, settle, snapshot
 from sluice.codec import default_codec
@@ -139,7 +143,16 @@ async def test_gate_releases_after_not_enough_replicas(
     scenario: Scenario, second_broker: KafkaBroker
 ) -> None:
     scn = scenario
-    env = {**scn.env, "SLUICE_TRANSACTION_TIMEOUT_MS": str(TXN_TIMEOUT_MS)}
+    key = scn.workdir / "audit.key"
+    write_key_pair(key)
+    env = {
+        **scn.env,
+        "SLUICE_TRANSACTION_TIMEOUT_MS": str(TXN_TIMEOUT_MS),
+        # Signed audit chains, checkpoints close together: the aborted transactions'
+        # records and checkpoints must leave no trace in the chains.
+        "SLUICE_AUDIT_KEY_FILE": str(key),
+        "SLUICE_CHECKPOINT_EVERY": "3",
+    }
     evs = make_events(N, held_share=1.0, seed=17, now_ms=time.time_ns() // 1_000_000)
     for ev in evs:
         ev.update(kind="CODE_PUBLISH", data_classification="INTERNAL")
@@ -198,3 +211,15 @@ async def test_gate_releases_after_not_enough_replicas(
     assert not snap.rejected and acc.still_held == 0
     assert acc.ok, acc.as_dict()
     assert code == 0
+    # The audit chains verify against the committed heads, signatures checked.
+    verify = subprocess.run(
+        [sys.executable, "-m", "sluice", "audit", "verify", "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
+    report = json.loads(verify.stdout)
+    assert report["signatures_checked"] and report["checkpoints"] > 0
