@@ -324,12 +324,14 @@ class Intake:
         """The source key (run_id by contract), with any secret in it redacted."""
         if key is None:
             return None
-        try:
-            text = key.decode("utf-8")
-        except UnicodeDecodeError:
-            return key  # not text: cannot hold a textual secret pattern
+        # Bytes that are not UTF-8 (binary, latin-1, ...) can still carry an ASCII secret:
+        # surrogateescape keeps every ASCII byte as it was and turns each undecodable byte
+        # into a lone surrogate (not a word character, so it cannot hide a secret's
+        # boundary). redact() replaces those surrogates, so such a key always comes out
+        # as the redacted UTF-8 text with "?" for the undecodable bytes.
+        text = key.decode("utf-8", "surrogateescape")
         clean = self._sanitizer.redact(text)
-        return key if clean == text else clean.encode()
+        return key if clean == text else clean.encode("utf-8")
 
     def _salvage(self, payload: bytes) -> tuple[str | None, str | None]:
         """Best effort: the event id and a short redacted preview of a bad record."""

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Intake batching.
     batch_max_records: int = Field(default=2000, ge=1)
     batch_timeout_ms: int = Field(default=50, ge=1)
+    #: Kafka transaction timeout of each stage's producer: the broker aborts (and fences)
+    #: a transaction left open longer; the stage then starts a new producer.
+    transaction_timeout_ms: int = Field(default=30_000, ge=1000, le=900_000)
 
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)
