@@ -5,6 +5,10 @@ Run once (the output is committed); needs local copies of the public sources and
     python scripts/build_detection_eval.py --libinjection DIR --payloadbox DIR \
         --patt DIR [--sqlmap DIR] --out tests/data/detection
 
+or, for the second held-out SQL set alone (deduplicated against the sets already in OUT):
+
+    python scripts/build_detection_eval.py --seclists DIR --fuzzdb DIR --out tests/data/detection
+
 Sets (JSON lines ``{"text", "label", "source"}``, label 1 = attack):
 
 - ``sql_dev.jsonl``: payloadbox/sql-injection-payload-list Intruder lists (MIT) and one
@@ -16,6 +20,16 @@ Sets (JSON lines ``{"text", "label", "source"}``, label 1 = attack):
   rendered sqlmap payloads, against benign values made by Faker (MIT: names,
   addresses, companies, e-mails, dates, numbers, sentences) and Debian package changelog
   lines that contain SQL words (the packages' own free licences). Never tuned against.
+- ``sql_extra.jsonl``: a second held-out SQL set, for breadth, never tuned against:
+  SecLists (MIT, danielmiessler/SecLists) ``Fuzzing/Databases/SQLi/quick-SQLi.txt``,
+  ``sqli.auth.bypass.txt``, ``SQLi-Polyglots.txt``, ``Fuzzing/SQLi/safe-SQLi-payloads.txt``
+  and sqlmap-risk-classified ``Low-Risk-Payloads/boolean_blind.txt`` (placeholders
+  rendered) lines not already in the dev or held-out sets (bare numbers such as ``1`` or
+  ``-1`` dropped: no value-level detector can tell them from a number), against fuzzdb's
+  ``wordlists-user-passwd/names/namelist.txt`` and ``wordlists-misc/us_cities.txt``
+  (fuzzdb-project/fuzzdb commit ``5656ab2``, BSD-3-Clause; fuzzdb's own SQL lists are all
+  in payloadbox's, so none are new) and Faker values of other locales and kinds
+  (products, prices, quantities, search phrases with "and"/"or", JSON snippets).
 - ``markup_dev.jsonl`` / ``markup_heldout.jsonl``: libinjection's ``data/xss-*.txt``
   (BSD-3-Clause) for dev, PayloadsAllTheThings ``XSS Injection/Intruders`` (MIT) for
   held-out, each against benign text that contains ``<``, ``>``, ``&`` or ``on...=``.
@@ -163,6 +177,96 @@ def _sqlmap_payloads(root: Path, rng: random.Random, n: int) -> list[str]:
     return out[:n]
 
 
+def _faker_values_other(rng: random.Random, n: int) -> list[str]:
+    """Faker values of locales and kinds the held-out set does not use (fuzzdb set)."""
+    from faker import Faker
+
+    locs = ("it_IT", "es_ES", "nl_NL", "pt_BR", "en_AU", "fr_CA", "ga_IE", "en_IN")
+    fakers = [Faker(loc) for loc in locs]
+    for i, f in enumerate(fakers):
+        f.seed_instance(5000 + i)
+    makers = [
+        lambda f: f.name(),
+        lambda f: f.first_name(),
+        lambda f: f.last_name(),
+        lambda f: f.street_name(),
+        lambda f: f.postcode(),
+        lambda f: f.company(),
+        lambda f: f.bs(),
+        lambda f: f.catch_phrase(),
+        lambda f: f.word(),
+        lambda f: " ".join(f.words(rng.randint(2, 4))),
+        lambda f: f" {rng.choice(('and', 'or', 'AND', 'OR', '&'))} ".join(f.words(2)),
+        lambda f: f"{rng.randint(1, 99)} {rng.choice(('and', 'or'))} {rng.randint(1, 99)}",
+        lambda f: f"{rng.randint(1, 99)}% {f.word()}",
+        lambda f: f"{f.pricetag()}",
+        lambda f: str(f.pyint(-1000, 1000)),
+        lambda f: str(f.pydecimal(left_digits=3, right_digits=2)),
+        lambda f: f.date(pattern=rng.choice(("%d/%m/%Y", "%Y-%m-%d", "%m-%d-%y"))),
+        lambda f: f.time(),
+        lambda f: f.free_email(),
+        lambda f: f.domain_name(),
+        lambda f: f.url(),
+        lambda f: f.file_path(depth=2),
+        lambda f: f.color_name(),
+        lambda f: f.currency_code(),
+        lambda f: f.json(data_columns={"name": "name", "n": "pyint"}, num_rows=1),
+        lambda f: f.sentence(nb_words=rng.randint(3, 9)),
+        lambda f: f.isbn13(),
+        lambda f: f.license_plate(),
+        lambda f: f.user_agent(),
+    ]
+    out: list[str] = []
+    while len(out) < n:
+        f = rng.choice(fakers)
+        out.append(str(rng.choice(makers)(f)))
+    return out
+
+
+SECLISTS_SQL = (
+    "Fuzzing/Databases/SQLi/quick-SQLi.txt",
+    "Fuzzing/Databases/SQLi/sqli.auth.bypass.txt",
+    "Fuzzing/Databases/SQLi/SQLi-Polyglots.txt",
+    "Fuzzing/SQLi/safe-SQLi-payloads.txt",
+    "Fuzzing/Databases/SQLi/sqlmap-risk-classified/Low-Risk-Payloads/boolean_blind.txt",
+)
+BARE_NUMBER = re.compile(r"\s*[+-]?[0-9]+(?:\.[0-9]+)?\s*")
+
+
+def _render(t: str, rng: random.Random) -> str:
+    """sqlmap-style placeholders of a SecLists line with random values."""
+    t = re.sub(r"\[RANDNUM[0-9]?\]", lambda _: str(rng.randint(1000, 9999)), t)
+    t = t.replace("[ORIGVALUE]", str(rng.randint(1, 500)))
+    return t.replace(
+        "[RANDSTR]", "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4))
+    )
+
+
+def _extra_set(seclists: Path, fuzzdb: Path, out: Path, rng: random.Random) -> None:
+    """``sql_extra.jsonl``: SecLists SQL lists not in the other sets, against benign values."""
+    seen: set[str] = set()
+    for name in ("sql_dev.jsonl", "sql_heldout.jsonl"):
+        p = out / name
+        if p.exists():
+            seen |= {_norm(json.loads(x)["text"]) for x in p.read_text("utf-8").splitlines()}
+    pos = []
+    for rel in SECLISTS_SQL:
+        for t in _lines(seclists / rel):
+            t = _render(t, rng)
+            if _norm(t) in seen or BARE_NUMBER.fullmatch(t):
+                continue
+            pos.append({"text": t, "label": 1, "source": f"SecLists/{rel.rsplit('/', 1)[-1]}"})
+    names = _lines(fuzzdb / "wordlists-user-passwd/names/namelist.txt")
+    cities = _lines(fuzzdb / "wordlists-misc/us_cities.txt")
+    neg = [{"text": t, "label": 0, "source": "fuzzdb/namelist.txt"} for t in rng.sample(names, 250)]
+    neg += [
+        {"text": t, "label": 0, "source": "fuzzdb/us_cities.txt"} for t in rng.sample(cities, 150)
+    ]
+    neg += [{"text": t, "label": 0, "source": "faker"} for t in _faker_values_other(rng, 600)]
+    neg = [r for r in neg if _norm(str(r["text"])) not in seen]
+    _write(out / "sql_extra.jsonl", _dedup(pos + neg))
+
+
 def _write(path: Path, rows: list[dict[str, object]]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for r in rows:
@@ -173,14 +277,25 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--libinjection", type=Path, required=True)
-    ap.add_argument("--payloadbox", type=Path, required=True)
-    ap.add_argument("--patt", type=Path, required=True)
+    ap.add_argument("--libinjection", type=Path)
+    ap.add_argument("--payloadbox", type=Path)
+    ap.add_argument("--patt", type=Path)
     ap.add_argument("--sqlmap", type=Path)
+    ap.add_argument("--seclists", type=Path, help="SecLists checkout, for sql_extra.jsonl")
+    ap.add_argument("--fuzzdb", type=Path, help="fuzzdb checkout, for sql_extra.jsonl")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    rng = random.Random(20261129)  # noqa: S311 - reproducible sampling, not secrets
     args.out.mkdir(parents=True, exist_ok=True)
+    extra = args.seclists is not None and args.fuzzdb is not None
+    if extra:
+        _extra_set(args.seclists, args.fuzzdb, args.out, random.Random(20261130))  # noqa: S311
+    if args.libinjection is None or args.payloadbox is None or args.patt is None:
+        if not extra:
+            ap.error(
+                "--libinjection, --payloadbox and --patt are required (or --seclists, --fuzzdb)"
+            )
+        return
+    rng = random.Random(20261129)  # noqa: S311 - reproducible sampling, not secrets
 
     # -- SQL dev ---------------------------------------------------------------------
     dev_pos = []

@@ -16,6 +16,12 @@ Fields treated ``sql`` (values interpolated into a query, e.g. HTTP parameter va
   view; ``encoded_sqli`` runs them on the decoded forms (``%XX``, ``\\xNN``, typographic
   quotes). Each reports its first match per field.
 
+- short-probe rules (``quote_breakout``, ``numeric_boolean``, ``statement_end``) judge
+  values of at most :data:`PROBE_CHARS` characters on their unfolded tokens: a quote that
+  closes the literal followed by nothing, a comment, ``;`` or a boolean operator with an
+  operand (``1'``, ``')--``, ``' OR '``); a number joined by a boolean operator to a truth
+  value (``1 AND 1``, ``AND 1``); a value ended by ``;`` or ``)`` (``1;``, ``1))``).
+
 ``text`` and ``html`` fields get stricter variants that require an injection context:
 a quote break-out (``' or 1=1``, ``'; drop``), a comment-obfuscated ``UNION/**/SELECT`` or
 versioned comment, or a stacked ``; DROP TABLE x --``, so that prose and code that merely
@@ -37,9 +43,9 @@ from typing import Any
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Check, Rule
-from sluice.sanitize.sqli_fingerprint import MAX_CHARS, detect_sqli
+from sluice.sanitize.sqli_fingerprint import MAX_CHARS, RawToken, detect_sqli, raw_tokens
 
-__all__ = ["clear_caches", "decoded_forms", "sql_rules"]
+__all__ = ["PROBE_CHARS", "clear_caches", "decoded_forms", "sql_rules"]
 
 _SQLI = FindingKind.SQL_INJECTION
 _SQL_ONLY = frozenset({"sql"})
@@ -145,6 +151,7 @@ def clear_caches() -> None:
     from sluice.sanitize.sqli_fingerprint import _detect_prefix
 
     decoded_forms.cache_clear()
+    _probe_verdicts.cache_clear()
     _detect_prefix.cache_clear()
 
 
@@ -158,6 +165,241 @@ def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
         if r is not None:
             return 0.9 if len(r.fingerprint) >= 3 or r.fingerprint == "X" else 0.8
     return None
+
+
+# -- short probes of attack tools in ``sql`` fields ----------------------------------------
+#
+# An ``sql`` field is a value that will be interpolated into a query, either inside a string
+# literal (``WHERE name = '<value>'``) or as a number (``WHERE id = <value>``). Scanners
+# first send short probes that only make sense there: a quote that closes the literal
+# followed by nothing, closing parentheses, a comment, a statement end or a boolean
+# operator with an operand (``1'``, ``')--``, ``' OR '``, ``x' or 1 --``); a number followed
+# by a boolean operator and a truth value (``1 AND 1``, ``AND 1``, ``-1 OR true``); a value
+# ended by ``;`` or ``)`` (``1;``, ``1;--``, ``1))``). The libinjection fingerprint misses
+# them (too few tokens, or whitelisted as ``3 and 4``). These rules read the value's
+# unfolded tokens (:func:`raw_tokens`) in each quote context; ordinary values keep a quote
+# between letters (``O'Brien``, ``D'Angelo``, ``it's``), a possessive (``Jones'``), a quoted
+# phrase (``"INTO THE WILD"``), a measure followed by more words (``16" or 18"``,
+# ``5' 10"``), or words after ``and``/``or`` (``7 AND HALF``, ``10 OR LESS``).
+
+#: Probes are short; longer values are judged by the fingerprint and the named rules.
+PROBE_CHARS = 64
+_PROBE_TOKENS = 10
+_ONE_NUMBER = re.compile(r"[+-]?[0-9][0-9.]*")
+_ONE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.@$-]*")
+_TRUTH = frozenset({"0", "1", "true", "false", "null"})
+_COMPARE = frozenset({"=", "==", "<>", "!=", "<=>", "<", ">", "<=", ">=", "like", "is", "rlike"})
+
+
+def _is_comment(t: RawToken) -> bool:
+    """A comment that truncates the rest of a query: ``--`` + space/end, ``#``, ``/*``."""
+    v = t.val
+    if t.type not in ("c", "o"):
+        return False
+    if v.startswith("/*"):
+        return t.type == "c"
+    if v.startswith("--"):
+        return len(v) == 2 or v[2] in " \t\r\n\x0b\x0c"
+    if v.startswith("#"):
+        return len(v) == 1 or v[1] in " \t\r\n\x0b\x0c"
+    return False
+
+
+def _single_token(prefix: str, quote: str) -> bool:
+    """``1``, ``-1``, ``admin`` (not ``Jones`` before ``'``: a possessive)."""
+    if _ONE_NUMBER.fullmatch(prefix):
+        return True
+    if _ONE_WORD.fullmatch(prefix) is None:
+        return False
+    return not (quote == "'" and prefix[-1] in "sS")
+
+
+def _operand_ends(rest: tuple[RawToken, ...], i: int) -> bool:
+    """``rest[i]`` is a number or truth value that ends the value or a comparison/comment."""
+    if i + 1 >= len(rest):
+        return True
+    nxt = rest[i + 1]
+    return nxt.type in (")", ";") or _is_comment(nxt) or nxt.val.lower() in _COMPARE
+
+
+def _quote_breakout(form: str) -> float | None:
+    """A quote that would close the literal the value sits in, followed by SQL or nothing."""
+    for quote in ("'", '"'):
+        if quote not in form:
+            continue
+        toks, done = raw_tokens(form, quote, _PROBE_TOKENS)
+        if not toks or toks[0].str_close != quote:
+            continue
+        prefix = toks[0].val.strip()
+        short = prefix == "" or _single_token(prefix, quote)
+        rest = toks[1:]
+        i = 0
+        while i < len(rest) and rest[i].type == ")":
+            i += 1
+        if i == len(rest):
+            # 1' / admin" / 1')) / -1') : the quote (and closing parens) end the value
+            if done and prefix and _single_token(prefix, quote):
+                return 0.7
+            continue
+        t = rest[i]
+        if _is_comment(t):  # admin'-- / ')# / x' /*
+            if short:
+                return 0.8
+            continue
+        if t.type == ";":  # 1'; / '; desc users; --
+            after = rest[i + 1] if i + 1 < len(rest) else None
+            if after is None and done and short:
+                return 0.7
+            if after is not None and (_is_comment(after) or after.type in "kETUB"):
+                return 0.8
+            continue
+        if t.type == "&" and short and f"{quote}{t.val}{quote}" not in form:
+            # ' OR ' / x' or 1 -- / ' or (EXISTS) / '||f( (not a quoted word: select 'and')
+            if i + 1 >= len(rest):
+                if done:
+                    return 0.7
+                continue
+            nxt = rest[i + 1]
+            if nxt.type in "s(vf" or (nxt.type == "1" and _operand_ends(rest, i + 1)):
+                return 0.8
+            if (
+                nxt.type == "n"
+                and i + 2 < len(rest)
+                and (rest[i + 2].val.lower() in _COMPARE or rest[i + 2].type == "(")
+            ):
+                return 0.8  # ' or x=x / ' || pkg.fn(...)
+    return None
+
+
+def _sql_operand(toks: tuple[RawToken, ...], i: int) -> bool:
+    """``toks[i]`` starts an operand only SQL has: a function, a parenthesised expression,
+    a variable, or a string compared (``sleep(5)``, ``(EXISTS)``, ``@@version``, ``'a'='a``)."""
+    t = toks[i]
+    nxt = toks[i + 1] if i + 1 < len(toks) else None
+    if t.type in ("f", "v"):
+        return True
+    if t.type == "(":
+        return nxt is not None and nxt.type in "f1svE("
+    if t.type == "s" and t.str_open:
+        return nxt is not None and nxt.val.lower() in _COMPARE
+    return False
+
+
+def _numeric_boolean(form: str) -> float | None:
+    """``1 AND 1`` / ``AND 1`` / ``-1 OR true`` / ``1) or 1``: a whole value, numeric context."""
+    toks, done = raw_tokens(form, "", _PROBE_TOKENS)
+    if not done or len(toks) > 8:
+        return None
+    i = 0
+    if i < len(toks) and toks[i].type == "o" and toks[i].val in "+-":
+        i += 1
+    left = ""
+    if i < len(toks) and toks[i].type == "1":
+        left = toks[i].val.lower()
+        i += 1
+    closed = False
+    while i < len(toks) and toks[i].type == ")":
+        closed = True
+        i += 1
+    if i >= len(toks) or toks[i].type != "&":
+        return None
+    logic = toks[i].val.lower()
+    i += 1
+    if i < len(toks) and toks[i].type == "o" and toks[i].val.lower() in ("not", "!", "-"):
+        i += 1
+    if i >= len(toks):
+        return None
+    if left == "" and _sql_operand(toks, i):
+        return 0.75  # ) or sleep(5)= / or (EXISTS) / ||UTL_HTTP.REQUEST / or 'a'='a
+    if toks[i].type != "1" or not _operand_ends(toks, i):
+        return None
+    right = toks[i].val.lower()
+    if left and not left[:1].isdigit():
+        return None  # true or false
+    if (
+        not left
+        or closed
+        or left == right
+        or right in _TRUTH
+        or logic in ("&&", "||", "xor")
+        or i + 1 < len(toks)  # 1 AND 2>1, 1 or 1 --
+    ):
+        return 0.75
+    return None
+
+
+def _terminator(form: str) -> float | None:
+    """``1;`` / ``1;--`` / ``; --`` / ``1))`` / ``1) --``: a number or word ending a statement."""
+    toks, done = raw_tokens(form, "", 6)
+    if not done or not toks:
+        return None
+    i = 0
+    if toks[i].type == "o" and toks[i].val in "+-" and len(toks) > 1:
+        i += 1
+    lead = toks[i].type if i < len(toks) else ""
+    if lead in ("1", "n"):
+        i += 1
+    else:
+        lead = ""
+    rest = toks[i:]
+    if not rest:
+        return None
+    if rest[0].type == ";" and lead in ("1", "n", ""):
+        tail = rest[1:]
+        if not tail and lead:
+            return 0.7
+        if len(tail) == 1 and _is_comment(tail[0]):
+            return 0.75
+        return None
+    if rest[0].type == ")" and lead == "1":
+        j = 0
+        while j < len(rest) and rest[j].type == ")":
+            j += 1
+        tail = rest[j:]
+        if not tail or (len(tail) == 1 and (tail[0].type == ";" or _is_comment(tail[0]))):
+            return 0.7
+    return None
+
+
+def _probe_forms(view: str) -> list[str]:
+    """The short forms of ``view`` a probe rule judges: decoded, and with ``\\'`` as ``'``."""
+    out: list[str] = []
+    for form in decoded_forms(view):
+        f = form.strip()
+        if not f or len(f) > PROBE_CHARS:
+            continue
+        out.append(f)
+        if "\\'" in f or '\\"' in f:
+            # MySQL's escaped quote: ``\'`` becomes ``\\'`` after escaping, and the quote closes
+            out.append(f.replace("\\'", "'").replace('\\"', '"'))
+    return out
+
+
+#: Something a probe needs: a quote, ``;``, ``)``, or a boolean operator.
+_PROBE_HINT = re.compile(r"['\";)&|]|\b(?:and|or|xor)\b", re.IGNORECASE)
+_PROBE_JUDGES = (_quote_breakout, _numeric_boolean, _terminator)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe_verdicts(view: str) -> tuple[float | None, ...]:
+    """The confidence of each probe judge on ``view`` (shared by the three rules)."""
+    out: list[float | None] = [None] * len(_PROBE_JUDGES)
+    if len(view) > PROBE_CHARS * 3:
+        return tuple(out)
+    for form in _probe_forms(view):
+        if _PROBE_HINT.search(form) is None:
+            continue
+        for k, judge in enumerate(_PROBE_JUDGES):
+            if out[k] is None:
+                out[k] = judge(form)
+    return tuple(out)
+
+
+def _probe_check(k: int) -> Check:
+    def check(view: str, m: Any, value: str) -> float | None:
+        return _probe_verdicts(view)[k]
+
+    return check
 
 
 _CMP = r"(?:=|<>|!=|<=>|<=|>=|<|>|\blike\b|\brlike\b|\bregexp\b|\bbetween\b)"
@@ -361,6 +603,22 @@ def _sql_rules() -> list[Rule]:
             treatments=_PROSE,
             priority=26,
             rule_id="encoded_sqli_text",
+        ),
+        # -- short probes (quote break-out, numeric boolean, statement end) ---------------
+        *(
+            Rule(
+                rid,
+                _SQLI,
+                # a value with a quote, ;, ), & or |, an escape, or and/or/xor (the check
+                # skips long values: a counted repetition here would inflate the RE2 set)
+                r"(?s)^.*?(?:['\";)&|%\\]|(?i:\b(?:and|or|xor)\b))",
+                Severity.MEDIUM,
+                0.75,
+                check=_probe_check(k),
+                treatments=_SQL_ONLY,
+                priority=32,
+            )
+            for k, rid in enumerate(("quote_breakout", "numeric_boolean", "statement_end"))
         ),
         # -- tautology -------------------------------------------------------------
         Rule(

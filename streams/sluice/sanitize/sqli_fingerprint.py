@@ -28,7 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["MAX_CHARS", "MAX_TOKENS_PER_PASS", "SqliResult", "detect_sqli", "fingerprints_of"]
+__all__ = [
+    "MAX_CHARS",
+    "MAX_TOKENS_PER_PASS",
+    "RawToken",
+    "SqliResult",
+    "detect_sqli",
+    "fingerprints_of",
+    "raw_tokens",
+]
 
 #: Characters of a value that are analysed (URL-length scale; regex rules see everything).
 MAX_CHARS = 8192
@@ -987,6 +995,10 @@ def _not_whitelisted(sf: _State, fp: str) -> bool:
     return True
 
 
+_PERCENT_UNIT = re.compile(r"[0-9]%\s*[A-Za-z]")
+_COMPARISON = re.compile(r"[=<>]|\b(?:like|is|between|in)\b", re.IGNORECASE)
+
+
 def _sluice_benign(sf: _State, fp: str) -> bool:
     """Look-alikes of real query-string values that libinjection flags (sluice's addition).
 
@@ -995,9 +1007,13 @@ def _sluice_benign(sf: _State, fp: str) -> bool:
       ``BROWNING "LIKE"``): a quoted word, not an operator (``'&'``, ``1'||'asd'`` stay);
     - a two-token fingerprint ending in a ``--`` comment glued to a letter
       (``1611-IioXXIG1ti8rspL2vbXFy--``: an id, not a number followed by a comment);
+    - ``1&1`` where a number carries a percent sign and a word (``80% ACRYLIC AND 20%
+      WOOL``: a share, not ``80 % acrylic``, modulo a column) and nothing is compared;
     - ``nc`` where the comment is a bare unterminated ``/*`` at the end (``x/*``).
     """
     tv, s, n = sf.tokenvec, sf.s, sf.slen
+    if fp == "1&1" and _PERCENT_UNIT.search(s) and not _COMPARISON.search(s):
+        return True
     if len(fp) == 3 and fp[0] == T_STRING and fp[2] == T_STRING:
         mid = tv[1]
         before = s[mid.pos - 1] if mid.pos > 0 else ""
@@ -1080,3 +1096,34 @@ def fingerprints_of(value: str) -> list[str]:
         _fingerprint(sf, _QUOTE_SINGLE | _SQL_ANSI),
         _fingerprint(sf, _QUOTE_DOUBLE | _SQL_MYSQL),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class RawToken:
+    """One unfolded token: its type (``T_*``), text, and for strings the quotes around it."""
+
+    type: str
+    val: str
+    str_open: str
+    str_close: str
+
+
+def raw_tokens(value: str, context: str = "", limit: int = 12) -> tuple[tuple[RawToken, ...], bool]:
+    """The first ``limit`` unfolded tokens of ``value`` and whether they cover all of it.
+
+    ``context`` is ``""`` (the value as is), ``"'"`` or ``'"'`` (the value as if it sat
+    inside a string literal opened by that quote: the first token is the string up to
+    the first such quote). Used by sluice's short-probe rules; ``limit`` bounds the work.
+    """
+    s = value[:MAX_CHARS]
+    sf = _State(s)
+    if context == "'":
+        sf.reset(_QUOTE_SINGLE | _SQL_ANSI)
+    elif context == '"':
+        sf.reset(_QUOTE_DOUBLE | _SQL_MYSQL)
+    out: list[RawToken] = []
+    while len(out) < limit and _tokenize(sf):
+        t = sf.current
+        out.append(RawToken(t.type, t.val, t.str_open, t.str_close))
+    done = sf.pos >= sf.slen or not s[sf.pos :].strip(_WHITE)
+    return tuple(out), done

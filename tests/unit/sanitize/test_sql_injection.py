@@ -244,9 +244,12 @@ def _score(san: Sanitizer, name: str, family: str, as_: str) -> tuple[float, flo
 
 def test_public_sql_sets_precision_and_recall(san: Sanitizer) -> None:
     p, r = _score(san, "sql_heldout.jsonl", "sql_injection", "sql")
-    assert p >= 0.98 and r >= 0.85, (p, r)
+    assert p >= 0.98 and r >= 0.9, (p, r)
     p, r = _score(san, "sql_dev.jsonl", "sql_injection", "sql")
-    assert p >= 0.98 and r >= 0.92, (p, r)
+    assert p >= 0.98 and r >= 0.94, (p, r)
+    # second held-out set (SecLists payloads; fuzzdb and Faker values)
+    p, r = _score(san, "sql_extra.jsonl", "sql_injection", "sql")
+    assert p >= 0.98 and r >= 0.8, (p, r)
 
 
 # -- cost bounds ---------------------------------------------------------------------------------
@@ -333,3 +336,142 @@ def test_text_mode_decodes_urls_in_tool_arguments(san: Sanitizer) -> None:
     assert "encoded_sqli" in _sqli(san, url, "text")
     assert "encoded_sqli" in _sqli(san, "q=5%3B%20DROP%20TABLE%20users", "text")
     assert _sqli(san, "see https://x.example/a%2Fb?q=rock%27n%27roll&page=2", "text") == []
+
+
+# -- short probes of attack tools (sql fields) ----------------------------------------------------
+
+
+def _probe_rules(san: Sanitizer, text: str) -> set[str]:
+    _, findings = san.scan_text(text, "sql")
+    probes = {"quote_breakout", "numeric_boolean", "statement_end"}
+    return {f.detector for f in findings if f.detector in probes}
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "1'",
+        '1"',
+        "-1'",
+        "admin'",
+        "a'",
+        "1')",
+        "1'))",
+        '1")',
+        "admin'--",
+        "x' #",
+        "root\"/*",
+        "1';",
+        "\\'; desc users; --",
+        "' OR '",
+        "x' or 1 --",
+        "' or true",
+        "' or (EXISTS)",
+        "'||UTL_HTTP.REQUEST",
+        "' || pkg.adduser('admin', 'x') || '",
+        "admin' or x=x",
+        "1%27",
+    ],
+)
+def test_quote_breakout_probes(san: Sanitizer, probe: str) -> None:
+    assert "quote_breakout" in _probe_rules(san, probe), probe
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "O'Brien",
+        "D'Angelo",
+        "O'Neil-Smith",
+        "Jones'",
+        "Kids' shoes",
+        "rock 'n' roll",
+        "Guns N' Roses",
+        "it's",
+        "'90s",
+        '5\'10"',
+        '12" pizza',
+        'necklace length 16" or 18"',
+        "Smiths' and Joneses'",
+        '"INTO THE WILD"',
+        '"CREATE A CRITTER"',
+        '"AND WHEN THE KIDS ARE OLD ENOUGH"',
+        '"SWEATER DRESS" AND "CHRISTMAS"',
+        '"#2 MOM"',
+        "select 'and'",
+        "DRESS WITH HAT 18';",
+        '{"name": "x", "n": 1}',
+        "The 'best' one",
+    ],
+)
+def test_quotes_in_ordinary_values_are_not_breakouts(san: Sanitizer, value: str) -> None:
+    assert "quote_breakout" not in _probe_rules(san, value), value
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "1 AND 1",
+        "1 OR 1",
+        "1 xor 1",
+        "1 && 1",
+        "1 || 1",
+        "AND 1",
+        "or true",
+        "-1 OR true",
+        "1 and 0",
+        "5 AND 7 --",
+        "1) or 1",
+        ") or sleep(5)=",
+        " or (EXISTS)",
+        "||UTL_HTTP.REQUEST",
+        "or 'a'='a",
+    ],
+)
+def test_numeric_boolean_probes(san: Sanitizer, probe: str) -> None:
+    assert "numeric_boolean" in _probe_rules(san, probe), probe
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "3 and 4",
+        "00 AND 3",
+        "7 AND HALF",
+        "10 OR LESS",
+        "1060 OR 70S",
+        "3 or 4 bedrooms",
+        "true or false",
+        "salt and pepper",
+        "black or white",
+        "size 10 or 12",
+        "and",
+        "or",
+    ],
+)
+def test_numbers_and_words_joined_by_and_or_are_not_probes(san: Sanitizer, value: str) -> None:
+    assert "numeric_boolean" not in _probe_rules(san, value), value
+
+
+@pytest.mark.parametrize("probe", ["1;", "1;--", "1; --", "sqlvuln;", "; --", "1)", "1))", "1) --"])
+def test_statement_end_probes(san: Sanitizer, probe: str) -> None:
+    assert "statement_end" in _probe_rules(san, probe), probe
+
+
+@pytest.mark.parametrize(
+    "value", ["1;2;3", "a;b", "1) first item", "a) first", "(see above)", "&amp;", "x--y", "#1"]
+)
+def test_lists_and_enumerations_are_not_statement_ends(san: Sanitizer, value: str) -> None:
+    assert "statement_end" not in _probe_rules(san, value), value
+
+
+def test_probes_only_judge_short_values(san: Sanitizer) -> None:
+    # a long value is the fingerprint's and the named rules' to judge; the probe rules
+    # tokenize at most a few tokens of at most PROBE_CHARS characters
+    assert _probe_rules(san, "1'") and not _probe_rules(san, "x" * 300 + " 1'")
+
+
+def test_percent_shares_are_not_modulo(san: Sanitizer) -> None:
+    assert _sqli(san, "80% ACRYLIC AND 20% WOOL") == []
+    assert _sqli(san, "35%25 COTTON AND 65%25 POLYESTER.") == []
+    assert _sqli(san, "1 % 2 AND 1=1")  # a real modulo with a comparison still fires
