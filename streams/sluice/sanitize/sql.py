@@ -174,10 +174,11 @@ def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
 # first send short probes that only make sense there: a quote that closes the literal
 # followed by nothing, closing parentheses, a comment, a statement end or a boolean
 # operator with an operand (``1'``, ``')--``, ``' OR '``, ``x' or 1 --``); a number followed
-# by a boolean operator and a truth value (``1 AND 1``, ``AND 1``, ``-1 OR true``); a value
-# ended by ``;`` or ``)`` (``1;``, ``1;--``, ``1))``). The libinjection fingerprint misses
-# them (too few tokens, or whitelisted as ``3 and 4``). These rules read the value's
-# unfolded tokens (:func:`raw_tokens`) in each quote context; ordinary values keep a quote
+# by a boolean operator and a truth value (``1 AND 1``, ``AND 1``, ``-1 OR true``); a number
+# ended by ``;`` or ``)``, or ``;`` and a comment (``1;``, ``1;--``, ``1))``). The
+# libinjection fingerprint misses them (too few tokens, or whitelisted as ``3 and 4``).
+# These rules read the value's unfolded tokens (:func:`raw_tokens`) in each quote context;
+# ordinary values keep a quote
 # between letters (``O'Brien``, ``D'Angelo``, ``it's``), a possessive (``Jones'``), a quoted
 # phrase (``"INTO THE WILD"``), a measure followed by more words (``16" or 18"``,
 # ``5' 10"``), or words after ``and``/``or`` (``7 AND HALF``, ``10 OR LESS``).
@@ -329,7 +330,7 @@ def _numeric_boolean(form: str) -> float | None:
 
 
 def _terminator(form: str) -> float | None:
-    """``1;`` / ``1;--`` / ``; --`` / ``1))`` / ``1) --``: a number or word ending a statement."""
+    """``1;`` / ``1;--`` / ``x; --`` / ``1))`` / ``1) --``: a number ending a statement."""
     toks, done = raw_tokens(form, "", 6)
     if not done or not toks:
         return None
@@ -346,7 +347,7 @@ def _terminator(form: str) -> float | None:
         return None
     if rest[0].type == ";" and lead in ("1", "n", ""):
         tail = rest[1:]
-        if not tail and lead:
+        if not tail and lead == "1":  # 1; (not yes; or Smith;)
             return 0.7
         if len(tail) == 1 and _is_comment(tail[0]):
             return 0.75

@@ -360,7 +360,7 @@ def _probe_rules(san: Sanitizer, text: str) -> set[str]:
         '1")',
         "admin'--",
         "x' #",
-        "root\"/*",
+        'root"/*',
         "1';",
         "\\'; desc users; --",
         "' OR '",
@@ -389,7 +389,7 @@ def test_quote_breakout_probes(san: Sanitizer, probe: str) -> None:
         "Guns N' Roses",
         "it's",
         "'90s",
-        '5\'10"',
+        "5'10\"",
         '12" pizza',
         'necklace length 16" or 18"',
         "Smiths' and Joneses'",
@@ -453,13 +453,14 @@ def test_numbers_and_words_joined_by_and_or_are_not_probes(san: Sanitizer, value
     assert "numeric_boolean" not in _probe_rules(san, value), value
 
 
-@pytest.mark.parametrize("probe", ["1;", "1;--", "1; --", "sqlvuln;", "; --", "1)", "1))", "1) --"])
+@pytest.mark.parametrize("probe", ["1;", "1;--", "1; --", "x; --", "; --", "1)", "1))", "1) --"])
 def test_statement_end_probes(san: Sanitizer, probe: str) -> None:
     assert "statement_end" in _probe_rules(san, probe), probe
 
 
 @pytest.mark.parametrize(
-    "value", ["1;2;3", "a;b", "1) first item", "a) first", "(see above)", "&amp;", "x--y", "#1"]
+    "value",
+    ["1;2;3", "a;b", "yes;", "Smith;", "1) first item", "a) first", "(see above)", "&amp;", "#1"],
 )
 def test_lists_and_enumerations_are_not_statement_ends(san: Sanitizer, value: str) -> None:
     assert "statement_end" not in _probe_rules(san, value), value
