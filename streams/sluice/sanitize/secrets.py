@@ -28,6 +28,7 @@ __all__ = [
     "SecretSpec",
     "expand_template",
     "load_secret_rules",
+    "rule_fires",
     "looks_like_secret_value",
     "secret_rules",
     "secret_specs",
@@ -118,17 +119,60 @@ class SecretSpec:
     filter: str | None
     positives: tuple[str, ...]
     negatives: tuple[str, ...]
+    #: One of these (lower case) must occur near the hit (gitleaks' keywords).
+    keywords: tuple[str, ...] = ()
+    #: RE2 allow-lists: a secret matching one of ``allow`` (or a whole match one of
+    #: ``allow_match``) is not reported; nor is a secret containing a stop-word.
+    allow: tuple[str, ...] = ()
+    allow_match: tuple[str, ...] = ()
+    stopwords: tuple[str, ...] = ()
+
+
+@functools.cache
+def _any_of(patterns: tuple[str, ...]) -> Any:
+    """One RE2 regex matching any of ``patterns`` (None for none)."""
+    if not patterns:
+        return None
+    return re2.compile("|".join(f"(?:{p})" for p in patterns), _QUIET)
+
+
+@functools.cache
+def _stop_re(words: tuple[str, ...]) -> Any:
+    if not words:
+        return None
+    return re2.compile("(?i)" + "|".join(re2.escape(w) for w in words), _QUIET)
+
+
+#: How far before / after a hit a rule's keyword may occur.
+_KEYWORD_BEFORE = 256
+_KEYWORD_AFTER = 64
 
 
 def _make_check(spec: SecretSpec) -> Check | None:
     flt = FILTERS[spec.filter] if spec.filter else None
     min_entropy = spec.entropy
-    if flt is None and min_entropy is None:
-        return None
+    keywords = spec.keywords
+    allow = _any_of(spec.allow)
+    allow_match = _any_of(spec.allow_match)
+    stop = _stop_re(spec.stopwords)
+    if flt is None and min_entropy is None and not keywords and allow is None and stop is None:
+        if allow_match is None:
+            return None
     base = spec.confidence
 
     def check(view: str, match: Any, value: str) -> float | None:
         if min_entropy is not None and shannon_entropy(value) < min_entropy:
+            return None
+        if keywords:
+            s, e = match.span(0)
+            window = view[max(0, s - _KEYWORD_BEFORE) : e + _KEYWORD_AFTER].lower()
+            if not any(k in window for k in keywords):
+                return None
+        if allow is not None and allow.search(value):
+            return None
+        if allow_match is not None and allow_match.search(match.group(0)):
+            return None
+        if stop is not None and stop.search(value):
             return None
         if flt is not None:
             factor = flt(value)
@@ -153,7 +197,9 @@ def load_secret_rules(text: str) -> list[SecretSpec]:
     try:
         doc = yaml.safe_load(text)
         raw_rules = doc["rules"]
-    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        file_allow = tuple(str(x) for x in doc.get("allow") or ())
+        file_stop = tuple(str(x) for x in doc.get("stopwords") or ())
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"secret rules: not a rules file ({type(exc).__name__})") from exc
     specs: list[SecretSpec] = []
     seen: set[str] = set()
@@ -173,6 +219,10 @@ def load_secret_rules(text: str) -> list[SecretSpec]:
                 filter=raw.get("filter"),
                 positives=tuple(raw.get("positives") or ()),
                 negatives=tuple(raw.get("negatives") or ()),
+                keywords=tuple(str(k).lower() for k in raw.get("keywords") or ()),
+                allow=tuple(str(x) for x in raw.get("allow") or ()) + file_allow,
+                allow_match=tuple(str(x) for x in raw.get("allow_match") or ()),
+                stopwords=tuple(str(x) for x in raw.get("stopwords") or ()) + file_stop,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"secret rules: rule #{i} is malformed ({exc})") from exc
@@ -187,15 +237,47 @@ def load_secret_rules(text: str) -> list[SecretSpec]:
             raise ConfigError(f"secret rules: {rid}: RE2 rejects the regex ({exc})") from exc
         if spec.group > compiled.groups:
             raise ConfigError(f"secret rules: {rid}: group {spec.group} does not exist")
+        for extra in (spec.allow, spec.allow_match):
+            try:
+                _any_of(extra)
+            except re2.error as exc:
+                raise ConfigError(f"secret rules: {rid}: RE2 rejects an allow-list") from exc
         specs.append(spec)
     return specs
 
 
+#: The shipped rule files, in priority of authorship (hand-written first).
+RULE_FILES = ("secrets.yaml", "secrets_gitleaks.yaml")
+
+
 @functools.cache
 def secret_specs() -> tuple[SecretSpec, ...]:
-    """The shipped rules from ``sluice/sanitize/rules/secrets.yaml`` (cached)."""
-    text = (resources.files("sluice.sanitize") / "rules" / "secrets.yaml").read_text("utf-8")
-    return tuple(load_secret_rules(text))
+    """The shipped rules from ``sluice/sanitize/rules/secrets*.yaml`` (cached).
+
+    Raises:
+        ConfigError: two files define the same rule id.
+    """
+    specs: list[SecretSpec] = []
+    for name in RULE_FILES:
+        text = (resources.files("sluice.sanitize") / "rules" / name).read_text("utf-8")
+        specs.extend(load_secret_rules(text))
+    ids = [s.id for s in specs]
+    if len(ids) != len(set(ids)):
+        raise ConfigError("secret rules: duplicate id across rule files")
+    return tuple(specs)
+
+
+def rule_fires(spec: SecretSpec, text: str) -> bool:
+    """True when ``spec`` alone reports a secret in ``text`` (regex, group and checks)."""
+    regex = re2.compile(spec.regex, _QUIET)
+    check = _make_check(spec)
+    for m in regex.finditer(text):
+        start, end = m.span(spec.group)
+        if start < 0 or end <= start:
+            continue
+        if check is None or check(text, m, text[start:end]) is not None:
+            return True
+    return False
 
 
 def secret_rules(specs: tuple[SecretSpec, ...] | None = None) -> list[Rule]:
@@ -260,6 +342,9 @@ _CHARSETS = {
     "H": "0123456789abcdef",
     "B": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
     "S": "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+    "N": "abcdefghijklmnopqrstuvwxyz0123456789",
+    "M": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "F": "0123456789ABCDEF",
 }
 # The template syntax is fixed and short; Python re is safe on this trusted data.
 _TEMPLATE_RE = re.compile(r"<<([A-Z]):(\d{1,4})>>")
