@@ -1,3 +1,4 @@
+# ruff: noqa: S311
 """Port gitleaks' default rules (config/gitleaks.toml, MIT) into sluice's rules-as-data layout.
 
 Usage: python scripts/port_gitleaks_rules.py GITLEAKS_TOML OUT_YAML
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import random
 import re
-import re._constants as C  # noqa: N812
-import re._parser as P  # noqa: N812
+import re._constants as C
+import re._parser as P
 import sys
 import tomllib
 from typing import Any
@@ -40,7 +41,9 @@ CHARSETS = {
     "D": "0123456789",
 }
 PRINTABLE = [chr(c) for c in range(32, 127)]
-SKIP = {"generic-api-key"}  # ported by hand as generic_api_key (stop-words kept)
+SKIP: set[str] = set()
+#: Rules that are fallbacks, not formats: after every specific rule, with a post-filter.
+GENERIC = {"generic-api-key"}
 
 
 def _class_chars(items: list[Any]) -> set[str]:
@@ -114,7 +117,8 @@ class Gen:
             lo, hi, sub = av
             hi = 64 if hi is C.MAXREPEAT else hi
             if lo == 0:
-                n = (1 if hi == 1 else min(hi, 24)) if self.fill else 0
+                # fill optional parts, but not the free-form prefix before a keyword
+                n = (1 if hi == 1 else min(hi, 24)) if self.fill and hi < 40 else 0
             elif lo == hi:
                 n = lo
             else:
@@ -178,6 +182,10 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
     rule["severity"] = "critical" if "private" in rid or "secret-key" in rid else "high"
     rule["confidence"] = 0.9
     rule["priority"] = 25
+    if rid in GENERIC:
+        rule["confidence"] = 0.7
+        rule["priority"] = 45
+        rule["filter"] = "generic_value"
     if "entropy" in raw:
         rule["entropy"] = float(raw["entropy"])
     if raw.get("keywords"):

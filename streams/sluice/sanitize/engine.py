@@ -38,7 +38,13 @@ from sluice.sanitize.prompt_injection import (
     decoded_injection,
     prompt_injection_rules,
 )
-from sluice.sanitize.secrets import looks_like_secret_value, secret_rules
+from sluice.sanitize.secrets import (
+    Variant,
+    looks_like_secret_value,
+    secret_rules,
+    secret_variants,
+    strict_secret_specs,
+)
 from sluice.sanitize.sql import sql_rules
 from sluice.sanitize.unicode import Prepared, confusable_spans, prepare
 from sluice.validate import TOP_LEVEL_TEXT_FIELDS
@@ -167,6 +173,12 @@ class Sanitizer:
         self._secrets_only = _Compiled(
             [r for r in rules if r.kind is FindingKind.SECRET], re2_max_mem_mb
         )
+        # Rejoined (split) tokens are matched against distinctive provider formats only.
+        strict = {s.id for s in strict_secret_specs()}
+        self._secrets_strict = _Compiled(
+            [r for r in rules if r.kind is FindingKind.SECRET and r.id in strict],
+            re2_max_mem_mb,
+        )
 
     # -- public API ------------------------------------------------------------------
 
@@ -241,6 +253,8 @@ class Sanitizer:
                 slow.extend(_touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
             if prepare(joined).removed:
                 slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
+            if self._variants_hit(joined):
+                slow.extend(idxs)
         slow = sorted(set(slow))
         if not slow:
             return event, []
@@ -350,6 +364,7 @@ class Sanitizer:
         prep = prepare(text)
         view = prep.view
         cands = self._match(view, compiled)
+        cands.extend(self._variant_cands(view))
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
@@ -370,6 +385,25 @@ class Sanitizer:
         accepted = _resolve(view, cands)
         _score_prompt_injection(accepted)
         return self._emit(text, prep, accepted, treatment, field, redact_pii)
+
+    def _variant_set(self, variant: Variant) -> _Compiled:
+        return self._secrets_strict if variant.kind.startswith("split") else self._secrets_only
+
+    def _variants_hit(self, text: str) -> bool:
+        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
+        return any(
+            self._variant_set(v).line_set.Match(v.text) for v in secret_variants(text)
+        )
+
+    def _variant_cands(self, view: str) -> list[_Cand]:
+        """Secrets found only once split, marked or encoded tokens are made whole."""
+        out: list[_Cand] = []
+        for variant in secret_variants(view):
+            for c in self._match(variant.text, self._variant_set(variant)):
+                span = variant.to_view(c.start, c.end)
+                if span is not None:
+                    out.append(_Cand(c.rule, span[0], span[1], c.confidence, c.value))
+        return out
 
     def _match(self, view: str, compiled: _Compiled) -> list[_Cand]:
         hits = compiled.field_set.Match(view)

@@ -8,9 +8,13 @@ the detection benchmark use. A secret hit is always redacted by the engine.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import html
 import random
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -26,15 +30,28 @@ from sluice.sanitize.base import Check, Rule, shannon_entropy
 __all__ = [
     "FILTERS",
     "SecretSpec",
+    "Variant",
+    "decoded_variant",
+    "secret_variants",
+    "strict_secret_specs",
     "expand_template",
     "load_secret_rules",
-    "rule_fires",
     "looks_like_secret_value",
+    "rule_fires",
     "secret_rules",
     "secret_specs",
 ]
 
-_PLACEHOLDER_PREFIXES = ("${", "$(", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...", "$")
+_PLACEHOLDER_PREFIXES = ("${", "$(", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
+# NOTE: a value starting with "$" is a variable only when the rest is one identifier in a
+# single case ($DB_PASSWORD, $db_pass, $1); "$ecretP4ss!" is a password (as in gitleaks).
+_VARIABLE_RE = re2.compile(r"^\$(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*|[0-9]+|\{[^}]*\}|\([^)]*\))$")
+# Documentation and template values: never a live credential.
+_FAKE_RE = re2.compile(
+    r"(?i)example|xxxx|\*\*\*|abcdefghij|bcdefghijk|0123456789|1234567890|9876543210|"
+    r"placeholder|changeme|change_me|your[_-]?(?:api[_-]?)?(?:key|token|secret|password)|"
+    r"redacted|dummy|<[a-z_ -]+>"
+)
 _PLACEHOLDER_WORDS = frozenset(
     {
         "null",
@@ -62,8 +79,38 @@ _PLACEHOLDER_WORDS = frozenset(
 )
 
 
+#: Longer values (PEM blocks, JWTs) are not checked for example words: random base64
+#: of that length contains "xxxx" by chance.
+_FAKE_MAX_LEN = 200
+
+
+def looks_fake(value: str) -> bool:
+    """True for documentation, template and example values (``AKIA…EXAMPLE``, ``xxxx``).
+
+    A marker word only makes a value fake when little else is left, or when the value
+    starts or ends with "example": a real secret with "example" glued inside is still
+    redacted. Mostly sequential values (``abcdefghij…1234567``) are fake too.
+    """
+    if len(set(value)) <= 2:
+        return True
+    n = len(value)
+    if n >= 8:
+        steps = sum(1 for a, b in zip(value, value[1:], strict=False) if ord(b) - ord(a) == 1)
+        if steps * 2 >= n - 1:
+            return True
+    rest = _FAKE_RE.sub("", value)
+    if len(rest) == n:
+        return False
+    if sum(c.isalnum() for c in rest) < 10:
+        return True
+    low = value.lower()
+    return low.endswith("example") or low.startswith("example")
+
+
 def _not_placeholder(value: str) -> float | None:
     if value.startswith(_PLACEHOLDER_PREFIXES) or value.lower() in _PLACEHOLDER_WORDS:
+        return None
+    if value.startswith("$") and _VARIABLE_RE.search(value):
         return None
     if set(value) <= {"*", "x", "X", "#", ".", "-", "_"}:
         return None
@@ -94,12 +141,32 @@ def _high_entropy_value(value: str) -> float | None:
     return 1.0
 
 
+_NOT_GENERIC_RE = re2.compile(
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # UUID
+    r"|[0-9a-f]{40}|[0-9A-F]{40}|[0-9a-f]{64}|[0-9A-F]{64}|[0-9a-f]{128}"  # SHA-1/256/512
+    r"|[0-9]+|[0-9.:/_-]+"  # numbers, dates, versions
+    r"|[A-Za-z]+(?:[._-][A-Za-z]+)*"  # identifiers and words
+    r")$|://|^/|^\\.\\.?/"
+)
+
+
+def _generic_value(value: str) -> float | None:
+    # NOTE: the keyword+entropy fallback sees hashes, ids and paths after "key:" far more
+    # often than credentials; those shapes are left to the specific rules.
+    if _not_placeholder(value) is None or _NOT_GENERIC_RE.search(value):
+        return None
+    if not any(c.isdigit() for c in value) and len(value) < 20:
+        return None
+    return 1.0
+
+
 #: Named post-filters a rule may reference with ``filter:``; each returns a confidence
 #: multiplier or None to drop the hit.
 FILTERS: dict[str, Callable[[str], float | None]] = {
     "not_placeholder": _not_placeholder,
     "password_value": _password_value,
     "high_entropy_value": _high_entropy_value,
+    "generic_value": _generic_value,
 }
 
 
@@ -148,19 +215,18 @@ _KEYWORD_BEFORE = 256
 _KEYWORD_AFTER = 64
 
 
-def _make_check(spec: SecretSpec) -> Check | None:
+def _make_check(spec: SecretSpec) -> Check:
     flt = FILTERS[spec.filter] if spec.filter else None
     min_entropy = spec.entropy
     keywords = spec.keywords
     allow = _any_of(spec.allow)
     allow_match = _any_of(spec.allow_match)
     stop = _stop_re(spec.stopwords)
-    if flt is None and min_entropy is None and not keywords and allow is None and stop is None:
-        if allow_match is None:
-            return None
     base = spec.confidence
 
     def check(view: str, match: Any, value: str) -> float | None:
+        if len(value) <= _FAKE_MAX_LEN and looks_fake(value):
+            return None
         if min_entropy is not None and shannon_entropy(value) < min_entropy:
             return None
         if keywords:
@@ -275,7 +341,7 @@ def rule_fires(spec: SecretSpec, text: str) -> bool:
         start, end = m.span(spec.group)
         if start < 0 or end <= start:
             continue
-        if check is None or check(text, m, text[start:end]) is not None:
+        if check(text, m, text[start:end]) is not None:
             return True
     return False
 
@@ -300,10 +366,16 @@ def secret_rules(specs: tuple[SecretSpec, ...] | None = None) -> list[Rule]:
 
 _SECRET_KEY_RE = re2.compile(
     r"(?i)(?:^|[_.\-])(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|token|"
-    r"access[_-]?token|auth[_-]?token|refresh[_-]?token|bearer|password|passwd|pwd|passphrase|"
-    r"credentials?|private[_-]?key|signing[_-]?key|session[_-]?key)$"
+    r"access[_-]?token|auth[_-]?token|refresh[_-]?token|bearer|password|passwd|pwd|pw|pass|"
+    r"pswd|passcode|passphrase|credentials?|private[_-]?key|signing[_-]?key|session[_-]?key|"
+    r"authorization|auth|cookie|x[_-]api[_-]key)$"
 )
-_KEY_HINTS = ("key", "secret", "token", "pass", "pwd", "cred", "bearer")
+_KEY_HINTS = ("key", "secret", "token", "pass", "pwd", "pw", "cred", "bearer", "auth", "cookie")
+#: Header-like keys whose whole value is a credential, after an optional scheme word.
+_AUTH_KEY_RE = re2.compile(r"(?i)^(?:proxy[_-]?)?(?:authorization|auth|cookie)$")
+_AUTH_SCHEME_RE = re2.compile(
+    r"(?i)^(?:bearer|basic|token|digest|apikey|api-key|sso-key|key|ntlm|negotiate|hmac|jwt)\s+"
+)
 
 
 def looks_like_secret_value(key: str, value: str) -> str | None:
@@ -319,11 +391,16 @@ def looks_like_secret_value(key: str, value: str) -> str | None:
         return None
     if not _SECRET_KEY_RE.search(key):
         return None
-    if not value or len(value) > 4096 or any(c.isspace() for c in value):
+    if not value or len(value) > 4096 or value.startswith("[REDACTED:"):
         return None
-    if value.startswith("[REDACTED:"):
+    if _AUTH_KEY_RE.search(key):
+        cred = _AUTH_SCHEME_RE.sub("", value.strip(), count=1)
+        if len(cred) < 8 or _not_placeholder(cred) is None or looks_fake(cred):
+            return None
+        return "authorization_header" if shannon_entropy(cred) >= 2.5 else None
+    if any(c.isspace() for c in value):
         return None
-    if "pass" in low or "pwd" in low:
+    if "pass" in low or "pwd" in low or low.endswith("pw"):
         return "password_assignment" if len(value) >= 6 and _password_value(value) else None
     if len(value) >= 16 and shannon_entropy(value) >= 3.3 and _high_entropy_value(value):
         return "high_entropy_secret"
@@ -362,3 +439,198 @@ def expand_template(template: str, rng: random.Random) -> str:
         return "".join(rng.choice(chars) for _ in range(int(m.group(2))))
 
     return _TEMPLATE_RE.sub(repl, template)
+
+
+# -- evasions: split, marked and encoded secrets ------------------------------------------
+#
+# An attacker who knows the formats splits a token ("ghp_abc 123…", across lines or with
+# hyphens), puts a combining mark inside it, or encodes it (base64, hex, percent, HTML
+# entities). ``secret_variants`` derives, from the matching view of a field, the texts in
+# which those tokens are whole again; the engine matches them against the secret rules
+# and maps hits back to the view. Every step is RE2 or a C-level codec on a bounded number
+# of bounded tokens, so the cost stays linear in the field.
+
+#: Separator runs removed to rejoin a split token (whitespace, escaped newlines), except
+#: after a plain word (group 1, kept), so that prose does not glue onto a token's prefix.
+_PLAIN = r"((?:\b|\\[nrt])[A-Za-z][a-z]*[.,;:!?\"')]?"
+_SPLIT_RE = re2.compile(_PLAIN + r"(?:[ \t\r\n]|\\[nrt])+)|(?:[ \t\r\n]|\\[nrt])+", _QUIET)
+#: The same plus hyphens (a token split with hyphens; formats with hyphens are found whole).
+_SPLIT_HYPHEN_RE = re2.compile(
+    _PLAIN + r"(?:[ \t\r\n]|\\[nrt]|-)+)|(?:[ \t\r\n]|\\[nrt]|-)+", _QUIET
+)
+#: Combining marks (after NFKC of each character they are still separate code points).
+_MARK_RE = re2.compile(r"\p{M}+", _QUIET)
+_B64_TOKEN = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}", _QUIET)
+_HEX_TOKEN = re2.compile(r"\b(?:[0-9a-fA-F]{2}){10,}\b", _QUIET)
+_PCT_TOKEN = re2.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){3,}", _QUIET)
+_ENT_TOKEN = re2.compile(r"[^\s&]*(?:&#?[A-Za-z0-9]{1,8};[^\s&]*){3,}", _QUIET)
+#: At most this many encoded tokens are decoded per field (and decoded bytes in all).
+MAX_DECODED_TOKENS = 32
+MAX_DECODED_CHARS = 65536
+
+
+@dataclass(slots=True)
+class Variant:
+    """A derived text and how its positions map back to the view.
+
+    ``runs`` (removal variants): the removed (start, end) view spans, in order; a position
+    in ``text`` maps to the view by adding the lengths removed before it. ``pieces``
+    (decoded variants): (variant start, variant end, view start, view end) per token; a
+    hit inside a piece maps to the whole encoded token.
+    """
+
+    kind: str
+    text: str
+    view: str = ""
+    regex: Any = None
+    pieces: list[tuple[int, int, int, int]] | None = None
+    _runs: list[tuple[int, int]] | None = None
+
+    @property
+    def runs(self) -> list[tuple[int, int]]:
+        """Removed view spans (computed on the first hit only: hits are rare)."""
+        if self._runs is None:
+            self._runs = [
+                m.span()
+                for m in self.regex.finditer(self.view)
+                if self.regex.groups == 0 or m.group(1) is None
+            ]
+        return self._runs
+
+    def to_view(self, start: int, end: int) -> tuple[int, int] | None:
+        """The view span of variant span [start, end), or None when it needs no variant."""
+        if self.pieces is not None:
+            for vs, ve, os_, oe in self.pieces:
+                if vs <= start < ve:
+                    return os_, oe
+            return None
+        runs = self.runs
+        removed = 0
+        i = 0
+        # a variant position p is view position p + the lengths removed before it
+        while i < len(runs) and runs[i][0] <= start + removed:
+            removed += runs[i][1] - runs[i][0]
+            i += 1
+        s_view = start + removed
+        crossed = False
+        while i < len(runs) and runs[i][0] <= end - 1 + removed:
+            removed += runs[i][1] - runs[i][0]
+            i += 1
+            crossed = True
+        return (s_view, end + removed) if crossed else None
+
+
+def _removal(kind: str, view: str, regex: Any) -> Variant | None:
+    text = regex.sub(r"\1" if regex.groups else "", view)
+    if len(text) == len(view):
+        return None
+    return Variant(kind, text, view=view, regex=regex)
+
+
+def _printable(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 8:
+        return None
+    bad = sum(1 for c in text if not (c.isprintable() or c in "\n\r\t"))
+    return text if bad * 20 <= len(text) else None
+
+
+def _decode_b64(tok: str) -> str | None:
+    if len(tok) < 16:
+        return None
+    core = tok.rstrip("=")
+    # hashes, ids and words are rarely valid base64 of printable text
+    try:
+        raw = base64.urlsafe_b64decode(
+            core.replace("+", "-").replace("/", "_") + "=" * (-len(core) % 4)
+        )
+    except (ValueError, binascii.Error):
+        return None
+    return _printable(raw)
+
+
+def _decode_hex(tok: str) -> str | None:
+    try:
+        return _printable(bytes.fromhex(tok))
+    except ValueError:
+        return None
+
+
+def _decode_pct(tok: str) -> str | None:
+    out = urllib.parse.unquote(tok, errors="strict") if "%" in tok else None
+    return out if out and out != tok else None
+
+
+def _decode_entities(tok: str) -> str | None:
+    out = html.unescape(tok)
+    return out if out != tok else None
+
+
+def decoded_variant(view: str) -> Variant | None:
+    """Encoded tokens of ``view`` decoded, one per line, each mapped to its token span."""
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int, int]] = []
+    pos = 0
+    budget = MAX_DECODED_TOKENS
+    for regex, decode, hint in (
+        (_PCT_TOKEN, _decode_pct, "%"),
+        (_ENT_TOKEN, _decode_entities, "&"),
+        (_HEX_TOKEN, _decode_hex, None),
+        (_B64_TOKEN, _decode_b64, None),
+    ):
+        if hint is not None and hint not in view:
+            continue
+        for m in regex.finditer(view):
+            if budget <= 0 or pos >= MAX_DECODED_CHARS:
+                break
+            budget -= 1
+            if m.end() - m.start() > 8192:
+                continue
+            decoded = decode(m.group(0))
+            if not decoded:
+                continue
+            decoded = decoded[: MAX_DECODED_CHARS - pos]
+            s, e = m.span()
+            pieces.append((pos, pos + len(decoded), s, e))
+            parts.append(decoded)
+            pos += len(decoded) + 1
+    if not parts:
+        return None
+    return Variant("decoded", "\n".join(parts), pieces=pieces)
+
+
+def secret_variants(view: str) -> list[Variant]:
+    """Derived texts of ``view`` in which split, marked or encoded tokens are whole."""
+    out: list[Variant] = []
+    for kind, regex in (("split", _SPLIT_RE), ("split_hyphen", _SPLIT_HYPHEN_RE)):
+        v = _removal(kind, view, regex)
+        if v is not None:
+            out.append(v)
+    if not view.isascii():
+        v = _removal("marked", view, _MARK_RE)
+        if v is not None:
+            out.append(v)
+    d = decoded_variant(view)
+    if d is not None:
+        out.append(d)
+    return out
+
+
+def strict_secret_specs() -> tuple[SecretSpec, ...]:
+    """The rules trusted on rejoined text: distinctive provider formats only.
+
+    Keyword-gated and assignment-style rules would see words of prose glued together
+    (``passwordis…``), so only rules with a fixed prefix and no keyword gate qualify.
+    """
+    return tuple(
+        s
+        for s in secret_specs()
+        if s.priority <= 25
+        and all(k in s.regex.lower() for k in s.keywords)
+        and "{0,50}?" not in s.regex
+        and s.filter is None
+        and not s.id.startswith("private_key")
+    )
