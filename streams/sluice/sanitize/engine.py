@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: At most this many findings are reported per field (all secrets are still redacted).
 MAX_FINDINGS_PER_FIELD = 100
+#: Map values longer than this in all are not checked for secrets split across values.
+_CROSS_FIELD_MAX = 1 << 20
 #: Identity fields: PII there is flagged, never redacted (the gate compares them).
 _NO_PII_REDACTION = frozenset({"actor.id", "on_behalf_of", "workflow_id", "run_id", "trace_id"})
 _PLACEHOLDER_RE = re2.compile(r"\[REDACTED:[a-z0-9_]+:[0-9a-f]{16}\]")
@@ -256,7 +258,8 @@ class Sanitizer:
             if self._variants_hit(joined):
                 slow.extend(idxs)
         slow = sorted(set(slow))
-        if not slow:
+        cross = self._cross_field(fields)
+        if not slow and not cross:
             return event, []
         findings: list[Finding] = []
         changes: dict[tuple[Any, ...], str] = {}
@@ -300,6 +303,25 @@ class Sanitizer:
             findings.extend(found)
             if new is not text:
                 changes[loc] = new
+        for i, start, end, cand in cross:
+            loc, path, text, _t, _k = fields[i]
+            if loc in changes or loc[0] == "mapkey":
+                continue  # already sanitized on its own
+            fp = fingerprint(self._key, cand.value)
+            changes[loc] = text[:start] + placeholder(cand.rule.detector, fp) + text[end:]
+            findings.append(
+                Finding(
+                    kind=FindingKind.SECRET,
+                    detector=cand.rule.detector,
+                    field=path,
+                    start=start,
+                    end=end,
+                    severity=cand.rule.severity,
+                    confidence=round(min(cand.confidence, 1.0), 4),
+                    fingerprint=fp,
+                    action="redacted",
+                )
+            )
         if not changes:
             return event, findings
         return _apply(event, changes), findings
@@ -385,6 +407,38 @@ class Sanitizer:
         accepted = _resolve(view, cands)
         _score_prompt_injection(accepted)
         return self._emit(text, prep, accepted, treatment, field, redact_pii)
+
+    def _cross_field(
+        self, fields: list[tuple[tuple[Any, ...], str, str, str, str | None]]
+    ) -> list[tuple[int, int, int, _Cand]]:
+        """Provider-format secrets split across consecutive map values (``a=ghp_12``,
+        ``b=34…``): (field index, start, end, hit) for every piece of such a secret."""
+        idxs = [
+            i
+            for i, (loc, _p, text, t, _k) in enumerate(fields)
+            if loc[0] == "mapval" and t != "none" and text and prepare(text).index_map is None
+        ]
+        if len(idxs) < 2:
+            return []
+        starts: list[int] = []
+        pos = 0
+        for i in idxs:
+            starts.append(pos)
+            pos += len(fields[i][2])
+        joined = "".join(fields[i][2] for i in idxs)
+        if len(joined) > _CROSS_FIELD_MAX or not self._secrets_strict.field_set.Match(joined):
+            return []
+        out: list[tuple[int, int, int, _Cand]] = []
+        for c in self._match(joined, self._secrets_strict):
+            first = bisect.bisect_right(starts, c.start) - 1
+            last = bisect.bisect_right(starts, c.end - 1) - 1
+            if first == last:
+                continue  # inside one value: the per-field scan has it
+            for k in range(first, last + 1):
+                lo = max(c.start, starts[k]) - starts[k]
+                hi = min(c.end, starts[k] + len(fields[idxs[k]][2])) - starts[k]
+                out.append((idxs[k], lo, hi, c))
+        return out
 
     def _variant_set(self, variant: Variant) -> _Compiled:
         return self._secrets_strict if variant.kind.startswith("split") else self._secrets_only

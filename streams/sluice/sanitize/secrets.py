@@ -12,6 +12,7 @@ import base64
 import binascii
 import functools
 import html
+import itertools
 import random
 import re
 import urllib.parse
@@ -32,14 +33,15 @@ __all__ = [
     "SecretSpec",
     "Variant",
     "decoded_variant",
-    "secret_variants",
-    "strict_secret_specs",
     "expand_template",
     "load_secret_rules",
+    "looks_fake",
     "looks_like_secret_value",
     "rule_fires",
     "secret_rules",
     "secret_specs",
+    "secret_variants",
+    "strict_secret_specs",
 ]
 
 _PLACEHOLDER_PREFIXES = ("${", "$(", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
@@ -95,7 +97,7 @@ def looks_fake(value: str) -> bool:
         return True
     n = len(value)
     if n >= 8:
-        steps = sum(1 for a, b in zip(value, value[1:], strict=False) if ord(b) - ord(a) == 1)
+        steps = sum(1 for a, b in itertools.pairwise(value) if ord(b) - ord(a) == 1)
         if steps * 2 >= n - 1:
             return True
     rest = _FAKE_RE.sub("", value)
