@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 
 #: At most this many findings are reported per field (all secrets are still redacted).
 MAX_FINDINGS_PER_FIELD = 100
+#: PII candidates validated per field and per event. Validators (phonenumbers, stdnum)
+#: cost microseconds to tens of microseconds each, and a candidate that fails validation
+#: costs as much as one that passes, so the budget counts validations, not findings.
+MAX_PII_CHECKS_PER_FIELD = 160
+MAX_PII_CHECKS_PER_EVENT = 640
 #: Map values longer than this in all are not checked for secrets split across values.
 _CROSS_FIELD_MAX = 1 << 20
 #: Identity fields: PII there is flagged, never redacted (the gate compares them).
@@ -105,6 +110,13 @@ def default_treatments() -> dict[str, str]:
 
     walk(default_codec().schema("WorkflowEvent")["fields"], "")
     return out
+
+
+@dataclass(slots=True)
+class _Budget:
+    """Validations left for the current event (shared by its fields)."""
+
+    pii_checks: int = MAX_PII_CHECKS_PER_EVENT
 
 
 @dataclass(slots=True)
@@ -201,7 +213,9 @@ class Sanitizer:
         compiled = self._compiled.get(as_)
         if compiled is None:
             raise ValueError(f"treatment {as_!r} is not text|html|sql|none")
-        return self._scan(text, compiled, as_, field, redact_pii=redact_pii, context_key=None)
+        return self._scan(
+            text, compiled, as_, field, redact_pii=redact_pii, context_key=None, budget=_Budget()
+        )
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by its placeholder and control characters gone.
@@ -232,6 +246,7 @@ class Sanitizer:
         """
         redact_pii = event.get("data_classification") in self._redact_pii_for
         fields = list(self._fields(event))
+        budget = _Budget()
         # Fast path: ASCII fields of one treatment, joined and matched once.
         groups: dict[str, list[int]] = {}
         slow: list[int] = []
@@ -276,6 +291,7 @@ class Sanitizer:
                 path,
                 redact_pii=redact_pii,
                 context_key=None,
+                budget=budget,
             )
             if new is not text:
                 changes[loc] = new
@@ -299,6 +315,7 @@ class Sanitizer:
                 path,
                 redact_pii=pii_here,
                 context_key=ctx_key,
+                budget=budget,
             )
             findings.extend(found)
             if new is not text:
@@ -382,10 +399,11 @@ class Sanitizer:
         *,
         redact_pii: bool,
         context_key: str | None,
+        budget: _Budget | None = None,
     ) -> tuple[str, list[Finding]]:
         prep = prepare(text)
         view = prep.view
-        cands = self._match(view, compiled)
+        cands = self._match(view, compiled, budget or _Budget())
         cands.extend(self._variant_cands(view))
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
@@ -445,9 +463,7 @@ class Sanitizer:
 
     def _variants_hit(self, text: str) -> bool:
         """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
-        return any(
-            self._variant_set(v).line_set.Match(v.text) for v in secret_variants(text)
-        )
+        return any(self._variant_set(v).line_set.Match(v.text) for v in secret_variants(text))
 
     def _variant_cands(self, view: str) -> list[_Cand]:
         """Secrets found only once split, marked or encoded tokens are made whole."""
@@ -459,19 +475,27 @@ class Sanitizer:
                     out.append(_Cand(c.rule, span[0], span[1], c.confidence, c.value))
         return out
 
-    def _match(self, view: str, compiled: _Compiled) -> list[_Cand]:
+    def _match(self, view: str, compiled: _Compiled, budget: _Budget | None = None) -> list[_Cand]:
         hits = compiled.field_set.Match(view)
         if not hits:
             return []
         cands: list[_Cand] = []
+        pii_checks = MAX_PII_CHECKS_PER_FIELD
         for idx in hits:
             rule = compiled.rules[idx]
             regex = compiled.regexes[idx]
             n = 0
+            bounded = rule.kind is FindingKind.PII and rule.check is not None
             for m in regex.finditer(view):
                 start, end = m.span(rule.group)
                 if start < 0 or end <= start:
                     continue
+                if bounded:
+                    if pii_checks <= 0 or (budget is not None and budget.pii_checks <= 0):
+                        break
+                    pii_checks -= 1
+                    if budget is not None:
+                        budget.pii_checks -= 1
                 value = view[start:end]
                 conf = rule.confidence
                 if rule.check is not None:
