@@ -29,6 +29,7 @@ import re
 import string
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,19 @@ _TEMPLATES = [
     "Transfer to {v} by Friday.",
     "Send the report to {v}, thanks!",
 ]
+# The held-out split uses other sentences, another seed and other benign paragraphs.
+_HELDOUT_TEMPLATES = [
+    "Her number is {v}.",
+    "Ring {v} for the reception desk",
+    "{name} - mobile: {v}",
+    "Reachable at {v} during office hours, ask for {name}.",
+    "phone {v} / ref {n}",
+    "For urgent issues dial {v} and quote case {n}.",
+    "{name} left {v} as a contact on {date}.",
+    "The invoice was settled with {v} on {date}.",
+    "Account {v} will receive the refund.",
+    "Write to {v} if the link expires.",
+]
 _KIND_TEMPLATES = {
     "phone": [0, 1, 2, 3, 4, 5, 6],
     "card": [7, 1, 3],
@@ -181,8 +195,10 @@ _KIND_TEMPLATES = {
 }
 
 
-def _place(rng: random.Random, fk: Faker, kind: str, value: str) -> dict[str, Any]:
-    t = _TEMPLATES[rng.choice(_KIND_TEMPLATES[kind])]
+def _place(
+    rng: random.Random, fk: Faker, kind: str, value: str, templates: list[str]
+) -> dict[str, Any]:
+    t = templates[rng.choice(_KIND_TEMPLATES[kind])]
     name = fk.name()
     n = str(rng.randrange(2, 400))
     date = fk.date()
@@ -193,9 +209,9 @@ def _place(rng: random.Random, fk: Faker, kind: str, value: str) -> dict[str, An
     return {"text": text, "spans": [[len(pre), len(pre) + len(value), kind]]}
 
 
-def build_pii() -> list[dict[str, Any]]:
-    rng = random.Random(20261129)
-    Faker.seed(20261129)
+def build_pii(seed: int, templates: list[str], benign_slice: slice) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    Faker.seed(seed)
     rows: list[dict[str, Any]] = []
     for loc in _LOCALES:
         try:
@@ -206,7 +222,7 @@ def build_pii() -> list[dict[str, Any]]:
             phones = [fk.phone_number() for _ in range(3)]
         except AttributeError:
             phones = []
-        rows += [_place(rng, fk, "phone", p) for p in phones]
+        rows += [_place(rng, fk, "phone", p, templates) for p in phones]
         iban = fk.iban() if hasattr(fk, "iban") else None
         if iban and rng.random() < 0.7:
             style = rng.randrange(3)
@@ -214,23 +230,23 @@ def build_pii() -> list[dict[str, Any]]:
                 iban = iban.lower()
             elif style == 2:
                 iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
-            rows.append(_place(rng, fk, "iban", iban))
+            rows.append(_place(rng, fk, "iban", iban, templates))
     en = Faker("en_US")
     for ctype in ["visa13", "visa16", "visa19", "mastercard", "amex", "discover", "jcb15",
                   "jcb16", "diners", "maestro"] * 3:  # fmt: skip
         num = en.credit_card_number(card_type=ctype)
         if rng.random() < 0.5:
             num = " ".join(num[i : i + 4] for i in range(0, len(num), 4))
-        rows.append(_place(rng, en, "card", num))
+        rows.append(_place(rng, en, "card", num, templates))
     for _ in range(20):
         loc = rng.choice(_LOCALES)
-        rows.append(_place(rng, Faker(loc), "email", Faker(loc).email()))
+        rows.append(_place(rng, Faker(loc), "email", Faker(loc).email(), templates))
     for r in rows:
         r["source"] = "faker"
-    return rows + _benign(rng)
+    return rows + _benign(benign_slice)
 
 
-def _benign(rng: random.Random, n: int = 300) -> list[dict[str, Any]]:
+def _benign(part: slice) -> list[dict[str, Any]]:
     paras: list[str] = []
     import importlib
 
@@ -252,22 +268,27 @@ def _benign(rng: random.Random, n: int = 300) -> list[dict[str, Any]]:
                 if 60 <= len(p) <= 400 and any(c.isdigit() for c in p) and "@" not in p:
                     paras.append(p)
     paras = sorted(set(paras))
-    rng.shuffle(paras)
-    return [{"text": p, "spans": [], "source": "python-stdlib-docstrings"} for p in paras[:n]]
+    random.Random(1).shuffle(paras)
+    return [{"text": p, "spans": [], "source": "python-stdlib-docstrings"} for p in paras[part]]
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     secrets = build_secrets(sys.argv[1])
-    with open(OUT / "secrets_eval.jsonl", "w", encoding="utf-8") as fh:
-        for r in secrets:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    pii = build_pii()
-    with open(OUT / "pii_eval.jsonl", "w", encoding="utf-8") as fh:
-        for r in pii:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    pos = sum(r["label"] for r in secrets)
-    print(f"secrets: {len(secrets)} lines ({pos} positive); pii: {len(pii)} texts")
+    # dev: looked at while tuning; heldout: only ever scored (split by a hash of the text)
+    dev = [r for r in secrets if zlib.crc32(r["text"].encode()) % 2 == 0]
+    held = [r for r in secrets if zlib.crc32(r["text"].encode()) % 2 == 1]
+    sets = {
+        "secrets_dev.jsonl": dev,
+        "secrets_heldout.jsonl": held,
+        "pii_dev.jsonl": build_pii(20261129, _TEMPLATES, slice(0, 300)),
+        "pii_heldout.jsonl": build_pii(4242, _HELDOUT_TEMPLATES, slice(300, 600)),
+    }
+    for name, rows in sets.items():
+        with open(OUT / name, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        print(name, len(rows))
 
 
 if __name__ == "__main__":

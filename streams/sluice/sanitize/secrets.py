@@ -119,6 +119,18 @@ def _not_placeholder(value: str) -> float | None:
     return 1.0
 
 
+# Code, not a credential: snake_case / camelCase / dotted names (real_key, dbPassword,
+# process.env.DB_PASS, self.password), and UI prose ("Please enter your password").
+_IDENTIFIER_RE = re2.compile(
+    r"^(?:[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+|[a-z]+(?:[A-Z][a-z]+)+"
+    r"|[A-Za-z_$][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)$"
+)
+_PROSE_RE = re2.compile(
+    r"(?i)\b(?:your|enter|please|must|should|required|invalid|incorrect|forgot|reset)\b"
+    r"|environ|getenv|process\.env|\bsecrets\.|\bvars\."
+)
+
+
 def _password_value(value: str) -> float | None:
     if _not_placeholder(value) is None:
         return None
@@ -126,7 +138,9 @@ def _password_value(value: str) -> float | None:
     # not a credential; real passwords mix classes or are long.
     if value.isalpha() and (value.islower() or value.isupper()) and len(value) < 12:
         return None
-    if value.endswith(("()", "(")) or "://" in value:
+    if value.endswith(("()", "(", ")")) or "://" in value:
+        return None
+    if _IDENTIFIER_RE.search(value) or _PROSE_RE.search(value):
         return None
     return 1.0
 
