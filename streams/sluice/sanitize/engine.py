@@ -21,6 +21,7 @@ validators run on bounded candidates.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import logging
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,7 @@ from sluice.sanitize.prompt_injection import (
 )
 from sluice.sanitize.secrets import (
     Variant,
+    glued_pattern,
     looks_like_secret_value,
     secret_rules,
     secret_variants,
@@ -60,6 +62,13 @@ MAX_FINDINGS_PER_FIELD = 100
 #: costs as much as one that passes, so the budget counts validations, not findings.
 MAX_PII_CHECKS_PER_FIELD = 160
 MAX_PII_CHECKS_PER_EVENT = 640
+#: Secret candidates checked per field and per event; past that the rest of the field is
+#: redacted whole as ``secret_flood`` (fail closed, constant time).
+MAX_SECRET_HITS_PER_FIELD = 256
+MAX_SECRET_HITS_PER_EVENT = 1024
+_FLOOD_RULE = Rule(
+    "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
+)
 #: Map values longer than this in all are not checked for secrets split across values.
 _CROSS_FIELD_MAX = 1 << 20
 #: Identity fields: PII there is flagged, never redacted (the gate compares them).
@@ -117,6 +126,7 @@ class _Budget:
     """Validations left for the current event (shared by its fields)."""
 
     pii_checks: int = MAX_PII_CHECKS_PER_EVENT
+    secret_hits: int = MAX_SECRET_HITS_PER_EVENT
 
 
 @dataclass(slots=True)
@@ -191,6 +201,14 @@ class Sanitizer:
         strict = {s.id for s in strict_secret_specs()}
         self._secrets_strict = _Compiled(
             [r for r in rules if r.kind is FindingKind.SECRET and r.id in strict],
+            re2_max_mem_mb,
+        )
+        # The same on text whose separators were removed, without leading word boundaries.
+        self._secrets_glued = _Compiled(
+            [
+                dataclasses.replace(r, pattern=glued_pattern(r.pattern))
+                for r in self._secrets_strict.rules
+            ],
             re2_max_mem_mb,
         )
 
@@ -403,8 +421,9 @@ class Sanitizer:
     ) -> tuple[str, list[Finding]]:
         prep = prepare(text)
         view = prep.view
-        cands = self._match(view, compiled, budget or _Budget())
-        cands.extend(self._variant_cands(view))
+        budget = budget or _Budget()
+        cands = self._match(view, compiled, budget)
+        cands.extend(self._variant_cands(view, budget))
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
@@ -459,17 +478,20 @@ class Sanitizer:
         return out
 
     def _variant_set(self, variant: Variant) -> _Compiled:
-        return self._secrets_strict if variant.kind.startswith("split") else self._secrets_only
+        return self._secrets_glued if variant.kind.startswith("split") else self._secrets_only
 
     def _variants_hit(self, text: str) -> bool:
         """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
         return any(self._variant_set(v).line_set.Match(v.text) for v in secret_variants(text))
 
-    def _variant_cands(self, view: str) -> list[_Cand]:
+    def _variant_cands(self, view: str, budget: _Budget | None = None) -> list[_Cand]:
         """Secrets found only once split, marked or encoded tokens are made whole."""
         out: list[_Cand] = []
         for variant in secret_variants(view):
-            for c in self._match(variant.text, self._variant_set(variant)):
+            for c in self._match(variant.text, self._variant_set(variant), budget):
+                if c.rule is _FLOOD_RULE:
+                    out.append(_Cand(c.rule, variant.view_start(c.start), len(view), 0.9, c.value))
+                    continue
                 span = variant.to_view(c.start, c.end)
                 if span is not None:
                     out.append(_Cand(c.rule, span[0], span[1], c.confidence, c.value))
@@ -481,11 +503,14 @@ class Sanitizer:
             return []
         cands: list[_Cand] = []
         pii_checks = MAX_PII_CHECKS_PER_FIELD
+        secret_hits = MAX_SECRET_HITS_PER_FIELD
+        flood_at: int | None = None
         for idx in hits:
             rule = compiled.rules[idx]
             regex = compiled.regexes[idx]
             n = 0
             bounded = rule.kind is FindingKind.PII and rule.check is not None
+            secret = rule.kind is FindingKind.SECRET
             for m in regex.finditer(view):
                 start, end = m.span(rule.group)
                 if start < 0 or end <= start:
@@ -496,6 +521,17 @@ class Sanitizer:
                     pii_checks -= 1
                     if budget is not None:
                         budget.pii_checks -= 1
+                elif secret:
+                    if flood_at is not None and start >= flood_at:
+                        break
+                    if secret_hits <= 0 or (budget is not None and budget.secret_hits <= 0):
+                        # Fail closed: past the budget the rest of the field is redacted
+                        # whole, in constant time (a flood of secrets is itself the leak).
+                        flood_at = start if flood_at is None else min(flood_at, start)
+                        break
+                    secret_hits -= 1
+                    if budget is not None:
+                        budget.secret_hits -= 1
                 value = view[start:end]
                 conf = rule.confidence
                 if rule.check is not None:
@@ -507,6 +543,10 @@ class Sanitizer:
                 n += 1
                 if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
                     break
+        if flood_at is not None:
+            cands.append(
+                _Cand(_FLOOD_RULE, flood_at, len(view), 0.9, view[flood_at : flood_at + 256])
+            )
         return cands
 
     def _emit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import html
 import itertools
@@ -33,6 +34,7 @@ __all__ = [
     "SecretSpec",
     "Variant",
     "decoded_variant",
+    "glued_pattern",
     "expand_template",
     "load_secret_rules",
     "looks_fake",
@@ -466,18 +468,18 @@ def expand_template(template: str, rng: random.Random) -> str:
 # and maps hits back to the view. Every step is RE2 or a C-level codec on a bounded number
 # of bounded tokens, so the cost stays linear in the field.
 
-#: Separator runs removed to rejoin a split token (whitespace, escaped newlines), except
-#: after a plain word (group 1, kept), so that prose does not glue onto a token's prefix.
-_PLAIN = r"((?:\b|\\[nrt])[A-Za-z][a-z]*[.,;:!?\"')]?"
-_SPLIT_RE = re2.compile(_PLAIN + r"(?:[ \t\r\n]|\\[nrt])+)|(?:[ \t\r\n]|\\[nrt])+", _QUIET)
-#: The same plus hyphens (a token split with hyphens; formats with hyphens are found whole).
-_SPLIT_HYPHEN_RE = re2.compile(
-    _PLAIN + r"(?:[ \t\r\n]|\\[nrt]|-)+)|(?:[ \t\r\n]|\\[nrt]|-)+", _QUIET
-)
-#: Combining marks (after NFKC of each character they are still separate code points).
-_MARK_RE = re2.compile(r"\p{M}+", _QUIET)
-_B64_TOKEN = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}", _QUIET)
-_HEX_TOKEN = re2.compile(r"\b(?:[0-9a-fA-F]{2}){10,}\b", _QUIET)
+# Separator runs removed to rejoin a split token (whitespace; with hyphens in a second
+# variant), and combining marks. Single character classes with Python's re: the C-level
+# sub is linear and fast, which RE2's Python wrapper (a Python loop per match) is not.
+# \s is str.isspace(), the same characters str.split() removes: the C-level
+# "".join(view.split()) builds the variant, the regex maps positions back (on a hit only).
+_WS_RUN = re.compile(r"\s+")
+_WS_HYPHEN_RUN = re.compile(r"[\s\-]+")
+_MARK_RUN = re.compile(r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+# single character classes: Python's re is linear on them and avoids RE2's per-call
+# re-encoding of the whole field
+_B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_TOKEN = re.compile(r"\b[0-9a-fA-F]{20,}\b")
 _PCT_TOKEN = re2.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){3,}", _QUIET)
 _ENT_TOKEN = re2.compile(r"[^\s&]*(?:&#?[A-Za-z0-9]{1,8};[^\s&]*){3,}", _QUIET)
 #: At most this many encoded tokens are decoded per field (and decoded bytes in all).
@@ -500,18 +502,34 @@ class Variant:
     view: str = ""
     regex: Any = None
     pieces: list[tuple[int, int, int, int]] | None = None
-    _runs: list[tuple[int, int]] | None = None
+    _vpos: list[int] | None = None
+    _cum: list[int] | None = None
 
-    @property
-    def runs(self) -> list[tuple[int, int]]:
-        """Removed view spans (computed on the first hit only: hits are rare)."""
-        if self._runs is None:
-            self._runs = [
-                m.span()
-                for m in self.regex.finditer(self.view)
-                if self.regex.groups == 0 or m.group(1) is None
-            ]
-        return self._runs
+    def _index(self) -> tuple[list[int], list[int]]:
+        """Variant position of each removed run and the length removed before it.
+
+        Computed on the first hit only (hits are rare), in O(n); each mapping is then a
+        binary search, so many hits in one field stay linear.
+        """
+        if self._vpos is None or self._cum is None:
+            vpos: list[int] = []
+            cum = [0]
+            for m in self.regex.finditer(self.view):
+                s, e = m.span()
+                vpos.append(s - cum[-1])
+                cum.append(cum[-1] + e - s)
+            self._vpos, self._cum = vpos, cum
+        return self._vpos, self._cum
+
+    def view_start(self, pos: int) -> int:
+        """The view position of variant position ``pos`` (for decoded text: its token's)."""
+        if self.pieces is not None:
+            for vs, ve, os_, _oe in self.pieces:
+                if pos < ve or vs >= pos:
+                    return os_
+            return self.pieces[-1][2] if self.pieces else 0
+        vpos, cum = self._index()
+        return pos + cum[bisect.bisect_right(vpos, pos)]
 
     def to_view(self, start: int, end: int) -> tuple[int, int] | None:
         """The view span of variant span [start, end), or None when it needs no variant."""
@@ -520,24 +538,21 @@ class Variant:
                 if vs <= start < ve:
                     return os_, oe
             return None
-        runs = self.runs
-        removed = 0
-        i = 0
-        # a variant position p is view position p + the lengths removed before it
-        while i < len(runs) and runs[i][0] <= start + removed:
-            removed += runs[i][1] - runs[i][0]
-            i += 1
-        s_view = start + removed
-        crossed = False
-        while i < len(runs) and runs[i][0] <= end - 1 + removed:
-            removed += runs[i][1] - runs[i][0]
-            i += 1
-            crossed = True
-        return (s_view, end + removed) if crossed else None
+        vpos, cum = self._index()
+        k_start = bisect.bisect_right(vpos, start)
+        k_end = bisect.bisect_right(vpos, end - 1)
+        if k_end == k_start:
+            return None  # nothing was removed inside the hit: the plain scan has it
+        return start + cum[k_start], end + cum[k_end]
 
 
 def _removal(kind: str, view: str, regex: Any) -> Variant | None:
-    text = regex.sub(r"\1" if regex.groups else "", view)
+    if regex is _WS_RUN:
+        text = "".join(view.split())
+    elif regex is _WS_HYPHEN_RUN:
+        text = "".join(view.replace("-", " ").split())
+    else:
+        text = regex.sub("", view)
     if len(text) == len(view):
         return None
     return Variant(kind, text, view=view, regex=regex)
@@ -569,6 +584,8 @@ def _decode_b64(tok: str) -> str | None:
 
 
 def _decode_hex(tok: str) -> str | None:
+    if len(tok) % 2:
+        return None
     try:
         return _printable(bytes.fromhex(tok))
     except ValueError:
@@ -621,18 +638,30 @@ def decoded_variant(view: str) -> Variant | None:
 def secret_variants(view: str) -> list[Variant]:
     """Derived texts of ``view`` in which split, marked or encoded tokens are whole."""
     out: list[Variant] = []
-    for kind, regex in (("split", _SPLIT_RE), ("split_hyphen", _SPLIT_HYPHEN_RE)):
-        v = _removal(kind, view, regex)
-        if v is not None:
-            out.append(v)
+    split = _removal("split", view, _WS_RUN)
+    if split is not None:
+        out.append(split)
+    if "-" in view:
+        hyphen = _removal("split_hyphen", view, _WS_HYPHEN_RUN)
+        if hyphen is not None and (split is None or hyphen.text != split.text):
+            out.append(hyphen)
     if not view.isascii():
-        v = _removal("marked", view, _MARK_RE)
-        if v is not None:
-            out.append(v)
+        marked = _removal("marked", view, _MARK_RUN)
+        if marked is not None:
+            out.append(marked)
     d = decoded_variant(view)
     if d is not None:
         out.append(d)
     return out
+
+
+def glued_pattern(pattern: str) -> str:
+    """``pattern`` without a leading word boundary, for text whose separators are gone
+    (a word before the token is glued to it: "token ghp_…" becomes "tokenghp_…")."""
+    for head in ("(?i)\\b", "\\b"):
+        if pattern.startswith(head):
+            return pattern[: len(head) - 2] + pattern[len(head) :]
+    return pattern
 
 
 def strict_secret_specs() -> tuple[SecretSpec, ...]:
