@@ -483,7 +483,7 @@ def _cost_text(kind: str, size: int) -> str:
         "phone_like": "+1 (555) 010-2233 call 0151 496 0373 or 06 12 34 56 78, ",
         "iban_like": "GB82 WEST 1234 5698 7654 32 de44500105175407324931 ",
         "card_like": "4111 1111 1111 1112 5500-0000-0000-0004 378282246310006 ",
-        "zero_width_interleaved": "p\u200ba\u200bs\u200bs\u200bw\u200bo\u200br\u200bd\u200b=\u200bx ",
+        "zero_width_interleaved": "\u200b".join("password=x ") + "\u200b",
         "secret_like_run": "api_key=Zx9Kq2Lm8Np4Rt6Vw1Ys3Bd5Fh7Jk0 ghp_ token AKIA ",
         "split_token_like": "gh p_ab12 cd34 ef56 AK IA12 34-56-78 ",
         "encoded_like": "QUtJQTEyMzQ1Njc4OTAxMjM0NTY= 414b4941 %41%4B%49 &#65;&#75; ",

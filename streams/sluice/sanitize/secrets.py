@@ -34,8 +34,8 @@ __all__ = [
     "SecretSpec",
     "Variant",
     "decoded_variant",
-    "glued_pattern",
     "expand_template",
+    "glued_pattern",
     "load_secret_rules",
     "looks_fake",
     "looks_like_secret_value",
@@ -475,7 +475,9 @@ def expand_template(template: str, rng: random.Random) -> str:
 # "".join(view.split()) builds the variant, the regex maps positions back (on a hit only).
 _WS_RUN = re.compile(r"\s+")
 _WS_HYPHEN_RUN = re.compile(r"[\s\-]+")
-_MARK_RUN = re.compile(r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_MARK_RUN = re.compile(
+    r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
+)
 # single character classes: Python's re is linear on them and avoids RE2's per-call
 # re-encoding of the whole field
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
