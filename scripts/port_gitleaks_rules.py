@@ -42,6 +42,8 @@ CHARSETS = {
 }
 PRINTABLE = [chr(c) for c in range(32, 127)]
 SKIP: set[str] = set()
+#: Detector names kept from sluice's earlier hand-written rules.
+RENAME = {"gcp-api-key": "google_api_key"}
 #: Rules that are fallbacks, not formats: after every specific rule, with a post-filter.
 GENERIC = {"generic-api-key"}
 
@@ -168,7 +170,7 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
     if "regex" not in raw or raw["id"] in SKIP or raw.get("path"):
         return None
     rid = raw["id"]
-    det = re.sub(r"[^a-z0-9]+", "_", rid.lower()).strip("_")
+    det = RENAME.get(rid) or re.sub(r"[^a-z0-9]+", "_", rid.lower()).strip("_")
     rule: dict[str, Any] = {
         "id": f"gitleaks:{rid}",
         "detector": det,
