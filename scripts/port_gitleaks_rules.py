@@ -175,7 +175,10 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
         "id": f"gitleaks:{rid}",
         "detector": det,
         "description": raw.get("description", "").strip(),
-        "regex": raw["regex"],
+        # The lazy free-form prefix [\w.-]{0,50}? can match nothing, so dropping it finds
+        # the same secrets; kept, its counter multiplies RE2's DFA states ~50-fold and
+        # the shared pattern set falls back to the slow NFA on every event.
+        "regex": raw["regex"].replace("[\\w.-]{0,50}?", ""),
     }
     groups = _pyparse(raw["regex"]).state.groups - 1
     group = int(raw.get("secretGroup", 1 if groups else 0))
@@ -210,7 +213,7 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
         rule["allow_match"] = allow_match
     if stop:
         rule["stopwords"] = stop
-    rule["positives"] = templates(raw["regex"])
+    rule["positives"] = templates(rule["regex"])
     kws = rule.get("keywords", [])
     if kws and not any(k in t.lower() for t in rule["positives"] for k in kws):
         # gitleaks needs a keyword in the fragment; say which provider it is

@@ -265,6 +265,7 @@ class Sanitizer:
         redact_pii = event.get("data_classification") in self._redact_pii_for
         fields = list(self._fields(event))
         budget = _Budget()
+        no_variants: set[int] = set()
         # Fast path: ASCII fields of one treatment, joined and matched once.
         groups: dict[str, list[int]] = {}
         slow: list[int] = []
@@ -290,6 +291,9 @@ class Sanitizer:
                 slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
             if self._variants_hit(joined):
                 slow.extend(idxs)
+            else:
+                # the joined text had no split/marked/encoded secret: neither has a field
+                no_variants.update(idxs)
         slow = sorted(set(slow))
         cross = self._cross_field(fields)
         if not slow and not cross:
@@ -334,6 +338,7 @@ class Sanitizer:
                 redact_pii=pii_here,
                 context_key=ctx_key,
                 budget=budget,
+                variants=i not in no_variants,
             )
             findings.extend(found)
             if new is not text:
@@ -418,12 +423,14 @@ class Sanitizer:
         redact_pii: bool,
         context_key: str | None,
         budget: _Budget | None = None,
+        variants: bool = True,
     ) -> tuple[str, list[Finding]]:
         prep = prepare(text)
         view = prep.view
         budget = budget or _Budget()
         cands = self._match(view, compiled, budget)
-        cands.extend(self._variant_cands(view, budget))
+        if variants:
+            cands.extend(self._variant_cands(view, budget))
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:

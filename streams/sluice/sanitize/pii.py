@@ -287,7 +287,15 @@ def pii_rules() -> list[Rule]:
         Rule(
             "phone",
             _PII,
-            r"(?:\+\s?\(?|\(\+?|\b)\p{Nd}[\p{Nd}()\-. /]{5,22}\p{Nd}"
+            # international (+, 00, (+57)), trunk 0, (area code), NANP, three or more
+            # separators, a long group, or a bare run: dates, versions and amounts such as
+            # 2024-07-18 or 4210.50 are no candidates, so they stay on the fast path
+            r"(?:(?:\+\s?\(?|\(\+?|\b00|\b0|\()\p{Nd}[\p{Nd}()\-. /]{5,22}\p{Nd}"
+            r"|\b(?:1[-. ])?\p{Nd}{3}[-. ]\p{Nd}{3}[-. ]\p{Nd}{4}"
+            r"|\b\p{Nd}{1,5}(?:[-. /]\p{Nd}{1,5}){3,6}"
+            r"|\b\p{Nd}{2,4}[-. /]\p{Nd}{2,4}[-. /]\p{Nd}{3,4}\b"
+            r"|\b\p{Nd}{2,5}[-. /]\p{Nd}{5,10}"
+            r"|\b\p{Nd}{8,15}\b)"
             r"(?:\s?(?:x|ext\.?|#)\s?[0-9]{1,5})?",
             Severity.MEDIUM,
             0.8,

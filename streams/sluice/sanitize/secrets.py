@@ -267,8 +267,11 @@ def _make_check(spec: SecretSpec) -> Check:
                 return None
         if allow is not None and allow.search(value):
             return None
-        if allow_match is not None and allow_match.search(match.group(0)):
-            return None
+        if allow_match is not None:
+            # gitleaks' "match" also covered up to 50 word characters before the keyword
+            s0, e0 = match.span(0)
+            if allow_match.search(view[max(0, s0 - 50) : e0]):
+                return None
         if stop is not None and stop.search(value):
             return None
         if flt is not None:
@@ -491,6 +494,7 @@ _WS_HYPHEN_RUN = re.compile(r"[\s\-]+")
 _MARK_RUN = re.compile(
     r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
 )
+_ENCODED_HINT = re.compile(r"[A-Za-z0-9+/_-]{16}|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};")
 # single character classes: Python's re is linear on them and avoids RE2's per-call
 # re-encoding of the whole field
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
@@ -584,9 +588,12 @@ def _printable(data: bytes) -> str | None:
     return text if bad * 20 <= len(text) else None
 
 
+_HEX_CHARS = "0123456789abcdefABCDEF-"
+
+
 def _decode_b64(tok: str) -> str | None:
-    if len(tok) < 16:
-        return None
+    if len(tok) < 16 or not tok.strip(_HEX_CHARS):
+        return None  # short, or hex / UUID: ids and hashes, decoded as hex if at all
     core = tok.rstrip("=")
     # hashes, ids and words are rarely valid base64 of printable text
     try:
@@ -619,6 +626,8 @@ def _decode_entities(tok: str) -> str | None:
 
 def decoded_variant(view: str) -> Variant | None:
     """Encoded tokens of ``view`` decoded, one per line, each mapped to its token span."""
+    if not _ENCODED_HINT.search(view):
+        return None
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     pos = 0
