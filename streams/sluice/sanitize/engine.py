@@ -430,7 +430,12 @@ class Sanitizer:
         budget = budget or _Budget()
         cands = self._match(view, compiled, budget)
         if variants:
-            cands.extend(self._variant_cands(view, budget))
+            found = _Spans(_merged(c for c in cands if c.rule.kind is FindingKind.SECRET))
+            for vc in self._variant_cands(view, budget):
+                # a secret the plain view already holds whole is not re-taken from glued
+                # text, where a variable-length format could run on into the next word
+                if not (found.starts and found.overlaps(vc.start, vc.end)):
+                    cands.append(vc)
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
@@ -712,6 +717,17 @@ def _cap(findings: list[Finding]) -> list[Finding]:
     keep += rest[: max(0, MAX_FINDINGS_PER_FIELD - len(keep))]
     keep.sort(key=lambda f: (f.start, f.end, f.detector))
     return keep
+
+
+def _merged(cands: Iterable[_Cand]) -> list[tuple[int, int]]:
+    """The union of the candidates' spans as sorted, non-overlapping spans."""
+    out: list[tuple[int, int]] = []
+    for st, en in sorted((c.start, c.end) for c in cands):
+        if out and st < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], en))
+        else:
+            out.append((st, en))
+    return out
 
 
 class _Spans:

@@ -592,8 +592,10 @@ _HEX_CHARS = "0123456789abcdefABCDEF-"
 
 
 def _decode_b64(tok: str) -> str | None:
-    if len(tok) < 16 or not tok.strip(_HEX_CHARS):
-        return None  # short, or hex / UUID: ids and hashes, decoded as hex if at all
+    if len(tok) < 16 or not tok.strip(_HEX_CHARS) or tok.islower() or tok.isupper():
+        # short, hex / UUID (ids and hashes, decoded as hex if at all), or one case only
+        # (slugs, words): base64 of text always mixes cases
+        return None
     core = tok.rstrip("=")
     # hashes, ids and words are rarely valid base64 of printable text
     try:
