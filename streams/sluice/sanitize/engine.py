@@ -65,7 +65,7 @@ MAX_PII_CHECKS_PER_EVENT = 640
 #: Secret candidates checked per field and per event; past that the rest of the field is
 #: redacted whole as ``secret_flood`` (fail closed, constant time).
 MAX_SECRET_HITS_PER_FIELD = 256
-MAX_SECRET_HITS_PER_EVENT = 1024
+MAX_SECRET_HITS_PER_EVENT = 512
 _FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
 )

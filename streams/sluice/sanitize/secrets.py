@@ -107,14 +107,15 @@ def looks_fake(value: str) -> bool:
     redacted. (Sequential runs alone do not make a value fake: scanners' own fixtures use
     ``12345678ABCDEFH…`` as real-format tokens; published example keys are allow-listed.)
     """
-    if len(set(value)) <= 2 or _ELIDED_RE.search(value):
+    chars = set(value)
+    if len(chars) <= 2 or _ELIDED_RE.search(value):
         return True
     n = len(value)
-    if n >= 8 and max(value.count(c) for c in set(value)) * 5 >= n * 3:
+    if n >= 8 and max(map(value.count, chars)) * 5 >= n * 3:
         return True  # one character is most of it: AIzaaaaaaaaaa…, 1111-1111-…
-    rest = _FAKE_RE.sub("", value)
-    if len(rest) == n:
+    if not _FAKE_RE.search(value):
         return False
+    rest = _FAKE_RE.sub("", value)
     if sum(c.isalnum() for c in rest) < 10:
         return True
     low = value.lower()
