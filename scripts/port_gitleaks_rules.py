@@ -41,11 +41,14 @@ CHARSETS = {
     "D": "0123456789",
 }
 PRINTABLE = [chr(c) for c in range(32, 127)]
-SKIP: set[str] = set()
+# kubernetes-secret-yaml: (?s:.){0,200}? counters blow up the shared RE2 DFA
+SKIP: set[str] = {"kubernetes-secret-yaml"}
 #: Detector names kept from sluice's earlier hand-written rules.
 RENAME = {"gcp-api-key": "google_api_key"}
 #: Rules that are fallbacks, not formats: after every specific rule, with a post-filter.
 GENERIC = {"generic-api-key"}
+#: Path-scoped in gitleaks (.tf), generic password assignments anywhere else.
+AFTER_PASSWORDS = {"hashicorp-tf-password"}
 
 
 def _class_chars(items: list[Any]) -> set[str]:
@@ -167,7 +170,8 @@ def shorten(template: str) -> str | None:
 
 
 def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
-    if "regex" not in raw or raw["id"] in SKIP or raw.get("path"):
+    # path-scoped rules (.tf, nuget.config, k8s YAML, PHP) apply to any event text here
+    if "regex" not in raw or raw["id"] in SKIP:
         return None
     rid = raw["id"]
     det = RENAME.get(rid) or re.sub(r"[^a-z0-9]+", "_", rid.lower()).strip("_")
@@ -187,6 +191,8 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
     rule["severity"] = "critical" if "private" in rid or "secret-key" in rid else "high"
     rule["confidence"] = 0.9
     rule["priority"] = 25
+    if rid in AFTER_PASSWORDS:
+        rule["priority"] = 32  # a password assignment: sluice's password rules first
     if rid in GENERIC:
         rule["confidence"] = 0.7
         rule["priority"] = 45
