@@ -60,8 +60,8 @@ MAX_FINDINGS_PER_FIELD = 100
 #: PII candidates validated per field and per event. Validators (phonenumbers, stdnum)
 #: cost microseconds to tens of microseconds each, and a candidate that fails validation
 #: costs as much as one that passes, so the budget counts validations, not findings.
-MAX_PII_CHECKS_PER_FIELD = 160
-MAX_PII_CHECKS_PER_EVENT = 640
+MAX_PII_CHECKS_PER_FIELD = 128
+MAX_PII_CHECKS_PER_EVENT = 384
 #: Secret candidates checked per field and per event; past that the rest of the field is
 #: redacted whole as ``secret_flood`` (fail closed, constant time).
 MAX_SECRET_HITS_PER_FIELD = 256
