@@ -21,7 +21,8 @@ from typing import Any
 import phonenumbers
 from stdnum import iban as std_iban
 
-from sluice.bench.detect_public import adversarial_cost, public_eval
+from sluice.bench.detect_public import adversarial_cost as sql_markup_adversarial_cost
+from sluice.bench.detect_public import public_eval
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.secrets import expand_template, secret_specs
 
@@ -395,6 +396,170 @@ def _linear(s: Sanitizer) -> dict[str, Any]:
     return {"cases": result, "worst_ratio_1mb_to_10kb": round(worst, 2)}
 
 
+# -- held-out evaluation on public data (secrets, PII) ---------------------------------
+#
+# The sets live in sluice/bench/data (built by scripts/build_secret_pii_eval.py; sources,
+# licences and sizes in docs/detection.md). "dev" was looked at while tuning, "heldout"
+# only ever scored. They are separate from the rule samples planted above.
+
+
+def _jsonl(name: str) -> list[dict[str, Any]]:
+    import json
+    from importlib import resources
+
+    text = (resources.files("sluice.bench") / "data" / name).read_text("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4)}
+
+
+def secrets_eval(s: Sanitizer, name: str) -> dict[str, Any]:
+    """Line-level precision/recall of the secret family on a labelled set."""
+    tp = fp = fn = tn = 0
+    for row in _jsonl(name):
+        _, findings = s.scan_text(row["text"])
+        found = any(f.kind.value == "secret" for f in findings)
+        if row["label"]:
+            tp, fn = tp + found, fn + (not found)
+        else:
+            fp, tn = fp + found, tn + (not found)
+    return {**_prf(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "tn": tn, "lines": tp + fp + fn + tn}
+
+
+def pii_eval(s: Sanitizer, name: str) -> dict[str, Any]:
+    """Span recall (a labelled span overlapped by a PII finding), span precision, and the
+    share of benign texts with no PII finding."""
+    spans = hit = found = true_found = benign = clean = 0
+    per_kind: dict[str, list[int]] = {}
+    for row in _jsonl(name):
+        _, findings = s.scan_text(row["text"])
+        pii = [f for f in findings if f.kind.value == "pii"]
+        if not row["spans"]:
+            benign += 1
+            clean += not pii
+            continue
+        found += len(pii)
+        true_found += sum(any(f.start < b and a < f.end for a, b, _ in row["spans"]) for f in pii)
+        for a, b, kind in row["spans"]:
+            ok = any(f.start < b and a < f.end for f in pii)
+            spans, hit = spans + 1, hit + ok
+            k = per_kind.setdefault(kind, [0, 0])
+            k[0], k[1] = k[0] + ok, k[1] + 1
+    return {
+        "span_recall": round(hit / spans, 4) if spans else 1.0,
+        "span_precision": round(true_found / found, 4) if found else 1.0,
+        "benign_clean": round(clean / benign, 4) if benign else 1.0,
+        "spans": spans,
+        "benign_texts": benign,
+        "recall_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(per_kind.items())},
+    }
+
+
+def heldout_quality(s: Sanitizer) -> dict[str, Any]:
+    """Secrets and PII scored on the public-data sets (dev and held-out splits)."""
+    return {
+        "secrets": {
+            "heldout": secrets_eval(s, "secrets_heldout.jsonl"),
+            "dev": secrets_eval(s, "secrets_dev.jsonl"),
+            "source": "Yelp/detect-secrets tests/plugins (Apache-2.0)",
+        },
+        "pii": {
+            "heldout": pii_eval(s, "pii_heldout.jsonl"),
+            "dev": pii_eval(s, "pii_dev.jsonl"),
+            "source": "Faker values (MIT) in sentences; Python stdlib docstrings (PSF)",
+        },
+    }
+
+
+# -- cost of adversarial inputs against plain text of the same size ---------------------
+
+
+def _cost_text(kind: str, size: int) -> str:
+    unit = {
+        "plain": "the quarterly report was approved by the review board after the audit. ",
+        "phone_like": "+1 (555) 010-2233 call 0151 496 0373 or 06 12 34 56 78, ",
+        "iban_like": "GB82 WEST 1234 5698 7654 32 de44500105175407324931 ",
+        "card_like": "4111 1111 1111 1112 5500-0000-0000-0004 378282246310006 ",
+        "zero_width_interleaved": "\u200b".join("password=x ") + "\u200b",
+        "secret_like_run": "api_key=Zx9Kq2Lm8Np4Rt6Vw1Ys3Bd5Fh7Jk0 ghp_ token AKIA ",
+        "split_token_like": "gh p_ab12 cd34 ef56 AK IA12 34-56-78 ",
+        "encoded_like": "QUtJQTEyMzQ1Njc4OTAxMjM0NTY= 414b4941 %41%4B%49 &#65;&#75; ",
+        "email_like": "a.b@c.d e.f@g.h ",
+    }[kind]
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def _timed(fn: Any, reps: int = 2) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+COST_KINDS = (
+    "phone_like",
+    "iban_like",
+    "card_like",
+    "zero_width_interleaved",
+    "secret_like_run",
+    "split_token_like",
+    "encoded_like",
+    "email_like",
+)
+
+
+def adversarial_cost(s: Sanitizer, size: int = 250_000, args: int = 128) -> dict[str, Any]:
+    """Seconds per event for adversarial text vs plain text of the same size: one field
+    of ``size`` characters, and an event whose ``args`` arguments share ``size``."""
+
+    def one_field(kind: str) -> float:
+        text = _cost_text(kind, size)
+        return _timed(lambda: s.scan_text(text))
+
+    def many_args(kind: str) -> float:
+        part = _cost_text(kind, size // args)
+        rng = random.Random(0)
+        ev = _event(rng, "summary")
+        ev["arguments"] = {f"a{i}": part for i in range(args)}
+        return _timed(lambda: s.sanitize_event(ev))
+
+    def secrets_only(kind: str) -> float:
+        # the secret family alone (Sanitizer.redact: secret rules and their variants)
+        text = _cost_text(kind, size)
+        return _timed(lambda: s.redact(text))
+
+    base_field, base_args = one_field("plain"), many_args("plain")
+    base_secrets = secrets_only("plain")
+    cases: dict[str, Any] = {}
+    worst = 0.0
+    for kind in COST_KINDS:
+        f, a = one_field(kind), many_args(kind)
+        rf, ra = f / base_field, a / base_args
+        worst = max(worst, rf, ra)
+        cases[kind] = {
+            "field_s": round(f, 4),
+            "args_event_s": round(a, 4),
+            "ratio_field": round(rf, 2),
+            "ratio_args": round(ra, 2),
+            "ratio_secrets_only": round(secrets_only(kind) / base_secrets, 2),
+        }
+    return {
+        "size": size,
+        "args": args,
+        "plain_field_s": round(base_field, 4),
+        "plain_args_event_s": round(base_args, 4),
+        "cases": cases,
+        "worst_ratio_to_plain": round(worst, 2),
+    }
+
+
 def run_detect_bench(n_events: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Run the detection benchmark.
 
@@ -418,7 +583,9 @@ def run_detect_bench(n_events: int = 2000, seed: int = 0) -> dict[str, Any]:
         # SQL injection and markup on public labelled sets, and their adversarial cost
         # (sluice.bench.detect_public).
         "public_sql_markup": public_eval(s),
-        "sql_markup_cost": adversarial_cost(s),
+        "sql_markup_cost": sql_markup_adversarial_cost(s),
+        "heldout": heldout_quality(s),
+        "cost_vs_plain": adversarial_cost(s),
     }
 
 

@@ -21,6 +21,7 @@ validators run on bounded candidates.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import logging
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,14 @@ from sluice.sanitize.prompt_injection import (
     decoded_injection,
     prompt_injection_rules,
 )
-from sluice.sanitize.secrets import looks_like_secret_value, secret_rules
+from sluice.sanitize.secrets import (
+    Variant,
+    glued_pattern,
+    looks_like_secret_value,
+    secret_rules,
+    secret_variants,
+    strict_secret_specs,
+)
 from sluice.sanitize.sql import sql_rules
 from sluice.sanitize.unicode import Prepared, confusable_spans, prepare
 from sluice.validate import TOP_LEVEL_TEXT_FIELDS
@@ -49,6 +57,20 @@ log = logging.getLogger(__name__)
 
 #: At most this many findings are reported per field (all secrets are still redacted).
 MAX_FINDINGS_PER_FIELD = 100
+#: PII candidates validated per field and per event. Validators (phonenumbers, stdnum)
+#: cost microseconds to tens of microseconds each, and a candidate that fails validation
+#: costs as much as one that passes, so the budget counts validations, not findings.
+MAX_PII_CHECKS_PER_FIELD = 128
+MAX_PII_CHECKS_PER_EVENT = 384
+#: Secret candidates checked per field and per event; past that the rest of the field is
+#: redacted whole as ``secret_flood`` (fail closed, constant time).
+MAX_SECRET_HITS_PER_FIELD = 256
+MAX_SECRET_HITS_PER_EVENT = 512
+_FLOOD_RULE = Rule(
+    "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
+)
+#: Map values longer than this in all are not checked for secrets split across values.
+_CROSS_FIELD_MAX = 1 << 20
 #: Identity fields: PII there is flagged, never redacted (the gate compares them).
 _NO_PII_REDACTION = frozenset({"actor.id", "on_behalf_of", "workflow_id", "run_id", "trace_id"})
 _PLACEHOLDER_RE = re2.compile(r"\[REDACTED:[a-z0-9_]+:[0-9a-f]{16}\]")
@@ -102,6 +124,14 @@ def default_treatments() -> dict[str, str]:
 
     walk(default_codec().schema("WorkflowEvent")["fields"], "")
     return out
+
+
+@dataclass(slots=True)
+class _Budget:
+    """Validations left for the current event (shared by its fields)."""
+
+    pii_checks: int = MAX_PII_CHECKS_PER_EVENT
+    secret_hits: int = MAX_SECRET_HITS_PER_EVENT
 
 
 @dataclass(slots=True)
@@ -172,6 +202,20 @@ class Sanitizer:
         self._secrets_only = _Compiled(
             [r for r in rules if r.kind is FindingKind.SECRET], re2_max_mem_mb
         )
+        # Rejoined (split) tokens are matched against distinctive provider formats only.
+        strict = {s.id for s in strict_secret_specs()}
+        self._secrets_strict = _Compiled(
+            [r for r in rules if r.kind is FindingKind.SECRET and r.id in strict],
+            re2_max_mem_mb,
+        )
+        # The same on text whose separators were removed, without leading word boundaries.
+        self._secrets_glued = _Compiled(
+            [
+                dataclasses.replace(r, pattern=glued_pattern(r.pattern))
+                for r in self._secrets_strict.rules
+            ],
+            re2_max_mem_mb,
+        )
 
     # -- public API ------------------------------------------------------------------
 
@@ -192,7 +236,9 @@ class Sanitizer:
         compiled = self._compiled.get(as_)
         if compiled is None:
             raise ValueError(f"treatment {as_!r} is not text|html|sql|none")
-        return self._scan(text, compiled, as_, field, redact_pii=redact_pii, context_key=None)
+        return self._scan(
+            text, compiled, as_, field, redact_pii=redact_pii, context_key=None, budget=_Budget()
+        )
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by its placeholder and control characters gone.
@@ -223,6 +269,8 @@ class Sanitizer:
         """
         redact_pii = event.get("data_classification") in self._redact_pii_for
         fields = list(self._fields(event))
+        budget = _Budget()
+        no_variants: set[int] = set()
         # Fast path: ASCII fields of one treatment, joined and matched once.
         groups: dict[str, list[int]] = {}
         slow: list[int] = []
@@ -246,8 +294,14 @@ class Sanitizer:
                 slow.extend(_touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
             if prepare(joined).removed:
                 slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
+            if self._variants_hit(joined):
+                slow.extend(idxs)
+            else:
+                # the joined text had no split/marked/encoded secret: neither has a field
+                no_variants.update(idxs)
         slow = sorted(set(slow))
-        if not slow:
+        cross = self._cross_field(fields)
+        if not slow and not cross:
             return event, []
         findings: list[Finding] = []
         changes: dict[tuple[Any, ...], str] = {}
@@ -264,6 +318,7 @@ class Sanitizer:
                 path,
                 redact_pii=redact_pii,
                 context_key=None,
+                budget=budget,
             )
             if new is not text:
                 changes[loc] = new
@@ -287,10 +342,31 @@ class Sanitizer:
                 path,
                 redact_pii=pii_here,
                 context_key=ctx_key,
+                budget=budget,
+                variants=i not in no_variants,
             )
             findings.extend(found)
             if new is not text:
                 changes[loc] = new
+        for i, start, end, cand in cross:
+            loc, path, text, _t, _k = fields[i]
+            if loc in changes or loc[0] == "mapkey":
+                continue  # already sanitized on its own
+            fp = fingerprint(self._key, cand.value)
+            changes[loc] = text[:start] + placeholder(cand.rule.detector, fp) + text[end:]
+            findings.append(
+                Finding(
+                    kind=FindingKind.SECRET,
+                    detector=cand.rule.detector,
+                    field=path,
+                    start=start,
+                    end=end,
+                    severity=cand.rule.severity,
+                    confidence=round(min(cand.confidence, 1.0), 4),
+                    fingerprint=fp,
+                    action="redacted",
+                )
+            )
         if not changes:
             return event, findings
         return _apply(event, changes), findings
@@ -353,10 +429,20 @@ class Sanitizer:
         *,
         redact_pii: bool,
         context_key: str | None,
+        budget: _Budget | None = None,
+        variants: bool = True,
     ) -> tuple[str, list[Finding]]:
         prep = prepare(text)
         view = prep.view
-        cands = self._match(view, compiled)
+        budget = budget or _Budget()
+        cands = self._match(view, compiled, budget)
+        if variants:
+            found = _Spans(_merged(c for c in cands if c.rule.kind is FindingKind.SECRET))
+            for vc in self._variant_cands(view, budget):
+                # a secret the plain view already holds whole is not re-taken from glued
+                # text, where a variable-length format could run on into the next word
+                if not (found.starts and found.overlaps(vc.start, vc.end)):
+                    cands.append(vc)
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
@@ -378,19 +464,93 @@ class Sanitizer:
         _score_prompt_injection(accepted)
         return self._emit(text, prep, accepted, treatment, field, redact_pii)
 
-    def _match(self, view: str, compiled: _Compiled) -> list[_Cand]:
+    def _cross_field(
+        self, fields: list[tuple[tuple[Any, ...], str, str, str, str | None]]
+    ) -> list[tuple[int, int, int, _Cand]]:
+        """Provider-format secrets split across consecutive map values (``a=ghp_12``,
+        ``b=34…``): (field index, start, end, hit) for every piece of such a secret."""
+        idxs = [
+            i
+            for i, (loc, _p, text, t, _k) in enumerate(fields)
+            if loc[0] == "mapval" and t != "none" and text and prepare(text).index_map is None
+        ]
+        if len(idxs) < 2:
+            return []
+        starts: list[int] = []
+        pos = 0
+        for i in idxs:
+            starts.append(pos)
+            pos += len(fields[i][2])
+        joined = "".join(fields[i][2] for i in idxs)
+        if len(joined) > _CROSS_FIELD_MAX or not self._secrets_strict.field_set.Match(joined):
+            return []
+        out: list[tuple[int, int, int, _Cand]] = []
+        for c in self._match(joined, self._secrets_strict):
+            first = bisect.bisect_right(starts, c.start) - 1
+            last = bisect.bisect_right(starts, c.end - 1) - 1
+            if first == last:
+                continue  # inside one value: the per-field scan has it
+            for k in range(first, last + 1):
+                lo = max(c.start, starts[k]) - starts[k]
+                hi = min(c.end, starts[k] + len(fields[idxs[k]][2])) - starts[k]
+                out.append((idxs[k], lo, hi, c))
+        return out
+
+    def _variant_set(self, variant: Variant) -> _Compiled:
+        return self._secrets_glued if variant.kind.startswith("split") else self._secrets_only
+
+    def _variants_hit(self, text: str) -> bool:
+        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
+        return any(self._variant_set(v).line_set.Match(v.text) for v in secret_variants(text))
+
+    def _variant_cands(self, view: str, budget: _Budget | None = None) -> list[_Cand]:
+        """Secrets found only once split, marked or encoded tokens are made whole."""
+        out: list[_Cand] = []
+        for variant in secret_variants(view):
+            for c in self._match(variant.text, self._variant_set(variant), budget):
+                if c.rule is _FLOOD_RULE:
+                    out.append(_Cand(c.rule, variant.view_start(c.start), len(view), 0.9, c.value))
+                    continue
+                span = variant.to_view(c.start, c.end)
+                if span is not None:
+                    out.append(_Cand(c.rule, span[0], span[1], c.confidence, c.value))
+        return out
+
+    def _match(self, view: str, compiled: _Compiled, budget: _Budget | None = None) -> list[_Cand]:
         hits = compiled.field_set.Match(view)
         if not hits:
             return []
         cands: list[_Cand] = []
+        pii_checks = MAX_PII_CHECKS_PER_FIELD
+        secret_hits = MAX_SECRET_HITS_PER_FIELD
+        flood_at: int | None = None
         for idx in hits:
             rule = compiled.rules[idx]
             regex = compiled.regexes[idx]
             n = 0
+            bounded = rule.kind is FindingKind.PII and rule.check is not None
+            secret = rule.kind is FindingKind.SECRET
             for m in regex.finditer(view):
                 start, end = m.span(rule.group)
                 if start < 0 or end <= start:
                     continue
+                if bounded:
+                    if pii_checks <= 0 or (budget is not None and budget.pii_checks <= 0):
+                        break
+                    pii_checks -= 1
+                    if budget is not None:
+                        budget.pii_checks -= 1
+                elif secret:
+                    if flood_at is not None and start >= flood_at:
+                        break
+                    if secret_hits <= 0 or (budget is not None and budget.secret_hits <= 0):
+                        # Fail closed: past the budget the rest of the field is redacted
+                        # whole, in constant time (a flood of secrets is itself the leak).
+                        flood_at = start if flood_at is None else min(flood_at, start)
+                        break
+                    secret_hits -= 1
+                    if budget is not None:
+                        budget.secret_hits -= 1
                 value = view[start:end]
                 conf = rule.confidence
                 if rule.check is not None:
@@ -402,6 +562,10 @@ class Sanitizer:
                 n += 1
                 if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
                     break
+        if flood_at is not None:
+            cands.append(
+                _Cand(_FLOOD_RULE, flood_at, len(view), 0.9, view[flood_at : flood_at + 256])
+            )
         return cands
 
     def _emit(
@@ -560,6 +724,17 @@ def _cap(findings: list[Finding]) -> list[Finding]:
     keep += rest[: max(0, MAX_FINDINGS_PER_FIELD - len(keep))]
     keep.sort(key=lambda f: (f.start, f.end, f.detector))
     return keep
+
+
+def _merged(cands: Iterable[_Cand]) -> list[tuple[int, int]]:
+    """The union of the candidates' spans as sorted, non-overlapping spans."""
+    out: list[tuple[int, int]] = []
+    for st, en in sorted((c.start, c.end) for c in cands):
+        if out and st < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], en))
+        else:
+            out.append((st, en))
+    return out
 
 
 class _Spans:

@@ -83,7 +83,7 @@ def test_case_file_has_both_halves() -> None:
 
 
 def test_credential_is_rejected_and_never_emitted() -> None:
-    key = "AKIA" + "IOSFODNN7" + "EXAMPLE"
+    key = "AKIA" + "Q3ZP7XK2" + "LMB4R6TW"  # not AWS's documented example key (allow-listed)
     result, out = run({"kind": "PROMPT", "content": f"use {key} please"})
     assert (result.outcome, out["rule"]) == ("rejected", "secret-found")
     assert key.encode() not in result.value

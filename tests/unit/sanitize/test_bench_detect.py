@@ -18,3 +18,28 @@ def test_quality_report_shape_and_secret_targets() -> None:
         assert 0.0 <= row["precision"] <= 1.0 and 0.0 <= row["recall"] <= 1.0
     assert report["secret"]["recall"] >= 0.97
     assert report["secret"]["precision"] >= 0.97
+
+
+def test_heldout_sets_score_secrets_and_pii() -> None:
+    from sluice.bench.detect import heldout_quality
+
+    report = heldout_quality(Sanitizer(KEY))
+    for split in ("heldout", "dev"):
+        sec = report["secrets"][split]
+        assert sec["lines"] > 90 and sec["tp"] + sec["fn"] > 40
+        pii = report["pii"][split]
+        assert pii["spans"] > 200 and pii["benign_texts"] > 150
+    # floors well below today's figures: a regression, not noise, trips them
+    assert report["pii"]["heldout"]["span_recall"] >= 0.9
+    assert report["pii"]["heldout"]["benign_clean"] >= 0.9
+    assert report["secrets"]["heldout"]["precision"] >= 0.7
+
+
+def test_adversarial_cost_report_shape() -> None:
+    from sluice.bench.detect import COST_KINDS, adversarial_cost
+
+    report = adversarial_cost(Sanitizer(KEY), size=8_000, args=8)
+    assert set(report["cases"]) == set(COST_KINDS)
+    assert report["worst_ratio_to_plain"] >= max(
+        max(c["ratio_field"], c["ratio_args"]) for c in report["cases"].values()
+    )

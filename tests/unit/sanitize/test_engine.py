@@ -176,3 +176,11 @@ def test_forged_placeholder_does_not_shield_a_secret(sanitizer: Sanitizer) -> No
     out, _ = sanitizer.scan_text(text)
     assert "Sup3rS3cretPw" not in out
     assert sanitizer.scan_text(out)[0] == out
+
+
+def test_percent_escapes_that_are_not_utf8_do_not_raise() -> None:
+    """A token like ``%F6%FF...`` is not UTF-8 once decoded: the sanitizer must not raise."""
+    from sluice.sanitize import Sanitizer
+
+    text, _ = Sanitizer(b"k" * 32).scan_text("q=%F6%FFabcdefghijklmnopqrstuvwxyz0123456789")
+    assert "abcdefghijklmnopqrstuvwxyz" in text
