@@ -9,7 +9,8 @@ Rules (SPEC §4): a decision counts only if its signature verifies against the
 registry with a live key, it is bound to the held event's content hash, it is dated
 after the hold (phase) began and not after its arrival (both within ``skew_ms``), the
 reviewer holds a role some requirement of the current phase asks for, is neither the
-actor nor on_behalf_of (compared by :func:`sluice.identity.fold_id`), has not voted
+actor nor on_behalf_of (compared by :func:`sluice.identity.skeleton_id`: folded
+ids and their look-alikes), has not voted
 already (folded id), the decision id is new, and it arrived before expiry. Any counted
 REJECT rejects. An entry is released exactly once: it moves to ``closed`` in the same
 step that emits the release, and a closed entry emits nothing more.
@@ -54,7 +55,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from sluice.identity import fold_id
+from sluice.identity import fold_id, skeleton_id
 
 __all__ = [
     "Effect",
@@ -577,7 +578,8 @@ class GateState:
         if reviewer is None:
             return [self._refuse(eid, dec, Refusal.UNKNOWN_REVIEWER)]
         folded = fold_id(rid)
-        if folded in {fold_id(x) for x in (e.actor_id, e.on_behalf_of) if x}:
+        if skeleton_id(rid) in {skeleton_id(x) for x in (e.actor_id, e.on_behalf_of) if x}:
+            # Folded ids, and look-alikes of them (``alice`` with a Cyrillic U+0430 for ``a``).
             return [self._refuse(eid, dec, Refusal.SELF_APPROVAL)]
         decided_at = dec.get("decided_at")
         if not isinstance(decided_at, int) or isinstance(decided_at, bool):
@@ -596,7 +598,7 @@ class GateState:
         if folded in e.approvers:
             return [self._refuse(eid, dec, Refusal.DUPLICATE_VOTE)]
         verdict = dec.get("verdict")
-        if verdict == "REJECT" and not str(dec.get("reason") or "").strip():
+        if verdict == "REJECT" and not _visible(dec.get("reason")):
             return [self._refuse(eid, dec, Refusal.MISSING_REASON)]
         level = self.current_level(e) or max(g[2] for g in relevant)
         if verdict != "REJECT" and min(g[2] for g in relevant) > level:
@@ -837,6 +839,14 @@ def _refusal(reason: str) -> Refusal:
         return Refusal(reason)
     except ValueError:
         return Refusal.MALFORMED
+
+
+def _visible(text: Any) -> bool:
+    """Whether ``text`` shows anything: whitespace, zero-width, bidi or control
+    characters only is no reason at all."""
+    if not isinstance(text, str):
+        return False
+    return any(ch.isprintable() and not ch.isspace() for ch in fold_id(text))
 
 
 def _s(v: Any) -> str | None:
