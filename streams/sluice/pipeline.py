@@ -324,12 +324,13 @@ class Intake:
         """The source key (run_id by contract), with any secret in it redacted."""
         if key is None:
             return None
-        try:
-            text = key.decode("utf-8")
-        except UnicodeDecodeError:
-            return key  # not text: cannot hold a textual secret pattern
+        # Invalid UTF-8 is no excuse: ``token + b"\xff"`` still carries the token. Bytes
+        # that are not UTF-8 become U+FFFD and the rest is redacted like any text.
+        text = key.decode("utf-8", "replace")
         clean = self._sanitizer.redact(text)
-        return key if clean == text else clean.encode()
+        if clean == text and text.encode() == key:
+            return key
+        return clean.encode()
 
     def _salvage(self, payload: bytes) -> tuple[str | None, str | None]:
         """Best effort: the event id and a short redacted preview of a bad record."""
