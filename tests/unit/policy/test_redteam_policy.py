@@ -65,7 +65,11 @@ def test_every_combination_of_deny_hold_allow_and_errors(
     failing allow never allows."""
     policy = load_policy(write_policy(COMBOS), optimize=optimize)
     for d, h1, h2, a in itertools.product(STATES, repeat=4):
-        attrs = {k: v for k, v in zip(("d", "h1", "h2", "a"), (d, h1, h2, a)) if v is not None}
+        attrs = {
+            k: v
+            for k, v in zip(("d", "h1", "h2", "a"), (d, h1, h2, a), strict=True)
+            if v is not None
+        }
         for _ in range(2):  # second time from the memo
             got = policy.assess(make_event(kind="TOOL_CALL", attributes=attrs), [])
         case = (d, h1, h2, a)
