@@ -26,7 +26,8 @@ complete). A REJECT from any reviewer with a required role rejects at any level.
 Escalation starts a new phase (``escalate_requirements``, or ``escalate_approvals``
 over ``escalate_roles``, 0 meaning the same count) whose votes start from none, unless
 ``escalate_carry_votes`` (carried votes then count at level 1 of the new phase).
-Before a release, counted votes whose key is no longer live in the registry are
+Before a release, counted votes whose key is no longer live in the registry (revoked,
+removed, or another public key now registered under the same key id) are
 withdrawn (audited ``vote_withdrawn``); the release happens only if the quorum still
 holds. :meth:`GateState.revalidate` does the same for every open entry after a
 registry reload.
@@ -182,6 +183,9 @@ class Vote:
     key_id: str | None
     #: The level that was current when it was counted (it fills slots up to there).
     level: int = 1
+    #: SHA-256 of the public key that verified it (None: registry without fingerprints,
+    #: or a changelog written before they were kept).
+    key_fp: str | None = None
 
 
 def _reqs(raw: Iterable[Any]) -> tuple[tuple[str, int, int], ...]:
@@ -262,7 +266,7 @@ class Entry:
             "et": self.escalate_ttl_ms,
             "esc": self.escalated,
             "ap": {
-                k: [v.reviewer_id, v.decision_id, v.key_id, v.level]
+                k: [v.reviewer_id, v.decision_id, v.key_id, v.level, v.key_fp]
                 for k, v in self.approvers.items()
             },
             "seen": sorted(self.seen),
@@ -288,7 +292,7 @@ class Entry:
             if isinstance(v, str):  # older changelog: reviewer_id → decision_id
                 approvers[fold_id(k)] = Vote(k, v, None, 1)
             else:
-                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]))
+                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]), v[4] if len(v) > 4 else None)
         return cls(
             event_id=d["e"],
             status=d["s"],
@@ -631,7 +635,8 @@ class GateState:
                     [did],
                 ),
             ]
-        e.approvers[folded] = Vote(rid, did, _s(dec.get("key_id")), level)
+        kid = _s(dec.get("key_id"))
+        e.approvers[folded] = Vote(rid, did, kid, level, self._key_fp(rid, kid))
         withdrawn = self._withdraw_dead(e)
         if self.current_level(e) is None:
             return [counted, audit, *withdrawn, *self._release_approved(e, now_ms)]
@@ -653,7 +658,7 @@ class GateState:
         """Drop counted votes whose key is no longer live (revoked, or reviewer removed)."""
         effects: list[Effect] = []
         for folded, v in list(e.approvers.items()):
-            if v.key_id is None or self.registry.key_live(v.reviewer_id, v.key_id):
+            if self._vote_live(v):
                 continue
             del e.approvers[folded]
             effects.append(
@@ -671,6 +676,26 @@ class GateState:
                 )
             )
         return effects
+
+    def _key_fp(self, reviewer_id: str, key_id: str | None) -> str | None:
+        fingerprint = getattr(self.registry, "key_fingerprint", None)
+        if fingerprint is None or key_id is None:
+            return None
+        fp = fingerprint(reviewer_id, key_id)
+        return fp if isinstance(fp, str) else None
+
+    def _vote_live(self, v: Vote) -> bool:
+        """Whether the key behind a counted vote is still registered, live and the same."""
+        if v.key_id is None:
+            # Restored from a changelog that kept no key id: the reviewer must still
+            # hold some live key (a reviewer removed or fully revoked loses the vote).
+            reviewer = self.registry.reviewer(v.reviewer_id)
+            keys = getattr(reviewer, "keys", None) or {}
+            return any(self.registry.key_live(v.reviewer_id, k) for k in keys)
+        if not self.registry.key_live(v.reviewer_id, v.key_id):
+            return False
+        # Same key id, other public key (rotated in place): not the key that signed.
+        return v.key_fp is None or self._key_fp(v.reviewer_id, v.key_id) == v.key_fp
 
     def revalidate(self, now_ms: int) -> list[Effect]:
         """After a registry change: withdraw counted votes whose key is no longer live."""

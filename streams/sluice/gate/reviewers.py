@@ -172,6 +172,20 @@ class Registry:
         key = reviewer.keys.get(key_id)
         return key is not None and not key.revoked
 
+    def key_fingerprint(self, reviewer_id: str, key_id: str) -> str | None:
+        """Hex SHA-256 of the raw public key registered as ``key_id`` (None: no such key).
+
+        A counted vote remembers it: replacing the public key under the same key id (a
+        rotation in place after a compromise) withdraws the votes the old key signed.
+        """
+        reviewer = self.reviewer(reviewer_id)
+        key = reviewer.keys.get(key_id) if reviewer is not None else None
+        if key is None:
+            return None
+        return hashlib.sha256(
+            key.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        ).hexdigest()
+
     def check(self, decision: Mapping[str, Any]) -> str | None:
         """Whether ``decision`` is signed by its reviewer with a live registered key.
 

@@ -208,6 +208,74 @@ def test_revoked_between_votes_withdraws_and_blocks_release() -> None:
     assert releases(g.on_decision(dec("steward2"), 3, 3))
 
 
+def _registry_with(rid: str, key: Ed25519PrivateKey, *, revoked: bool = False) -> Registry:
+    """REG's reviewers, with ``rid``'s key id ``{rid}-1`` now naming ``key``."""
+    data: dict[str, Any] = {"reviewers": []}
+    for r in REG.reviewers.values():
+        k = key if r.id == rid else KEYS[r.id]
+        data["reviewers"].append(
+            {
+                "id": r.id,
+                "roles": sorted(r.roles),
+                "keys": [
+                    {
+                        "id": f"{r.id}-1",
+                        "public_key": public_key_to_b64(k.public_key()),
+                        "revoked": revoked and r.id == rid,
+                    }
+                ],
+            }
+        )
+    return registry_from_data(data)
+
+
+def test_key_rotated_in_place_withdraws_the_votes_the_old_key_signed() -> None:
+    """A compromised key replaced under the same key id (no ``revoked`` entry): the votes
+    it signed stop counting (on the hardened main they kept counting)."""
+    g = GateState(REG)
+    put(g, held(approvals=2))
+    g.on_decision(dec("rm1"), 1, 1)
+    g.registry = _registry_with("rm1", Ed25519PrivateKey.generate())
+    out = g.revalidate(2)
+    assert ("vote_withdrawn", "revoked_key") in audits(out)
+    assert not releases(g.on_decision(dec("rm2"), 3, 3))
+    # Same public key re-listed unchanged: the vote stays.
+    g2 = GateState(REG)
+    put(g2, held(approvals=2))
+    g2.on_decision(dec("rm1"), 1, 1)
+    g2.registry = _registry_with("rm1", KEYS["rm1"])
+    assert not g2.revalidate(2)
+    assert releases(g2.on_decision(dec("rm2"), 3, 3))
+
+
+def test_restored_legacy_vote_without_key_id_is_withdrawn_on_revocation() -> None:
+    """A vote restored from a changelog written before key ids were kept was never
+    withdrawn (``key_id`` None skipped the check); it now needs a live key."""
+    import orjson
+
+    g = GateState(REG)
+    put(g, held(approvals=2))
+    g.on_decision(dec("rm1"), 1, 1)
+    old = orjson.loads(g.entries[EID].to_bytes())
+    old["ap"] = {"rm1": "legacy-decision"}
+    restored = GateState(_registry_with("rm1", KEYS["rm1"], revoked=True))
+    restored.restore(Entry.from_bytes(orjson.dumps(old)), EID)
+    out = restored.revalidate(2)
+    assert ("vote_withdrawn", "revoked_key") in audits(out)
+    assert not releases(restored.on_decision(dec("rm2"), 3, 3))
+
+
+def test_vote_key_fingerprint_survives_the_changelog() -> None:
+    g = GateState(REG)
+    put(g, held(approvals=2))
+    g.on_decision(dec("rm1"), 1, 1)
+    back = Entry.from_bytes(g.entries[EID].to_bytes())
+    assert back.approvers["rm1"].key_fp == REG.key_fingerprint("rm1", "rm1-1") is not None
+    restored = GateState(_registry_with("rm1", Ed25519PrivateKey.generate()))
+    restored.restore(back, EID)
+    assert ("vote_withdrawn", "revoked_key") in audits(restored.revalidate(2))
+
+
 # -- gate: changelog restore -----------------------------------------------------------
 
 
