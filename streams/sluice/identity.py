@@ -124,10 +124,17 @@ _SKELETON = str.maketrans(
 )
 
 
+#: Code points outside Default_Ignorable that still render blank.
+_BLANKS = frozenset({"\u2800", "\u3164", "\uffa0", "\u115f", "\u1160", "\u17b4", "\u17b5"})
+
+
 def skeleton_id(value: str) -> str:
     """:func:`fold_id`, then look-alike letters mapped to the Latin letter they imitate.
 
     Two ids with one skeleton read as one name (``alice``, ``\u0430lice``, ``a1ice``).
     """
     s = fold_id(value).translate(_SKELETON)
+    # Blanks that are not default-ignorable but render as nothing or a space (U+2800
+    # BRAILLE PATTERN BLANK, spaces inside the id): ``bob`` + U+2800 reads as ``bob``.
+    s = "".join(ch for ch in s if ch not in _BLANKS and not ch.isspace())
     return s.replace("rn", "m").replace("vv", "w")

@@ -354,7 +354,7 @@ def test_registry_refuses_look_alike_reviewer_ids(twin: str) -> None:
 
 def test_look_alike_actor_cannot_be_approved_by_the_reviewer() -> None:
     """Actor ``bob`` with a Cyrillic U+043E, or ``b0b``, is, to a reader, reviewer ``bob``."""
-    for actor in ("b\u043eb", "b0b", "B\u039fB"):
+    for actor in ("b\u043eb", "b0b", "B\u039fB", "bob\u2800", "b ob"):
         g = GateState(REG)
         put(g, held(actor=actor, on_behalf_of=None))
         assert refusals(g.on_decision(dec("bob"), 1, 1)) == ["self_approval"], actor
