@@ -29,8 +29,9 @@ over ``escalate_roles``, 0 meaning the same count) whose votes start from none, 
 Before a release, counted votes whose key is no longer live in the registry (revoked,
 removed, or another public key now registered under the same key id) are
 withdrawn (audited ``vote_withdrawn``); the release happens only if the quorum still
-holds. :meth:`GateState.revalidate` does the same for every open entry after a
-registry reload.
+holds; votes counted at a level above the one a withdrawal reopened are withdrawn too
+(``level_reopened``). :meth:`GateState.revalidate` does the same for every open entry
+after a registry reload.
 
 Content immutability (the invariant the property test checks): an entry's ``held``
 bytes and ``content_hash`` are written once, when it opens, and only if the held
@@ -655,27 +656,45 @@ class GateState:
         )
 
     def _withdraw_dead(self, e: Entry) -> list[Effect]:
-        """Drop counted votes whose key is no longer live (revoked, or reviewer removed)."""
+        """Drop counted votes whose key is no longer live (revoked, or reviewer removed).
+
+        Then, if that reopened a lower level, drop the votes counted at a higher level
+        too (``level_reopened``): they were given once the lower levels looked complete,
+        on approvals that no longer count, and are signed again after the lower levels
+        are complete once more.
+        """
         effects: list[Effect] = []
         for folded, v in list(e.approvers.items()):
             if self._vote_live(v):
                 continue
             del e.approvers[folded]
-            effects.append(
-                Effect(
-                    "audit",
-                    e.event_id,
-                    {
-                        "transition": "vote_withdrawn",
-                        "outcome": "held",
-                        "reason_code": Refusal.REVOKED_KEY.value,
-                        "reviewer_id": v.reviewer_id,
-                        "decision_id": v.decision_id,
-                        "content_hash": e.content_hash,
-                    },
-                )
-            )
+            effects.append(self._withdrawn(e, v, Refusal.REVOKED_KEY.value))
+        while effects:
+            level = self.current_level(e)
+            above = [
+                (f, v) for f, v in e.approvers.items() if level is not None and v.level > level
+            ]
+            if not above:
+                break
+            for folded, v in above:
+                del e.approvers[folded]
+                effects.append(self._withdrawn(e, v, "level_reopened"))
         return effects
+
+    @staticmethod
+    def _withdrawn(e: Entry, v: Vote, reason: str) -> Effect:
+        return Effect(
+            "audit",
+            e.event_id,
+            {
+                "transition": "vote_withdrawn",
+                "outcome": "held",
+                "reason_code": reason,
+                "reviewer_id": v.reviewer_id,
+                "decision_id": v.decision_id,
+                "content_hash": e.content_hash,
+            },
+        )
 
     def _key_fp(self, reviewer_id: str, key_id: str | None) -> str | None:
         fingerprint = getattr(self.registry, "key_fingerprint", None)

@@ -248,6 +248,43 @@ def test_key_rotated_in_place_withdraws_the_votes_the_old_key_signed() -> None:
     assert releases(g2.on_decision(dec("rm2"), 3, 3))
 
 
+def test_level_two_vote_given_on_a_revoked_level_one_approval_is_withdrawn() -> None:
+    """Ordered levels: level 2 approved once level 1 looked complete. If level 1's only
+    approval is withdrawn (its key revoked: perhaps stolen), the level-2 approval rested
+    on it and must be given again; on the hardened main it stayed, and one new level-1
+    vote plus one more level-2 vote released."""
+    from tests.unit.gate.test_hardening import registry
+
+    g = GateState(REG)
+    reqs = (("data-steward", 1, 1), ("security", 2, 2))
+    put(g, held(roles=("data-steward", "security"), requirements=reqs))
+    g.on_decision(dec("steward"), 1, 1)  # level 1 complete
+    g.on_decision(dec("sec"), 2, 2)  # level 2: one of two
+    g.registry = registry(frozenset({"steward"}))
+    out = g.revalidate(3)
+    assert ("vote_withdrawn", "revoked_key") in audits(out)
+    assert ("vote_withdrawn", "level_reopened") in audits(out)
+    assert set(g.entries[EID].approvers) == set()
+    g.on_decision(dec("steward2"), 4, 4)  # level 1 complete again
+    assert not releases(g.on_decision(dec("sec2"), 5, 5))  # sec's old vote is gone
+    assert releases(g.on_decision(dec("sec", at=6), 6, 6))  # sec signs again
+
+
+def test_withdrawal_that_keeps_a_level_complete_keeps_higher_votes() -> None:
+    from tests.unit.gate.test_hardening import registry
+
+    g = GateState(REG)
+    reqs = (("rm", 1, 1), ("security", 2, 2))
+    put(g, held(roles=("rm", "security"), requirements=reqs))
+    g.on_decision(dec("rm1"), 1, 1)
+    g.on_decision(dec("rm2"), 2, 2)  # rm at level 1 is over-filled: counted at level 2
+    g.on_decision(dec("sec"), 3, 3)
+    g.registry = registry(frozenset({"rm1"}))
+    out = g.revalidate(4)
+    assert audits(out) == [("vote_withdrawn", "revoked_key")]
+    assert releases(g.on_decision(dec("sec2"), 5, 5))
+
+
 def test_restored_legacy_vote_without_key_id_is_withdrawn_on_revocation() -> None:
     """A vote restored from a changelog written before key ids were kept was never
     withdrawn (``key_id`` None skipped the check); it now needs a live key."""
