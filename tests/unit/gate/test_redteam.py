@@ -62,6 +62,16 @@ def test_early_decisions_for_a_second_body_never_count() -> None:
     assert len(rel) == 1 and released_body(rel[0]) == BODY_A
 
 
+def test_early_decision_whose_key_is_revoked_before_the_hold_opens_does_not_count() -> None:
+    from tests.unit.gate.test_hardening import registry
+
+    g = GateState(REG)
+    assert not refusals(g.on_decision(dec("rm1"), 1, 1))  # early, valid at arrival
+    g.registry = registry(frozenset({"rm1"}))
+    out = put(g, held(approvals=1), 2)
+    assert refusals(out) == ["revoked_key"] and not releases(out)
+
+
 def test_awaiting_state_refuses_a_second_body_after_the_first_opened() -> None:
     """Early decision for A, then B's HeldEvent opens first: A's decision does not
     count for B, and A re-sent later is the duplicate (first body wins, whichever)."""
