@@ -105,3 +105,35 @@ def test_a_finding_cannot_downgrade_a_stricter_hold(make_event) -> None:
     assert a.outcome == "hold" and a.hold is not None
     need: dict[str, Any] = {r.role: r.count for r in a.hold.requirements}
     assert need.get("release-manager", 0) >= 2 and need.get("security", 0) >= 1
+
+
+WINDOWS = """
+rules:
+  - name: quick-look
+    when: event.attributes["quick"] == "1"
+    hold: {roles: [ops], approvals: 1, ttl: 10m, on_expiry: approve}
+  - name: release
+    when: event.kind == "CODE_PUBLISH"
+    hold: {approvals: {release-manager: 2}, ttl: 24h, on_expiry: approve}
+  - name: reject-fast
+    when: event.attributes["fast"] == "1"
+    hold: {roles: [ops], approvals: 1, ttl: 5m, on_expiry: reject}
+default: {allow: {}}
+"""
+
+
+def test_combined_approve_on_expiry_holds_keep_the_longest_window(write_policy, make_event) -> None:
+    """A code publication auto-approves after 24h unless rejected. Adding a 10-minute
+    approve-on-expiry rule that the producer can trigger must not make it approve after
+    10 minutes; a rule that rejects on expiry still makes it reject soonest."""
+    policy = load_policy(write_policy(WINDOWS))
+    both = policy.assess(
+        make_event(kind="CODE_PUBLISH", attributes={"quick": "1", "fast": "0"}), []
+    )
+    assert both.hold is not None and both.rules == ("quick-look", "release")
+    assert (both.hold.on_expiry, both.hold.ttl_ms) == ("APPROVE", 24 * 3_600_000)
+    strict = policy.assess(
+        make_event(kind="CODE_PUBLISH", attributes={"quick": "1", "fast": "1"}), []
+    )
+    assert strict.hold is not None
+    assert (strict.hold.on_expiry, strict.hold.ttl_ms) == ("REJECT", 5 * 60_000)
