@@ -141,9 +141,9 @@ def combine_holds(specs: list[HoldSpec]) -> HoldSpec:
     Requirements are united (same role and level: the larger count); the shortest ttl
     applies, or the longest when every spec approves on expiry (an earlier automatic
     approval is weaker, not stricter); on_expiry is the most fail-closed of them (reject,
-    then escalate, then approve). When the result escalates, the escalating specs' escalation requirements
-    are united too, with the shortest escalation ttl, and votes carry over only if every
-    escalating spec says so. A single spec is returned unchanged.
+    then escalate, then approve). When the result escalates, the escalating specs'
+    escalation requirements are united too, with the shortest escalation ttl, and votes
+    carry over only if every escalating spec says so. A single spec is returned unchanged.
     """
     if len(specs) == 1:
         return specs[0]
