@@ -603,6 +603,9 @@ class GateState:
         if folded in e.approvers:
             return [self._refuse(eid, dec, Refusal.DUPLICATE_VOTE)]
         verdict = dec.get("verdict")
+        if verdict not in ("APPROVE", "REJECT"):
+            # The schema's enum allows nothing else; a signed "ABSTAIN" never approves.
+            return [self._refuse(eid, dec, Refusal.MALFORMED)]
         if verdict == "REJECT" and not _visible(dec.get("reason")):
             return [self._refuse(eid, dec, Refusal.MISSING_REASON)]
         level = self.current_level(e) or max(g[2] for g in relevant)

@@ -164,6 +164,20 @@ def test_reject_without_a_visible_reason_is_refused(reason: str) -> None:
     assert releases(g.on_decision(dec("rm2", "REJECT", reason="no\u200b"), 2, 2))
 
 
+@pytest.mark.parametrize("verdict", ["ABSTAIN", "approve", "APPROVE ", ""])
+def test_a_signed_verdict_other_than_approve_or_reject_never_approves(verdict: str) -> None:
+    """The Avro enum stops these at the codec; the state machine does not rely on it
+    (on the hardened main anything but REJECT counted as an approval)."""
+    g = GateState(REG)
+    put(g, held(approvals=1))
+    d = dec("rm1")
+    d["verdict"] = verdict
+    d["signature"] = sign_decision(d, KEYS["rm1"])
+    out = g.on_decision(d, 1, 1)
+    assert refusals(out) == ["malformed"] and not releases(out)
+    assert not g.entries[EID].approvers
+
+
 # -- gate: quorum shapes -----------------------------------------------------------------
 
 
