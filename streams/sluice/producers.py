@@ -341,13 +341,15 @@ def load_producers(path: str | os.PathLike[str]) -> ProducerRegistry:
     """
     import yaml
 
+    from sluice.yamlstrict import safe_load_strict
+
     target = Path(path)
     try:
         raw = target.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read producers registry {target}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(raw)
+        data = safe_load_strict(raw)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -550,6 +552,8 @@ def read_producer_key(path: str | os.PathLike[str]) -> ProducerSigner:
     """
     import yaml
 
+    from sluice.yamlstrict import safe_load_strict
+
     target = Path(path)
     try:
         text = target.read_text(encoding="utf-8")
@@ -563,7 +567,7 @@ def read_producer_key(path: str | os.PathLike[str]) -> ProducerSigner:
             "producer key file is readable by others; chmod 600 it", extra={"path": str(target)}
         )
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_strict(text)
     except yaml.YAMLError:
         raise ConfigError(f"producer key file {target} is not valid YAML") from None
     if not isinstance(data, dict) or data.get("format") != KEY_FILE_FORMAT:

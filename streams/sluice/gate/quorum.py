@@ -9,7 +9,8 @@ Rules (SPEC §4): a decision counts only if its signature verifies against the
 registry with a live key, it is bound to the held event's content hash, it is dated
 after the hold (phase) began and not after its arrival (both within ``skew_ms``), the
 reviewer holds a role some requirement of the current phase asks for, is neither the
-actor nor on_behalf_of (compared by :func:`sluice.identity.fold_id`), has not voted
+actor nor on_behalf_of (compared by :func:`sluice.identity.skeleton_id`: folded
+ids and their look-alikes), has not voted
 already (folded id), the decision id is new, and it arrived before expiry. Any counted
 REJECT rejects. An entry is released exactly once: it moves to ``closed`` in the same
 step that emits the release, and a closed entry emits nothing more.
@@ -25,10 +26,12 @@ complete). A REJECT from any reviewer with a required role rejects at any level.
 Escalation starts a new phase (``escalate_requirements``, or ``escalate_approvals``
 over ``escalate_roles``, 0 meaning the same count) whose votes start from none, unless
 ``escalate_carry_votes`` (carried votes then count at level 1 of the new phase).
-Before a release, counted votes whose key is no longer live in the registry are
+Before a release, counted votes whose key is no longer live in the registry (revoked,
+removed, or another public key now registered under the same key id) are
 withdrawn (audited ``vote_withdrawn``); the release happens only if the quorum still
-holds. :meth:`GateState.revalidate` does the same for every open entry after a
-registry reload.
+holds; votes counted at a level above the one a withdrawal reopened are withdrawn too
+(``level_reopened``). :meth:`GateState.revalidate` does the same for every open entry
+after a registry reload.
 
 Content immutability (the invariant the property test checks): an entry's ``held``
 bytes and ``content_hash`` are written once, when it opens, and only if the held
@@ -54,7 +57,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from sluice.identity import fold_id
+from sluice.identity import fold_id, skeleton_id
 
 __all__ = [
     "Effect",
@@ -181,6 +184,9 @@ class Vote:
     key_id: str | None
     #: The level that was current when it was counted (it fills slots up to there).
     level: int = 1
+    #: SHA-256 of the public key that verified it (None: registry without fingerprints,
+    #: or a changelog written before they were kept).
+    key_fp: str | None = None
 
 
 def _reqs(raw: Iterable[Any]) -> tuple[tuple[str, int, int], ...]:
@@ -261,7 +267,7 @@ class Entry:
             "et": self.escalate_ttl_ms,
             "esc": self.escalated,
             "ap": {
-                k: [v.reviewer_id, v.decision_id, v.key_id, v.level]
+                k: [v.reviewer_id, v.decision_id, v.key_id, v.level, v.key_fp]
                 for k, v in self.approvers.items()
             },
             "seen": sorted(self.seen),
@@ -287,7 +293,7 @@ class Entry:
             if isinstance(v, str):  # older changelog: reviewer_id → decision_id
                 approvers[fold_id(k)] = Vote(k, v, None, 1)
             else:
-                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]))
+                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]), v[4] if len(v) > 4 else None)
         return cls(
             event_id=d["e"],
             status=d["s"],
@@ -577,7 +583,8 @@ class GateState:
         if reviewer is None:
             return [self._refuse(eid, dec, Refusal.UNKNOWN_REVIEWER)]
         folded = fold_id(rid)
-        if folded in {fold_id(x) for x in (e.actor_id, e.on_behalf_of) if x}:
+        if skeleton_id(rid) in {skeleton_id(x) for x in (e.actor_id, e.on_behalf_of) if x}:
+            # Folded ids, and look-alikes of them (``alice`` with a Cyrillic U+0430 for ``a``).
             return [self._refuse(eid, dec, Refusal.SELF_APPROVAL)]
         decided_at = dec.get("decided_at")
         if not isinstance(decided_at, int) or isinstance(decided_at, bool):
@@ -596,7 +603,10 @@ class GateState:
         if folded in e.approvers:
             return [self._refuse(eid, dec, Refusal.DUPLICATE_VOTE)]
         verdict = dec.get("verdict")
-        if verdict == "REJECT" and not str(dec.get("reason") or "").strip():
+        if verdict not in ("APPROVE", "REJECT"):
+            # The schema's enum allows nothing else; a signed "ABSTAIN" never approves.
+            return [self._refuse(eid, dec, Refusal.MALFORMED)]
+        if verdict == "REJECT" and not _visible(dec.get("reason")):
             return [self._refuse(eid, dec, Refusal.MISSING_REASON)]
         level = self.current_level(e) or max(g[2] for g in relevant)
         if verdict != "REJECT" and min(g[2] for g in relevant) > level:
@@ -629,7 +639,8 @@ class GateState:
                     [did],
                 ),
             ]
-        e.approvers[folded] = Vote(rid, did, _s(dec.get("key_id")), level)
+        kid = _s(dec.get("key_id"))
+        e.approvers[folded] = Vote(rid, did, kid, level, self._key_fp(rid, kid))
         withdrawn = self._withdraw_dead(e)
         if self.current_level(e) is None:
             return [counted, audit, *withdrawn, *self._release_approved(e, now_ms)]
@@ -648,27 +659,65 @@ class GateState:
         )
 
     def _withdraw_dead(self, e: Entry) -> list[Effect]:
-        """Drop counted votes whose key is no longer live (revoked, or reviewer removed)."""
+        """Drop counted votes whose key is no longer live (revoked, or reviewer removed).
+
+        Then, if that reopened a lower level, drop the votes counted at a higher level
+        too (``level_reopened``): they were given once the lower levels looked complete,
+        on approvals that no longer count, and are signed again after the lower levels
+        are complete once more.
+        """
         effects: list[Effect] = []
         for folded, v in list(e.approvers.items()):
-            if v.key_id is None or self.registry.key_live(v.reviewer_id, v.key_id):
+            if self._vote_live(v):
                 continue
             del e.approvers[folded]
-            effects.append(
-                Effect(
-                    "audit",
-                    e.event_id,
-                    {
-                        "transition": "vote_withdrawn",
-                        "outcome": "held",
-                        "reason_code": Refusal.REVOKED_KEY.value,
-                        "reviewer_id": v.reviewer_id,
-                        "decision_id": v.decision_id,
-                        "content_hash": e.content_hash,
-                    },
-                )
-            )
+            effects.append(self._withdrawn(e, v, Refusal.REVOKED_KEY.value))
+        while effects:
+            level = self.current_level(e)
+            above = [
+                (f, v) for f, v in e.approvers.items() if level is not None and v.level > level
+            ]
+            if not above:
+                break
+            for folded, v in above:
+                del e.approvers[folded]
+                effects.append(self._withdrawn(e, v, "level_reopened"))
         return effects
+
+    @staticmethod
+    def _withdrawn(e: Entry, v: Vote, reason: str) -> Effect:
+        return Effect(
+            "audit",
+            e.event_id,
+            {
+                "transition": "vote_withdrawn",
+                "outcome": "held",
+                "reason_code": reason,
+                "reviewer_id": v.reviewer_id,
+                "decision_id": v.decision_id,
+                "content_hash": e.content_hash,
+            },
+        )
+
+    def _key_fp(self, reviewer_id: str, key_id: str | None) -> str | None:
+        fingerprint = getattr(self.registry, "key_fingerprint", None)
+        if fingerprint is None or key_id is None:
+            return None
+        fp = fingerprint(reviewer_id, key_id)
+        return fp if isinstance(fp, str) else None
+
+    def _vote_live(self, v: Vote) -> bool:
+        """Whether the key behind a counted vote is still registered, live and the same."""
+        if v.key_id is None:
+            # Restored from a changelog that kept no key id: the reviewer must still
+            # hold some live key (a reviewer removed or fully revoked loses the vote).
+            reviewer = self.registry.reviewer(v.reviewer_id)
+            keys = getattr(reviewer, "keys", None) or {}
+            return any(self.registry.key_live(v.reviewer_id, k) for k in keys)
+        if not self.registry.key_live(v.reviewer_id, v.key_id):
+            return False
+        # Same key id, other public key (rotated in place): not the key that signed.
+        return v.key_fp is None or self._key_fp(v.reviewer_id, v.key_id) == v.key_fp
 
     def revalidate(self, now_ms: int) -> list[Effect]:
         """After a registry change: withdraw counted votes whose key is no longer live."""
@@ -837,6 +886,14 @@ def _refusal(reason: str) -> Refusal:
         return Refusal(reason)
     except ValueError:
         return Refusal.MALFORMED
+
+
+def _visible(text: Any) -> bool:
+    """Whether ``text`` shows anything: whitespace, zero-width, bidi or control
+    characters only is no reason at all."""
+    if not isinstance(text, str):
+        return False
+    return any(ch.isprintable() and not ch.isspace() for ch in fold_id(text))
 
 
 def _s(v: Any) -> str | None:

@@ -13,8 +13,9 @@ The file has the SPEC §5 shape (unknown keys are ignored, so it may grow)::
 Public keys are parsed once at load, so checking a decision costs one Ed25519
 verification. Reviewer ids compare as people read them (:func:`sluice.identity.fold_id`):
 ``alice``, ``Alice`` and its fullwidth spelling are one reviewer, so a registry listing
-two of them is refused, and so is one public key listed twice (under two reviewers or two
-key ids): either would let one person cast two votes.
+two of them is refused, and so are two look-alike ids (:func:`sluice.identity.skeleton_id`:
+``alice`` and ``alice`` with a Cyrillic U+0430 for ``a``), and so is one public key listed
+twice (under two reviewers or two key ids): either would let one person cast two votes.
 
 :meth:`Registry.check` answers only "is this decision really signed by that reviewer
 with a live key"; roles, separation of duties, replays, content hash and expiry
@@ -39,7 +40,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.errors import ConfigError
 from sluice.gate.signatures import canonical_bytes, public_key_from_b64
-from sluice.identity import fold_id
+from sluice.identity import fold_id, skeleton_id
 
 __all__ = [
     "KeyRefusal",
@@ -99,6 +100,7 @@ class Registry:
                 listed twice (one line naming both entries, never the key).
         """
         by_id: dict[str, Reviewer] = {}
+        by_skeleton: dict[str, Reviewer] = {}
         owner: dict[bytes, str] = {}  # raw public key → "reviewer/key id" listing it
         for reviewer in reviewers:
             folded = fold_id(reviewer.id)
@@ -108,6 +110,14 @@ class Registry:
                     f"reviewers registry: reviewer ids {other.id!r} and {reviewer.id!r}"
                     f" are the same id ({folded!r}) compared as people read them"
                 )
+            skeleton = skeleton_id(reviewer.id)
+            other = by_skeleton.get(skeleton)
+            if other is not None:
+                raise ConfigError(
+                    f"reviewers registry: reviewer ids {other.id!r} and {reviewer.id!r}"
+                    f" look alike ({skeleton!r}); give look-alike reviewers distinct ids"
+                )
+            by_skeleton[skeleton] = reviewer
             by_id[folded] = reviewer
             for key in reviewer.keys.values():
                 raw = key.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -161,6 +171,20 @@ class Registry:
             return False
         key = reviewer.keys.get(key_id)
         return key is not None and not key.revoked
+
+    def key_fingerprint(self, reviewer_id: str, key_id: str) -> str | None:
+        """Hex SHA-256 of the raw public key registered as ``key_id`` (None: no such key).
+
+        A counted vote remembers it: replacing the public key under the same key id (a
+        rotation in place after a compromise) withdraws the votes the old key signed.
+        """
+        reviewer = self.reviewer(reviewer_id)
+        key = reviewer.keys.get(key_id) if reviewer is not None else None
+        if key is None:
+            return None
+        return hashlib.sha256(
+            key.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        ).hexdigest()
 
     def check(self, decision: Mapping[str, Any]) -> str | None:
         """Whether ``decision`` is signed by its reviewer with a live registered key.
@@ -234,8 +258,10 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
 def _parse(raw: bytes, target: Path) -> Registry:
     import yaml
 
+    from sluice.yamlstrict import safe_load_strict
+
     try:
-        data = yaml.safe_load(raw)
+        data = safe_load_strict(raw)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

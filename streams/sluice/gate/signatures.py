@@ -268,6 +268,8 @@ def read_private_key(path: str | os.PathLike[str]) -> PrivateKeyFile:
     """
     import yaml
 
+    from sluice.yamlstrict import safe_load_strict
+
     target = Path(path)
     try:
         text = target.read_text(encoding="utf-8")
@@ -281,7 +283,7 @@ def read_private_key(path: str | os.PathLike[str]) -> PrivateKeyFile:
             "private key file is readable by others; chmod 600 it", extra={"path": str(target)}
         )
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_strict(text)
     except yaml.YAMLError:
         raise ConfigError(f"key file {target} is not valid YAML") from None
     if not isinstance(data, dict) or data.get("format") != KEY_FILE_FORMAT:

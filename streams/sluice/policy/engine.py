@@ -34,6 +34,7 @@ the plain evaluator on randomised events):
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -83,8 +84,11 @@ class _Unhashable(Exception):
 def _freeze(value: Any) -> Any:
     """A hashable stand-in equal only for values CEL cannot tell apart."""
     t = type(value)
-    if t is str or t is float or value is None:
+    if t is str or value is None:
         return value
+    if t is float:
+        # 0.0 == -0.0 (and hash alike) but CEL tells them apart (1.0 / x, string(x)).
+        return value if value else ("z", math.copysign(1.0, value))
     if t is int:  # keep 1 (int) apart from 1.0 and True: CEL types differ
         return ("i", value)
     if t is bool:

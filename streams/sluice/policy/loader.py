@@ -23,6 +23,7 @@ from sluice.models.event import StepKind
 from sluice.policy.analysis import analyze, rewrite_event_fields
 from sluice.policy.engine import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule, Policy
 from sluice.policy.model import EVENT_FIELDS, HoldSpec, Problem, Requirement, parse_duration_ms
+from sluice.yamlstrict import safe_load_strict
 
 __all__ = ["DEFAULT_POLICY", "check_policy", "check_policy_bytes", "load_policy"]
 
@@ -373,7 +374,7 @@ def _parse(data: bytes) -> _Doc:
     doc = _Doc()
     problems = doc.problems
     try:
-        raw = yaml.safe_load(data.decode("utf-8"))
+        raw = safe_load_strict(data.decode("utf-8"))
     except UnicodeDecodeError:
         problems.append(Problem("file is not UTF-8 text"))
         return doc

@@ -139,10 +139,11 @@ def combine_holds(specs: list[HoldSpec]) -> HoldSpec:
     """One hold that needs everything every spec in ``specs`` needs (precedence, README).
 
     Requirements are united (same role and level: the larger count); the shortest ttl
-    applies; on_expiry is the most fail-closed of them (reject, then escalate, then
-    approve). When the result escalates, the escalating specs' escalation requirements
-    are united too, with the shortest escalation ttl, and votes carry over only if every
-    escalating spec says so. A single spec is returned unchanged.
+    applies, or the longest when every spec approves on expiry (an earlier automatic
+    approval is weaker, not stricter); on_expiry is the most fail-closed of them (reject,
+    then escalate, then approve). When the result escalates, the escalating specs'
+    escalation requirements are united too, with the shortest escalation ttl, and votes
+    carry over only if every escalating spec says so. A single spec is returned unchanged.
     """
     if len(specs) == 1:
         return specs[0]
@@ -167,7 +168,10 @@ def combine_holds(specs: list[HoldSpec]) -> HoldSpec:
     return HoldSpec(
         roles=_roles_of(reqs),
         approvals=sum(r.count for r in reqs),
-        ttl_ms=min(s.ttl_ms for s in specs),
+        # Expiry that rejects or escalates: the sooner the stricter. Expiry that approves:
+        # the later the stricter (a short-lived approve rule matching too must not cut
+        # another rule's review window and approve it early).
+        ttl_ms=(max if on_expiry == "APPROVE" else min)(s.ttl_ms for s in specs),
         on_expiry=on_expiry,
         escalate_roles=esc_roles,
         escalate_ttl_ms=esc_ttl,
