@@ -48,7 +48,7 @@ from sluice.sanitize.secrets import (
     strict_secret_specs,
 )
 from sluice.sanitize.sql import sql_rules
-from sluice.sanitize.unicode import Prepared, confusable_spans, prepare
+from sluice.sanitize.unicode import Flood, Prepared, confusable_spans, prepare, strip_flood
 from sluice.validate import TOP_LEVEL_TEXT_FIELDS
 
 __all__ = ["Sanitizer", "all_rules", "default_treatments"]
@@ -431,7 +431,20 @@ class Sanitizer:
         context_key: str | None,
         budget: _Budget | None = None,
         variants: bool = True,
+        stripped: bool = False,
     ) -> tuple[str, list[Finding]]:
+        flood = None if stripped else strip_flood(text)
+        if flood is not None:
+            return self._scan_flood(
+                flood,
+                compiled,
+                treatment,
+                field,
+                redact_pii=redact_pii,
+                context_key=context_key,
+                budget=budget,
+                variants=variants,
+            )
         prep = prepare(text)
         view = prep.view
         budget = budget or _Budget()
@@ -463,6 +476,63 @@ class Sanitizer:
         accepted = _resolve(view, cands)
         _score_prompt_injection(accepted)
         return self._emit(text, prep, accepted, treatment, field, redact_pii)
+
+    def _scan_flood(
+        self,
+        flood: Flood,
+        compiled: _Compiled,
+        treatment: str,
+        field: str,
+        *,
+        redact_pii: bool,
+        context_key: str | None,
+        budget: _Budget | None,
+        variants: bool,
+    ) -> tuple[str, list[Finding]]:
+        """A field flooded with control characters: one finding per class (its span runs
+        from the first to the last such character of the original text), then the
+        stripped text is scanned like any other. Spans of the other findings refer to the
+        stripped text, which is what the sanitized field holds."""
+        findings = [
+            Finding(
+                kind=FindingKind.UNICODE,
+                detector=det,
+                field=field,
+                start=s,
+                end=e,
+                severity=_UNICODE_SEVERITY[det],
+                confidence=1.0,
+                action="removed",
+            )
+            for det, (s, e) in sorted(flood.spans.items())
+        ]
+        if flood.hidden and decoded_injection(flood.hidden):
+            s, e = flood.spans["tag_characters"]
+            findings.append(
+                Finding(
+                    kind=FindingKind.PROMPT_INJECTION,
+                    detector="encoded_payload",
+                    field=field,
+                    start=s,
+                    end=e,
+                    severity=Severity.HIGH,
+                    confidence=0.95,
+                    fingerprint=fingerprint(self._key, flood.hidden),
+                    action="removed",
+                )
+            )
+        out, more = self._scan(
+            flood.text,
+            compiled,
+            treatment,
+            field,
+            redact_pii=redact_pii,
+            context_key=context_key,
+            budget=budget,
+            variants=variants,
+            stripped=True,
+        )
+        return out, findings + more
 
     def _cross_field(
         self, fields: list[tuple[tuple[Any, ...], str, str, str, str | None]]

@@ -17,11 +17,12 @@ spans in the field as received. The ASCII case (almost all traffic) is one C-lev
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 
-__all__ = ["Prepared", "confusable_spans", "prepare"]
+__all__ = ["FLOOD_RUNS", "Flood", "Prepared", "confusable_spans", "prepare", "strip_flood"]
 
 # NOTE: Python re is used only with single character classes here (no nesting, no
 # alternation of quantified groups), which run in linear time.
@@ -128,6 +129,105 @@ def _close_run(text: str, prep: Prepared, det: str, start: int, end: int) -> Non
             prep.hidden.append((start, end, hidden))
     prep.removed.append((start, end))
     prep.hits.append((det, start, end))
+
+
+#: Removed control characters per field beyond which the field is a *flood*: they are
+#: stripped in one pass (C regex plus one small callback per character) and reported as
+#: one finding per detector class, instead of one run, edit and index-map entry each.
+#: Keeps zero-width-interleaved text within a small multiple of plain text of its size.
+FLOOD_RUNS = 256
+
+
+@dataclass(slots=True)
+class Flood:
+    """A field stripped of its control characters in bulk (see :func:`strip_flood`)."""
+
+    text: str
+    #: detector → (first index, last index + 1) in the original text.
+    spans: dict[str, tuple[int, int]]
+    #: ASCII decoded from tag characters (a hidden instruction channel), bounded.
+    hidden: str
+
+
+_SHAPING = "\u0600-\u08ff\u0900-\u0dff\ufb50-\ufefc"
+_EMOJI = "\u2600-\u27bf\ufe0f\U0001f000-\U0010ffff"
+#: Joiners that shape a script or join emoji (kept, as :func:`_keep_joiner` decides for
+#: the exact path; emoji here by code point range only).
+_KEEP_ZWNJ = re.compile(f"(?<=[{_SHAPING}])\u200c(?=[{_SHAPING}])")
+_KEEP_ZWJ = re.compile(
+    f"(?<=[{_SHAPING}])\u200d(?=[{_SHAPING}])|(?<=[{_EMOJI}])\u200d(?=[{_EMOJI}])"
+)
+_HOLD_ZWNJ, _HOLD_ZWJ = "\ufdd0", "\ufdd1"  # noncharacters: stand-ins while stripping
+_CLASS_RE = {
+    "tag_characters": re.compile("[\U000e0000-\U000e007f]"),
+    "bidi_override": re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"),
+    "control_character": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"),
+    "zero_width": re.compile(
+        "[\u00ad\u034f\u115f\u1160\u180e\u200b-\u200d\u2060-\u2064\u3164\ufeff\uffa0]"
+    ),
+}
+_CTRL_DELETE: dict[int, None] = {
+    cp: None
+    for cp in (
+        *range(0x00, 0x09),
+        0x0B,
+        0x0C,
+        *range(0x0E, 0x20),
+        *range(0x7F, 0xA0),
+        0x00AD,
+        0x034F,
+        0x061C,
+        0x115F,
+        0x1160,
+        0x180E,
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2065),
+        *range(0x2066, 0x206A),
+        0x3164,
+        0xFEFF,
+        0xFFA0,
+        *range(0xE0000, 0xE0080),
+    )
+}
+_TAG_TO_ASCII = {cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)}
+_TAG_DROP = {cp: None for cp in (*range(0xE0000, 0xE0020), 0xE007F)}
+
+
+def strip_flood(text: str) -> Flood | None:
+    """``text`` without its removable control characters, when there are more than
+    :data:`FLOOD_RUNS` of them; ``None`` otherwise (the caller takes the exact path).
+
+    Every step is a C-speed regex or string pass: the cost stays a small multiple of
+    plain text of the same size however the characters are interleaved. Joiners that
+    shape Arabic/Indic script or join emoji are kept.
+    """
+    if _HOLD_ZWNJ in text or _HOLD_ZWJ in text:
+        return None
+    if sum(1 for _ in itertools.islice(_CTRL.finditer(text), FLOOD_RUNS + 1)) <= FLOOD_RUNS:
+        return None
+    held = text
+    if "\u200c" in held:
+        held = _KEEP_ZWNJ.sub(_HOLD_ZWNJ, held)
+    if "\u200d" in held:
+        held = _KEEP_ZWJ.sub(_HOLD_ZWJ, held)
+    out = held.translate(_CTRL_DELETE)
+    if len(held) - len(out) <= FLOOD_RUNS:
+        return None
+    out = out.replace(_HOLD_ZWNJ, "\u200c").replace(_HOLD_ZWJ, "\u200d")
+    spans: dict[str, tuple[int, int]] = {}
+    for det, rx in _CLASS_RE.items():
+        first = rx.search(held)
+        if first is None:
+            continue
+        last = rx.search(held[::-1])
+        end = len(held) - last.start() if last is not None else first.end()
+        spans[det] = (first.start(), end)
+    hidden = ""
+    if "tag_characters" in spans:
+        tags = "".join(_CLASS_RE["tag_characters"].findall(text, 0, len(text))[:4096])
+        hidden = tags.translate(_TAG_DROP).translate(_TAG_TO_ASCII)
+    return Flood(out, spans, hidden)
 
 
 def prepare(text: str) -> Prepared:
