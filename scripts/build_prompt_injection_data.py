@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Build the prompt-injection training and held-out sets from public labelled data.
+
+Reads git snapshots of the source repositories (``--mirrors``, one bare git directory
+per repository, named ``owner+name/repo``) at the commits pinned below, and writes
+``train.jsonl.gz`` and ``heldout.jsonl.gz`` (one ``{"text", "label", "source", "kind"}``
+object a line) into ``--out``. Deterministic: the same snapshots give the same files.
+
+Split: by the sources' own train/test split where they have one (BIPIA, deepset,
+promptshield); otherwise by a hash of a *group* key (the first words of an attack, so
+that paraphrases and near-copies of one template stay on one side). Texts that occur on
+both sides are dropped from the training side. Sources, licences and sizes:
+``docs/detection.md``.
+
+Not imported by the runtime; needs ``pyarrow`` (the ``train`` extra) for deepset's parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import random
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+#: repository → commit the sets were built from.
+PINNED = {
+    "HumanCompatibleAI/tensor-trust-data": "e2385ea",
+    "microsoft/BIPIA": "HEAD",
+    "Neural-alchemy/promptshield": "a2e40c4",
+    "sinanw/llm-security-prompt-injection": "HEAD",
+    "yizhongw/self-instruct": "HEAD",
+    "f/awesome-chatgpt-prompts": "82f15563",
+    "UniversalDependencies/UD_German-GSD": "HEAD",
+    "UniversalDependencies/UD_French-GSD": "HEAD",
+    "UniversalDependencies/UD_Spanish-GSD": "HEAD",
+    "UniversalDependencies/UD_Russian-GSD": "HEAD",
+    "UniversalDependencies/UD_Chinese-GSD": "HEAD",
+    "UniversalDependencies/UD_Japanese-GSD": "HEAD",
+}
+HELDOUT_BUCKET = 5  # 1 in 5 groups held out
+MAX_CONTEXT = 1200
+
+Row = dict[str, Any]
+
+
+class Mirrors:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, repo: str, path: str) -> bytes:
+        gitdir = self.root / repo.replace("/", "+") / "repo"
+        commit = PINNED[repo]
+        return subprocess.run(
+            ["git", "--git-dir", str(gitdir), "show", f"{commit}:{path}"],
+            check=True,
+            capture_output=True,
+        ).stdout
+
+    def text(self, repo: str, path: str) -> str:
+        return self.read(repo, path).decode("utf-8")
+
+    def jsonl(self, repo: str, path: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self.text(repo, path).splitlines() if x.strip()]
+
+
+def _h(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def _group_of(text: str, words: int = 4) -> str:
+    toks = re.findall(r"\w+", text.lower())
+    return " ".join(toks[:words]) or text[:16]
+
+
+def _held(group: str) -> bool:
+    return _h(group) % HELDOUT_BUCKET == 0
+
+
+def _row(text: str, label: int, source: str, kind: str, split: str) -> Row:
+    return {"text": text, "label": label, "source": source, "kind": kind, "split": split}
+
+
+def _usable(text: str) -> bool:
+    t = text.strip()
+    if len(t) < 3:
+        return False
+    # Single-character floods ("ö ö ö ...") carry no words; keep a few, not hundreds.
+    return len(set(t.replace(" ", ""))) > 3
+
+
+def tensor_trust(m: Mirrors) -> Iterator[Row]:
+    repo = "HumanCompatibleAI/tensor-trust-data"
+    codes: set[str] = set()
+    for path in (
+        "benchmarks/hijacking-robustness/v1/hijacking_robustness_dataset.jsonl",
+        "benchmarks/extraction-robustness/v1/extraction_robustness_dataset.jsonl",
+    ):
+        for r in m.jsonl(repo, path):
+            att = r["attack"]
+            if _usable(att):
+                g = _group_of(att)
+                yield _row(att, 1, "tensor_trust", "direct", "heldout" if _held(g) else "train")
+            codes.add(r["access_code"])
+    for r in m.jsonl(repo, "detecting-extractions/v1/prompt_extraction_detection.jsonl"):
+        codes.add(r["access_code"])
+    # Access codes are what a legitimate user types: benign, short, odd. Codes that are
+    # themselves instructions to the model are left out (label noise).
+    bad = re.compile(r"(?i)\b(ignore|instruction|prompt|access granted|say|print|repeat)\b")
+    for c in sorted(codes):
+        if len(c.strip()) >= 3 and not bad.search(c):
+            yield _row(c, 0, "tensor_trust_access_code", "benign",
+                       "heldout" if _held(c) else "train")
+
+
+def _cut(text: str, rng: random.Random) -> str:
+    if len(text) <= MAX_CONTEXT:
+        return text
+    lines = text.split("\n")
+    out: list[str] = []
+    n = 0
+    for ln in lines:
+        if n + len(ln) > MAX_CONTEXT and out:
+            break
+        out.append(ln[:MAX_CONTEXT])
+        n += len(ln) + 1
+    return "\n".join(out)
+
+
+def _insert(context: str, attack: str, rng: random.Random) -> tuple[str, int]:
+    """``context`` with ``attack`` on its own line at the start, middle or end; and where."""
+    lines = context.split("\n")
+    where = rng.choice(("start", "middle", "end"))
+    if where == "start":
+        return attack + "\n" + context, 0
+    if where == "end":
+        return context + "\n" + attack, len(context) + 1
+    i = rng.randrange(1, max(2, len(lines)))
+    head = "\n".join(lines[:i])
+    return "\n".join([head, attack, *lines[i:]]), len(head) + 1
+
+
+WINDOW = 320
+
+
+def _window(text: str, at: int, n: int, rng: random.Random) -> str:
+    """About ``WINDOW`` characters of ``text`` around ``at`` (``n`` characters from there)."""
+    pad = max(0, WINDOW - n)
+    lo = max(0, at - rng.randrange(0, pad + 1))
+    return text[lo : max(lo + WINDOW, at + n)]
+
+
+def bipia(m: Mirrors, rng: random.Random) -> Iterator[Row]:
+    repo = "microsoft/BIPIA"
+    for split, bsplit in (("train", "train"), ("heldout", "test")):
+        text_attacks = [
+            a
+            for v in json.loads(m.text(repo, f"benchmark/text_attack_{bsplit}.json")).values()
+            for a in v
+        ]
+        code_attacks = [
+            a
+            for v in json.loads(m.text(repo, f"benchmark/code_attack_{bsplit}.json")).values()
+            for a in v
+        ]
+        # The attack instructions alone are ordinary user requests: benign.
+        for a in sorted(set(text_attacks + code_attacks)):
+            yield _row(a, 0, "bipia_instruction_alone", "benign", split)
+        for task, attacks, cap in (
+            ("email", text_attacks, 400),
+            ("table", text_attacks, 400),
+            ("code", code_attacks, 400),
+        ):
+            ctxs: list[str] = []
+            for r in m.jsonl(repo, f"benchmark/{task}/{bsplit}.jsonl"):
+                c = r["context"]
+                if isinstance(c, list):
+                    c = "\n".join(c)
+                c = _cut(c.strip(), rng)
+                if len(c) >= 40:
+                    ctxs.append(c)
+            ctxs = sorted(set(ctxs))
+            rng.shuffle(ctxs)
+            ctxs = ctxs[: cap // 2] if split == "train" else ctxs[: cap // 4]
+            for c in ctxs:
+                yield _row(c, 0, f"bipia_{task}_clean", "benign", split)
+                for _ in range(2 if split == "heldout" or task == "table" else 4):
+                    att = rng.choice(attacks)
+                    doc, at = _insert(c, att, rng)
+                    yield _row(doc, 1, f"bipia_{task}", "indirect", split)
+                    if split == "train":
+                        # The window the classifier will score at run time, and a window
+                        # of the clean context beside it.
+                        win = _window(doc, at, len(att), rng)
+                        yield _row(win, 1, f"bipia_{task}_window", "indirect", split)
+                        lo = rng.randrange(0, max(1, len(c) - WINDOW))
+                        yield _row(c[lo : lo + WINDOW], 0, f"bipia_{task}_clean_window",
+                                   "benign", split)
+
+
+def deepset(m: Mirrors) -> Iterator[Row]:
+    import pyarrow.parquet as pq  # training-only dependency
+
+    repo = "sinanw/llm-security-prompt-injection"
+    for split, path in (
+        ("train", "data/raw/train-00000-of-00001-9564e8b05b4757ab.parquet"),
+        ("heldout", "data/raw/test-00000-of-00001-701d16158af87368.parquet"),
+    ):
+        for r in pq.read_table(io.BytesIO(m.read(repo, path))).to_pylist():
+            kind = "direct" if r["label"] else "benign"
+            yield _row(r["text"], int(r["label"]), "deepset", kind, split)
+
+
+def promptshield(m: Mirrors, rng: random.Random) -> Iterator[Row]:
+    repo = "Neural-alchemy/promptshield"
+    seen: set[str] = set()
+    for split, path in (
+        ("heldout", "ml_data/test.jsonl"),
+        ("train", "ml_data/train.jsonl"),
+        ("train", "ml_data/val.jsonl"),
+    ):
+        rows = m.jsonl(repo, path)
+        rng.shuffle(rows)
+        benign = 0
+        for r in rows:
+            t = r["prompt"]
+            if t in seen:
+                continue
+            seen.add(t)
+            if r["label"] == 0 and r.get("source") == "synthetic":
+                # templated filler ("Compare X and Y"): a few go a long way
+                benign += 1
+                if benign > 150:
+                    continue
+            kind = "direct" if r["label"] else "benign"
+            yield _row(t, int(r["label"]), "promptshield", kind, split)
+
+
+def self_instruct(m: Mirrors) -> Iterator[Row]:
+    repo = "yizhongw/self-instruct"
+    for path in ("data/seed_tasks.jsonl", "human_eval/user_oriented_instructions.jsonl"):
+        for r in m.jsonl(repo, path):
+            t = r["instruction"]
+            inst = r.get("instances") or []
+            if inst and inst[0].get("input"):
+                t = t + "\n" + inst[0]["input"]
+            yield _row(t, 0, "self_instruct", "benign", "heldout" if _held(t) else "train")
+
+
+def awesome_prompts(m: Mirrors) -> Iterator[Row]:
+    import csv
+
+    text = m.text("f/awesome-chatgpt-prompts", "prompts.csv")
+    for r in csv.DictReader(io.StringIO(text)):
+        t = r["prompt"]
+        # A few entries are jailbreaks ("DAN"...): not benign, leave them out.
+        if re.search(r"(?i)\b(DAN|jailbreak|no restrictions|ignore all)\b", t):
+            continue
+        yield _row(t, 0, "awesome_chatgpt_prompts", "benign", "heldout" if _held(t) else "train")
+
+
+def ud_sentences(m: Mirrors, rng: random.Random) -> Iterator[Row]:
+    for lang, repo, path in (
+        ("de", "UniversalDependencies/UD_German-GSD", "de_gsd-ud-dev.conllu"),
+        ("fr", "UniversalDependencies/UD_French-GSD", "fr_gsd-ud-test.conllu"),
+        ("es", "UniversalDependencies/UD_Spanish-GSD", "es_gsd-ud-test.conllu"),
+        ("ru", "UniversalDependencies/UD_Russian-GSD", "ru_gsd-ud-test.conllu"),
+        ("zh", "UniversalDependencies/UD_Chinese-GSD", "zh_gsd-ud-test.conllu"),
+        ("ja", "UniversalDependencies/UD_Japanese-GSD", "ja_gsd-ud-test.conllu"),
+    ):
+        sents = [
+            ln[len("# text = "):].strip()
+            for ln in m.text(repo, path).splitlines()
+            if ln.startswith("# text = ")
+        ]
+        rng.shuffle(sents)
+        sents = sents[:480]
+        # Single sentences and short paragraphs of 2-4 consecutive ones.
+        i = 0
+        while i < len(sents):
+            k = rng.choice((1, 1, 2, 3, 4))
+            t = " ".join(sents[i : i + k])
+            i += k
+            yield _row(t, 0, f"ud_{lang}", "benign", "heldout" if _held(t) else "train")
+
+
+def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
+    rng = random.Random(seed)
+    m = Mirrors(mirrors)
+    rows: list[Row] = []
+    for gen in (
+        tensor_trust(m),
+        bipia(m, rng),
+        deepset(m),
+        promptshield(m, rng),
+        self_instruct(m),
+        awesome_prompts(m),
+        ud_sentences(m, rng),
+    ):
+        rows.extend(gen)
+    held: dict[str, Row] = {}
+    for r in rows:
+        if r["split"] == "heldout":
+            held.setdefault(r["text"], r)
+    train: dict[str, Row] = {}
+    for r in rows:
+        if r["split"] == "train" and r["text"] not in held:
+            train.setdefault(r["text"], r)
+    return list(train.values()), list(held.values())
+
+
+def _write(path: Path, rows: list[Row]) -> None:
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        for r in rows:
+            out = {k: r[k] for k in ("text", "label", "source", "kind")}
+            gz.write((json.dumps(out, ensure_ascii=False) + "\n").encode())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    ap.add_argument("--out", type=Path, default=Path("tests/data/detection/prompt_injection"))
+    ap.add_argument("--seed", type=int, default=13)
+    a = ap.parse_args()
+    train, held = build(a.mirrors, a.seed)
+    a.out.mkdir(parents=True, exist_ok=True)
+    _write(a.out / "train.jsonl.gz", train)
+    _write(a.out / "heldout.jsonl.gz", held)
+    from collections import Counter
+
+    for name, rows in (("train", train), ("heldout", held)):
+        c = Counter((r["source"], r["label"]) for r in rows)
+        print(name, len(rows), dict(sorted(c.items())))
+
+
+if __name__ == "__main__":
+    main()
