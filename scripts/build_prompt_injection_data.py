@@ -43,6 +43,18 @@ PINNED = {
     "UniversalDependencies/UD_Russian-GSD": "HEAD",
     "UniversalDependencies/UD_Chinese-GSD": "HEAD",
     "UniversalDependencies/UD_Japanese-GSD": "HEAD",
+    "UniversalDependencies/UD_Korean-GSD": "HEAD",
+    "UniversalDependencies/UD_Indonesian-GSD": "HEAD",
+    "UniversalDependencies/UD_Portuguese-GSD": "HEAD",
+    "UniversalDependencies/UD_Vietnamese-VTB": "HEAD",
+    "UniversalDependencies/UD_Thai-PUD": "HEAD",
+    "UniversalDependencies/UD_Hindi-PUD": "HEAD",
+    "UniversalDependencies/UD_Arabic-PUD": "HEAD",
+    "UniversalDependencies/UD_Turkish-PUD": "HEAD",
+    "UniversalDependencies/UD_Italian-PUD": "HEAD",
+    "UniversalDependencies/UD_Bengali-BRU": "HEAD",
+    "UniversalDependencies/UD_Tagalog-TRG": "HEAD",
+    "meta-llama/PurpleLlama": "4be64c3",
 }
 HELDOUT_BUCKET = 5  # 1 in 5 groups held out
 MAX_CONTEXT = 1200
@@ -273,6 +285,17 @@ def ud_sentences(m: Mirrors, rng: random.Random) -> Iterator[Row]:
         ("ru", "UniversalDependencies/UD_Russian-GSD", "ru_gsd-ud-test.conllu"),
         ("zh", "UniversalDependencies/UD_Chinese-GSD", "zh_gsd-ud-test.conllu"),
         ("ja", "UniversalDependencies/UD_Japanese-GSD", "ja_gsd-ud-test.conllu"),
+        ("ko", "UniversalDependencies/UD_Korean-GSD", "ko_gsd-ud-test.conllu"),
+        ("id", "UniversalDependencies/UD_Indonesian-GSD", "id_gsd-ud-test.conllu"),
+        ("pt", "UniversalDependencies/UD_Portuguese-GSD", "pt_gsd-ud-test.conllu"),
+        ("vi", "UniversalDependencies/UD_Vietnamese-VTB", "vi_vtb-ud-test.conllu"),
+        ("th", "UniversalDependencies/UD_Thai-PUD", "th_pud-ud-test.conllu"),
+        ("hi", "UniversalDependencies/UD_Hindi-PUD", "hi_pud-ud-test.conllu"),
+        ("ar", "UniversalDependencies/UD_Arabic-PUD", "ar_pud-ud-test.conllu"),
+        ("tr", "UniversalDependencies/UD_Turkish-PUD", "tr_pud-ud-test.conllu"),
+        ("it", "UniversalDependencies/UD_Italian-PUD", "it_pud-ud-test.conllu"),
+        ("bn", "UniversalDependencies/UD_Bengali-BRU", "bn_bru-ud-test.conllu"),
+        ("tl", "UniversalDependencies/UD_Tagalog-TRG", "tl_trg-ud-test.conllu"),
     ):
         sents = [
             ln[len("# text = "):].strip()
@@ -280,7 +303,7 @@ def ud_sentences(m: Mirrors, rng: random.Random) -> Iterator[Row]:
             if ln.startswith("# text = ")
         ]
         rng.shuffle(sents)
-        sents = sents[:480]
+        sents = sents[:480] if lang in ('de', 'fr', 'es', 'ru', 'zh', 'ja') else sents[:300]
         # Single sentences and short paragraphs of 2-4 consecutive ones.
         i = 0
         while i < len(sents):
@@ -288,6 +311,21 @@ def ud_sentences(m: Mirrors, rng: random.Random) -> Iterator[Row]:
             t = " ".join(sents[i : i + k])
             i += k
             yield _row(t, 0, f"ud_{lang}", "benign", "heldout" if _held(t) else "train")
+
+
+def cyberseceval(m: Mirrors) -> Iterator[Row]:
+    """CyberSecEval 3 prompt-injection cases: the user inputs are the attacks (English,
+    and machine-translated into 17 languages); split by case id."""
+    repo = "meta-llama/PurpleLlama"
+    base = "CybersecurityBenchmarks/datasets/prompt_injection/"
+    for name, src in (
+        ("prompt_injection.json", "cyberseceval"),
+        ("prompt_injection_multilingual_machine_translated.json", "cyberseceval_ml"),
+    ):
+        for r in json.loads(m.text(repo, base + name)):
+            g = f"{src}:{r['prompt_id']}"
+            kind = "indirect" if r.get("injection_type") == "indirect" else "direct"
+            yield _row(r["user_input"], 1, src, kind, "heldout" if _held(g) else "train")
 
 
 def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
@@ -298,6 +336,7 @@ def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
         tensor_trust(m),
         bipia(m, rng),
         deepset(m),
+        cyberseceval(m),
         promptshield(m, rng),
         self_instruct(m),
         awesome_prompts(m),

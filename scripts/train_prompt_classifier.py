@@ -98,20 +98,25 @@ def main() -> int:
     ytr = np.array([r["label"] for r in tr])
     yva = np.array([r["label"] for r in va])
     xtr = matrix([r["text"] for r in tr], a.bits)
-    best: tuple[float, float, float] = (-1.0, 0.0, 0.5)
+    best: tuple[float, float, float, float] = (-1.0, 0.0, 0.5, 0.0)
     for c in (16.0, 64.0, 256.0):
         m = to_model(fit(xtr, ytr, c, a.seed), 0.5, a.stride)
-        p = np.array([m.score(r["text"]).probability for r in va])
-        for thr in np.arange(0.2, 0.91, 0.05):
-            acc = metrics(yva, p, float(thr))["accuracy"]
-            if acc > best[0] + 1e-9:
-                best = (acc, c, float(thr))
-        print(f"C={c}: val acc at 0.5 {metrics(yva, p, 0.5)}", file=sys.stderr)
-    _, c, thr = best
-    print(f"chosen C={c} threshold={thr:.2f} (val accuracy {best[0]:.3f})", file=sys.stderr)
+        raw = np.array([m.raw(r["text"])[:2] for r in va])
+        for margin in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
+            logit = np.maximum(raw[:, 0], raw[:, 1] - margin)
+            p = 1 / (1 + np.exp(-logit))
+            for thr in np.arange(0.2, 0.91, 0.05):
+                acc = metrics(yva, p, float(thr))["accuracy"]
+                if acc > best[0] + 1e-9:
+                    best = (acc, c, float(thr), margin)
+        print(f"C={c}: best so far {best}", file=sys.stderr)
+    _, c, thr, margin = best
+    print(f"chosen C={c} threshold={thr:.2f} margin={margin} (val accuracy {best[0]:.3f})",
+          file=sys.stderr)
     yall = np.array([r["label"] for r in rows])
     clf = fit(matrix([r["text"] for r in rows], a.bits), yall, c, a.seed)
     model = to_model(clf, thr, a.stride)
+    model.window_margin = margin
     a.out.parent.mkdir(parents=True, exist_ok=True)
     with a.out.open("wb") as f:
         np.savez_compressed(
@@ -120,6 +125,7 @@ def main() -> int:
             bias=np.float64(model.bias),
             threshold=np.float64(thr),
             stride=np.int64(a.stride),
+            window_margin=np.float64(margin),
         )
     yh = np.array([r["label"] for r in held])
     ph = np.array([model.score(r["text"]).probability for r in held])
@@ -130,6 +136,7 @@ def main() -> int:
         "stride": a.stride,
         "C": c,
         "threshold": round(thr, 4),
+        "window_margin": margin,
         "seed": a.seed,
         "train_rows": len(rows),
         "heldout": {k: round(v, 4) for k, v in report.items()},

@@ -34,6 +34,8 @@ from sluice.sanitize.base import ALL_TREATMENTS, Rule, fingerprint, placeholder
 from sluice.sanitize.markup import clean_html, markup_rules
 from sluice.sanitize.pii import pii_rules
 from sluice.sanitize.prompt_injection import (
+    CLASSIFIER_RULE,
+    classify,
     combine_scores,
     decoded_injection,
     prompt_injection_rules,
@@ -239,6 +241,9 @@ class Sanitizer:
             hits = compiled.line_set.Match(joined)
             if hits:
                 slow.extend(_touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
+            if treatment == "text":
+                # prompt-injection classifier: every text field long enough to matter
+                slow.extend(i for i in idxs if classify(fields[i][2]) is not None)
             if prepare(joined).removed:
                 slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
         slow = sorted(set(slow))
@@ -350,6 +355,11 @@ class Sanitizer:
         prep = prepare(text)
         view = prep.view
         cands = self._match(view, compiled)
+        if treatment == "text" and compiled is not self._secrets_only:
+            verdict = classify(view)
+            if verdict is not None:
+                s, e = verdict.start, verdict.end
+                cands.append(_Cand(CLASSIFIER_RULE, s, e, verdict.probability, view[s:e]))
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
@@ -635,6 +645,11 @@ def _score_prompt_injection(accepted: list[_Cand]) -> None:
     pi = [c for c in accepted if c.rule.kind is FindingKind.PROMPT_INJECTION]
     if len(pi) < 2:
         return
+    model_p = max((c.confidence for c in pi if c.rule is CLASSIFIER_RULE), default=None)
+    if model_p is not None:
+        # The classifier decides the score: phrase hits in a field it flags share it.
+        for c in pi:
+            c.confidence = max(c.confidence, model_p)
     best: dict[str, float] = {}
     for c in pi:
         best[c.rule.detector] = max(best.get(c.rule.detector, 0.0), c.confidence)

@@ -250,7 +250,12 @@ class Model:
     """Weights, bias and decision threshold of the shipped classifier."""
 
     def __init__(
-        self, weights: npt.NDArray[np.floating], bias: float, threshold: float, stride: int
+        self,
+        weights: npt.NDArray[np.floating],
+        bias: float,
+        threshold: float,
+        stride: int,
+        window_margin: float = 0.0,
     ) -> None:
         self.weights = np.asarray(weights, dtype=np.float32)
         self.bits = int(math.log2(len(self.weights)))
@@ -259,38 +264,47 @@ class Model:
         self.bias = float(bias)
         self.threshold = float(threshold)
         self.stride = int(stride)
+        self.window_margin = float(window_margin)
+
+    def raw(self, text: str) -> tuple[float, float, int, int]:
+        """(whole-text logit, best window logit or -inf, window start, window end)."""
+        norm = normalize(text)
+        idx, pos = featurize(norm, self.bits)
+        if len(idx) == 0:
+            return self.bias, -math.inf, 0, len(text)
+        contrib = self.weights[idx].astype(np.float64)
+        whole = self.bias + float(contrib.sum()) / math.sqrt(len(idx))
+        stride = self.stride
+        if len(norm) <= 2 * stride:
+            return whole, -math.inf, 0, len(text)
+        nblk = len(norm) // stride + 1
+        blk = pos // stride
+        sums = np.bincount(blk, weights=contrib, minlength=nblk)
+        cnts = np.bincount(blk, minlength=nblk).astype(np.float64)
+        wsum = sums[:-1] + sums[1:]
+        wcnt = cnts[:-1] + cnts[1:]
+        ok = wcnt >= stride  # a full window, not a tail of a few characters
+        if not ok.any():
+            return whole, -math.inf, 0, len(text)
+        wscore = np.where(ok, self.bias + wsum / np.sqrt(np.maximum(wcnt, 1)), -np.inf)
+        j = int(np.argmax(wscore))
+        start, end = j * stride, min(len(norm), (j + 2) * stride)
+        if len(norm) != len(text):
+            start, end = 0, len(text)
+        return whole, float(wscore[j]), start, end
 
     def score(self, text: str) -> Verdict:
         """Probability that ``text`` carries a prompt injection, and where.
 
-        Spans are in ``text``'s indices when normalisation kept its length (always for
-        ASCII), else the whole text.
+        The whole text and every window are scored; a window's logit is lowered by
+        ``window_margin`` (the maximum of many windows is biased upwards). Spans are in
+        ``text``'s indices when normalisation kept its length (always for ASCII), else
+        the whole text.
         """
-        norm = normalize(text)
-        idx, pos = featurize(norm, self.bits)
-        if len(idx) == 0:
-            return Verdict(_sigmoid(self.bias), 0, len(text))
-        contrib = self.weights[idx].astype(np.float64)
-        best = self.bias + contrib.sum() / math.sqrt(len(idx))
-        start, end = 0, len(text)
-        stride = self.stride
-        if len(norm) > 2 * stride:
-            nblk = len(norm) // stride + 1
-            blk = pos // stride
-            sums = np.bincount(blk, weights=contrib, minlength=nblk)
-            cnts = np.bincount(blk, minlength=nblk).astype(np.float64)
-            wsum = sums[:-1] + sums[1:]
-            wcnt = cnts[:-1] + cnts[1:]
-            ok = wcnt >= stride  # a full window, not a tail of a few characters
-            if ok.any():
-                wscore = np.where(ok, self.bias + wsum / np.sqrt(np.maximum(wcnt, 1)), -np.inf)
-                j = int(np.argmax(wscore))
-                if wscore[j] > best:
-                    best = float(wscore[j])
-                    start, end = j * stride, min(len(norm), (j + 2) * stride)
-        if len(norm) != len(text):
-            start, end = 0, len(text)
-        return Verdict(_sigmoid(best), start, end)
+        whole, win, start, end = self.raw(text)
+        if win - self.window_margin > whole:
+            return Verdict(_sigmoid(win - self.window_margin), start, end)
+        return Verdict(_sigmoid(whole), 0, len(text))
 
 
 def _sigmoid(x: float) -> float:
@@ -315,4 +329,10 @@ def load_model(path: Path = MODEL_PATH) -> Model:
     if digest != meta["sha256"]:
         raise ValueError(f"{path.name}: sha256 {digest} != recorded {meta['sha256']}")
     with np.load(path) as z:
-        return Model(z["weights"], float(z["bias"]), float(z["threshold"]), int(z["stride"]))
+        return Model(
+            z["weights"],
+            float(z["bias"]),
+            float(z["threshold"]),
+            int(z["stride"]),
+            float(z["window_margin"]),
+        )

@@ -30,8 +30,16 @@ import re2
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
+from sluice.sanitize.pi_classifier import MIN_CHARS, Verdict, load_model
 
-__all__ = ["combine_scores", "decoded_injection", "prompt_injection_rules", "rot13_pattern"]
+__all__ = [
+    "CLASSIFIER_RULE",
+    "classify",
+    "combine_scores",
+    "decoded_injection",
+    "prompt_injection_rules",
+    "rot13_pattern",
+]
 
 _PI = FindingKind.PROMPT_INJECTION
 _GAP = r"[\s\w,'\"\-]{0,40}?"
@@ -235,6 +243,26 @@ def _phrase_set() -> Any:
         s.Add(pattern)
     s.Compile()
     return s
+
+
+#: The rule a classifier finding is reported under (the classifier has no pattern).
+CLASSIFIER_RULE = Rule(
+    "classifier", _PI, "", Severity.HIGH, 0.0, priority=25, rule_id="classifier"
+)
+
+
+def classify(view: str) -> Verdict | None:
+    """The classifier's verdict on one text field when it says *injection*, else None.
+
+    Fields shorter than :data:`~sluice.sanitize.pi_classifier.MIN_CHARS` are not scored.
+    The verdict's span is the highest-scoring window and its probability the finding's
+    confidence.
+    """
+    if len(view) < MIN_CHARS:
+        return None
+    model = load_model()
+    v = model.score(view)
+    return v if v.probability >= model.threshold else None
 
 
 def decoded_injection(text: str) -> bool:
