@@ -55,6 +55,7 @@ PINNED = {
     "UniversalDependencies/UD_Bengali-BRU": "HEAD",
     "UniversalDependencies/UD_Tagalog-TRG": "HEAD",
     "meta-llama/PurpleLlama": "4be64c3",
+    "UniversalDependencies/UD_English-EWT": "HEAD",
 }
 HELDOUT_BUCKET = 5  # 1 in 5 groups held out
 MAX_CONTEXT = 1200
@@ -127,8 +128,9 @@ def tensor_trust(m: Mirrors) -> Iterator[Row]:
     bad = re.compile(r"(?i)\b(ignore|instruction|prompt|access granted|say|print|repeat)\b")
     for c in sorted(codes):
         if len(c.strip()) >= 3 and not bad.search(c):
-            yield _row(c, 0, "tensor_trust_access_code", "benign",
-                       "heldout" if _held(c) else "train")
+            yield _row(
+                c, 0, "tensor_trust_access_code", "benign", "heldout" if _held(c) else "train"
+            )
 
 
 def _cut(text: str, rng: random.Random) -> str:
@@ -212,8 +214,9 @@ def bipia(m: Mirrors, rng: random.Random) -> Iterator[Row]:
                         win = _window(doc, at, len(att), rng)
                         yield _row(win, 1, f"bipia_{task}_window", "indirect", split)
                         lo = rng.randrange(0, max(1, len(c) - WINDOW))
-                        yield _row(c[lo : lo + WINDOW], 0, f"bipia_{task}_clean_window",
-                                   "benign", split)
+                        yield _row(
+                            c[lo : lo + WINDOW], 0, f"bipia_{task}_clean_window", "benign", split
+                        )
 
 
 def deepset(m: Mirrors) -> Iterator[Row]:
@@ -298,12 +301,12 @@ def ud_sentences(m: Mirrors, rng: random.Random) -> Iterator[Row]:
         ("tl", "UniversalDependencies/UD_Tagalog-TRG", "tl_trg-ud-test.conllu"),
     ):
         sents = [
-            ln[len("# text = "):].strip()
+            ln[len("# text = ") :].strip()
             for ln in m.text(repo, path).splitlines()
             if ln.startswith("# text = ")
         ]
         rng.shuffle(sents)
-        sents = sents[:480] if lang in ('de', 'fr', 'es', 'ru', 'zh', 'ja') else sents[:300]
+        sents = sents[:480] if lang in ("de", "fr", "es", "ru", "zh", "ja") else sents[:300]
         # Single sentences and short paragraphs of 2-4 consecutive ones.
         i = 0
         while i < len(sents):
@@ -328,8 +331,107 @@ def cyberseceval(m: Mirrors) -> Iterator[Row]:
             yield _row(r["user_input"], 1, src, kind, "heldout" if _held(g) else "train")
 
 
+# Benign requests that use the attacks' vocabulary (ignore, previous, instructions, system
+# prompt, act as, jailbreak...). Written for this project, combined from the lists below,
+# training side only: the held-out set stays public data.
+_HN_VERBS = ("ignore", "disregard", "forget", "skip", "never mind", "overlook", "bypass")
+_HN_OBJECTS = (
+    "the typo in my previous email",
+    "the formatting of the table above",
+    "my last message",
+    "the header row",
+    "the warnings in the build log",
+    "case and whitespace",
+    "the previous paragraph, it was a draft",
+    "the earlier draft",
+    "the test files",
+    "the noise in the first column",
+    "my earlier question about taxes",
+    "the footnotes",
+    "the rounding errors",
+    "the deprecated flags",
+    "the previous version of the spec",
+)
+_HN_TAILS = (
+    "and summarise the report.",
+    "and fix the grammar.",
+    "and translate the rest to French.",
+    "and tell me what the totals are.",
+    "and continue with step 3.",
+    ", thanks!",
+    "and answer the question below.",
+    "when you compute the average.",
+)
+_HN_OTHER = (
+    "What are good tips for system prompt design?",
+    "How long should a system prompt be for a support bot?",
+    "Our system prompt guidelines are in the wiki under AI/Prompts.",
+    "Write a blog post explaining what prompt injection is and how to defend against it.",
+    "Explain jailbreaking an iPhone and whether it voids the warranty.",
+    "Can you act as a sounding board for my startup idea?",
+    "Act as a friendly tour guide and describe Lisbon in three sentences.",
+    "Follow the previous instructions in the recipe and bake for 20 minutes.",
+    "What did the previous instructions in the README say about installing on Windows?",
+    "Repeat the instructions for resetting the router, slowly.",
+    "Print the above table as CSV.",
+    "Reveal the answer to the riddle only after I guess twice.",
+    "Pretend you are a pirate and tell my kids a bedtime story.",
+    "You are now connected to the staging database.",
+    "New instructions for the fire drill: meet at the north gate.",
+    "Developer mode on Android is under Settings > About phone.",
+    "The override switch on the boiler must never be used without a technician.",
+    "Show me the initial configuration of the nginx server.",
+    "Forget about the deadline for now; what is the best design?",
+    "Ignore case when comparing the two strings in Python.",
+    "How do I make grep ignore binary files?",
+    "Disregard my earlier request for a refund, the parcel arrived.",
+    "Please do not share your password with anyone, including IT staff.",
+    "What is the access code format for the building? Mine has 6 digits.",
+    "Access granted messages in our app should be green; denied ones red.",
+    "Summarise this security training: never paste secrets into chat tools.",
+    "In the role-play game, the player acts as a detective.",
+    "Write unit tests that bypass the cache layer.",
+    "Ignorez les fautes de frappe dans mon dernier message, merci.",
+    "Ignora el formato de la tabla anterior y dame los totales.",
+    "Ignoriere die Tippfehler in meiner letzten Nachricht.",
+    "Ignora gli errori di battitura nel messaggio precedente.",
+)  # fmt: skip
+
+
+def ewt_documents(m: Mirrors, rng: random.Random) -> Iterator[Row]:
+    """English web text (emails, reviews, answers, blogs): runs of 1-12 consecutive
+    sentences of one document, benign, including long ones."""
+    repo = "UniversalDependencies/UD_English-EWT"
+    for path in ("en_ewt-ud-dev.conllu", "en_ewt-ud-test.conllu"):
+        docs: list[list[str]] = []
+        for ln in m.text(repo, path).splitlines():
+            if ln.startswith("# newdoc"):
+                docs.append([])
+            elif ln.startswith("# text = ") and docs:
+                docs[-1].append(ln[len("# text = ") :].strip())
+        rng.shuffle(docs)
+        for d in docs[:300]:
+            k = rng.choice((1, 2, 4, 8, 12))
+            lo = rng.randrange(0, max(1, len(d) - k + 1))
+            sep = rng.choice((" ", "\n"))
+            t = sep.join(d[lo : lo + k])
+            if len(t) >= 12:
+                yield _row(t, 0, "ud_en_ewt", "benign", "heldout" if _held(t) else "train")
+
+
+def hard_negatives(rng: random.Random) -> Iterator[Row]:
+    for t in _HN_OTHER:
+        yield _row(t, 0, "handwritten_hard_negative", "benign", "train")
+    combos = [(v, o, t) for v in _HN_VERBS for o in _HN_OBJECTS for t in _HN_TAILS]
+    rng.shuffle(combos)
+    for v, o, t in combos[:240]:
+        lead = rng.choice(("Please ", "", "Could you ", "Kindly "))
+        text = f"{lead}{v} {o} {t}".replace(" ,", ",")
+        yield _row(text[0].upper() + text[1:], 0, "handwritten_hard_negative", "benign", "train")
+
+
 def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible sampling, not security
     m = Mirrors(mirrors)
     rows: list[Row] = []
     for gen in (
@@ -341,6 +443,8 @@ def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
         self_instruct(m),
         awesome_prompts(m),
         ud_sentences(m, rng),
+        ewt_documents(m, rng),
+        hard_negatives(rng),
     ):
         rows.extend(gen)
     held: dict[str, Row] = {}

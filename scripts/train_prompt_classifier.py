@@ -27,7 +27,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from sluice.sanitize.pi_classifier import MODEL_PATH, Model, featurize, normalize
+from sluice.sanitize.pi_classifier import MIN_DISTINCT, MODEL_PATH, Model, featurize, normalize
 
 DATA = Path("tests/data/detection/prompt_injection")
 
@@ -40,7 +40,10 @@ def load(path: Path) -> list[dict[str, Any]]:
 def matrix(texts: list[str], bits: int) -> sparse.csr_matrix:
     rows, cols, vals = [], [], []
     for i, t in enumerate(texts):
-        idx, _ = featurize(normalize(t), bits)
+        norm = normalize(t)
+        if len(set(norm)) < MIN_DISTINCT:
+            continue  # never scored at run time
+        idx, _ = featurize(norm, bits)
         if len(idx) == 0:
             continue
         u, c = np.unique(idx, return_counts=True)
@@ -111,8 +114,10 @@ def main() -> int:
                     best = (acc, c, float(thr), margin)
         print(f"C={c}: best so far {best}", file=sys.stderr)
     _, c, thr, margin = best
-    print(f"chosen C={c} threshold={thr:.2f} margin={margin} (val accuracy {best[0]:.3f})",
-          file=sys.stderr)
+    print(
+        f"chosen C={c} threshold={thr:.2f} margin={margin} (val accuracy {best[0]:.3f})",
+        file=sys.stderr,
+    )
     yall = np.array([r["label"] for r in rows])
     clf = fit(matrix([r["text"] for r in rows], a.bits), yall, c, a.seed)
     model = to_model(clf, thr, a.stride)

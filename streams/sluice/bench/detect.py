@@ -414,7 +414,15 @@ def run_detect_bench(n_events: int = 2000, seed: int = 0) -> dict[str, Any]:
             "five_percent_secrets": _throughput(s, rng, 0.05),
         },
         "linear_time": _linear(s),
+        "prompt_injection_eval": _prompt_injection_eval(s),
     }
+
+
+def _prompt_injection_eval(s: Sanitizer) -> dict[str, Any]:
+    """Held-out and regression figures and classifier cost (see ``bench/detect_pi.py``)."""
+    from sluice.bench.detect_pi import prompt_injection_report
+
+    return prompt_injection_report(s)
 
 
 if __name__ == "__main__":  # pragma: no cover

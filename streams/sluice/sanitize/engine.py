@@ -645,12 +645,9 @@ def _score_prompt_injection(accepted: list[_Cand]) -> None:
     pi = [c for c in accepted if c.rule.kind is FindingKind.PROMPT_INJECTION]
     if len(pi) < 2:
         return
-    model_p = max((c.confidence for c in pi if c.rule is CLASSIFIER_RULE), default=None)
-    if model_p is not None:
-        # The classifier decides the score: phrase hits in a field it flags share it.
-        for c in pi:
-            c.confidence = max(c.confidence, model_p)
     best: dict[str, float] = {}
+    # The classifier's finding carries its own probability; the noisy-or is for phrases.
+    pi = [c for c in pi if c.rule is not CLASSIFIER_RULE]
     for c in pi:
         best[c.rule.detector] = max(best.get(c.rule.detector, 0.0), c.confidence)
     if len(best) < 2:

@@ -5,8 +5,8 @@ SHA-256 is recorded in ``models/prompt_injection.json`` and checked at load). In
 numpy only, vectorised, linear in the text:
 
 1. normalise: NFKC, invisible characters removed, lower-cased, and, in text that is mostly
-   Latin, Cyrillic/Greek look-alike letters folded to their Latin twins (so ``іgnоrе``
-   reads ``ignore``);
+   Latin, Cyrillic/Greek look-alike letters folded to their Latin twins (so ``ignore``
+   spelt with Cyrillic i, o and e reads ``ignore``);
 2. features: character 3-, 4- and 5-grams and word 1- and 2-grams, each hashed (a
    polynomial hash over the code points, mixed) into ``2**bits`` buckets;
 3. score: ``bias + sum(w[bucket]) / sqrt(n_features)`` for the whole text and for
@@ -45,6 +45,8 @@ MODEL_PATH = Path(__file__).with_name("models") / "prompt_injection.npz"
 META_PATH = MODEL_PATH.with_suffix(".json")
 #: Fields shorter than this are not classified (nothing that short steers a model).
 MIN_CHARS = 12
+#: Texts with fewer distinct characters than this are not classified (floods, ids).
+MIN_DISTINCT = 8
 #: Texts are featurised in chunks of at most this many characters (bounds the tables).
 _CHUNK = 1 << 15
 _OVERLAP = 256
@@ -74,22 +76,57 @@ _DATA_MARKS = (
 )  # fmt: skip
 
 _INVISIBLE = dict.fromkeys(
-    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF]
-    + list(range(0x200B, 0x2010))
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2060, 0x2070))
-    + list(range(0xFE00, 0xFE10))
-    + list(range(0xE0000, 0xE0080))
+    [
+        *(0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF),
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0000, 0xE0080),
+    ]
 )
 # Cyrillic and Greek letters that look like Latin ones (lower case; NFKC already folded
 # fullwidth and mathematical alphanumerics).
 _LOOKALIKE = {
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
-    "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j",
-    "ѕ": "s", "һ": "h", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ӏ": "l", "ɡ": "g", "ı": "i",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w",
-}  # fmt: skip
+    0x0430: "a",
+    0x0432: "b",
+    0x0435: "e",
+    0x0451: "e",
+    0x043A: "k",
+    0x043C: "m",
+    0x043D: "h",
+    0x043E: "o",
+    0x0440: "p",
+    0x0441: "c",
+    0x0442: "t",
+    0x0443: "y",
+    0x0445: "x",
+    0x0456: "i",
+    0x0457: "i",
+    0x0458: "j",
+    0x0455: "s",
+    0x04BB: "h",
+    0x0501: "d",
+    0x051B: "q",
+    0x051D: "w",
+    0x04CF: "l",
+    0x0261: "g",
+    0x0131: "i",
+    0x03B1: "a",
+    0x03B2: "b",
+    0x03B5: "e",
+    0x03B7: "n",
+    0x03B9: "i",
+    0x03BA: "k",
+    0x03BD: "v",
+    0x03BF: "o",
+    0x03C1: "p",
+    0x03C4: "t",
+    0x03C5: "u",
+    0x03C7: "x",
+    0x03B3: "y",
+    0x03C9: "w",
+}
 _LOOKALIKE_TABLE = str.maketrans(_LOOKALIKE)
 
 
@@ -201,9 +238,7 @@ def _chunk_features(
     return np.concatenate(idx), np.maximum(np.concatenate(pos) - 1, 0) + offset
 
 
-def _after_break(
-    codes: npt.NDArray[np.uint64], ws: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
+def _after_break(codes: npt.NDArray[np.uint64], ws: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     """Words preceded (past at most two blanks or bullets) by a line or sentence break."""
     out = np.zeros(len(ws), dtype=bool)
     run = np.ones(len(ws), dtype=bool)
@@ -269,6 +304,10 @@ class Model:
     def raw(self, text: str) -> tuple[float, float, int, int]:
         """(whole-text logit, best window logit or -inf, window start, window end)."""
         norm = normalize(text)
+        if len(set(norm)) < MIN_DISTINCT:
+            # a flood of a few characters carries no instruction (and floods of one
+            # repeated token are the commonest filler of the attack game's data)
+            return -50.0, -math.inf, 0, len(text)
         idx, pos = featurize(norm, self.bits)
         if len(idx) == 0:
             return self.bias, -math.inf, 0, len(text)
