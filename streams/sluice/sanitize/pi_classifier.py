@@ -27,9 +27,11 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import re2
 
 __all__ = [
     "MIN_CHARS",
@@ -155,29 +157,37 @@ def _powers() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
 
 
 def _mix(h: npt.NDArray[np.uint64], bits: int) -> npt.NDArray[np.int64]:
-    with np.errstate(over="ignore"):
-        h = h ^ (h >> U64(33))
-        h = h * _MIX1
-        h = h ^ (h >> U64(29))
-        h = h * _MIX2
-        h = h ^ (h >> U64(32))
+    """Bucket of each 64-bit hash: xor-shift then multiplicative (Fibonacci) hashing."""
+    h = (h ^ (h >> U64(29))) * _MIX1
     return (h >> U64(64 - bits)).astype(np.int64)
 
 
+@functools.cache
+def _word_table() -> npt.NDArray[np.bool_]:
+    """Word characters of the Basic Multilingual Plane (beyond it: all word characters)."""
+    t = np.ones(0x10000, dtype=bool)
+    t[:128] = False
+    t[ord("a") : ord("z") + 1] = True
+    t[ord("0") : ord("9") + 1] = True
+    t[ord("_")] = True
+    # general punctuation, CJK punctuation, fullwidth punctuation, no-break space
+    t[0x2000:0x2070] = False
+    t[0x3000:0x3040] = False
+    t[0xFF00:0xFF10] = False
+    t[0xA0] = False
+    return t
+
+
 def _is_word(codes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    c = codes
-    lower = (c >= 97) & (c <= 122)
-    digit = (c >= 48) & (c <= 57)
-    # Non-ASCII counts as a word character except general punctuation, CJK punctuation
-    # and fullwidth forms' punctuation.
-    other = (
-        (c > 127)
-        & ~((c >= 0x2000) & (c <= 0x206F))
-        & ~((c >= 0x3000) & (c <= 0x303F))
-        & ~((c >= 0xFF00) & (c <= 0xFF0F))
-        & (c != 0xA0)
-    )
-    return lower | digit | other | (c == 95)
+    out: npt.NDArray[np.bool_] = _word_table()[np.minimum(codes, U64(0xFFFF)).astype(np.intp)]
+    if codes.max() > 0xFFFF:
+        out |= codes > 0xFFFF
+    return out
+
+
+@functools.cache
+def _marks() -> Any:
+    return re2.compile("|".join(re2.escape(m) for m in _DATA_MARKS))
 
 
 def data_context(norm: str) -> bool:
@@ -186,7 +196,12 @@ def data_context(norm: str) -> bool:
         return False
     if norm.count("\n") >= 4:
         return True
-    return sum(m in norm for m in _DATA_MARKS) >= 2
+    found = set()
+    for m in _marks().finditer(norm):
+        found.add(m.group())
+        if len(found) >= 2:
+            return True
+    return False
 
 
 def _chunk_features(
@@ -195,47 +210,41 @@ def _chunk_features(
     """(bucket, position) of every feature of one normalised chunk."""
     codes = np.frombuffer(("\x02" + text + "\x03").encode("utf-32-le"), dtype="<u4").astype(U64)
     n = len(codes)
-    pw, inv = _powers()
+    if n < 5:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    base = np.arange(n, dtype=np.int64)
+    hs: list[npt.NDArray[np.uint64]] = []
+    pos: list[npt.NDArray[np.int64]] = []
     with np.errstate(over="ignore"):
-        g = np.empty(n + 1, dtype=U64)
-        g[0] = 0
-        np.cumsum((codes + U64(1)) * inv[:n], dtype=U64, out=g[1:])
-        idx: list[npt.NDArray[np.int64]] = []
-        pos: list[npt.NDArray[np.int64]] = []
-        for k in _CHAR_NS:
-            if n < k:
-                continue
-            s = np.arange(0, n - k + 1)
-            e = s + k
-            h = pw[e - 1] * (g[e] - g[s]) + _SALT[k]
-            idx.append(_mix(h, bits))
-            pos.append(s)
+        c = codes + U64(1)
+        # rolling polynomial hashes of the 3-, 4- and 5-grams starting at each position
+        h = c[:-1] * _P + c[1:]
+        for k in (3, 4, 5):
+            h = h[:-1] * _P + c[k - 1 :]
+            hs.append(h + _SALT[k])
+            pos.append(base[: n - k + 1])
         word = _is_word(codes)
         edges = np.flatnonzero(np.diff(np.concatenate(([False], word, [False])).astype(np.int8)))
         ws, we = edges[0::2], edges[1::2]
         if len(ws):
+            pw, inv = _powers()
+            g = np.empty(n + 1, dtype=U64)
+            g[0] = 0
+            np.cumsum(c * inv[:n], dtype=U64, out=g[1:])
             wh = pw[we - 1] * (g[we] - g[ws])
-            idx.append(_mix(wh + _SALT["w1"], bits))
-            pos.append(ws)
-            if len(ws) > 1:
-                bh = wh[:-1] * _MIX1 + wh[1:] + _SALT["w2"]
-                idx.append(_mix(bh, bits))
-                pos.append(ws[:-1])
+            bh = wh[:-1] * _MIX2 + wh[1:]
+            hs += [wh + _SALT["w1"], bh + _SALT["w2"]]
+            pos += [ws, ws[:-1]]
             if ctx:
-                idx.append(_mix(wh + _SALT["d1"], bits))
-                pos.append(ws)
-                if len(ws) > 1:
-                    idx.append(_mix(bh + _SALT["d2"], bits))
-                    pos.append(ws[:-1])
+                hs += [wh + _SALT["d1"], bh + _SALT["d2"]]
+                pos += [ws, ws[:-1]]
                 # first word of each line or sentence (the sentinel starts the first)
                 first = np.flatnonzero(_after_break(codes, ws))
-                if len(first):
-                    idx.append(_mix(wh[first] + _SALT["dl"], bits))
-                    pos.append(ws[first])
-    if not idx:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+                hs.append(wh[first] + _SALT["dl"])
+                pos.append(ws[first])
+        idx = _mix(np.concatenate(hs), bits)
     # positions: in the chunk's text (the sentinel shifts them by one)
-    return np.concatenate(idx), np.maximum(np.concatenate(pos) - 1, 0) + offset
+    return idx, np.maximum(np.concatenate(pos) - 1, 0) + offset
 
 
 def _after_break(codes: npt.NDArray[np.uint64], ws: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
@@ -304,14 +313,14 @@ class Model:
     def raw(self, text: str) -> tuple[float, float, int, int]:
         """(whole-text logit, best window logit or -inf, window start, window end)."""
         norm = normalize(text)
-        if len(set(norm)) < MIN_DISTINCT:
+        if len(set(norm[:256])) < MIN_DISTINCT and len(set(norm)) < MIN_DISTINCT:
             # a flood of a few characters carries no instruction (and floods of one
             # repeated token are the commonest filler of the attack game's data)
             return -50.0, -math.inf, 0, len(text)
         idx, pos = featurize(norm, self.bits)
         if len(idx) == 0:
             return self.bias, -math.inf, 0, len(text)
-        contrib = self.weights[idx].astype(np.float64)
+        contrib = self.weights[idx]
         whole = self.bias + float(contrib.sum()) / math.sqrt(len(idx))
         stride = self.stride
         if len(norm) <= 2 * stride:
@@ -319,7 +328,7 @@ class Model:
         nblk = len(norm) // stride + 1
         blk = pos // stride
         sums = np.bincount(blk, weights=contrib, minlength=nblk)
-        cnts = np.bincount(blk, minlength=nblk).astype(np.float64)
+        cnts = np.bincount(blk, minlength=nblk)
         wsum = sums[:-1] + sums[1:]
         wcnt = cnts[:-1] + cnts[1:]
         ok = wcnt >= stride  # a full window, not a tail of a few characters

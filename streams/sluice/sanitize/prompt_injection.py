@@ -158,12 +158,15 @@ CLASSIFIER_RULE = Rule("classifier", _PI, "", Severity.HIGH, 0.0, priority=25, r
 def classify(view: str) -> Verdict | None:
     """The classifier's verdict on one text field when it says *injection*, else None.
 
-    Fields shorter than :data:`~sluice.sanitize.pi_classifier.MIN_CHARS` are not scored.
+    Fields shorter than :data:`~sluice.sanitize.pi_classifier.MIN_CHARS`, and ASCII
+    fields of fewer than three words (ids, paths, tokens), are not scored.
     The verdict's span is the highest-scoring window and its probability the finding's
     confidence.
     """
     if len(view) < MIN_CHARS:
         return None
+    if view.isascii() and view.count(" ") < 2 and "\n" not in view:
+        return None  # an id, a path, a token: fewer than three words cannot instruct
     model = load_model()
     v = model.score(view)
     return v if v.probability >= model.threshold else None
