@@ -56,6 +56,7 @@ PINNED = {
     "UniversalDependencies/UD_Tagalog-TRG": "HEAD",
     "meta-llama/PurpleLlama": "4be64c3",
     "UniversalDependencies/UD_English-EWT": "HEAD",
+    "UniversalDependencies/UD_Latin-LLCT": "HEAD",
 }
 HELDOUT_BUCKET = 5  # 1 in 5 groups held out
 MAX_CONTEXT = 1200
@@ -299,6 +300,7 @@ def ud_sentences(m: Mirrors, rng: random.Random) -> Iterator[Row]:
         ("it", "UniversalDependencies/UD_Italian-PUD", "it_pud-ud-test.conllu"),
         ("bn", "UniversalDependencies/UD_Bengali-BRU", "bn_bru-ud-test.conllu"),
         ("tl", "UniversalDependencies/UD_Tagalog-TRG", "tl_trg-ud-test.conllu"),
+        ("la", "UniversalDependencies/UD_Latin-LLCT", "la_llct-ud-test.conllu"),
     ):
         sents = [
             ln[len("# text = ") :].strip()

@@ -214,3 +214,26 @@ def test_binary_metrics() -> None:
     m = binary_metrics([(True, True), (True, False), (False, False), (False, True)])
     assert m == {"accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "n": 4,
                  "tp": 1, "fp": 1, "fn": 1, "tn": 1}  # fmt: skip
+
+
+def test_heldout_report_counts_each_row(
+    sanitizer: Sanitizer, tmp_path: pytest.TempPathFactory
+) -> None:
+    import gzip
+
+    from sluice.bench.detect_pi import HELDOUT_PATH, _heldout
+
+    rows = [
+        {"text": PARAPHRASED[0], "label": 1, "source": "a", "kind": "direct"},
+        {"text": EMAIL, "label": 1, "source": "b", "kind": "indirect"},
+        {"text": BENIGN_WITH_TRIGGERS[0], "label": 0, "source": "c", "kind": "benign"},
+    ]
+    path = tmp_path / "h.jsonl.gz"  # type: ignore[operator]
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    rep = _heldout(sanitizer, path)
+    assert rep["rows"] == 3
+    assert rep["stage"]["tp"] == 2 and rep["stage"]["tn"] == 1
+    assert set(rep["by_kind"]) == {"direct", "indirect", "benign"}
+    assert _heldout(sanitizer, path.with_name("missing.gz"))["available"] is False
+    assert HELDOUT_PATH.exists()  # the shipped held-out split is where the bench looks
