@@ -208,7 +208,9 @@ def _chunk_features(
     text: str, bits: int, offset: int, ctx: bool
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(bucket, position) of every feature of one normalised chunk."""
-    codes = np.frombuffer(("\x02" + text + "\x03").encode("utf-32-le"), dtype="<u4").astype(U64)
+    codes = np.frombuffer(
+        ("\x02" + text + "\x03").encode("utf-32-le", "surrogatepass"), dtype="<u4"
+    ).astype(U64)
     n = len(codes)
     if n < 5:
         return np.empty(0, np.int64), np.empty(0, np.int64)
