@@ -4,7 +4,9 @@
         await emitter.emit({"event_id": ..., "kind": "TOOL_CALL", ...})
 
 The event is validated against the contract (schema and field rules) before it is
-sent, so a bad event fails fast in the caller, not later in the DLQ.
+sent, so a bad event fails fast in the caller, not later in the DLQ. With a producer
+key (``producer_key=`` or ``SLUICE_PRODUCER_KEY_FILE``) every record carries the
+``sluice.producer.v1`` headers (:mod:`sluice.producers`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from sluice.codec import Codec, default_codec
 from sluice.errors import EmitError, RejectedRecord
 from sluice.kafka_io import make_producer
+from sluice.producers import ProducerSigner, read_producer_key
 from sluice.settings import Settings, load_settings
 from sluice.topics import Topics
 from sluice.validate import Validator
@@ -84,11 +87,24 @@ class Emitter:
     """Async publisher of WorkflowEvents to ``workflow.events`` (key: run_id).
 
     Idempotent producer, acks=all. ``settings`` defaults to the environment.
+    ``producer_key`` signs every record; default: ``settings.producer_key_file``.
+
+    Raises:
+        ConfigError: the producer key file is unusable.
     """
 
-    def __init__(self, settings: Settings | None = None, *, topic: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        topic: str | None = None,
+        producer_key: ProducerSigner | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
         self.topic = topic or Topics.with_prefix(self.settings.topic_prefix).events
+        if producer_key is None and self.settings.producer_key_file is not None:
+            producer_key = read_producer_key(self.settings.producer_key_file)
+        self.producer_key = producer_key
         self._codec = default_codec()
         self._validator = Validator()
         self._producer: AIOKafkaProducer | None = None
@@ -129,10 +145,11 @@ class Emitter:
             event.get("event_id") or self._codec.decode("WorkflowEvent", payload)["event_id"]
         )
         run_id = str(event["run_id"]).encode()
+        headers = self._headers(run_id, payload)
         if wait:
-            await self._producer.send_and_wait(self.topic, payload, key=run_id)
+            await self._producer.send_and_wait(self.topic, payload, key=run_id, headers=headers)
         else:
-            await self._producer.send(self.topic, payload, key=run_id)
+            await self._producer.send(self.topic, payload, key=run_id, headers=headers)
         return event_id
 
     async def send(self, event: dict[str, Any]) -> tuple[str, asyncio.Future[Any]]:
@@ -145,8 +162,16 @@ class Emitter:
             raise RuntimeError("Emitter not started")
         payload = prepare_event(event, self._codec, self._validator)
         event_id = self._codec.decode("WorkflowEvent", payload)["event_id"]
-        fut = await self._producer.send(self.topic, payload, key=str(event["run_id"]).encode())
+        run_id = str(event["run_id"]).encode()
+        fut = await self._producer.send(
+            self.topic, payload, key=run_id, headers=self._headers(run_id, payload)
+        )
         return event_id, fut
+
+    def _headers(self, key: bytes | None, payload: bytes) -> list[tuple[str, bytes]] | None:
+        if self.producer_key is None:
+            return None
+        return self.producer_key.headers(self.topic, key, payload)
 
     async def emit_raw(self, payload: bytes, key: bytes | None = None) -> None:
         """Publish already-encoded bytes unchecked (tests and tools)."""

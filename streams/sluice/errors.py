@@ -51,6 +51,13 @@ class ErrorCode(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     INVALID_TEXT = "invalid_text"
     INTERNAL_ERROR = "internal_error"
+    # Producer authentication (sluice.producers), only with SLUICE_PRODUCERS_FILE set.
+    PRODUCER_UNSIGNED = "producer_unsigned"
+    PRODUCER_MALFORMED = "producer_malformed"
+    PRODUCER_UNKNOWN_KEY = "producer_unknown_key"
+    PRODUCER_REVOKED_KEY = "producer_revoked_key"
+    PRODUCER_BAD_SIGNATURE = "producer_bad_signature"
+    PRODUCER_NOT_AUTHORIZED = "producer_not_authorized"
 
 
 class SluiceError(Exception):

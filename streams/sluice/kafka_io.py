@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from sluice.errors import ConfigError
+from sluice.kafka_records import install as _install_tolerant_records
 from sluice.settings import Settings
 from sluice.topics import Topics
 
@@ -24,12 +26,16 @@ __all__ = [
     "TopicReport",
     "create_topics",
     "delete_topics_with_prefix",
+    "describe_topic_configs",
     "make_producer",
     "read_partition",
     "read_topic",
 ]
 
 log = logging.getLogger(__name__)
+
+# A record whose header name is not UTF-8 must not stall a partition (sluice.kafka_records).
+_install_tolerant_records()
 
 
 class TopicNotFound(ConfigError):
@@ -58,6 +64,8 @@ class TopicReport:
     name: str
     status: str  # "created" | "exists"
     partitions: int
+    #: The topic's settings as the broker describes them (empty if it did not answer).
+    configs: Mapping[str, str] = field(default_factory=dict)
 
 
 async def create_topics(
@@ -88,14 +96,45 @@ async def create_topics(
             except TopicAlreadyExistsError:
                 pass
         described = await admin.describe_topics(wanted)
+        configs_now = await describe_topic_configs(admin, wanted)
         for d in described:
             name = d["topic"]
             reports.append(
-                TopicReport(name, "exists" if name in existing else "created", len(d["partitions"]))
+                TopicReport(
+                    name,
+                    "exists" if name in existing else "created",
+                    len(d["partitions"]),
+                    configs_now.get(name, {}),
+                )
             )
         return reports
     finally:
         await admin.close()
+
+
+async def describe_topic_configs(
+    admin: AIOKafkaAdminClient, names: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """Topic → its settings (name → value) as the broker reports them.
+
+    Topics the broker reports an error for are left out; values it hides
+    (sensitive settings) are left out too.
+    """
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    if not resources:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.resources:
+            error_code, _message, _type, name, entries = resource[:5]
+            if error_code:
+                log.warning(
+                    "describe_configs failed for a topic",
+                    extra={"topic": name, "error_code": error_code},
+                )
+                continue
+            out[name] = {str(entry[0]): str(entry[1]) for entry in entries if entry[1] is not None}
+    return out
 
 
 async def read_topic(

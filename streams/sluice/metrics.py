@@ -66,6 +66,8 @@ class Metrics(NamedTuple):
     policy_info: Info
     build_info: Info
     last_event_timestamp: Gauge
+    held_refused: Counter
+    registry_reloads: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -164,7 +166,7 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
         ),
         policy_errors=Counter(
             f"{p}_policy_errors",
-            "Policy conditions that failed at run time (treated as no match).",
+            "Policy conditions that failed at run time (deny/hold rules then match: fail closed).",
             ["rule"],
             registry=registry,
         ),
@@ -174,6 +176,18 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             f"{p}_last_event_timestamp_seconds",
             "Unix time of the last event processed.",
             ["stage"],
+            registry=registry,
+        ),
+        held_refused=Counter(
+            f"{p}_held_refused",
+            "HeldEvents the gate refused to hold (sent to the rejected topic), by reason.",
+            ["reason"],
+            registry=registry,
+        ),
+        registry_reloads=Counter(
+            f"{p}_registry_reloads",
+            "Reviewers registry reloads by result (ok: swapped in; refused: old one kept).",
+            ["result"],
             registry=registry,
         ),
     )
@@ -188,4 +202,6 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
     for verdict in ("approve", "reject"):
         for source in ("policy", "reviewer", "expiry"):
             m.decisions.labels(verdict, source)
+    for result in ("ok", "refused"):
+        m.registry_reloads.labels(result)
     return m

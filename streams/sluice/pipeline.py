@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -21,6 +22,9 @@ from sluice.models.event import UUID_PATTERN
 from sluice.models.finding import Finding
 from sluice.topics import Topics
 from sluice.validate import Validator
+
+if TYPE_CHECKING:
+    from sluice.producers import ProducerKey, ProducerRegistry
 
 __all__ = ["Intake", "IntakeResult", "PolicyLike", "SanitizerLike"]
 
@@ -63,7 +67,8 @@ class IntakeResult:
     error_code: str | None = None
     cost_usd: float = 0.0
     event_id: str | None = None
-    #: Policy rules whose condition failed at run time on this event (treated as no match).
+    #: Policy rules whose condition failed at run time on this event (deny/hold rules fail
+    #: closed: they count as matching; allow rules do not match).
     policy_errors: tuple[str, ...] = ()
 
 
@@ -77,6 +82,8 @@ class Intake:
         policy: the loaded policy.
         topics: output topic names.
         max_record_bytes: larger records go to the DLQ unread.
+        producers: producers registry; when given, every record must carry a valid
+            producer MAC/signature for its actor and workflow (``sluice.producers``).
     """
 
     def __init__(
@@ -88,6 +95,7 @@ class Intake:
         topics: Topics,
         *,
         max_record_bytes: int = 512 * 1024,
+        producers: ProducerRegistry | None = None,
     ) -> None:
         self._codec = codec
         self._validator = validator
@@ -95,6 +103,7 @@ class Intake:
         self._policy = policy
         self._topics = topics
         self._max_bytes = max_record_bytes
+        self._producers = producers
         self._event_fp = codec.fingerprint("WorkflowEvent")
 
     def process(
@@ -104,10 +113,14 @@ class Intake:
         source: tuple[str, int, int],
         timestamp_ms: int | None,
         now_ms: int,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
     ) -> IntakeResult:
-        """Route one record. Never raises: every failure becomes a DLQ result."""
+        """Route one record. Never raises: every failure becomes a DLQ result.
+
+        ``headers`` are the record's Kafka headers (producer authentication reads them).
+        """
         try:
-            return self._process(value, key, source, now_ms)
+            return self._process(value, key, source, now_ms, headers)
         except RejectedRecord as exc:
             return self._dead_letter(value, key, source, timestamp_ms, now_ms, exc.code, exc.detail)
         except Exception as exc:  # a bug must cost one record, not the partition
@@ -127,7 +140,12 @@ class Intake:
             )
 
     def _process(
-        self, value: bytes | None, key: bytes | None, source: tuple[str, int, int], now_ms: int
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        source: tuple[str, int, int],
+        now_ms: int,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
     ) -> IntakeResult:
         if value is None:
             raise RejectedRecord(ErrorCode.TRUNCATED, "record has no value (tombstone)")
@@ -135,9 +153,20 @@ class Intake:
             raise RejectedRecord(
                 ErrorCode.RECORD_TOO_LARGE, f"{len(value)} bytes > limit {self._max_bytes}"
             )
+        producers = self._producers
+        producer: ProducerKey | None = None
+        if producers is not None:
+            # Before decoding: an unauthenticated record costs one MAC, not a parse.
+            producer = producers.authenticate(headers, source[0], key, value)
         event = self._codec.decode("WorkflowEvent", value)
         self._validator.validate(event, now_ms)
+        if producers is not None and producer is not None:
+            producers.authorize(producer, event)
         clean, findings = self._sanitizer.sanitize_event(event)
+        if producers is not None and producer is not None and clean is not event:
+            # What reviewers and the gate see must be what the key may speak for too.
+            producers.authorize(producer, clean)
+        producer_key_id = producer.key_id if producer is not None else None
         if clean is not event:
             # What we pass on must still honour the contract (a field of only control
             # characters becomes empty; a redaction mark can exceed a size limit).
@@ -167,6 +196,8 @@ class Intake:
             "reason_code": a.reason,
             "at": now_ms,
         }
+        if producer_key_id is not None:
+            audit["producer_key_id"] = producer_key_id
         ekey = event_id.encode()
         if a.outcome == "hold":
             hold = a.hold
@@ -187,9 +218,14 @@ class Intake:
                 "risk_score": float(a.risk_score),
                 "roles": list(hold.roles),
                 "approvals": int(hold.approvals),
+                "requirements": _requirements(hold.requirements),
+                "escalate_approvals": int(hold.escalate_approvals),
+                "escalate_requirements": _requirements(hold.escalate_requirements),
+                "escalate_carry_votes": bool(hold.escalate_carry_votes),
                 "on_expiry": hold.on_expiry,
                 "escalate_roles": list(hold.escalate_roles),
                 "escalate_ttl_ms": int(hold.escalate_ttl_ms),
+                "producer_key_id": producer_key_id,
                 "received_at": now_ms,
                 "held_at": now_ms,
                 "expires_at": now_ms + int(hold.ttl_ms),
@@ -216,6 +252,7 @@ class Intake:
                 "content_hash": content_hash,
                 "received_at": now_ms,
                 "decided_at": now_ms,
+                "producer_key_id": producer_key_id,
             }
             outcome = "approved" if approved else "rejected"
             audit.update(transition=outcome, outcome=outcome)
@@ -287,12 +324,14 @@ class Intake:
         """The source key (run_id by contract), with any secret in it redacted."""
         if key is None:
             return None
-        try:
-            text = key.decode("utf-8")
-        except UnicodeDecodeError:
-            return key  # not text: cannot hold a textual secret pattern
+        # Bytes that are not UTF-8 (binary, latin-1, ...) can still carry an ASCII secret:
+        # surrogateescape keeps every ASCII byte as it was and turns each undecodable byte
+        # into a lone surrogate (not a word character, so it cannot hide a secret's
+        # boundary). redact() replaces those surrogates, so such a key always comes out
+        # as the redacted UTF-8 text with "?" for the undecodable bytes.
+        text = key.decode("utf-8", "surrogateescape")
         clean = self._sanitizer.redact(text)
-        return key if clean == text else clean.encode()
+        return key if clean == text else clean.encode("utf-8")
 
     def _salvage(self, payload: bytes) -> tuple[str | None, str | None]:
         """Best effort: the event id and a short redacted preview of a bad record."""
@@ -313,6 +352,11 @@ class Intake:
         except Exception:
             return event_id, None
         return event_id, text[:_PREVIEW_CHARS]
+
+
+def _requirements(reqs: Any) -> list[dict[str, Any]]:
+    """HoldSpec requirements as HeldEvent ``Requirement`` records."""
+    return [{"role": r.role, "count": int(r.count), "level": int(r.level)} for r in reqs or ()]
 
 
 def _src(source: tuple[str, int, int]) -> str:

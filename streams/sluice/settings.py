@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = None
     reviewers_file: Path | None = None
+    #: Producers registry (sluice.producers); unset: producer authentication is off.
+    producers_file: Path | None = None
+    #: The Emitter's producer key file (sluice emit --producer-key).
+    producer_key_file: Path | None = None
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a scrape target must be reachable
     data_dir: Path = Path(".sluice")
@@ -94,6 +98,9 @@ class Settings(BaseSettings):
     # Intake batching.
     batch_max_records: int = Field(default=2000, ge=1)
     batch_timeout_ms: int = Field(default=50, ge=1)
+    #: Kafka transaction timeout of each stage's producer: the broker aborts (and fences)
+    #: a transaction left open longer; the stage then starts a new producer.
+    transaction_timeout_ms: int = Field(default=30_000, ge=1000, le=900_000)
 
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)
@@ -104,6 +111,10 @@ class Settings(BaseSettings):
     # Gate.
     early_decision_ttl_seconds: int = Field(default=3600, ge=1)
     expiry_interval_ms: int = Field(default=250, ge=10)
+    #: Tolerated clock skew for a decision's decided_at (vs the hold and its arrival).
+    decision_clock_skew_seconds: int = Field(default=120, ge=0, le=3600)
+    #: How often the worker looks at the reviewers registry file for changes (SIGHUP: now).
+    registry_poll_seconds: float = Field(default=3.0, gt=0, le=3600)
 
     # Kafka security.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

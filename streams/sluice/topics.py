@@ -1,10 +1,24 @@
-"""Topic names (the only place they are spelled) and their creation settings."""
+"""Topic names (the only place they are spelled) and their settings.
+
+:data:`TOPIC_CONFIGS` is the one table of topic settings: ``sluice topics create``
+applies it, the Strimzi KafkaTopic manifests (``deploy/k8s/strimzi/kafka-topics.yaml``)
+must carry the same values (a test compares them), and a worker warns at start when an
+existing topic differs (:func:`config_drift`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["TOPIC_CONFIGS", "Topics"]
+__all__ = [
+    "DEPLOYMENT_KEYS",
+    "TIMESTAMP_TYPE",
+    "TOPIC_CONFIGS",
+    "ConfigDrift",
+    "Topics",
+    "config_drift",
+]
 
 #: Default names from SPEC §2.
 EVENTS = "workflow.events"
@@ -36,6 +50,48 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
         "segment.ms": str(3600 * 1000),
     },
 }
+
+
+#: The topic setting that makes the broker stamp each record's arrival time.
+TIMESTAMP_TYPE = "message.timestamp.type"
+
+#: Settings a deployment may add beyond the table (they depend on its replica count).
+DEPLOYMENT_KEYS = frozenset({"min.insync.replicas"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDrift:
+    """One topic setting that differs from :data:`TOPIC_CONFIGS`."""
+
+    #: Topic name (with prefix).
+    topic: str
+    #: Setting name, e.g. ``retention.ms``.
+    key: str
+    #: The table's value.
+    expected: str
+    #: The topic's value (None when the broker did not report it).
+    actual: str | None
+
+
+def config_drift(
+    expected: Mapping[str, Mapping[str, str]], actual: Mapping[str, Mapping[str, str]]
+) -> list[ConfigDrift]:
+    """Every table setting whose value differs on an existing topic.
+
+    Args:
+        expected: topic → settings (:meth:`Topics.configs`).
+        actual: topic → settings as described by the broker; topics missing here are
+            not compared (they were not described).
+    """
+    out: list[ConfigDrift] = []
+    for topic, want in expected.items():
+        got = actual.get(topic)
+        if got is None:
+            continue
+        for key, value in want.items():
+            if got.get(key) != value:
+                out.append(ConfigDrift(topic, key, value, got.get(key)))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

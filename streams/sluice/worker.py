@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import inspect
 import logging
 import signal
 import socket
@@ -13,20 +14,33 @@ from typing import IO, Any
 
 from prometheus_client import CollectorRegistry
 
+from sluice.agents.base import now_ms
 from sluice.agents.gate import GateAgent
 from sluice.agents.intake import IntakeAgent
 from sluice.codec import default_codec
 from sluice.errors import ConfigError
+from sluice.gate.reviewers import Registry, RegistryFile
 from sluice.http import Health, MetricsServer
-from sluice.kafka_io import create_topics
+from sluice.kafka_io import TopicReport, create_topics
 from sluice.metrics import create as create_metrics
 from sluice.models.event import Limits
 from sluice.pipeline import Intake
 from sluice.settings import Settings
-from sluice.topics import Topics
+from sluice.topics import TIMESTAMP_TYPE, ConfigDrift, Topics, config_drift
 from sluice.validate import Validator
 
-__all__ = ["Worker", "build_intake", "claim_worker_id"]
+__all__ = [
+    "Worker",
+    "build_intake",
+    "check_topic_configs",
+    "claim_worker_id",
+    "swap_registry",
+]
+
+#: ``message.timestamp.type`` the gate needs on ``workflow.decisions``.
+LOG_APPEND_TIME = "LogAppendTime"
+#: Reload audit records waiting for a chain (a worker that owns no gate partition yet).
+_MAX_PENDING_AUDIT = 100
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +49,17 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
     """The pure intake stage from settings; returns (intake, policy).
 
     Raises:
-        ConfigError: the policy file is invalid (one line naming the rule).
+        ConfigError: the policy or producers file is invalid (one line naming the entry).
     """
     from sluice.policy import load_policy
     from sluice.sanitize import Sanitizer
 
     topics = topics or Topics.with_prefix(settings.topic_prefix)
+    producers = None
+    if settings.producers_file is not None:
+        from sluice.producers import load_producers
+
+        producers = load_producers(settings.producers_file)
     policy = load_policy(settings.policy_file)
     validator = Validator(
         Limits(
@@ -60,6 +79,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         policy,
         topics,
         max_record_bytes=settings.max_record_bytes,
+        producers=producers,
     )
     return intake, policy
 
@@ -85,6 +105,62 @@ def claim_worker_id(data_dir: Path) -> tuple[str, IO[str] | None]:
     raise ConfigError(f"no free worker slot in {data_dir}")
 
 
+def check_topic_configs(
+    topics: Topics, reports: list[TopicReport], *, gate: bool
+) -> list[ConfigDrift]:
+    """Check the topics' settings against :data:`sluice.topics.TOPIC_CONFIGS`.
+
+    Returns:
+        Every difference (each is also logged as a structured warning): the worker
+        runs on, an operator decides.
+
+    Raises:
+        ConfigError: ``gate`` and ``workflow.decisions`` is not ``LogAppendTime`` (or its
+            settings cannot be read): a decision's timestamp would be the sender's
+            claim, and "arrived before expiry" could be backdated.
+    """
+    actual = {r.name: dict(r.configs) for r in reports if r.configs}
+    if gate:
+        decisions = actual.get(topics.decisions)
+        if decisions is None:
+            raise ConfigError(
+                f"cannot read the settings of topic {topics.decisions} (DescribeConfigs);"
+                f" the gate must see {TIMESTAMP_TYPE}={LOG_APPEND_TIME}"
+            )
+        found = decisions.get(TIMESTAMP_TYPE)
+        if found != LOG_APPEND_TIME:
+            raise ConfigError(
+                f"topic {topics.decisions} has {TIMESTAMP_TYPE}={found}; the gate needs"
+                f" {LOG_APPEND_TIME} (the broker's arrival time): set it with kafka-configs"
+                f" --alter --entity-type topics --entity-name {topics.decisions}"
+                f" --add-config {TIMESTAMP_TYPE}={LOG_APPEND_TIME}"
+            )
+    drift = config_drift(topics.configs(), actual)
+    for d in drift:
+        log.warning(
+            "topic setting differs from sluice's topic table",
+            extra={"topic": d.topic, "setting": d.key, "expected": d.expected, "actual": d.actual},
+        )
+    return drift
+
+
+def swap_registry(agent: Any, registry: Registry) -> Any:
+    """Put ``registry`` in force in a gate agent (the caller holds ``agent.lock``).
+
+    Uses the agent's ``reload_registry`` (it also re-checks votes already counted)
+    when it has one; otherwise swaps the registry the agent and its partitions' states
+    check new decisions against. Returns what ``reload_registry`` returned (awaitable
+    or None).
+    """
+    reload = getattr(agent, "reload_registry", None)
+    if callable(reload):
+        return reload(registry)
+    agent.registry = registry
+    for state in getattr(agent, "states", {}).values():
+        state.registry = registry
+    return None
+
+
 class Worker:
     """Intake + gate + /metrics, sharing one registry and health state."""
 
@@ -97,6 +173,14 @@ class Worker:
         self.topics = Topics.with_prefix(settings.topic_prefix)
         self.agents: list[Any] = []
         self.server: MetricsServer | None = None
+        #: The watched reviewers registry file (None without SLUICE_REVIEWERS_FILE).
+        self.registry_file: RegistryFile | None = None
+        self._reload_now = asyncio.Event()  # set by SIGHUP, even before run() is there
+        self._pending_audit: list[dict[str, Any]] = []
+
+    def request_reload(self) -> None:
+        """Look at the reviewers registry file now (the SIGHUP handler)."""
+        self._reload_now.set()
 
     def _build(self) -> None:
         codec = default_codec()
@@ -116,10 +200,9 @@ class Worker:
                 )
             )
         if "gate" in self.stages:
-            from sluice.gate.reviewers import Registry, load_registry
-
             if self.settings.reviewers_file is not None:
-                registry = load_registry(self.settings.reviewers_file)
+                self.registry_file = RegistryFile(self.settings.reviewers_file)
+                registry = self.registry_file.current
             else:
                 log.warning("no SLUICE_REVIEWERS_FILE: every reviewer decision will be refused")
                 registry = Registry([])
@@ -147,6 +230,7 @@ class Worker:
                 + ", ".join(f"{t} has {counts.get(t)}" for t in gate)
                 + " partitions; give them the same count"
             )
+        check_topic_configs(self.topics, reports, gate="gate" in self.stages)
         self.server = MetricsServer(
             self.registry, self.health, self.settings.metrics_host, self.settings.metrics_port
         )
@@ -155,6 +239,7 @@ class Worker:
             await agent.start()
         tasks = [asyncio.create_task(a.run(), name=a.name) for a in self.agents]
         stopper = asyncio.create_task(stop.wait())
+        watcher = asyncio.create_task(self._watch_registry(), name="registry")
         log.info(
             "sluice worker running",
             extra={"worker_id": self.settings.worker_id, "metrics_port": self.server.port},
@@ -165,6 +250,9 @@ class Worker:
                 if t is not stopper and t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             for a in self.agents:
                 a._stopping.set()  # noqa: SLF001
             # Let each loop finish its current transaction, then cancel what is left.
@@ -178,6 +266,126 @@ class Worker:
                 await a.stop()
             await self.server.stop()
             stopper.cancel()
+
+    # -- reviewers registry: reload without a restart -------------------------------
+
+    async def _watch_registry(self) -> None:
+        """Poll the registry file (SIGHUP: at once) until cancelled; never raises."""
+        if self.registry_file is None:
+            return
+        while True:
+            forced = False
+            try:
+                await asyncio.wait_for(
+                    self._reload_now.wait(), timeout=self.settings.registry_poll_seconds
+                )
+                forced = True
+            except TimeoutError:
+                pass
+            self._reload_now.clear()
+            try:
+                await self.reload_registry(force=forced)
+                await self._flush_registry_audit()
+            except Exception as exc:
+                log.error(
+                    "reviewers registry watch failed; the registry in force is kept",
+                    extra={"error": type(exc).__name__},
+                )
+
+    async def reload_registry(self, *, force: bool = False) -> bool:
+        """Swap a changed, valid registry file into every gate agent.
+
+        A file that fails any check keeps the registry in force (structured error log,
+        ``sluice_registry_reloads_total{result="refused"}``). A swapped registry is
+        audited (``registry_reloaded``, on the gate's chain, with the file's hash and
+        counts). Returns True when a new registry was put in force.
+        """
+        if self.registry_file is None:
+            return False
+        trigger = "sighup" if force else "file_changed"
+        in_force = self.registry_file.current
+        result = self.registry_file.poll(force=force)
+        if result is None:
+            if force:
+                log.info(
+                    "reviewers registry unchanged",
+                    extra={"hash": in_force.source_hash, "trigger": trigger},
+                )
+            return False
+        if result.registry is None:
+            self.metrics.registry_reloads.labels("refused").inc()
+            log.error(
+                "reviewers registry reload refused; the registry in force is kept",
+                extra={
+                    "error": result.error,
+                    "file_hash": result.file_hash,
+                    "hash_in_force": in_force.source_hash,
+                    "trigger": trigger,
+                },
+            )
+            return False
+        registry = result.registry
+        for agent in self.agents:
+            if agent.name != "gate":
+                continue
+            async with agent.lock:
+                done = swap_registry(agent, registry)
+                if inspect.isawaitable(done):
+                    await done
+        self.metrics.registry_reloads.labels("ok").inc()
+        counts = {
+            "reviewers": len(registry),
+            "keys": registry.key_count,
+            "live_keys": registry.live_key_count,
+        }
+        log.info(
+            "reviewers registry reloaded",
+            extra={
+                "hash": registry.source_hash,
+                "previous_hash": in_force.source_hash,
+                "trigger": trigger,
+                **counts,
+            },
+        )
+        if len(self._pending_audit) < _MAX_PENDING_AUDIT:
+            self._pending_audit.append(
+                {
+                    "stage": "gate",
+                    "transition": "registry_reloaded",
+                    "at": now_ms(),
+                    "content_hash": registry.source_hash,
+                    "reason_code": trigger,
+                    "source": " ".join(f"{k}={v}" for k, v in counts.items()),
+                }
+            )
+        return True
+
+    async def _flush_registry_audit(self) -> None:
+        """Write waiting ``registry_reloaded`` records on the gate's chain (oldest first)."""
+        if not self._pending_audit:
+            return
+        gate = next((a for a in self.agents if a.name == "gate"), None)
+        if gate is None or not gate.chains:
+            return  # no chain owned yet: try again at the next poll
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        from sluice.agents.control import append_control_audit
+
+        admin = AIOKafkaAdminClient(**self.settings.kafka_kwargs())
+        await admin.start()
+        try:
+            while self._pending_audit:
+                async with gate.lock:
+                    ok = await append_control_audit(gate, admin, self._pending_audit[0])
+                if not ok:
+                    return
+                rec = self._pending_audit.pop(0)
+                log.info(
+                    "registry reload audited",
+                    extra={"hash": rec["content_hash"], "trigger": rec["reason_code"]},
+                )
+        finally:
+            await admin.close()
 
 
 def run_worker(settings: Settings, stages: tuple[str, ...] = ("intake", "gate")) -> None:
@@ -199,7 +407,9 @@ def run_worker(settings: Settings, stages: tuple[str, ...] = ("intake", "gate"))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Worker(settings, stages=stages).run(stop)
+        worker = Worker(settings, stages=stages)
+        loop.add_signal_handler(signal.SIGHUP, worker.request_reload)
+        await worker.run(stop)
 
     try:
         asyncio.run(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,12 @@ from aiokafka.structs import OffsetAndMetadata
 
 from sluice.audit.chain import ChainHead, ChainWriter, record_hash
 from sluice.audit.keys import CheckpointSigner, write_key_pair
+from sluice.bench.events import make_events
 from sluice.cli.main import main
 from sluice.codec import default_codec
 from sluice.kafka_io import create_topics, make_producer
 from sluice.settings import Settings
-from tests.helpers import settings_from_env, topics_for
+from tests.helpers import WorkerProcess, settings_from_env, topics_for, wait_for_count
 
 pytestmark = pytest.mark.integration
 
@@ -137,13 +139,16 @@ def test_clean_chains_verify(
     signer, pub = keyfile
     settings = settings_from_env(sluice_env)
     topic = topics_for(sluice_env).audit
-    recs = [r for c in ("intake:0", "intake:1", "gate:0") for r in chain_records(signer, c, 40)]
-    write(settings, topic, recs)
+    chains = {c: chain_records(signer, c, 40) for c in ("intake:0", "intake:1", "gate:0")}
+    write(settings, topic, [r for recs in chains.values() for r in recs])
+    for name, recs in chains.items():  # as the writers do, in their consumer groups
+        _commit_chain_head(sluice_env, name, ChainHead(40, recs[-1]["hash"]))
     code, report = verify(capsys, "--public-key", str(pub))
     assert code == 0, report["breaks"]
     assert report["ok"] and report["records"] == 120 and report["signatures_checked"]
     assert set(report["chains"]) == {"intake:0", "intake:1", "gate:0"}
-    assert all(c["checkpoints_verified"] == 6 for c in report["chains"].values())
+    # opening checkpoint at seq 0, then one after every 5 records: 0, 6, ..., 36
+    assert all(c["checkpoints_verified"] == 7 for c in report["chains"].values())
     # Human output names the verdict.
     assert main(["audit", "verify", "--public-key", str(pub)]) == 0
     assert "OK " in capsys.readouterr().out
@@ -184,14 +189,15 @@ def test_tampering_is_detected_and_located(
     topic = topics_for(sluice_env).audit
     tampered, index, what = _tamper(kind, chain_records(signer, "intake:0", 30))
     placed = write(settings, topic, tampered, transactional=False)
-    code, report = verify(capsys, "--public-key", str(pub))
+    # Links alone (no writers' heads here): the break must be found in the records.
+    code, report = verify(capsys, "--public-key", str(pub), "--no-committed-heads")
     assert code == 1
     first = report["first_break"]
     assert first["what"] == what
     assert (first["partition"], first["offset"]) == placed[index]
     assert first["chain"] == "intake:0"
     # The human form names the location too.
-    assert main(["audit", "verify", "--public-key", str(pub)]) == 1
+    assert main(["audit", "verify", "--public-key", str(pub), "--no-committed-heads"]) == 1
     text = capsys.readouterr().out
     assert f"first broken link: partition {placed[index][0]} offset {placed[index][1]}" in text
 
@@ -205,7 +211,7 @@ def test_truncated_tail_past_checkpoint_with_saved_heads(
 ) -> None:
     signer, pub = keyfile
     settings = settings_from_env(sluice_env)
-    recs = chain_records(signer, "intake:0", 30)  # checkpoints at seq 5, 11, 17, 23, 29
+    recs = chain_records(signer, "intake:0", 30)  # checkpoints at seq 0, 6, 12, 18, 24
     full = f"{sluice_env['SLUICE_TOPIC_PREFIX']}full.audit"
     write(settings, full, recs)
     code, report = verify(capsys, "--topic", full, "--public-key", str(pub))
@@ -214,10 +220,12 @@ def test_truncated_tail_past_checkpoint_with_saved_heads(
     heads.write_bytes(orjson.dumps(report))  # a saved `verify --json` is a valid heads file
 
     cut = topics_for(sluice_env).audit
-    placed = write(settings, cut, recs[:26])  # tail gone past the checkpoint at seq 23
-    code, report = verify(capsys, "--public-key", str(pub))
+    placed = write(settings, cut, recs[:26])  # tail gone past the checkpoint at seq 24
+    code, report = verify(capsys, "--public-key", str(pub), "--no-committed-heads")
     assert code == 0  # on its own the truncation is invisible
-    code, report = verify(capsys, "--public-key", str(pub), "--expect-heads", str(heads))
+    code, report = verify(
+        capsys, "--public-key", str(pub), "--expect-heads", str(heads), "--no-committed-heads"
+    )
     assert code == 1
     first = report["first_break"]
     assert (first["what"], first["seq"]) == ("truncated", 26)
@@ -243,6 +251,19 @@ def _commit_head(
             await consumer.stop()
 
     asyncio.run(run())
+
+
+def _commit_chain_head(env: dict[str, str], chain: str, head: ChainHead) -> None:
+    """Commit ``chain``'s head where its writer would: intake:<p> on workflow.events p of
+    the intake group, gate:<p> on workflow.approvals p of the gate group."""
+    stage, part = chain.split(":")
+    topics = topics_for(env)
+    group, topic = (
+        (env["SLUICE_GROUP_ID"], topics.events)
+        if stage == "intake"
+        else (env["SLUICE_GATE_GROUP_ID"], topics.approvals)
+    )
+    _commit_head(settings_from_env(env), group, topic, int(part), head)
 
 
 def test_committed_heads_catch_truncation_and_forged_tail(
@@ -318,3 +339,99 @@ def test_export_jsonl(
     assert capsys.readouterr().out == ""
     assert main(["audit", "export", "--since", "soon"]) == 2
     assert main(["audit", "export", "--format", "csv"]) == 2
+
+
+def _forge(settings: Settings, topic: str, records: list[dict[str, Any]], partition: int) -> None:
+    """An attacker with write access to the audit topic: a plain (non-sluice) producer."""
+    codec = default_codec()
+    values = [(partition, codec.encode("AuditRecord", r)) for r in records]
+    asyncio.run(_produce(settings, topic, values, transactional=False))
+
+
+def _unsigned(chain: str, head: ChainHead | None, n: int) -> list[dict[str, Any]]:
+    """Self-consistent records any writer without the service key can compute."""
+    w = ChainWriter(chain, head)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        out.extend(
+            w.append(
+                stage="intake",
+                transition="approved",
+                outcome="approved",
+                event_id=f"00000000-0000-4000-8000-{i:012d}",
+                kind="CODE_PUBLISH",
+                rule="forged",
+                at=1_760_000_000_000 + i,
+            )
+        )
+    return out
+
+
+def test_forged_chains_beside_a_real_worker_fail_with_named_reasons(
+    sluice_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real worker writes signed chains; then someone with write access to the real
+    audit topic appends chains from genesis and an unsigned tail: verify exits 1 and
+    names each."""
+    key = tmp_path / "audit.key"
+    write_key_pair(key)
+    env = {**sluice_env, "SLUICE_AUDIT_KEY_FILE": str(key), "SLUICE_CHECKPOINT_EVERY": "7"}
+    for k, val in env.items():
+        monkeypatch.setenv(k, val)  # the verifier runs with the deployment's settings
+    settings = settings_from_env(sluice_env)
+    topics = topics_for(sluice_env)
+    codec = default_codec()
+    events = make_events(24, held_share=0.25, seed=5, now_ms=time.time_ns() // 1_000_000)
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        # Every event on events partition 0: intake:1 is a valid name no writer used.
+        values = [(0, codec.encode("WorkflowEvent", e)) for e in events]
+        asyncio.run(_produce(settings, topics.events, values, transactional=False))
+        asyncio.run(
+            wait_for_count(
+                settings, [topics.approved, topics.rejected, topics.approvals], len(events)
+            )
+        )
+    finally:
+        assert worker.stop() == 0, (tmp_path / "worker.log").read_text()[-3000:]
+
+    code, report = verify(capsys)
+    assert code == 0, report["breaks"]
+    assert report["signatures_checked"] and "intake:0" in report["chains"]
+    assert "intake:1" not in report["chains"]
+    real = report["chains"]["intake:0"]
+    assert real["checkpoints_verified"] >= 1
+
+    # 1. A whole chain for a valid but unused partition, from genesis.
+    _forge(settings, topics.audit, _unsigned("intake:1", None, 5), partition=1)
+    code, report = verify(capsys)
+    assert code == 1
+    assert report["chains"]["intake:1"]["first_break"]["what"] == "no signed checkpoint"
+    assert report["chains"]["intake:0"]["ok"]
+    assert main(["audit", "verify"]) == 1
+    assert "intake:1: 5 records" in capsys.readouterr().out
+    # Without the public key, the writers' committed heads still refuse it.
+    monkeypatch.delenv("SLUICE_AUDIT_KEY_FILE")
+    code, report = verify(capsys)
+    assert code == 1 and not report["signatures_checked"]
+    assert report["chains"]["intake:1"]["first_break"]["what"] == "no committed head"
+    monkeypatch.setenv("SLUICE_AUDIT_KEY_FILE", str(key))
+
+    # 2. A chain no writer can own (events has 2 partitions).
+    _forge(settings, topics.audit, _unsigned("intake:5", None, 3), partition=1)
+    code, report = verify(capsys)
+    assert code == 1
+    assert report["chains"]["intake:5"]["first_break"]["what"] == "unexpected chain"
+
+    # 3. More records after intake:0's last checkpoint than a writer ever leaves unsigned.
+    head = ChainHead(real["head"]["seq"], real["head"]["hash"])
+    _forge(settings, topics.audit, _unsigned("intake:0", head, 8), partition=0)
+    code, report = verify(capsys)
+    assert code == 1
+    brk = report["chains"]["intake:0"]["first_break"]
+    assert brk["what"] == "unsigned run too long"
+    assert head.seq < brk["seq"] <= head.seq + 8

@@ -34,3 +34,9 @@ def test_bench_json_last_line(kafka: str) -> None:
         == pytest.approx(result["pipeline_eps"] / result["passthrough_eps"], rel=0.01)
     )
     assert set(result["stages"]) >= {"decode_us", "sanitize_us", "policy_us", "audit_us"}
+    stages = result["stages"]
+    for alg in ("hmac", "ed25519"):  # producer authentication, with/without in one run
+        assert stages[f"producer_auth_{alg}_us"] > 0
+        assert stages[f"producer_auth_{alg}_ratio"] == pytest.approx(
+            stages["intake_stage_noauth_us"] / stages[f"intake_stage_auth_{alg}_us"], rel=0.01
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ REVIEWERS = {  # id → roles
     "dave": ["release-manager"],  # the events' on_behalf_of
     "agent-1": ["release-manager"],  # the events' actor
     "rev": ["release-manager"],  # revoked key
+    "stew": ["data-steward"],
 }
 
 
@@ -214,3 +216,240 @@ async def test_quorum_reject_expiry_and_refusals(
     audit = await collect(settings, topics.audit)
     transitions = [r["transition"] for r in audit if r.get("event_id") == h1["event_id"]]
     assert "held" in transitions and "approved" in transitions and "decision_refused" in transitions
+
+
+HARDENING_POLICY = """
+rules:
+  - name: code-publish
+    when: event.kind == "CODE_PUBLISH"
+    hold: {roles: [release-manager], approvals: 2, ttl: 1h, on_expiry: reject}
+  - name: confidential-escalate
+    when: event.data_classification == "CONFIDENTIAL"
+    hold:
+      roles: [release-manager]
+      approvals: 2
+      ttl: 6s
+      on_expiry: escalate
+      escalate: {roles: [release-manager, security], ttl: 1h}
+default:
+  allow: {}
+"""
+
+
+def _metric(metrics: str, prefix: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _setup(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> tuple[dict[str, str], Any, Any, Scenario]:
+    keys, registry = _keys()
+    (tmp_path / "reviewers.yaml").write_text(yaml.safe_dump(registry))
+    (tmp_path / "policy.yaml").write_text(HARDENING_POLICY)
+    env = {
+        **sluice_env,
+        "SLUICE_REVIEWERS_FILE": str(tmp_path / "reviewers.yaml"),
+        "SLUICE_POLICY_FILE": str(tmp_path / "policy.yaml"),
+    }
+    settings = settings_from_env(env)
+    topics = topics_for(env)
+    scn = Scenario(env=env, settings=settings, topics=topics, workdir=tmp_path, keys=keys)
+    return env, settings, topics, scn
+
+
+async def test_different_body_under_held_event_id_is_rejected_never_released(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Critical: a re-sent event_id with other content neither joins nor replaces the hold.
+
+    Attacker: approve the first body once, re-send the id with another body, sign the
+    second approval over the second HeldEvent, then over the first.
+    """
+    env, settings, topics, scn = await _setup(sluice_env, tmp_path)
+    codec = default_codec()
+    now = time.time_ns() // 1_000_000
+    (first,) = make_events(1, held_share=0.0, seed=21, now_ms=now)
+    first.update(kind="CODE_PUBLISH", data_classification="INTERNAL")
+    first["actor"] = {"id": "agent-1", "type": "AGENT", "roles": []}
+    first["on_behalf_of"] = "dave"
+    other = {**first, "content": "publish the attacker's build instead", "resource": "repo://x"}
+    eid = first["event_id"]
+    key = first["run_id"].encode()
+
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        await produce(settings, topics.events, [(key, codec.encode("WorkflowEvent", first))])
+        h1 = (await wait_for_count(settings, [topics.approvals], 1))[topics.approvals][0]
+        await produce(settings, topics.decisions, [(eid.encode(), scn.decision(h1, "carol"))])
+        await produce(settings, topics.events, [(key, codec.encode("WorkflowEvent", other))])
+        got = await wait_for_count(settings, [topics.approvals, topics.rejected], 3)
+        h2 = next(h for h in got[topics.approvals] if h["content_hash"] != h1["content_hash"])
+        dup = got[topics.rejected]
+        assert len(dup) == 1 and dup[0]["reason_code"] == "duplicate_event_id"
+        assert dup[0]["event"] == h2["event"], "the rejected Outcome carries the NEW body"
+        # An identical re-send: audited, never a second hold or a later expiry.
+        await produce(settings, topics.events, [(key, codec.encode("WorkflowEvent", first))])
+        # The attacker's approval over the second body is refused...
+        await produce(settings, topics.decisions, [(eid.encode(), scn.decision(h2, "erin"))])
+        await asyncio.sleep(3)
+        assert not await collect(settings, topics.approved), "one valid approval must not release"
+        # ...and a second approval over the first body releases the FIRST body.
+        await produce(settings, topics.decisions, [(eid.encode(), scn.decision(h1, "frank"))])
+        out = await wait_for_count(settings, [topics.approved], 1)
+        await asyncio.sleep(2)
+        metrics = worker.metrics_text()
+        audit = await collect(settings, topics.audit)
+        rejected = await collect(settings, topics.rejected)
+    finally:
+        assert worker.stop() == 0
+
+    approved = out[topics.approved]
+    assert len(approved) == 1 and approved[0]["event_id"] == eid
+    assert approved[0]["event"] == h1["event"] and approved[0]["content_hash"] == h1["content_hash"]
+    assert hashlib.sha256(approved[0]["event"]).hexdigest() == h1["content_hash"]
+    assert approved[0]["reviewers"] == ["carol", "frank"]
+    assert len(rejected) == 1, "the identical re-send adds no outcome"
+    assert _metric(metrics, 'sluice_held_refused_total{reason="duplicate_event_id"}') == 1
+    assert _refused(metrics).get("content_mismatch") == 1
+    gate = [r for r in audit if r.get("event_id") == eid and r["stage"] == "gate"]
+    codes = [(r["transition"], r.get("reason_code")) for r in gate]
+    assert ("held_refused", "duplicate_event_id") in codes
+    assert ("held_resent", "same_content") in codes
+    assert [t for t, _ in codes].count("held") == 1
+
+
+async def test_escalation_is_the_gates_own_and_counts_its_own_votes(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Escalation happens by the clock; the republished HeldEvent, read back, changes
+    nothing; a phase-1 vote does not count in phase 2 (no carry-over by default)."""
+    env, settings, topics, scn = await _setup(sluice_env, tmp_path)
+    codec = default_codec()
+    now = time.time_ns() // 1_000_000
+    (ev,) = make_events(1, held_share=0.0, seed=23, now_ms=now)
+    ev.update(kind="DATA_ACCESS", data_classification="CONFIDENTIAL")
+    ev["actor"] = {"id": "agent-1", "type": "AGENT", "roles": []}
+    ev["on_behalf_of"] = "dave"
+    eid = ev["event_id"]
+
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        await produce(
+            settings, topics.events, [(ev["run_id"].encode(), codec.encode("WorkflowEvent", ev))]
+        )
+        h1 = (await wait_for_count(settings, [topics.approvals], 1))[topics.approvals][0]
+        await produce(settings, topics.decisions, [(eid.encode(), scn.decision(h1, "carol"))])
+        held = (await wait_for_count(settings, [topics.approvals], 2, timeout=60))[topics.approvals]
+        assert len(held) == 2, "escalated after the 6 s phase"
+        h2 = held[1]
+        assert h2["content_hash"] == h1["content_hash"] and h2["event"] == h1["event"]
+        assert sorted(h2["roles"]) == ["release-manager", "security"]
+        assert h2["expires_at"] > h1["expires_at"]
+        # Phase 2 needs two approvals of its own: carol's phase-1 vote is not one.
+        await produce(settings, topics.decisions, [(eid.encode(), scn.decision(h2, "sec"))])
+        await asyncio.sleep(3)
+        assert not await collect(settings, topics.approved), "phase-1 votes must not carry"
+        await produce(settings, topics.decisions, [(eid.encode(), scn.decision(h2, "erin"))])
+        out = await wait_for_count(settings, [topics.approved], 1)
+        await asyncio.sleep(2)
+        audit = await collect(settings, topics.audit)
+        all_held = await collect(settings, topics.approvals)
+    finally:
+        assert worker.stop() == 0
+
+    approved = out[topics.approved]
+    assert len(approved) == 1 and approved[0]["reviewers"] == ["erin", "sec"]
+    assert approved[0]["content_hash"] == h1["content_hash"]
+    assert len(all_held) == 2, "the read-back republish did not escalate again"
+    gate = [r for r in audit if r.get("event_id") == eid and r["stage"] == "gate"]
+    transitions = [r["transition"] for r in gate]
+    assert transitions.count("escalated") == 1 and transitions.count("held") == 1
+    assert "held_resent" in transitions  # the republish, read back: audited no-op
+
+
+async def test_per_role_levels_and_decided_at_bounds_against_the_broker(
+    sluice_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A hold needing a data steward (level 1) then security (level 2): a security
+    approval before level 1 is complete is refused as level_pending; a vote dated in
+    the future is refused; the release names both reviewers."""
+    env, settings, topics, scn = await _setup(sluice_env, tmp_path)
+    codec = default_codec()
+    now = time.time_ns() // 1_000_000
+    (ev,) = make_events(1, held_share=0.0, seed=29, now_ms=now)
+    body = codec.encode("WorkflowEvent", ev)
+    eid = ev["event_id"]
+    held_event = {
+        "event_id": eid,
+        "run_id": ev["run_id"],
+        "workflow_id": ev["workflow_id"],
+        "kind": ev["kind"],
+        "actor_id": ev["actor"]["id"],
+        "on_behalf_of": ev["on_behalf_of"],
+        "trace_id": ev["trace_id"],
+        "event": body,
+        "content_hash": hashlib.sha256(body).hexdigest(),
+        "findings": [],
+        "rule": "restricted-data",
+        "policy_hash": "0" * 64,
+        "reason": None,
+        "risk_score": 0.5,
+        "roles": ["data-steward", "security"],
+        "approvals": 2,
+        "on_expiry": "REJECT",
+        "escalate_roles": [],
+        "escalate_ttl_ms": 0,
+        "requirements": [
+            {"role": "data-steward", "count": 1, "level": 1},
+            {"role": "security", "count": 1, "level": 2},
+        ],
+        "escalate_approvals": 0,
+        "escalate_requirements": [],
+        "escalate_carry_votes": False,
+        "producer_key_id": None,
+        "received_at": now,
+        "held_at": now,
+        "expires_at": now + 3_600_000,
+    }
+    future = build_decision(
+        event_id=eid,
+        verdict="APPROVE",
+        reviewer_id="stew",
+        key_id="stew-k1",
+        content_hash=held_event["content_hash"],
+        decided_at=now + 3_600_000,
+    )
+    future["signature"] = sign_decision(future, scn.keys["stew"])
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        await produce(
+            settings, topics.approvals, [(eid.encode(), codec.encode("HeldEvent", held_event))]
+        )
+        k = eid.encode()
+        await produce(
+            settings,
+            topics.decisions,
+            [
+                (k, scn.decision(held_event, "sec")),  # level_pending
+                (k, codec.encode("Decision", future)),  # decided_in_future
+                (k, scn.decision(held_event, "stew")),  # level 1 complete
+            ],
+        )
+        await asyncio.sleep(3)
+        assert not await collect(settings, topics.approved)
+        await produce(settings, topics.decisions, [(k, scn.decision(held_event, "sec"))])
+        out = await wait_for_count(settings, [topics.approved], 1)
+        await asyncio.sleep(1)
+        metrics = worker.metrics_text()
+    finally:
+        assert worker.stop() == 0
+    approved = out[topics.approved]
+    assert len(approved) == 1 and approved[0]["reviewers"] == ["sec", "stew"]
+    refused = _refused(metrics)
+    assert refused.get("level_pending") == 1 and refused.get("decided_in_future") == 1

@@ -4,14 +4,25 @@ Every batch is one Kafka transaction: output records, audit records and the inpu
 offsets (with each audit chain's head in the offset metadata) commit together or not
 at all. A crash or an aborted transaction re-delivers the batch; nothing is released
 twice because nothing of an aborted batch is visible to read_committed consumers.
+
+Broker faults (docs/operating.md, "Gate stall after NotEnoughReplicas"): aiokafka's
+transactional producer retries a retriable produce error such as NotEnoughReplicas
+without end (its batches never expire), and both ``abort_transaction`` and ``stop``
+first wait for those batches; meanwhile the broker aborts the transaction after
+``transaction.timeout.ms`` and fences the producer's epoch. So every wait on the
+producer here is bounded: batches not acknowledged within the transaction timeout, or
+an abort or close that does not finish, end in a new producer (same transactional id)
+with a short, capped backoff; and a fence is answered with a new producer too (it is
+almost always that timeout), exiting only when fenced again and again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -26,14 +37,64 @@ from sluice.kafka_io import make_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 
-__all__ = ["DeliveryFailed", "Outbox", "Stage", "now_ms"]
+__all__ = ["DeliveryFailed", "Outbox", "Stage", "close_producer", "now_ms", "restart_delays"]
 
 log = logging.getLogger(__name__)
+
+#: Consecutive fences (no commit in between) after which the stage gives up: then
+#: another live worker really uses this transactional id.
+MAX_FENCED_IN_ROW = 5
+#: Producer restart backoff: first delay, cap (seconds).
+RESTART_FIRST_S = 0.25
+RESTART_MAX_S = 4.0
+
+
+def restart_delays() -> Iterator[float]:
+    """Delays before each producer restart attempt: doubling from
+    :data:`RESTART_FIRST_S`, capped at :data:`RESTART_MAX_S` (a broker that comes back is
+    used within seconds, however long it was away)."""
+    delay = RESTART_FIRST_S
+    while True:
+        yield delay
+        delay = min(delay * 2, RESTART_MAX_S)
+
+
+async def close_producer(producer: Any, timeout_s: float) -> None:
+    """Stop ``producer`` without waiting on batches the broker keeps refusing.
+
+    aiokafka's ``stop()`` flushes first, and a transactional producer retries a
+    retriable produce error forever: after ``timeout_s`` its sender is cancelled and its
+    pending batches failed, so the stop completes and the connections close.
+    """
+    stop = asyncio.ensure_future(producer.stop())
+    try:
+        await asyncio.wait_for(asyncio.shield(stop), timeout_s)
+        return
+    except TimeoutError:
+        log.warning("producer stop did not finish; abandoning its pending batches")
+    except Exception:
+        log.debug("producer stop failed", exc_info=True)
+        return
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None:
+        task.cancel()
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:
+        with contextlib.suppress(Exception):
+            accumulator.fail_all(KafkaError("producer abandoned after a broker fault"))
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(stop, timeout_s)
 
 
 def now_ms() -> int:
     """Wall clock in ms."""
     return time.time_ns() // 1_000_000
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class DeliveryFailed(Exception):
@@ -91,11 +152,16 @@ class Outbox:
                     await self._producer.send_batch(builder, topic, partition=partition)
                 )
 
-    async def delivered(self) -> None:
+    async def delivered(self, timeout_s: float | None = None) -> None:
         """Wait until the broker acknowledged every batch of this transaction.
 
+        Args:
+            timeout_s: give up after this long (the transaction timeout: the broker
+                aborts the transaction by then anyway).
+
         Raises:
-            DeliveryFailed: a batch failed (its cause: e.g. MessageSizeTooLargeError).
+            DeliveryFailed: a batch failed (its cause: e.g. MessageSizeTooLargeError) or
+                was not acknowledged in time (cause: TimeoutError).
         """
         # aiokafka does not put a transaction into an error state when one of its
         # batches fails for good (a non-retriable error such as MessageSizeTooLarge, or
@@ -103,10 +169,20 @@ class Outbox:
         # then commit the input offsets without those records - events lost (found by
         # tests/reliability/test_backpressure.py). So every batch is checked first.
         futures, self._deliveries = self._deliveries, []
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise DeliveryFailed(type(r).__name__) from r
+        if not futures:
+            return
+        # asyncio.wait, not gather: a timeout must not cancel the producer's futures.
+        done, pending = await asyncio.wait(futures, timeout=timeout_s)
+        for f in done:
+            exc = f.exception()
+            if exc is not None:
+                raise DeliveryFailed(type(exc).__name__) from exc
+        if pending:
+            for f in pending:  # failed later when the producer is abandoned: not an error
+                f.add_done_callback(_retrieve)
+            raise DeliveryFailed("TimeoutError") from TimeoutError(
+                f"{len(pending)} batch(es) not acknowledged within {timeout_s}s"
+            )
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -128,6 +204,8 @@ class Stage:
     """
 
     name = "stage"
+    #: Bound (seconds) on aborting a transaction and on closing a producer.
+    abort_timeout_s = 5.0
 
     def __init__(
         self,
@@ -162,6 +240,7 @@ class Stage:
         self._stopping = asyncio.Event()
         self._txn_id = f"{group_id}-{settings.worker_id}"
         self._n_audit = 0
+        self._fenced_in_row = 0
         self._partitions: dict[str, list[int]] = {}
         self.out = Outbox(None, self._partitions)
 
@@ -199,7 +278,9 @@ class Stage:
 
     async def _start_producer(self) -> None:
         self.producer = make_producer(
-            self.settings, transactional_id=self._txn_id, transaction_timeout_ms=30000
+            self.settings,
+            transactional_id=self._txn_id,
+            transaction_timeout_ms=self.settings.transaction_timeout_ms,
         )
         await self.producer.start()
 
@@ -296,9 +377,13 @@ class Stage:
                     continue
                 assignment = self.consumer.assignment()
                 batch = {tp: recs for tp, recs in batch.items() if tp in assignment and recs}
-                await self.idle()
                 if batch:
+                    # handle() runs the timers too. idle() must not run here: a timer-only
+                    # transaction commits the consumer's position, which is already past
+                    # this fetched batch, and a crash before the batch commits would skip it.
                     await self._transact(batch)
+                else:
+                    await self.idle()
 
     async def idle(self) -> None:
         """Hook run with the lock held once per loop turn (timers)."""
@@ -325,14 +410,30 @@ class Stage:
                     if pos is not None:
                         offsets[tp] = (pos, chain.head.to_metadata())
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
-            await self.out.delivered()  # a failed batch aborts instead of committing
+            # A failed batch aborts instead of committing; so does one the broker has not
+            # acknowledged within the transaction timeout (it aborts the transaction then).
+            await self.out.delivered(self.settings.transaction_timeout_ms / 1000)
             await self.producer.commit_transaction()
         except ProducerFenced:
-            log.error(
-                "producer fenced: another worker owns this transactional id; exiting",
-                extra={"stage": self.name},
+            # Almost always the broker's own doing: it aborted this transaction after
+            # transaction.timeout.ms (e.g. while produce requests failed with
+            # NotEnoughReplicas) and bumped the epoch. A new producer continues; only a
+            # fence again and again means another live worker uses this transactional id.
+            self._fenced_in_row += 1
+            if self._fenced_in_row >= MAX_FENCED_IN_ROW:
+                log.error(
+                    "producer fenced repeatedly: another worker owns this transactional id; "
+                    "exiting",
+                    extra={"stage": self.name, "fenced": self._fenced_in_row},
+                )
+                raise
+            log.warning(
+                "producer fenced (transaction timed out broker-side?); new producer",
+                extra={"stage": self.name, "fenced": self._fenced_in_row},
             )
-            raise
+            self.metrics.transactions_aborted.labels(self.name).inc()
+            await self._abort(batch, heads, new_producer=True)
+            return
         except Exception as exc:
             failed = isinstance(exc, DeliveryFailed)
             log.warning(
@@ -345,6 +446,7 @@ class Stage:
             self.metrics.transactions_aborted.labels(self.name).inc()
             await self._abort(batch, heads, new_producer=failed)
             return
+        self._fenced_in_row = 0
         self.after_commit(batch, n, time.perf_counter() - t0)
 
     async def _abort(
@@ -358,25 +460,32 @@ class Stage:
             if p in self.chains:
                 self.chains[p].rollback(head)
         await self.rollback_state()
-        try:
-            await self.producer.abort_transaction()
-        except Exception:
-            # The producer is in a state it cannot abort from: start a new one with the
-            # same transactional id (that aborts the open transaction broker-side).
-            log.warning("abort failed; restarting producer", extra={"stage": self.name})
-            new_producer = True
+        if not new_producer:
+            try:
+                # Bounded: aiokafka's abort first waits for every pending batch, and it
+                # retries a refused one (NotEnoughReplicas) for as long as it is refused.
+                await asyncio.wait_for(self.producer.abort_transaction(), self.abort_timeout_s)
+            except Exception as exc:
+                # The producer is in a state it cannot abort from: start a new one with
+                # the same transactional id (that aborts the open transaction broker-side).
+                log.warning(
+                    "abort failed; restarting producer",
+                    extra={"stage": self.name, "error": type(exc).__name__},
+                )
+                new_producer = True
         # After a batch failed for good (``new_producer``), aiokafka's idempotent
         # sequence numbers for its partition are ahead of the broker's: every later
         # batch there would fail with OutOfOrderSequenceNumber. A new producer (same
         # transactional id, new epoch) starts the sequences afresh.
         if new_producer:
-            try:
-                await self.producer.stop()
-            except Exception:
-                log.debug("producer stop failed", exc_info=True)
-            # The broker may be down right now: keep trying rather than die.
-            delay = 1.0
-            while not self._stopping.is_set():
+            # No abort first: the new producer's InitProducerId aborts the open
+            # transaction broker-side (and an abort would wait on refused batches).
+            await close_producer(self.producer, self.abort_timeout_s)
+            # The broker may be down right now: keep trying rather than die, with a
+            # capped backoff so a recovered broker is used within seconds.
+            for delay in restart_delays():
+                if self._stopping.is_set():
+                    break
                 await asyncio.sleep(delay)
                 try:
                     await self._start_producer()
@@ -386,7 +495,6 @@ class Stage:
                         "producer restart failed; retrying",
                         extra={"stage": self.name, "error": type(exc).__name__},
                     )
-                    delay = min(delay * 2, 30.0)
         if self.consumer is not None:
             assignment = self.consumer.assignment()
             for tp, recs in batch.items():

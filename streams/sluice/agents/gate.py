@@ -7,10 +7,17 @@ assignment), so the worker that owns partition p sees every record about the eve
 of p. Each batch and each timer run is one Kafka transaction: outcome, audit and
 changelog records and the input offsets commit together, so a release is visible
 exactly once even across crashes.
+
+The agent is thin: it decodes records, refuses decisions whose Kafka timestamp is not
+the broker's LogAppendTime (the arrival time the state machine trusts), feeds
+:class:`GateState`, and writes its effects. A registry swapped by
+:meth:`GateAgent.reload_registry` is revalidated (votes of dead keys withdrawn) in the
+next transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
@@ -20,16 +27,42 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from sluice.agents.base import Stage, now_ms
 from sluice.codec import Codec
-from sluice.gate.quorum import Effect, Entry, GateState, RegistryLike
+from sluice.gate.quorum import (
+    Effect,
+    Entry,
+    GateState,
+    Refusal,
+    RegistryLike,
+    closed_marker_ttl_ms,
+)
 from sluice.http import Health
 from sluice.kafka_io import read_partition
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 from sluice.topics import Topics
 
-__all__ = ["GateAgent"]
+__all__ = ["LOG_APPEND_TIME", "GateAgent", "closed_ttl_ms", "timestamp_refusal"]
 
 log = logging.getLogger(__name__)
+
+#: aiokafka ``ConsumerRecord.timestamp_type`` of a broker-stamped (LogAppendTime) record.
+LOG_APPEND_TIME = 1
+
+
+def closed_ttl_ms(settings: Settings) -> int:
+    """How long the gate remembers a closed event_id, from intake's occurred_at window."""
+    return closed_marker_ttl_ms(
+        max_past_seconds=settings.max_past_seconds,
+        max_future_seconds=settings.max_future_seconds,
+        early_decision_ttl_seconds=settings.early_decision_ttl_seconds,
+    )
+
+
+def timestamp_refusal(rec: Any) -> Refusal | None:
+    """``not_log_append_time`` unless the record's timestamp was set by the broker."""
+    if getattr(rec, "timestamp_type", None) != LOG_APPEND_TIME:
+        return Refusal.NOT_LOG_APPEND_TIME
+    return None
 
 
 class GateAgent(Stage):
@@ -66,6 +99,10 @@ class GateAgent(Stage):
         self._next_tick = 0.0
         self._committed: list[Effect] = []
         self._gauges_at = 0.0
+        #: registry generation swapped in / revalidated in a committed transaction
+        self._registry_gen = 0
+        self._revalidated_gen = 0
+        self._revalidating_gen = 0
 
     # -- state ---------------------------------------------------------------------
 
@@ -81,10 +118,25 @@ class GateAgent(Stage):
                 self.states.pop(tp.partition, None)
         self._gauges(force=True)
 
-    async def _restore(self, partition: int) -> GateState:
-        state = GateState(
-            self.registry, early_ttl_ms=self.settings.early_decision_ttl_seconds * 1000
+    def reload_registry(self, registry: RegistryLike) -> None:
+        """Use ``registry`` from now on; the next transaction withdraws dead-key votes."""
+        self.registry = registry
+        for state in self.states.values():
+            state.registry = registry
+        self._registry_gen += 1
+        self._next_tick = 0.0  # run the revalidation at the next loop turn
+
+    def _new_state(self) -> GateState:
+        s = self.settings
+        return GateState(
+            self.registry,
+            early_ttl_ms=s.early_decision_ttl_seconds * 1000,
+            closed_ttl_ms=closed_ttl_ms(s),
+            skew_ms=s.decision_clock_skew_seconds * 1000,
         )
+
+    async def _restore(self, partition: int) -> GateState:
+        state = self._new_state()
         records = await read_partition(self.settings, self.topics.gate_state, partition)
         for rec in records:
             if rec.key is None:
@@ -112,7 +164,8 @@ class GateAgent(Stage):
             return
         self._next_tick = now + self.settings.expiry_interval_ms / 1000
         t = now_ms()
-        if any(s._heap and s._heap[0][0] <= t for s in self.states.values()):  # noqa: SLF001
+        due = any(s._heap and s._heap[0][0] <= t for s in self.states.values())  # noqa: SLF001
+        if due or self._registry_gen != self._revalidated_gen:
             await self._transact({})
         self._gauges()
 
@@ -121,6 +174,13 @@ class GateAgent(Stage):
         self._touched = set()
         self._committed = []
         n = 0
+        self._revalidating_gen = self._registry_gen
+        if self._revalidating_gen != self._revalidated_gen:
+            for p, state in self.states.items():
+                effects = state.revalidate(now)
+                if effects:
+                    self._touched.add(p)
+                    await self._apply(p, effects, now)
         for p, state in self.states.items():
             effects = state.tick(now)
             if effects:
@@ -139,6 +199,7 @@ class GateAgent(Stage):
                 else:
                     effects = self._on_decision(state, rec, now)
                 await self._apply(tp.partition, effects, now)
+        self._gauges()  # rate-limited; under steady load idle() does not run
         return n
 
     def _on_held(self, state: GateState, rec: Any, now: int) -> list[Effect]:
@@ -192,6 +253,20 @@ class GateAgent(Stage):
                     },
                 )
             ]
+        refusal = timestamp_refusal(rec)
+        if refusal is not None:
+            # A producer-chosen timestamp could date a late vote before the expiry.
+            return [
+                Effect(
+                    "refused",
+                    dec["event_id"],
+                    {
+                        "reason": refusal.value,
+                        "reviewer_id": dec.get("reviewer_id"),
+                        "decision_id": dec.get("decision_id"),
+                    },
+                )
+            ]
         return state.on_decision(dec, int(rec.timestamp), now)
 
     async def _apply(self, p: int, effects: list[Effect], now: int) -> None:
@@ -224,10 +299,16 @@ class GateAgent(Stage):
             elif e.kind == "release":
                 await send(*self._outcome(e, now), key=key)
                 self._committed.append(e)
+            elif e.kind == "held_refused":
+                await send(*self._refused_outcome(e, now), key=key)
+                self._committed.append(e)
             elif e.kind == "republish":
+                # For reviewers only: read back, it is a same-content re-send (no-op).
                 held = self.codec.decode("HeldEvent", e.data["held"])
                 held.update(
                     roles=e.data["roles"],
+                    approvals=e.data["approvals"],
+                    requirements=e.data["requirements"],
                     expires_at=e.data["expires_at"],
                     held_at=e.data["held_at"],
                 )
@@ -258,11 +339,38 @@ class GateAgent(Stage):
             "findings": held["findings"],
             "event": held["event"],
             "content_hash": held["content_hash"],
+            "reason_code": "expiry" if e.data["source"] == "EXPIRY" else None,
+            "producer_key_id": held.get("producer_key_id"),
             "received_at": held["received_at"],
             "decided_at": now,
         }
         topic = self.topics.approved if approved else self.topics.rejected
         return topic, self.codec.encode("Outcome", rec)
+
+    def _refused_outcome(self, e: Effect, now: int) -> tuple[str, bytes]:
+        """The Outcome for a HeldEvent the gate will not hold: its own body, rejected."""
+        held = self.codec.decode("HeldEvent", e.data["held"])
+        rec = {
+            "event_id": held["event_id"],
+            "run_id": held["run_id"],
+            "workflow_id": held["workflow_id"],
+            "kind": held["kind"],
+            "trace_id": held.get("trace_id"),
+            "outcome": "REJECTED",
+            "source": "POLICY",
+            "rule": held["rule"],
+            "policy_hash": held["policy_hash"],
+            "reason": "the gate refused this hold: " + e.data["reason"].replace("_", " "),
+            "reviewers": [],
+            "findings": held["findings"],
+            "event": held["event"],
+            "content_hash": hashlib.sha256(held["event"]).hexdigest(),
+            "reason_code": e.data["reason"],
+            "producer_key_id": held.get("producer_key_id"),
+            "received_at": held["received_at"],
+            "decided_at": now,
+        }
+        return self.topics.rejected, self.codec.encode("Outcome", rec)
 
     def after_commit(self, batch: dict[TopicPartition, list[Any]], n: int, seconds: float) -> None:
         m = self.metrics
@@ -274,7 +382,10 @@ class GateAgent(Stage):
                 m.decision_wait.observe(max(0.0, (now - e.data["held_at"]) / 1000))
             elif e.kind == "refused":
                 m.decisions_refused.labels(e.data["reason"]).inc()
+            elif e.kind == "held_refused":
+                m.held_refused.labels(e.data["reason"]).inc()
         self._committed = []
+        self._revalidated_gen = self._revalidating_gen
         self._touched = set()
         self.health.ready[self.name] = True  # state restored and transactions committing
         m.last_event_timestamp.labels(self.name).set(time.time())

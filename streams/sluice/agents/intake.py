@@ -69,7 +69,9 @@ class IntakeAgent(Stage):
         for tp, records in batch.items():
             topic, part = tp.topic, tp.partition
             for rec in records:
-                r = process(rec.value, rec.key, (topic, part, rec.offset), rec.timestamp, now)
+                r = process(
+                    rec.value, rec.key, (topic, part, rec.offset), rec.timestamp, now, rec.headers
+                )
                 await send(r.topic, r.value, key=r.key)
                 await send_audit(part, r.key if r.event_id else None, r.audit)
                 ck = (r.outcome, r.kind)

@@ -17,6 +17,12 @@ the hashes of records written before stay valid.
 A checkpoint record (``stage`` = ``transition`` = ``"checkpoint"``) carries an Ed25519
 ``signature`` by the sluice service key over :func:`checkpoint_message` (chain, seq,
 prev_hash, at, key_id); the signature is itself covered by the record's hash.
+
+With a service key, a writer opens every chain it starts or resumes with a checkpoint
+(before its first record), then writes one after every ``checkpoint_every`` records: no
+run of records between two checkpoints, or after the opening one, is longer than
+``checkpoint_every``. That is what lets ``audit verify`` refuse a chain someone wrote from
+genesis without the key (no signed checkpoint at all) and bound an unsigned tail.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "CHECKPOINT",
     "GENESIS_HASH",
     "HASHED_FIELDS",
+    "LATER_FIELDS",
     "ChainHead",
     "ChainWriter",
     "canonical_bytes",
@@ -79,6 +86,9 @@ ALL_FIELDS: tuple[str, ...] = (
     "key_id",
     "signature",
 )
+#: Fields added to the schema after v1, in schema order after :data:`ALL_FIELDS`. They
+#: are hashed only through the trailing object (when not null), so v1 hashes stay valid.
+LATER_FIELDS: tuple[str, ...] = ("producer_key_id",)
 #: The fields the hash covers: all but ``hash`` itself.
 HASHED_FIELDS: tuple[str, ...] = tuple(f for f in ALL_FIELDS if f != "hash")
 
@@ -91,7 +101,14 @@ _values = operator.itemgetter(*HASHED_FIELDS)
 _sha256 = hashlib.sha256
 
 #: Fields a caller of :meth:`ChainWriter.append` may set (the writer owns the rest).
-_SETTABLE = _KNOWN - {"chain", "seq", "prev_hash", "hash", "key_id", "signature"}
+_SETTABLE = (_KNOWN | frozenset(LATER_FIELDS)) - {
+    "chain",
+    "seq",
+    "prev_hash",
+    "hash",
+    "key_id",
+    "signature",
+}
 #: A record before the caller's fields are applied. ``detectors`` is a tuple so the
 #: shared default cannot be mutated through one record.
 _TEMPLATE: dict[str, Any] = dict.fromkeys(ALL_FIELDS)
@@ -197,7 +214,17 @@ class ChainWriter:
         checkpoint_every: a checkpoint follows every this many records.
     """
 
-    __slots__ = ("_base", "_cp_next", "_cps", "_every", "_hash", "_seq", "_signer", "chain")
+    __slots__ = (
+        "_base",
+        "_cp_next",
+        "_cps",
+        "_every",
+        "_hash",
+        "_open_seq",
+        "_seq",
+        "_signer",
+        "chain",
+    )
 
     def __init__(
         self,
@@ -222,6 +249,8 @@ class ChainWriter:
         # seq after each recent checkpoint, so a rollback past one can restore the
         # schedule (a rollback undoes one transaction: a few entries suffice).
         self._cps: list[int] = []
+        # seq after the opening checkpoint (None: not written yet, or rolled back).
+        self._open_seq: int | None = None
 
     @property
     def head(self) -> ChainHead:
@@ -239,8 +268,8 @@ class ChainWriter:
         ``at`` defaults to now (ms). The writer fills chain, seq, prev_hash and hash.
 
         Returns:
-            The record, followed by a signed checkpoint record when one is due; produce
-            them in this order.
+            The record, preceded by the opening checkpoint on a writer's first append and
+            followed by a signed checkpoint when one is due; produce them in this order.
 
         Raises:
             ValueError: an unknown or writer-owned field, a missing stage/transition, or
@@ -256,6 +285,10 @@ class ChainWriter:
             raise ValueError("an audit record needs stage and transition")
         if transition == CHECKPOINT or stage == CHECKPOINT:
             raise ValueError("checkpoints are written by ChainWriter.checkpoint()")
+        opening: dict[str, Any] | None = None
+        if self._signer is not None and self._open_seq is None:
+            opening = self._checkpoint(_now_ms())
+            self._open_seq = self._seq
         rec = _TEMPLATE.copy()
         rec.update(fields)
         rec["chain"] = self.chain
@@ -267,9 +300,10 @@ class ChainWriter:
         rec["hash"] = digest
         self._seq += 1
         self._hash = digest
+        out = [rec] if opening is None else [opening, rec]
         if self._signer is not None and self._seq - self._cp_next >= self._every:
-            return [rec, self._checkpoint(rec["at"])]
-        return [rec]
+            out.append(self._checkpoint(rec["at"]))
+        return out
 
     def checkpoint(self) -> dict[str, Any] | None:
         """A signed checkpoint of the current head (on revoke or shutdown).
@@ -286,6 +320,8 @@ class ChainWriter:
         """Reset to ``head`` (a value of :attr:`head` taken before an aborted transaction)."""
         self._seq = head.seq
         self._hash = head.hash
+        if self._open_seq is not None and head.seq < self._open_seq:
+            self._open_seq = None  # the opening checkpoint was undone: write it again
         cps = self._cps
         while cps and cps[-1] > head.seq:
             cps.pop()

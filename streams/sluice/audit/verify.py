@@ -11,7 +11,17 @@ over the topic's partitions (the key is the event id), so the verifier:
   content, and every checkpoint's Ed25519 signature against the given public keys;
 - optionally checks expected heads (anchors): the chain must reach the anchor's seq with
   the same hash there (catches a truncated or rewritten tail), and upper bounds: no record
-  beyond a head committed by the chain's writer (catches a forged tail while writers idle).
+  beyond a head committed by the chain's writer (catches a forged tail while writers idle);
+- optionally knows which chains may exist (``intake:<p>`` and ``gate:<p>`` for the
+  partitions of their source topics): any other chain is ``unexpected chain``; and, with
+  complete bounds (the writers' committed heads), a chain no writer ever committed is
+  ``no committed head``;
+- with the service's public key, requires every chain to carry signed checkpoints: a
+  chain without one is ``no signed checkpoint``, and more than ``max_unsigned`` records
+  after a checkpoint without the next one is ``unsigned run too long``. A writer with the
+  key opens each chain with a checkpoint and writes one every ``checkpoint_every``
+  records, so a chain appended from genesis by someone without the key fails, however
+  self-consistent its hashes are.
 
 Only the first broken link of each chain is reported: after it, nothing in that chain
 can be trusted, and the location (partition, offset) is where an operator starts looking.
@@ -20,7 +30,7 @@ can be trusted, and the location (partition, offset) is where an operator starts
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +47,16 @@ __all__ = [
     "HEAD_MISMATCH",
     "MALFORMED",
     "MISSING_CHAIN",
+    "NO_CHECKPOINT",
+    "NO_COMMITTED_HEAD",
     "OUT_OF_ORDER",
     "PREV_HASH_MISMATCH",
     "SEQ_GAP",
     "TRUNCATED",
+    "UNEXPECTED_CHAIN",
     "UNKNOWN_KEY",
     "UNSIGNED_CHECKPOINT",
+    "UNSIGNED_RUN",
     "BrokenLink",
     "ChainReport",
     "Verifier",
@@ -64,6 +78,10 @@ TRUNCATED = "truncated"
 HEAD_MISMATCH = "head mismatch"
 MISSING_CHAIN = "missing chain"
 AFTER_HEAD = "record after committed head"
+UNEXPECTED_CHAIN = "unexpected chain"
+NO_COMMITTED_HEAD = "no committed head"
+NO_CHECKPOINT = "no signed checkpoint"
+UNSIGNED_RUN = "unsigned run too long"
 
 # Checkpoint signature states.
 _SIG_OK = "ok"
@@ -218,6 +236,7 @@ class _Chain:
         "brk",
         "checkpoints",
         "cp_verified",
+        "first_loc",
         "last_cp",
         "last_hash",
         "locs_o",
@@ -227,6 +246,7 @@ class _Chain:
         "part_last",
         "pending",
         "records",
+        "unsigned",
     )
 
     def __init__(self, name: str, anchor: ChainHead | None) -> None:
@@ -245,6 +265,10 @@ class _Chain:
         self.locs_o = array("q")
         self.anchor = anchor
         self.anchor_hit: bool | None = None
+        # Records applied since the last checkpoint (or since seq 0).
+        self.unsigned = 0
+        # Where the chain's first record was read (for a break about the whole chain).
+        self.first_loc: tuple[int, int] | None = None
 
     def loc(self, seq: int) -> tuple[int | None, int | None]:
         if 0 <= seq < len(self.locs_p):
@@ -261,6 +285,11 @@ class Verifier:
         anchors: chain → head the chain must reach with the same hash there (from a saved
             ``verify --json`` or from the writers' committed offsets read *before* the
             topic). A chain with an anchor beyond seq 0 that is absent is a break.
+        chains: the chain ids that may exist; a record of any other chain is a break
+            (``unexpected chain``). None: any id.
+        max_unsigned: with ``public_keys``, the most records a chain may have after a
+            checkpoint before the next one (the writers' ``checkpoint_every``); every
+            chain must also carry at least one signed checkpoint. None: not enforced.
     """
 
     def __init__(
@@ -268,9 +297,15 @@ class Verifier:
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
         *,
         anchors: Mapping[str, ChainHead] | None = None,
+        chains: Collection[str] | None = None,
+        max_unsigned: int | None = None,
     ) -> None:
+        if max_unsigned is not None and max_unsigned < 1:
+            raise ValueError("max_unsigned must be >= 1")
         self._keys = dict(public_keys or {})
         self._anchors = dict(anchors or {})
+        self._allowed = frozenset(chains) if chains is not None else None
+        self._max_unsigned = max_unsigned if self._keys else None
         self._chains: dict[str, _Chain] = {}
         self._records = 0
         self._malformed: list[BrokenLink] = []
@@ -313,6 +348,17 @@ class Verifier:
         c = self._chains.get(name)
         if c is None:
             c = self._chains[name] = _Chain(name, self._anchors.get(name))
+            c.first_loc = (partition, offset)
+            if self._allowed is not None and name not in self._allowed:
+                c.brk = BrokenLink(
+                    UNEXPECTED_CHAIN,
+                    name,
+                    seq,
+                    partition,
+                    offset,
+                    "no sluice writer owns a chain of this name (not intake:<p> or gate:<p> "
+                    "of an existing source partition)",
+                )
         c.records += 1
         if c.brk is not None:
             return
@@ -402,6 +448,19 @@ class Verifier:
                 UNKNOWN_KEY: "signed by a key none of the given public keys match",
                 BAD_SIGNATURE: "the signature does not verify with the named key",
             }[sig]
+        elif sig is None and self._max_unsigned is not None and c.unsigned >= self._max_unsigned:
+            if c.cp_verified == 0:
+                what = NO_CHECKPOINT
+                detail = (
+                    f"{c.unsigned} records from genesis without a signed checkpoint "
+                    f"(a writer with the service key signs within {self._max_unsigned})"
+                )
+            else:
+                what = UNSIGNED_RUN
+                detail = (
+                    f"more than {self._max_unsigned} records after the checkpoint at seq "
+                    f"{c.last_cp} without another (appended without the service key?)"
+                )
         if what is not None:
             c.brk = BrokenLink(what, c.name, seq, partition, offset, detail or what)
             c.pending.clear()
@@ -410,6 +469,9 @@ class Verifier:
             c.checkpoints += 1
             c.cp_verified += sig == _SIG_OK
             c.last_cp = seq
+            c.unsigned = 0
+        else:
+            c.unsigned += 1
         c.locs_p.append(partition)
         c.locs_o.append(offset)
         c.last_hash = stored
@@ -419,18 +481,22 @@ class Verifier:
 
     # -- output --------------------------------------------------------------------
 
-    def finish(self, bounds: Mapping[str, ChainHead] | None = None) -> VerifyReport:
+    def finish(
+        self, bounds: Mapping[str, ChainHead] | None = None, *, complete_bounds: bool = False
+    ) -> VerifyReport:
         """The report so far; may be called again (e.g. with fresher ``bounds``).
 
         Args:
             bounds: chain → head committed by the chain's writer, read *after* the topic's
                 end offsets were taken: a record at or beyond its seq was not committed by
                 the writer (a forged tail).
+            complete_bounds: ``bounds`` holds every writer's committed head, so a chain
+                absent from it was never committed by a writer (``no committed head``).
         """
         bounds = bounds or {}
         chains: dict[str, ChainReport] = {}
         for name, c in self._chains.items():
-            brk = c.brk or self._end_break(c, bounds.get(name))
+            brk = c.brk or self._end_break(c, bounds.get(name), complete=complete_bounds)
             chains[name] = ChainReport(
                 chain=name,
                 records=c.records,
@@ -461,7 +527,9 @@ class Verifier:
             key_ids=sorted(self._keys),
         )
 
-    def _end_break(self, c: _Chain, bound: ChainHead | None) -> BrokenLink | None:
+    def _end_break(
+        self, c: _Chain, bound: ChainHead | None, *, complete: bool = False
+    ) -> BrokenLink | None:
         if c.pending:
             seq = min(c.pending)
             entry = c.pending[seq]
@@ -496,6 +564,27 @@ class Verifier:
                     o,
                     "the record at the expected head has a different hash (tail rewritten)",
                 )
+        if self._max_unsigned is not None and c.next_seq > 0 and c.cp_verified == 0:
+            p, o = c.first_loc or (None, None)
+            return BrokenLink(
+                NO_CHECKPOINT,
+                c.name,
+                0,
+                p,
+                o,
+                f"none of the chain's {c.next_seq} records is a signed checkpoint",
+            )
+        if bound is None and complete and c.next_seq > 0:
+            p, o = c.first_loc or (None, None)
+            return BrokenLink(
+                NO_COMMITTED_HEAD,
+                c.name,
+                0,
+                p,
+                o,
+                f"seq 0..{c.next_seq - 1} of a chain no writer committed a head for "
+                "(forged, or the workers use other consumer groups)",
+            )
         if bound is not None and c.next_seq > bound.seq:
             p, o = c.loc(bound.seq)
             return BrokenLink(
@@ -515,16 +604,19 @@ def verify_records(
     *,
     anchors: Mapping[str, ChainHead] | None = None,
     bounds: Mapping[str, ChainHead] | None = None,
+    complete_bounds: bool = False,
+    chains: Collection[str] | None = None,
+    max_unsigned: int | None = None,
 ) -> VerifyReport:
     """Verify ``(partition, offset, record)`` triples (None: an undecodable record).
 
-    Pure: no I/O. See :class:`Verifier` for ``public_keys`` and ``anchors`` and
-    :meth:`Verifier.finish` for ``bounds``.
+    Pure: no I/O. See :class:`Verifier` for ``public_keys``, ``anchors``, ``chains`` and
+    ``max_unsigned``, and :meth:`Verifier.finish` for ``bounds`` and ``complete_bounds``.
     """
-    v = Verifier(public_keys, anchors=anchors)
+    v = Verifier(public_keys, anchors=anchors, chains=chains, max_unsigned=max_unsigned)
     for partition, offset, record in records:
         if record is None:
             v.add_malformed(partition, offset, "not a decodable AuditRecord")
         else:
             v.add(partition, offset, record)
-    return v.finish(bounds)
+    return v.finish(bounds, complete_bounds=complete_bounds)

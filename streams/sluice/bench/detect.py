@@ -21,6 +21,7 @@ from typing import Any
 import phonenumbers
 from stdnum import iban as std_iban
 
+from sluice.bench.detect_public import adversarial_cost, public_eval
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.secrets import expand_template, secret_specs
 
@@ -414,6 +415,12 @@ def run_detect_bench(n_events: int = 2000, seed: int = 0) -> dict[str, Any]:
             "five_percent_secrets": _throughput(s, rng, 0.05),
         },
         "linear_time": _linear(s),
+        # SQL injection and markup on public labelled sets, and their adversarial cost
+        # (sluice.bench.detect_public).
+        "public_sql_markup": public_eval(s),
+        "sql_markup_cost": adversarial_cost(s),
+        # Prompt injection: held-out public split, regression samples, classifier cost
+        # (sluice.bench.detect_pi).
         "prompt_injection_eval": _prompt_injection_eval(s),
     }
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from sluice.audit.verify import VerifyReport
     from sluice.settings import Settings
 
-__all__ = ["committed_heads", "load_expected_heads", "register", "run_verify"]
+__all__ = ["committed_heads", "expected_chains", "load_expected_heads", "register", "run_verify"]
 
 audit_app = typer.Typer(
     help="Verify and export the hash-chained audit trail (workflow.audit).",
@@ -101,6 +101,33 @@ async def committed_heads(settings: Settings) -> dict[str, ChainHead]:
     return heads
 
 
+async def expected_chains(settings: Settings) -> set[str]:
+    """Every chain id a sluice writer can own: ``intake:<p>`` for each partition of
+    ``workflow.events`` and ``gate:<p>`` for each partition of ``workflow.approvals``.
+
+    A source topic that does not exist contributes nothing (no writer could chain it).
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from sluice.topics import Topics
+
+    topics = Topics.with_prefix(settings.topic_prefix)
+    stages = {topics.events: "intake", topics.approvals: "gate"}
+    names: set[str] = set()
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
+    try:
+        await admin.start()
+        for meta in await admin.describe_topics(list(stages)):
+            if meta.get("error_code", 0) != 0:
+                continue
+            stage = stages.get(meta.get("topic", ""))
+            if stage is not None:
+                names.update(f"{stage}:{p['partition']}" for p in meta.get("partitions", ()))
+    finally:
+        await admin.close()
+    return names
+
+
 async def run_verify(
     settings: Settings,
     topic: str,
@@ -109,30 +136,41 @@ async def run_verify(
     anchors: dict[str, ChainHead],
     use_committed: bool,
     timeout_s: float,
+    max_unsigned: int | None = None,
 ) -> tuple[VerifyReport, dict[str, ChainHead]]:
     """Read ``topic`` to its end and verify it.
 
-    With ``use_committed``, the writers' committed heads are read before the topic (as
-    anchors: truncation, rewritten tail) and after it (as bounds: forged tail).
+    With ``use_committed`` (the deployment's own audit topic), the writers' committed
+    heads are read before the topic (as anchors: truncation, rewritten tail) and after it
+    (as complete bounds: a forged tail, or a chain no writer committed), and only chains
+    of existing source partitions may appear. With public keys, every chain must carry
+    signed checkpoints, at most ``max_unsigned`` records apart.
 
     Returns:
         The report and the committed heads used as anchors.
     """
     import asyncio
 
-    from sluice.audit.verify import AFTER_HEAD, Verifier
+    from sluice.audit.verify import AFTER_HEAD, NO_COMMITTED_HEAD, Verifier
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
     from sluice.kafka_io import read_topic
 
     anchors = dict(anchors)
     before: dict[str, ChainHead] = {}
+    allowed: set[str] | None = None
     if use_committed:
         before = await committed_heads(settings)
         for chain, head in before.items():
             if chain not in anchors or head.seq > anchors[chain].seq:
                 anchors[chain] = head
-    verifier = Verifier(public_keys, anchors=anchors)
+        allowed = await expected_chains(settings)
+    verifier = Verifier(
+        public_keys,
+        anchors=anchors,
+        chains=allowed,
+        max_unsigned=max_unsigned if max_unsigned is not None else settings.checkpoint_every,
+    )
     codec = default_codec()
     async for rec in read_topic(settings, topic, timeout_s=timeout_s, strict=True):
         if rec.value is None:
@@ -149,10 +187,10 @@ async def run_verify(
         verifier.add(rec.partition, rec.offset, record)
     if not use_committed:
         return verifier.finish(), before
-    report = verifier.finish(await committed_heads(settings))
-    if any(b.what == AFTER_HEAD for b in report.breaks):
+    report = verifier.finish(await committed_heads(settings), complete_bounds=True)
+    if any(b.what in (AFTER_HEAD, NO_COMMITTED_HEAD) for b in report.breaks):
         await asyncio.sleep(_RECHECK_S)
-        report = verifier.finish(await committed_heads(settings))
+        report = verifier.finish(await committed_heads(settings), complete_bounds=True)
     return report, before
 
 
@@ -179,9 +217,10 @@ def _human(report: VerifyReport, topic: str, committed: dict[str, ChainHead]) ->
         lines.append(f"... {report.malformed_count - len(report.malformed)} more malformed")
     for b in report.missing:
         lines.append(f"chain {b.chain}: {b.what} ({b.detail})")
-    if not report.key_ids and report.checkpoints:
+    if not report.key_ids:
         lines.append(
-            "checkpoint signatures NOT checked: give --public-key (or SLUICE_AUDIT_KEY_FILE)"
+            "checkpoint signatures NOT checked (a chain forged from genesis is only caught by "
+            "committed heads): give --public-key (or SLUICE_AUDIT_KEY_FILE)"
         )
     if committed:
         lines.append(f"committed writer heads checked: {len(committed)}")
@@ -226,6 +265,13 @@ def verify(
         help="Check chains against the heads the workers committed in their consumer groups "
         "(default: on for the deployment's own audit topic).",
     ),
+    max_unsigned: int | None = typer.Option(
+        None,
+        "--max-unsigned",
+        min=1,
+        help="With a public key: most records a chain may have after a signed checkpoint "
+        "(default: SLUICE_CHECKPOINT_EVERY, what the workers write).",
+    ),
     timeout: float = typer.Option(
         30.0, "--timeout", min=1.0, help="Seconds without progress before giving up."
     ),
@@ -234,6 +280,10 @@ def verify(
     ),
 ) -> None:
     """Re-read the audit topic, recompute every chain and checkpoint, name the first broken link.
+
+    With the service's public key (--public-key or SLUICE_AUDIT_KEY_FILE) every chain
+    must carry valid signed checkpoints; on the deployment's own topic only chains of
+    existing source partitions whose writers committed a head may appear.
 
     Exit 0 when every chain verifies, 1 on any break (partition, offset and what is
     wrong are printed), 2 on bad input.
@@ -264,6 +314,7 @@ def verify(
             anchors=anchors,
             use_committed=committed,
             timeout_s=timeout,
+            max_unsigned=max_unsigned,
         )
     )
     if json_out:
@@ -352,6 +403,12 @@ def keygen(
         ..., "--out", help="Private key file to write (mode 0600); the public key goes to FILE.pub."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key file."),
+    if_missing: bool = typer.Option(
+        False,
+        "--if-missing",
+        help="Keep an existing key file (after checking it is a key) instead of failing: "
+        "for init steps that run on every start.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print key id and public key as JSON."),
 ) -> None:
     """Generate the sluice service key that signs audit checkpoints (SLUICE_AUDIT_KEY_FILE)."""
@@ -359,9 +416,17 @@ def keygen(
 
     import orjson
 
-    from sluice.audit.keys import public_key_raw, write_key_pair
+    from sluice.audit.keys import CheckpointSigner, public_key_raw, write_key_pair
 
-    signer = write_key_pair(out, force=force)
+    if force and if_missing:
+        raise typer.BadParameter("--force and --if-missing contradict each other")
+    if if_missing and out.exists():
+        signer = CheckpointSigner.from_file(out)  # refuses a file that is not a key
+        pub = out.with_name(out.name + ".pub")
+        if not pub.exists():
+            pub.write_bytes(signer.public_pem())
+    else:
+        signer = write_key_pair(out, force=force)
     info = {
         "key_id": signer.key_id,
         "private_key_file": str(out),

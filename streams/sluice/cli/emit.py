@@ -22,6 +22,11 @@ def emit(
         None, "--bootstrap-servers", help="Kafka bootstrap servers."
     ),
     json_out: bool = typer.Option(False, "--json", help="One JSON result object per line."),
+    producer_key: Path = typer.Option(
+        None,
+        "--producer-key",
+        help="Producer key file: sign each record (default $SLUICE_PRODUCER_KEY_FILE).",
+    ),
 ) -> None:
     """Validate and publish each line; report per line. Bad lines get a one-line error
     with the line number and are skipped; the rest are still sent. Exit 1 if any line failed.
@@ -41,11 +46,19 @@ def emit(
             lines = Path(source).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
-    settings = load_settings(bootstrap_servers=bootstrap_servers)
+    settings = load_settings(bootstrap_servers=bootstrap_servers, producer_key_file=producer_key)
+    from sluice.producers import read_producer_key
+
+    # Read the key before connecting: a bad key file is a one-line error, exit 2.
+    signer = (
+        read_producer_key(settings.producer_key_file)
+        if settings.producer_key_file is not None
+        else None
+    )
 
     async def go() -> int:
         results: list[tuple[int, str | None, Any, str | None]] = []
-        async with Emitter(settings, topic=topic) as emitter:
+        async with Emitter(settings, topic=topic, producer_key=signer) as emitter:
             for n, line in enumerate(lines, 1):
                 if not line.strip():
                     continue

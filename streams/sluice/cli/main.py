@@ -35,6 +35,7 @@ VERB_MODULES = (
     "policy",
     "review",
     "keys",
+    "producer_keys",
     "audit",
     "trace",
     "bench",

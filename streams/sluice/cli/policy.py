@@ -91,13 +91,18 @@ def load_cases(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(case, dict):
             raise ConfigError(f"{where}: must be a mapping")
         name = str(case.get("name") or where)
-        unknown = set(case) - {"name", "event", "findings", "expect", "rule", "now"}
+        unknown = set(case) - {"name", "event", "findings", "expect", "rule", "rules", "now"}
         if unknown:
             raise ConfigError(f"case '{name}': unknown keys {sorted(unknown)}")
         if case.get("expect") not in _OUTCOMES:
             raise ConfigError(f"case '{name}': expect must be allow, hold or deny")
         if not isinstance(case.get("findings") or [], list):
             raise ConfigError(f"case '{name}': findings must be a list")
+        rules = case.get("rules")
+        if rules is not None and not (
+            isinstance(rules, list) and rules and all(isinstance(r, str) for r in rules)
+        ):
+            raise ConfigError(f"case '{name}': rules must be a list of rule names")
         cases.append({**case, "name": name})
     return cases
 
@@ -127,7 +132,13 @@ def run_cases(policy: Any, cases: list[dict[str, Any]], now_ms: int) -> list[dic
         case_now = case.get("now")
         a = policy.assess(event, findings, now_ms=case_now if isinstance(case_now, int) else now_ms)
         want_rule = case.get("rule")
-        passed = a.outcome == case["expect"] and (want_rule is None or a.rule == want_rule)
+        want_rules = case.get("rules")
+        got_rules = list(getattr(a, "rules", ()) or (a.rule,))
+        passed = (
+            a.outcome == case["expect"]
+            and (want_rule is None or a.rule == want_rule)
+            and (want_rules is None or sorted(want_rules) == sorted(got_rules))
+        )
         results.append(
             {
                 "name": name,
@@ -136,6 +147,7 @@ def run_cases(policy: Any, cases: list[dict[str, Any]], now_ms: int) -> list[dic
                 "expect_rule": want_rule,
                 "outcome": a.outcome,
                 "rule": a.rule,
+                "rules": got_rules,
                 "errors": list(a.errors),
             }
         )
@@ -186,7 +198,8 @@ def test(
     """Run table-driven cases (event -> expected outcome and rule) against a policy.
 
     A case: ``{name, event: {partial event}, findings: [...], expect: allow|hold|deny,
-    rule: optional}``; missing event fields are filled with a routine event. Exit 1 if
+    rule: optional, rules: optional}`` (``rules``: every rule of a combined hold, any
+    order); missing event fields are filled with a routine event. Exit 1 if
     any case fails, 2 if the policy or the cases file is bad.
     """
     import json
@@ -210,10 +223,11 @@ def test(
     else:
         for r in results:
             if r["passed"]:
-                typer.echo(f"PASS {r['name']}: {r['outcome']} ({r['rule']})")
+                typer.echo(f"PASS {r['name']}: {r['outcome']} ({', '.join(r['rules'])})")
             else:
                 want = r["expect"] + (f" ({r['expect_rule']})" if r["expect_rule"] else "")
-                typer.echo(f"FAIL {r['name']}: expected {want}, got {r['outcome']} ({r['rule']})")
+                got = f"{r['outcome']} ({', '.join(r['rules'])})"
+                typer.echo(f"FAIL {r['name']}: expected {want}, got {got}")
         typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed", err=True)
     if failed:
         raise typer.Exit(1)

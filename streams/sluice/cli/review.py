@@ -3,7 +3,10 @@
 The queue is read from Kafka, never from a worker's memory: held events from
 ``workflow.approvals`` (the latest HeldEvent per event id), votes from
 ``workflow.decisions``, and events already released are dropped using the keys of
-``workflow.events.approved`` / ``workflow.events.rejected``. ``approve``/``reject``
+``workflow.events.approved`` / ``workflow.events.rejected``. Like the gate, the queue
+keeps the first body held under an event id: a later HeldEvent with other content
+(refused by the gate as ``duplicate_event_id``) neither replaces it nor, through its
+rejected Outcome, removes the hold from the queue. ``approve``/``reject``
 sign a Decision with the reviewer's private key file and publish it to
 ``workflow.decisions`` keyed by event id; the gate worker decides whether it counts.
 """
@@ -57,14 +60,33 @@ class QueueState:
     released: dict[str, str] = field(default_factory=dict)
     #: Records that could not be decoded, per topic (counted, never shown).
     undecodable: dict[str, int] = field(default_factory=dict)
+    #: event_id → HeldEvents with a different body under a held id (ignored, counted).
+    conflicts: dict[str, int] = field(default_factory=dict)
 
     def add_held(self, record: dict[str, Any]) -> None:
-        """Keep the latest HeldEvent per event id (a later one may escalate or extend)."""
-        self.held[record["event_id"]] = record
+        """Keep the first body per event id; a later HeldEvent with the same content
+        (the gate's escalation) updates roles and expiry, one with other content is
+        ignored (the gate refuses it)."""
+        eid = record["event_id"]
+        first = self.held.get(eid)
+        if first is not None and first["content_hash"] != record["content_hash"]:
+            self.conflicts[eid] = self.conflicts.get(eid, 0) + 1
+            return
+        self.held[eid] = record
+
+    def add_outcome(self, event_id: str, outcome: str, reason_code: str | None = None) -> None:
+        """An Outcome was published; a refused duplicate does not release the hold."""
+        if reason_code in _NOT_A_RELEASE or event_id not in self.held:
+            return
+        self.released[event_id] = outcome
 
     def add_vote(self, decision: dict[str, Any]) -> None:
         """Record one decision as published (valid or not; ``vote_view`` says which)."""
         self.votes.setdefault(decision["event_id"], []).append(decision)
+
+
+#: Outcome reason codes of HeldEvents the gate refused: the original hold stays open.
+_NOT_A_RELEASE = frozenset({"duplicate_event_id", "content_hash_mismatch"})
 
 
 # -- pure views ---------------------------------------------------------------------
@@ -110,6 +132,51 @@ def risk_summary(held: Mapping[str, Any]) -> dict[str, Any]:
     return {"score": held.get("risk_score", 0.0), "kinds": kinds, "detectors": detectors}
 
 
+def requirement_progress(
+    held: Mapping[str, Any], approvers: Iterable[str], registry: Registry | None
+) -> dict[str, Any]:
+    """Per-role and per-level progress of a hold (``None`` where roles are unknown).
+
+    ``approvers`` are reviewer ids with a valid APPROVE. Without a registry the roles of
+    reviewers are unknown, so progress is None. The gate decides; this is a view (it
+    does not know at which level each vote was counted).
+    """
+    from sluice.gate.quorum import match_count
+    from sluice.identity import fold_id
+
+    reqs = [
+        {"role": r["role"], "count": int(r["count"]), "level": int(r.get("level") or 1)}
+        for r in held.get("requirements") or []
+    ]
+    groups = (
+        [(frozenset({r["role"]}), r["count"], r["level"]) for r in reqs]
+        if reqs
+        else [(frozenset(held["roles"]), max(1, int(held["approvals"])), 1)]
+    )
+    unique: dict[str, str] = {}
+    for rid in approvers:
+        unique.setdefault(fold_id(rid), rid)
+    roles: dict[str, frozenset[str]] | None = None
+    if registry is not None:
+        roles = {}
+        for rid in unique.values():
+            reviewer = registry.reviewer(rid)
+            roles[rid] = frozenset(reviewer.roles) if reviewer is not None else frozenset()
+    max_level = max(g[2] for g in groups)
+    voters = [(r, max_level) for r in roles.values()] if roles is not None else []
+    levels = []
+    for level in sorted({g[2] for g in groups}):
+        upto = [g for g in groups if g[2] <= level]
+        complete = None if roles is None else match_count(upto, voters) >= sum(g[1] for g in upto)
+        levels.append({"level": level, "complete": complete})
+    for r in reqs:
+        by = None if roles is None else sorted(i for i, rs in roles.items() if r["role"] in rs)
+        r["approved_by"] = by
+        r["met"] = None if by is None else len(by) >= r["count"]
+    current = next((lv["level"] for lv in levels if lv["complete"] is False), None)
+    return {"requirements": reqs, "levels": levels, "current_level": current}
+
+
 def entry_view(
     held: Mapping[str, Any],
     votes: Iterable[Mapping[str, Any]],
@@ -149,6 +216,7 @@ def entry_view(
         "time_left_s": round(max(left_ms, 0) / 1000.0, 3),
         "expired": left_ms <= 0,
         "content_hash": held["content_hash"],
+        **requirement_progress(held, sorted(approvers), registry),
     }
 
 
@@ -272,11 +340,13 @@ async def _load_state(
     for topic, outcome in ((topics.approved, "approved"), (topics.rejected, "rejected")):
         for key, value in by_topic[topic]:
             eid = key.decode("utf-8", "replace") if key else None
-            if eid is None:
-                rec = decode(topic, "Outcome", value)
-                eid = rec["event_id"] if rec else None
-            if eid is not None and eid in state.held:
-                state.released[eid] = outcome
+            if eid is not None and eid not in state.held:
+                continue
+            rec = decode(topic, "Outcome", value)
+            if rec is not None:
+                state.add_outcome(eid or rec["event_id"], outcome, rec.get("reason_code"))
+            elif eid is not None:
+                state.add_outcome(eid, outcome)
     if votes:
         for _key, value in by_topic[topics.decisions]:
             d = decode(topics.decisions, "Decision", value)
@@ -399,6 +469,9 @@ def show(
         f"needs      {view['approvals_required']} approval(s) from {', '.join(view['roles'])}; "
         f"on expiry {view['on_expiry']}; left {left}"
     )
+    for r in view["requirements"]:
+        got = "?" if r["approved_by"] is None else str(len(r["approved_by"]))
+        typer.echo(f"  level {r['level']}: {r['role']} {got}/{r['count']}")
     typer.echo(f"hash       {view['content_hash']}")
     typer.echo(f"findings   {len(view['findings'])}")
     for f in view["findings"]:
@@ -449,7 +522,10 @@ def _decide(
     content_hash = _content_hash(held)
     if content_hash != held["content_hash"]:
         raise ReviewError(f"held event {event_id} does not match its content hash; not signing")
-    if key_file.reviewer_id in (held["actor_id"], held.get("on_behalf_of")):
+    from sluice.identity import fold_id
+
+    principals = {fold_id(p) for p in (held["actor_id"], held.get("on_behalf_of")) if p}
+    if fold_id(key_file.reviewer_id) in principals:
         typer.echo(
             "warning: you are this event's actor or principal; the gate will refuse "
             "this decision (separation of duties)",

@@ -27,6 +27,11 @@ def run(
     reviewers: Path = typer.Option(
         None, "--reviewers", help="Reviewers registry YAML (default $SLUICE_REVIEWERS_FILE)."
     ),
+    producers: Path = typer.Option(
+        None,
+        "--producers",
+        help="Producers registry YAML (default $SLUICE_PRODUCERS_FILE; unset: no producer auth).",
+    ),
     stage: list[str] = typer.Option(
         ["intake", "gate"], "--stage", help="Stages to run: intake, gate (repeatable)."
     ),
@@ -49,6 +54,7 @@ def run(
         bootstrap_servers=bootstrap_servers,
         policy_file=policy,
         reviewers_file=reviewers,
+        producers_file=producers,
         log_level=log_level,
     )
     setup_logging(settings.log_level)

@@ -7,6 +7,7 @@ survives clean restarts; storage is formatted on first start only.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -135,6 +136,8 @@ class KafkaBroker:
         scram_users: name → password, created as SCRAM-SHA-256 and SCRAM-SHA-512
             credentials when storage is formatted (first start only; for tests and dev:
             the password is passed on the format tool's command line).
+        cluster_id: format storage with this cluster id (to join another node's
+            cluster); default: a new random one.
     """
 
     def __init__(
@@ -148,8 +151,10 @@ class KafkaBroker:
         extra_listeners: dict[str, tuple[int, str]] | None = None,
         jvm_options: list[str] | None = None,
         scram_users: dict[str, str] | None = None,
+        cluster_id: str | None = None,
     ) -> None:
         self.port = port
+        self._cluster_id = cluster_id
         self.controller_port = controller_port or port + 1
         self.data_dir = Path(data_dir).resolve()
         self.heap = heap
@@ -168,6 +173,41 @@ class KafkaBroker:
     def log_file(self) -> Path:
         """The broker's own log."""
         return self.data_dir / "logs" / "server.log"
+
+    @property
+    def cluster_id(self) -> str | None:
+        """The cluster id storage was formatted with (None before the first start)."""
+        meta = self.data_dir / "logs-data" / "meta.properties"
+        try:
+            lines = meta.read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id":
+                return value.strip()
+        return None
+
+    def joining_broker(
+        self, node_id: int, port: int, data_dir: Path | str, *, heap: str = "256m"
+    ) -> KafkaBroker:
+        """A broker-only node that joins this node's cluster (for replication faults).
+
+        Start this node first; the new one uses its controller and cluster id.
+        """
+        return KafkaBroker(
+            port,
+            data_dir,
+            controller_port=self.controller_port,
+            heap=heap,
+            cluster_id=self.cluster_id,
+            extra_properties={
+                "process.roles": "broker",
+                "node.id": str(node_id),
+                "listeners": f"PLAINTEXT://127.0.0.1:{port}",
+                "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            },
+        )
 
     def _properties(self) -> str:
         listeners = {"PLAINTEXT": (self.port, "PLAINTEXT"), **self.extra_listeners}
@@ -230,7 +270,7 @@ class KafkaBroker:
         classpath = f"{libs}/*"
         common = [f"-Dlog4j.configuration=file:{log4j}", "-Djava.awt.headless=true"]
         if not (self.data_dir / "logs-data" / "meta.properties").exists():
-            cluster_id = _cluster_id()
+            cluster_id = self._cluster_id or _cluster_id()
             scram = [
                 arg
                 for name, password in self.scram_users.items()
@@ -336,10 +376,28 @@ class KafkaBroker:
         self.stop()
 
 
-def _cluster_id() -> str:
-    import base64
+#: UUIDs Kafka never hands out as random ids (``Uuid.RESERVED``: the zero UUID and the
+#: metadata topic id 0:1).
+_RESERVED_UUIDS = frozenset({bytes(16), bytes(15) + b"\x01"})
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+def kafka_uuid_string(raw: bytes) -> str:
+    """Kafka's ``Uuid.toString()`` of 16 bytes: URL-safe base64 without padding (22 chars)."""
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _cluster_id() -> str:
+    """A cluster id the way Kafka's ``Uuid.randomUuid()`` (``kafka-storage random-uuid``) makes one.
+
+    A random (version 4) UUID, drawn again while it is reserved or its string form starts
+    with ``-``: such an id would read as an option to ``kafka-storage format -t`` (the
+    former one-in-64 first-start failure).
+    """
+    while True:
+        raw = uuid.uuid4().bytes
+        text = kafka_uuid_string(raw)
+        if raw not in _RESERVED_UUIDS and not text.startswith("-"):
+            return text
 
 
 def _answers(port: int) -> bool:

@@ -1,29 +1,75 @@
 """The approval gate's state machine for one partition: pure, no I/O.
 
 Each held event is an :class:`Entry` keyed by event_id. Inputs are HeldEvent records,
-Decision records and the clock; outputs are :class:`Effect` lists that the gate agent
-turns into Kafka records (outcome, audit, changelog) inside one transaction.
+Decision records, registry reloads and the clock; outputs are :class:`Effect` lists
+that the gate agent turns into Kafka records (outcome, audit, changelog) inside one
+transaction.
 
 Rules (SPEC §4): a decision counts only if its signature verifies against the
-registry with a live key, it is bound to the held event's content hash, the reviewer
-holds a required role, is neither the actor nor on_behalf_of, has not voted already,
-the decision id is new, and it arrived before expiry. Any counted REJECT rejects; a
-quorum of distinct counted APPROVEs releases. An entry is released exactly once: it
-moves to ``closed`` in the same step that emits the release, and a closed entry emits
-nothing more.
+registry with a live key, it is bound to the held event's content hash, it is dated
+after the hold (phase) began and not after its arrival (both within ``skew_ms``), the
+reviewer holds a role some requirement of the current phase asks for, is neither the
+actor nor on_behalf_of (compared by :func:`sluice.identity.fold_id`), has not voted
+already (folded id), the decision id is new, and it arrived before expiry. Any counted
+REJECT rejects. An entry is released exactly once: it moves to ``closed`` in the same
+step that emits the release, and a closed entry emits nothing more.
+
+Quorum: the current phase's requirements are groups ``(roles, count, level)``; with
+no per-role requirements the phase is one group ``(roles, approvals, 1)``. APPROVE
+votes release when a matching assigns *distinct* reviewers to every slot (a reviewer
+holding two required roles fills one slot only). Levels: a vote counts at the lowest
+level not yet complete when it is counted, and fills only slots of that level or
+below; an APPROVE from a reviewer whose required roles are all at higher levels is
+refused as ``level_pending`` (the reviewer signs again once the lower levels are
+complete). A REJECT from any reviewer with a required role rejects at any level.
+Escalation starts a new phase (``escalate_requirements``, or ``escalate_approvals``
+over ``escalate_roles``, 0 meaning the same count) whose votes start from none, unless
+``escalate_carry_votes`` (carried votes then count at level 1 of the new phase).
+Before a release, counted votes whose key is no longer live in the registry are
+withdrawn (audited ``vote_withdrawn``); the release happens only if the quorum still
+holds. :meth:`GateState.revalidate` does the same for every open entry after a
+registry reload.
+
+Content immutability (the invariant the property test checks): an entry's ``held``
+bytes and ``content_hash`` are written once, when it opens, and only if the held
+event body hashes to that content hash; every counted vote carries that content hash.
+So every release's bytes hash to the content hash that every counted vote signed. A
+HeldEvent for an event_id that is open or closed never changes the entry: the same
+body is an audited no-op (``held_resent``; expiry is never extended), a different
+body is refused as ``duplicate_event_id`` (:class:`Effect` ``held_refused``: the new
+body goes to the rejected topic, the existing hold is untouched). Escalation is done
+here, by the clock; the HeldEvent the agent republishes for reviewers is such a
+same-body re-send when read back.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import heapq
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
 
-__all__ = ["Effect", "Entry", "GateState", "Refusal", "RegistryLike"]
+from sluice.identity import fold_id
+
+__all__ = [
+    "Effect",
+    "Entry",
+    "GateState",
+    "HeldRefusal",
+    "Refusal",
+    "RegistryLike",
+    "Vote",
+    "closed_marker_ttl_ms",
+    "match_count",
+]
+
+#: Default tolerated clock difference between reviewers, intake and the broker.
+DEFAULT_SKEW_MS = 120_000
 
 
 class Refusal(StrEnum):
@@ -43,6 +89,23 @@ class Refusal(StrEnum):
     ALREADY_DECIDED = "already_decided"
     MISSING_REASON = "missing_reason"
     UNKNOWN_EVENT = "unknown_event"
+    #: An APPROVE for a level whose lower levels are not complete yet.
+    LEVEL_PENDING = "level_pending"
+    #: ``decided_at`` before the hold (or its escalation phase) began, beyond the skew.
+    DECIDED_BEFORE_HOLD = "decided_before_hold"
+    #: ``decided_at`` later than the decision's arrival, beyond the skew.
+    DECIDED_IN_FUTURE = "decided_in_future"
+    #: The decision record's Kafka timestamp is not the broker's LogAppendTime.
+    NOT_LOG_APPEND_TIME = "not_log_append_time"
+
+
+class HeldRefusal(StrEnum):
+    """Bounded reasons a HeldEvent is refused by the gate (never held)."""
+
+    #: A different body under an event_id that is held or was decided.
+    DUPLICATE_EVENT_ID = "duplicate_event_id"
+    #: The HeldEvent's body does not hash to its ``content_hash``.
+    CONTENT_HASH_MISMATCH = "content_hash_mismatch"
 
 
 class RegistryLike(Protocol):
@@ -51,6 +114,84 @@ class RegistryLike(Protocol):
     def check(self, decision: Any) -> str | None: ...
 
     def reviewer(self, reviewer_id: str) -> Any: ...
+
+    def key_live(self, reviewer_id: str, key_id: str) -> bool: ...
+
+
+def closed_marker_ttl_ms(
+    *,
+    max_past_seconds: int,
+    max_future_seconds: int,
+    early_decision_ttl_seconds: int,
+    margin_seconds: int = 3600,
+) -> int:
+    """How long a closed event_id is remembered.
+
+    Intake accepts an event whose ``occurred_at`` lies within ``max_past_seconds``
+    before and ``max_future_seconds`` after its arrival, so the same event_id can come
+    back for that long after it was first held; a decision may wait
+    ``early_decision_ttl_seconds`` for its event; ``margin_seconds`` covers pipeline lag.
+    """
+    return (
+        max_past_seconds + max_future_seconds + early_decision_ttl_seconds + margin_seconds
+    ) * 1000
+
+
+#: One requirement group: (roles any of which qualifies, distinct approvals, level).
+Group = tuple[frozenset[str], int, int]
+
+
+def match_count(groups: Sequence[Group], voters: Sequence[tuple[frozenset[str], int]]) -> int:
+    """Largest number of voters placed in distinct slots of ``groups``.
+
+    A voter ``(roles, level)`` may fill a slot of group ``(g_roles, count, g_level)``
+    when it holds one of ``g_roles`` and ``g_level <= level``; each voter fills at most
+    one slot and a group at most ``count``. Augmenting paths (Kuhn) with capacities.
+    """
+    assigned: list[list[int]] = [[] for _ in groups]
+
+    def eligible(v: int, g: int) -> bool:
+        roles, _count, level = groups[g]
+        return level <= voters[v][1] and not roles.isdisjoint(voters[v][0])
+
+    def place(v: int, visited: set[int]) -> bool:
+        for g in range(len(groups)):
+            if g in visited or not eligible(v, g):
+                continue
+            visited.add(g)
+            if len(assigned[g]) < groups[g][1]:
+                assigned[g].append(v)
+                return True
+            for i, w in enumerate(assigned[g]):
+                if place(w, visited):
+                    assigned[g][i] = v
+                    return True
+        return False
+
+    return sum(1 for v in range(len(voters)) if place(v, set()))
+
+
+@dataclass(slots=True)
+class Vote:
+    """One counted APPROVE."""
+
+    reviewer_id: str
+    decision_id: str
+    #: Key that signed it (None: restored from a changelog written before keys were kept).
+    key_id: str | None
+    #: The level that was current when it was counted (it fills slots up to there).
+    level: int = 1
+
+
+def _reqs(raw: Iterable[Any]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for r in raw:
+        if isinstance(r, dict):
+            out.append((str(r["role"]), int(r["count"]), int(r.get("level") or 1)))
+        else:
+            role, count, level = r
+            out.append((str(role), int(count), int(level)))
+    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -72,8 +213,8 @@ class Entry:
     escalate_roles: tuple[str, ...] = ()
     escalate_ttl_ms: int = 0
     escalated: bool = False
-    #: reviewer_id → decision_id of counted APPROVEs
-    approvers: dict[str, str] = field(default_factory=dict)
+    #: folded reviewer id → counted APPROVE
+    approvers: dict[str, Vote] = field(default_factory=dict)
     #: every decision id seen for this event (counted or refused)
     seen: set[str] = field(default_factory=set)
     #: decisions that arrived before the event: (arrival_ms, decision dict)
@@ -81,6 +222,27 @@ class Entry:
     first_seen: int = 0
     outcome: str | None = None
     closed_at: int = 0
+    #: per-role requirements (role, count, level); empty: roles + approvals
+    requirements: tuple[tuple[str, int, int], ...] = ()
+    escalate_approvals: int = 0
+    escalate_requirements: tuple[tuple[str, int, int], ...] = ()
+    escalate_carry_votes: bool = False
+    #: when the current phase began (held_at, then the escalation time)
+    phase_at: int = 0
+
+    def groups(self) -> list[Group]:
+        """The current phase's requirement groups."""
+        reqs = self.escalate_requirements if self.escalated else self.requirements
+        if reqs:
+            return [(frozenset({role}), max(1, count), level) for role, count, level in reqs]
+        first = (
+            sum(max(1, c) for _, c, _ in self.requirements)
+            if self.requirements
+            else max(1, self.approvals)
+        )
+        if self.escalated:
+            return [(frozenset(self.escalate_roles), self.escalate_approvals or first, 1)]
+        return [(frozenset(self.roles), first, 1)]
 
     def to_bytes(self) -> bytes:
         """Changelog value."""
@@ -98,20 +260,34 @@ class Entry:
             "er": list(self.escalate_roles),
             "et": self.escalate_ttl_ms,
             "esc": self.escalated,
-            "ap": self.approvers,
+            "ap": {
+                k: [v.reviewer_id, v.decision_id, v.key_id, v.level]
+                for k, v in self.approvers.items()
+            },
             "seen": sorted(self.seen),
             "fs": self.first_seen,
             "out": self.outcome,
             "ca": self.closed_at,
             "h": base64.b64encode(self.held).decode() if self.held is not None else None,
             "early": [[t, _dec_json(d)] for t, d in self.early],
+            "rq": [list(r) for r in self.requirements],
+            "ea": self.escalate_approvals,
+            "erq": [list(r) for r in self.escalate_requirements],
+            "cv": self.escalate_carry_votes,
+            "pa": self.phase_at,
         }
         return orjson.dumps(d)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Entry:
-        """Inverse of :meth:`to_bytes`."""
+        """Inverse of :meth:`to_bytes` (also reads entries written before v2 fields)."""
         d = orjson.loads(raw)
+        approvers: dict[str, Vote] = {}
+        for k, v in d["ap"].items():
+            if isinstance(v, str):  # older changelog: reviewer_id → decision_id
+                approvers[fold_id(k)] = Vote(k, v, None, 1)
+            else:
+                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]))
         return cls(
             event_id=d["e"],
             status=d["s"],
@@ -126,13 +302,18 @@ class Entry:
             escalate_roles=tuple(d["er"]),
             escalate_ttl_ms=d["et"],
             escalated=d["esc"],
-            approvers=dict(d["ap"]),
+            approvers=approvers,
             seen=set(d["seen"]),
             first_seen=d["fs"],
             outcome=d["out"],
             closed_at=d["ca"],
             held=base64.b64decode(d["h"]) if d["h"] is not None else None,
             early=[(t, _dec_unjson(x)) for t, x in d["early"]],
+            requirements=_reqs(d.get("rq") or ()),
+            escalate_approvals=int(d.get("ea") or 0),
+            escalate_requirements=_reqs(d.get("erq") or ()),
+            escalate_carry_votes=bool(d.get("cv")),
+            phase_at=int(d.get("pa", d["ha"])),
         )
 
 
@@ -157,7 +338,9 @@ class Effect:
     kind: ``audit`` (fields in ``data``), ``release`` (outcome APPROVED/REJECTED with
     source/reviewers/reason), ``refused`` (reason), ``counted``, ``changelog`` (entry
     changed: write it, or a tombstone when ``entry`` is None), ``republish`` (an
-    escalated HeldEvent to write to the approvals topic).
+    escalated HeldEvent to write to the approvals topic, for reviewers), ``held_refused``
+    (a HeldEvent the gate will not hold: ``reason`` and the refused ``held`` bytes go to
+    the rejected topic).
     """
 
     kind: str
@@ -172,8 +355,10 @@ class GateState:
     Args:
         registry: reviewers and keys.
         early_ttl_ms: how long a decision may wait for its held event.
-        closed_ttl_ms: how long a closed marker is kept (replays after that are
-            refused as unknown_event rather than already_decided).
+        closed_ttl_ms: how long a closed marker is kept (from
+            :func:`closed_marker_ttl_ms`; replays after that are refused as
+            unknown_event rather than already_decided).
+        skew_ms: tolerated clock difference for ``decided_at`` checks.
     """
 
     def __init__(
@@ -181,13 +366,28 @@ class GateState:
         registry: RegistryLike,
         *,
         early_ttl_ms: int = 3600_000,
-        closed_ttl_ms: int = 7 * 86400_000,
+        closed_ttl_ms: int | None = None,
+        skew_ms: int = DEFAULT_SKEW_MS,
     ) -> None:
         self.registry = registry
         self.entries: dict[str, Entry] = {}
         self._heap: list[tuple[int, str]] = []
         self._early_ttl_ms = early_ttl_ms
-        self._closed_ttl_ms = closed_ttl_ms
+        self._closed_ttl_ms = (
+            closed_ttl_ms
+            if closed_ttl_ms is not None
+            else closed_marker_ttl_ms(
+                max_past_seconds=7 * 86400,
+                max_future_seconds=300,
+                early_decision_ttl_seconds=early_ttl_ms // 1000,
+            )
+        )
+        self._skew_ms = skew_ms
+
+    @property
+    def closed_ttl_ms(self) -> int:
+        """How long closed markers are kept."""
+        return self._closed_ttl_ms
 
     # -- restore ----------------------------------------------------------------
 
@@ -213,31 +413,52 @@ class GateState:
         """Entries currently held."""
         return [e for e in self.entries.values() if e.status == "open"]
 
+    def current_level(self, e: Entry) -> int | None:
+        """Lowest level of the current phase not yet complete (None: quorum met)."""
+        groups = e.groups()
+        voters = [(self._roles(v.reviewer_id), v.level) for v in e.approvers.values()]
+        for level in sorted({g[2] for g in groups}):
+            upto = [g for g in groups if g[2] <= level]
+            if match_count(upto, voters) < sum(g[1] for g in upto):
+                return level
+        return None
+
+    def _roles(self, reviewer_id: str) -> frozenset[str]:
+        reviewer = self.registry.reviewer(reviewer_id)
+        return frozenset(reviewer.roles) if reviewer is not None else frozenset()
+
     # -- inputs -----------------------------------------------------------------
 
     def on_held(self, held: dict[str, Any], raw: bytes, now_ms: int) -> list[Effect]:
-        """A HeldEvent arrived from intake (or an escalation republish)."""
+        """A HeldEvent arrived from intake (or this gate's escalation republish, read back)."""
         eid = held["event_id"]
+        body_hash = hashlib.sha256(held["event"]).hexdigest()
         e = self.entries.get(eid)
-        if e is not None and e.status == "closed":
-            return []  # redelivery of an already-decided hold: nothing to do
-        if e is not None and e.status == "open":
-            if held["held_at"] <= e.held_at:
-                return []  # duplicate delivery
-            # An escalation republished by this gate: take the new roles and expiry.
-            e.roles = tuple(held["roles"])
-            e.expires_at = held["expires_at"]
-            e.held_at = held["held_at"]
-            e.held = raw
-            self._schedule(e)
-            return [Effect("changelog", eid, entry=e)]
+        if body_hash != held["content_hash"]:
+            return self._refuse_held(eid, held, raw, HeldRefusal.CONTENT_HASH_MISMATCH)
+        if e is not None and e.status in ("open", "closed"):
+            if body_hash != e.content_hash:
+                return self._refuse_held(eid, held, raw, HeldRefusal.DUPLICATE_EVENT_ID)
+            # Same content: nothing changes (no new roles, no later expiry). Audited.
+            return [
+                Effect(
+                    "audit",
+                    eid,
+                    {
+                        "transition": "held_resent",
+                        "outcome": "held" if e.status == "open" else (e.outcome or "").lower(),
+                        "reason_code": "same_content" if e.status == "open" else "already_decided",
+                        "content_hash": body_hash,
+                    },
+                )
+            ]
         early = e.early if e is not None else []
         seen = e.seen if e is not None else set()
         e = Entry(
             event_id=eid,
             status="open",
             held=raw,
-            content_hash=held["content_hash"],
+            content_hash=body_hash,
             actor_id=held["actor_id"],
             on_behalf_of=held.get("on_behalf_of"),
             roles=tuple(held["roles"]),
@@ -248,6 +469,11 @@ class GateState:
             escalate_roles=tuple(held.get("escalate_roles") or ()),
             escalate_ttl_ms=int(held.get("escalate_ttl_ms") or 0),
             seen=seen,
+            requirements=_reqs(held.get("requirements") or ()),
+            escalate_approvals=max(0, int(held.get("escalate_approvals") or 0)),
+            escalate_requirements=_reqs(held.get("escalate_requirements") or ()),
+            escalate_carry_votes=bool(held.get("escalate_carry_votes")),
+            phase_at=held["held_at"],
         )
         self.entries[eid] = e
         self._schedule(e)
@@ -275,6 +501,25 @@ class GateState:
                 break
         effects.append(Effect("changelog", eid, entry=e))
         return effects
+
+    def _refuse_held(
+        self, eid: str, held: dict[str, Any], raw: bytes, reason: HeldRefusal
+    ) -> list[Effect]:
+        return [
+            Effect(
+                "audit",
+                eid,
+                {
+                    "transition": "held_refused",
+                    "outcome": "rejected",
+                    "reason_code": reason.value,
+                    "content_hash": _s(held.get("content_hash")),
+                    "actor_id": _s(held.get("actor_id")),
+                    "rule": _s(held.get("rule")),
+                },
+            ),
+            Effect("held_refused", eid, {"reason": reason.value, "held": raw}),
+        ]
 
     def on_decision(self, dec: dict[str, Any], arrival_ms: int, now_ms: int) -> list[Effect]:
         """A Decision arrived (``arrival_ms``: the broker's LogAppendTime)."""
@@ -331,17 +576,31 @@ class GateState:
         reviewer = self.registry.reviewer(rid)
         if reviewer is None:
             return [self._refuse(eid, dec, Refusal.UNKNOWN_REVIEWER)]
-        if rid in (e.actor_id, e.on_behalf_of):
+        folded = fold_id(rid)
+        if folded in {fold_id(x) for x in (e.actor_id, e.on_behalf_of) if x}:
             return [self._refuse(eid, dec, Refusal.SELF_APPROVAL)]
-        if not set(e.roles) & set(reviewer.roles):
+        decided_at = dec.get("decided_at")
+        if not isinstance(decided_at, int) or isinstance(decided_at, bool):
+            return [self._refuse(eid, dec, Refusal.MALFORMED)]
+        since = e.held_at if e.escalate_carry_votes else e.phase_at
+        if decided_at < since - self._skew_ms:
+            return [self._refuse(eid, dec, Refusal.DECIDED_BEFORE_HOLD)]
+        if decided_at > arrival_ms + self._skew_ms:
+            return [self._refuse(eid, dec, Refusal.DECIDED_IN_FUTURE)]
+        roles = frozenset(reviewer.roles)
+        relevant = [g for g in e.groups() if not g[0].isdisjoint(roles)]
+        if not relevant:
             return [self._refuse(eid, dec, Refusal.WRONG_ROLE)]
         if arrival_ms > e.expires_at:
             return [self._refuse(eid, dec, Refusal.EXPIRED)]
-        if rid in e.approvers:
+        if folded in e.approvers:
             return [self._refuse(eid, dec, Refusal.DUPLICATE_VOTE)]
         verdict = dec.get("verdict")
         if verdict == "REJECT" and not str(dec.get("reason") or "").strip():
             return [self._refuse(eid, dec, Refusal.MISSING_REASON)]
+        level = self.current_level(e) or max(g[2] for g in relevant)
+        if verdict != "REJECT" and min(g[2] for g in relevant) > level:
+            return [self._refuse(eid, dec, Refusal.LEVEL_PENDING)]
         counted = Effect(
             "counted", eid, {"verdict": verdict, "reviewer_id": rid, "decision_id": did}
         )
@@ -367,16 +626,61 @@ class GateState:
                     [rid],
                     f"rejected by reviewer: {dec.get('reason')}",
                     now_ms,
+                    [did],
                 ),
             ]
-        e.approvers[rid] = did
-        if len(e.approvers) >= e.approvals:
-            return [
-                counted,
-                audit,
-                *self._close(e, "APPROVED", "REVIEWER", sorted(e.approvers), None, now_ms),
-            ]
-        return [counted, audit]
+        e.approvers[folded] = Vote(rid, did, _s(dec.get("key_id")), level)
+        withdrawn = self._withdraw_dead(e)
+        if self.current_level(e) is None:
+            return [counted, audit, *withdrawn, *self._release_approved(e, now_ms)]
+        return [counted, audit, *withdrawn]
+
+    def _release_approved(self, e: Entry, now_ms: int) -> list[Effect]:
+        votes = list(e.approvers.values())
+        return self._close(
+            e,
+            "APPROVED",
+            "REVIEWER",
+            sorted(v.reviewer_id for v in votes),
+            None,
+            now_ms,
+            [v.decision_id for v in votes],
+        )
+
+    def _withdraw_dead(self, e: Entry) -> list[Effect]:
+        """Drop counted votes whose key is no longer live (revoked, or reviewer removed)."""
+        effects: list[Effect] = []
+        for folded, v in list(e.approvers.items()):
+            if v.key_id is None or self.registry.key_live(v.reviewer_id, v.key_id):
+                continue
+            del e.approvers[folded]
+            effects.append(
+                Effect(
+                    "audit",
+                    e.event_id,
+                    {
+                        "transition": "vote_withdrawn",
+                        "outcome": "held",
+                        "reason_code": Refusal.REVOKED_KEY.value,
+                        "reviewer_id": v.reviewer_id,
+                        "decision_id": v.decision_id,
+                        "content_hash": e.content_hash,
+                    },
+                )
+            )
+        return effects
+
+    def revalidate(self, now_ms: int) -> list[Effect]:
+        """After a registry change: withdraw counted votes whose key is no longer live."""
+        effects: list[Effect] = []
+        for e in self.entries.values():
+            if e.status != "open":
+                continue
+            withdrawn = self._withdraw_dead(e)
+            if withdrawn:
+                effects += withdrawn
+                effects.append(Effect("changelog", e.event_id, entry=e))
+        return effects
 
     def _close(
         self,
@@ -386,6 +690,7 @@ class GateState:
         reviewers: list[str],
         reason: str | None,
         now_ms: int,
+        decisions: list[str],
     ) -> list[Effect]:
         e.status = "closed"
         e.outcome = outcome
@@ -405,6 +710,7 @@ class GateState:
                     "held": held,
                     "held_at": e.held_at,
                     "content_hash": e.content_hash,
+                    "decisions": decisions,
                 },
             ),
             Effect(
@@ -453,30 +759,12 @@ class GateState:
         return effects
 
     def _expire(self, e: Entry, now_ms: int) -> list[Effect]:
-        if e.on_expiry == "ESCALATE" and not e.escalated and e.escalate_roles:
-            e.escalated = True
-            e.roles = e.escalate_roles
-            e.expires_at = now_ms + max(1, e.escalate_ttl_ms)
-            e.held_at = now_ms
-            self._schedule(e)
-            return [
-                Effect(
-                    "audit",
-                    e.event_id,
-                    {"transition": "escalated", "outcome": "held", "reason_code": "expiry"},
-                ),
-                Effect(
-                    "republish",
-                    e.event_id,
-                    {
-                        "roles": list(e.roles),
-                        "expires_at": e.expires_at,
-                        "held_at": now_ms,
-                        "held": e.held,
-                    },
-                ),
-                Effect("changelog", e.event_id, entry=e),
-            ]
+        if (
+            e.on_expiry == "ESCALATE"
+            and not e.escalated
+            and (e.escalate_roles or e.escalate_requirements)
+        ):
+            return self._escalate(e, now_ms)
         outcome = "APPROVED" if e.on_expiry == "APPROVE" else "REJECTED"
         effects = [
             Effect(
@@ -489,10 +777,52 @@ class GateState:
             e,
             outcome,
             "EXPIRY",
-            sorted(e.approvers),
+            sorted(v.reviewer_id for v in e.approvers.values()),
             "hold expired" if outcome == "REJECTED" else "approved on expiry",
             now_ms,
+            [v.decision_id for v in e.approvers.values()],
         )
+        effects.append(Effect("changelog", e.event_id, entry=e))
+        return effects
+
+    def _escalate(self, e: Entry, now_ms: int) -> list[Effect]:
+        e.escalated = True
+        e.phase_at = now_ms
+        e.expires_at = now_ms + max(1, e.escalate_ttl_ms)
+        if e.escalate_carry_votes:
+            for v in e.approvers.values():
+                v.level = 1
+        else:
+            e.approvers.clear()  # the new phase counts its own votes
+        groups = e.groups()
+        self._schedule(e)
+        effects = [
+            Effect(
+                "audit",
+                e.event_id,
+                {"transition": "escalated", "outcome": "held", "reason_code": "expiry"},
+            ),
+            Effect(
+                "republish",
+                e.event_id,
+                {
+                    "roles": sorted({r for g in groups for r in g[0]}),
+                    "approvals": sum(g[1] for g in groups),
+                    "requirements": [
+                        {"role": next(iter(g[0])), "count": g[1], "level": g[2]}
+                        for g in groups
+                        if e.escalate_requirements
+                    ],
+                    "expires_at": e.expires_at,
+                    "held_at": now_ms,
+                    "held": e.held,
+                },
+            ),
+        ]
+        if e.escalate_carry_votes and e.approvers:
+            effects += self._withdraw_dead(e)
+            if self.current_level(e) is None:
+                effects += self._release_approved(e, now_ms)
         effects.append(Effect("changelog", e.event_id, entry=e))
         return effects
 

@@ -49,6 +49,9 @@ class ConditionInfo:
     constraints: dict[str, frozenset[str]] = field(default_factory=dict)
     #: True when every top-level conjunct is such a constraint (no CEL needed at all).
     pure_constraints: bool = False
+    #: True when a top-level conjunct is exactly ``findings.exists(...)``: the condition
+    #: is false for an event without findings (CEL: ``false && x`` is false, errors too).
+    needs_findings: bool = False
     #: Every top-level conjunct as a simple predicate, or None for one that is not:
     #: ``("in", f, values)``, ``("notnull", f, None)``, ``("cmp", f, (op, number))`` or
     #: ``("cmp", f, (op, ("limits", name)))``. Empty when the top level is not ``&&``.
@@ -188,6 +191,7 @@ def analyze(source: str) -> ConditionInfo:
     named = frozenset((m.group(1), m.group(2)) for m in _NAMED.finditer(masked))
     constraints: dict[str, frozenset[str]] = {}
     pure = False
+    needs_findings = False
     predicates: list[tuple[str, str, Any] | None] = []
     conjuncts = _split_top(masked, "&&")
     if conjuncts is not None:
@@ -199,6 +203,7 @@ def analyze(source: str) -> ConditionInfo:
                 prev = constraints.get(fld)
                 constraints[fld] = values if prev is None else prev & values
         pure = all(item is not None for item in found)
+        needs_findings = any(_is_findings_exists(c) for c in conjuncts)
     return ConditionInfo(
         sure=True,
         event_fields=None if bare else fields,
@@ -208,7 +213,23 @@ def analyze(source: str) -> ConditionInfo:
         pure_constraints=pure,
         predicates=predicates,
         normalized=normalized,
+        needs_findings=needs_findings,
     )
+
+
+def _is_findings_exists(conjunct: str) -> bool:
+    """Whether a (masked) conjunct is one call ``findings.exists(...)`` and nothing more."""
+    text = _strip_parens(conjunct)
+    m = re.match(r"findings\s*\.\s*exists\s*\(", text)
+    if m is None:
+        return False
+    depth = 0
+    for i in range(m.end() - 1, len(text)):
+        depth += text[i] in "([{"
+        depth -= text[i] in ")]}"
+        if depth == 0:
+            return i == len(text) - 1
+    return False
 
 
 def rewrite_event_fields(source: str, prefix: str) -> str | None:

@@ -1,22 +1,34 @@
-"""The compiled policy: ordered rules, first match wins, evaluated with exact fast paths.
+"""The compiled policy: deny wins, matching holds combine, allow only when nothing else.
 
-Evaluation of one event (``Policy.assess``):
+Precedence (``Policy.assess``; see ``sluice/policy/README.md``, "Precedence"):
 
-1. Candidate rules come from an index by ``event.kind``: a rule whose condition has a
-   top-level conjunct ``event.kind == "X"`` (or ``in [...]``) cannot match another kind,
-   because in CEL ``false && anything`` is ``false``. Order is kept.
-2. Such enum conjuncts (on ``kind`` and ``data_classification``) are checked in Python;
-   a rule made only of them needs no CEL at all.
-3. Otherwise the rule's result is memoised on the exact values it reads (the event
-   fields named in it, the findings when it uses them); CEL is pure, so equal inputs give
-   equal results. Rules using ``now`` or a bare ``event`` are not memoised.
-4. On a miss the rule runs in CEL with only the values it reads, passed as flat variables
-   (``event.cost_usd`` is compiled as a plain variable), which the CEL runtime converts
-   several times faster than a map.
+1. Deny rules, in file order: the first that matches decides (``deny``).
+2. Otherwise every hold rule is evaluated; if any matches, the outcome is ``hold`` and
+   the requirements of all of them apply together (:func:`combine_holds`: requirements
+   united, shortest ttl, most fail-closed on_expiry). ``Assessment.rule`` is the first of
+   them in file order, ``Assessment.rules`` names them all.
+3. Otherwise the first allow rule that matches decides (``allow``).
+4. Otherwise the default.
 
-A condition that raises at run time (a missing map key, ``double("abc")``, a null
-compared with a number) or returns a non-bool counts as *not matching*; it is counted in
-``Policy.error_counts`` and named in ``Assessment.errors``. ``assess`` never raises.
+A condition that raises at run time (a missing map key, ``double("20,000")``, a null
+compared with a number) or returns a non-bool **fails closed**: in a deny rule it counts
+as a match (deny), in a hold rule as a match (hold), in an allow rule as no match. It
+is counted in ``Policy.error_counts`` and named in ``Assessment.errors``.
+``assess`` never raises.
+
+Fast paths, which never change the result (``tests/unit/policy`` checks them against
+the plain evaluator on randomised events):
+
+- Candidate rules come from an index by ``event.kind``: a rule whose condition has a
+  top-level conjunct ``event.kind == "X"`` (or ``in [...]``) cannot match another kind,
+  because in CEL ``false && anything`` is ``false`` (even when the rest errs).
+- Such enum conjuncts, ``!= null`` and numeric comparisons are checked in Python; a
+  rule made only of them needs no CEL at all.
+- Otherwise the rule's result is memoised on the exact values it reads (the event
+  fields named in it, the findings when it uses them); CEL is pure, so equal inputs give
+  equal results, errors included. Rules using ``now`` or a bare ``event`` are not memoised.
+- On a miss the rule runs in CEL with only the values it reads, passed as flat variables
+  (``event.cost_usd`` is compiled as a plain variable).
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from typing import Any
 import cel
 
 from sluice.policy.analysis import ConditionInfo
-from sluice.policy.model import Assessment, HoldSpec
+from sluice.policy.model import Assessment, HoldSpec, combine_holds
 
 __all__ = [
     "CMP_OPS",
@@ -156,6 +168,25 @@ class CompiledRule:
     clean: Assessment | None = None
 
 
+_Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
+
+
+def _phases(rules: Sequence[CompiledRule], *, without_findings: bool = False) -> _Phases:
+    """(deny rules, hold rules, allow rules), each in file order; ``without_findings``
+    drops the rules that cannot match an event without findings."""
+    if without_findings:
+        rules = [r for r in rules if not (r.info.sure and r.info.needs_findings)]
+    return (
+        tuple(r for r in rules if r.outcome == "deny"),
+        tuple(r for r in rules if r.outcome == "hold"),
+        tuple(r for r in rules if r.outcome == "allow"),
+    )
+
+
+def _may_be_kind(rule: CompiledRule, kind: str) -> bool:
+    return all(kind in vals for f, vals in rule.constraints if f == "kind")
+
+
 class Policy:
     """A loaded policy. Build with :func:`sluice.policy.load_policy`."""
 
@@ -178,7 +209,7 @@ class Policy:
         self.limits: dict[str, Any] = dict(limits or {})
         self.source = source
         self.optimize = optimize
-        #: Run-time condition errors per rule name since load (treated as not matching).
+        #: Run-time condition errors per rule name since load (deny/hold: match; allow: not).
         self.error_counts: dict[str, int] = {}
         self._local = threading.local()
         self._uses_now = any(r.uses_now for r in self.rules)
@@ -190,19 +221,23 @@ class Policy:
                 rule.hold,
                 policy_hash,
                 risk_score(rule.outcome, ()),
+                (),
+                (rule.name,),
             )
             if optimize and rule.memo is None and self._memoisable(rule):
                 rule.memo = {}
+        #: Combined holds by the matching rules' identities: (spec, reason, names).
+        self._combos: dict[tuple[int, ...], tuple[HoldSpec, str | None, tuple[str, ...]]] = {}
+        self._all = _phases(self.rules)
         kinds = {k for r in self.rules for f, vals in r.constraints if f == "kind" for k in vals}
-        unconstrained = tuple(
-            r for r in self.rules if not any(f == "kind" for f, _ in r.constraints)
-        )
-        self._unconstrained = unconstrained
-        self._by_kind: dict[str, tuple[CompiledRule, ...]] = {
-            k: tuple(
-                r for r in self.rules if all(k in vals for f, vals in r.constraints if f == "kind")
-            )
-            for k in kinds
+        unconstrained = [r for r in self.rules if not any(f == "kind" for f, _ in r.constraints)]
+        by_kind = {k: [r for r in self.rules if _may_be_kind(r, k)] for k in kinds}
+        self._unconstrained = _phases(unconstrained)
+        self._by_kind: dict[str, _Phases] = {k: _phases(rs) for k, rs in by_kind.items()}
+        # Without findings, rules with a top-level `findings.exists(...)` conjunct are false.
+        self._unconstrained_nf = _phases(unconstrained, without_findings=True)
+        self._by_kind_nf: dict[str, _Phases] = {
+            k: _phases(rs, without_findings=True) for k, rs in by_kind.items()
         }
 
     @staticmethod
@@ -226,14 +261,37 @@ class Policy:
     def assess(
         self, event: Mapping[str, Any], findings: Sequence[Any] = (), *, now_ms: int | None = None
     ) -> Assessment:
-        """Assess one decoded WorkflowEvent dict and its findings; the first matching rule wins.
+        """Assess one decoded WorkflowEvent dict and its findings (precedence: module doc).
 
         ``now_ms`` (epoch ms, for ``now`` in conditions) defaults to the wall clock.
-        Returns the :class:`Assessment` of the first matching rule, or of the default.
-        Never raises on event content: a failing condition is a non-match (see module doc).
+        Never raises: a failing condition fails closed (see module doc), and an internal
+        error gives the fail-closed :meth:`fallback` assessment.
         """
-        if not self.optimize:
-            return self._assess_plain(event, findings, now_ms)
+        try:
+            if not self.optimize:
+                return self._assess_plain(event, findings, now_ms)
+            return self._assess_fast(event, findings, now_ms)
+        except Exception as exc:  # a bug must not decide an event: fail closed
+            log.error(
+                "policy assessment failed; event held (fail closed)",
+                extra={"exc_type": type(exc).__name__},
+            )
+            return self.fallback()
+
+    def fallback(self) -> Assessment:
+        """What an event gets when assessment itself fails: the default if it holds or
+        denies, else a hold for security (1 approval, 4h, reject on expiry)."""
+        d = self.default
+        if d.outcome != "allow" and d.clean is not None:
+            return d.clean
+        spec = HoldSpec(roles=("security",), approvals=1, ttl_ms=4 * 3_600_000)
+        return Assessment(
+            "hold", "default", "policy assessment failed", spec, self.hash, 0.5, (), ("default",)
+        )
+
+    def _assess_fast(
+        self, event: Mapping[str, Any], findings: Sequence[Any], now_ms: int | None
+    ) -> Assessment:
         cel_findings: list[dict[str, Any]] | None = None
         fkey: Any = ()
         if findings:
@@ -241,24 +299,28 @@ class Policy:
             fkey = tuple(tuple(f.values()) for f in cel_findings)
         kind = event.get("kind", _MISSING)
         if type(kind) is str:
-            candidates = self._by_kind.get(kind, self._unconstrained)
+            if findings:
+                denies, holds, allows = self._by_kind.get(kind, self._unconstrained)
+            else:
+                denies, holds, allows = self._by_kind_nf.get(kind, self._unconstrained_nf)
         else:
-            candidates = self.rules
+            denies, holds, allows = self._all
         errors: list[str] | None = None
-        ctx: cel.Context | None = None
-        findings_set = now_set = False
-        for rule in candidates:
+        state: list[Any] = [None, False, False]  # CEL context, findings set, now set
+
+        def run(rule: CompiledRule) -> Any:
+            """True, False or _ERROR for one rule on this event (fast paths, then CEL)."""
             decided = True
             for fld, op, arg in rule.preds:
                 value = event.get(fld, _MISSING)
                 if op == _IN:
                     if type(value) is str:
                         if value not in arg:
-                            break
+                            return False
                         continue
                 elif op == _NOTNULL:
                     if value is None:
-                        break
+                        return False
                     if value is not _MISSING:
                         continue
                 elif type(value) is float:
@@ -271,51 +333,67 @@ class Policy:
                         if op == _GT
                         else value >= arg
                     ):
-                        break
+                        return False
                     continue
                 decided = False  # not a plain value: let CEL decide (and count errors)
-            else:
-                # No conjunct is false. All true (and nothing else in the condition)?
-                if rule.pure and decided:
-                    return self._result(rule, cel_findings, errors)
-                # Memo lookup on the exact values the rule reads.
-                key: Any = None
-                memo = rule.memo
-                if memo is not None:
-                    try:
-                        fields = rule.fields or ()
-                        key = tuple(_freeze(event.get(f, _MISSING)) for f in fields)
-                        if rule.uses_findings:
-                            key = (key, fkey)
-                    except _Unhashable:
-                        key = None
-                    else:
-                        hit = memo.get(key, _MISS)
-                        if hit is True:
-                            return self._result(rule, cel_findings, errors)
-                        if hit is False:
-                            continue
-                        if hit is _ERROR:
-                            errors = self._count_error(rule, errors, None)
-                            continue
-                # Evaluate in CEL.
-                if ctx is None:
-                    ctx = self._context()
-                if rule.uses_findings and not findings_set:
-                    ctx.add_variable("findings", cel_findings or [])
-                    findings_set = True
-                if rule.uses_now and not now_set:
-                    ctx.add_variable("now", self._now(now_ms))
-                    now_set = True
-                result = self._run(rule, event, ctx)
-                if key is not None and memo is not None:
-                    if len(memo) >= MEMO_LIMIT:
-                        memo.clear()
-                    memo[key] = result
-                if result is True:
-                    return self._result(rule, cel_findings, errors)
-                if result is _ERROR:
-                    errors = self._count_error(rule, errors, None)
+            # No conjunct is false. All true (and nothing else in the condition)?
+            if rule.pure and decided:
+                return True
+            key: Any = None
+            memo = rule.memo
+            if memo is not None:
+                try:
+                    key = tuple(_freeze(event.get(f, _MISSING)) for f in rule.fields or ())
+                    if rule.uses_findings:
+                        key = (key, fkey)
+                except _Unhashable:
+                    key = None
+                else:
+                    hit = memo.get(key, _MISS)
+                    if hit is not _MISS:
+                        return hit
+            ctx = state[0]
+            if ctx is None:
+                ctx = state[0] = self._context()
+            if rule.uses_findings and not state[1]:
+                ctx.add_variable("findings", cel_findings or [])
+                state[1] = True
+            if rule.uses_now and not state[2]:
+                ctx.add_variable("now", self._now(now_ms))
+                state[2] = True
+            result = self._run(rule, event, ctx)
+            if key is not None and memo is not None:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = result
+            return result
+
+        for rule in denies:
+            result = run(rule)
+            if result is _ERROR:
+                errors = self._count_error(rule, errors, None)
+            if result is not False:
+                return self._result(rule, cel_findings, errors, errored=result is _ERROR)
+        matched: list[CompiledRule] | None = None
+        failed: list[CompiledRule] | None = None
+        for rule in holds:
+            result = run(rule)
+            if result is False:
+                continue
+            if matched is None:
+                matched = []
+            matched.append(rule)
+            if result is _ERROR:
+                errors = self._count_error(rule, errors, None)
+                failed = [rule] if failed is None else [*failed, rule]
+        if matched is not None:
+            return self._held(matched, failed, cel_findings, errors)
+        for rule in allows:
+            result = run(rule)
+            if result is True:
+                return self._result(rule, cel_findings, errors)
+            if result is _ERROR:
+                errors = self._count_error(rule, errors, None)
         return self._result(self.default, cel_findings, errors)
 
     def _run(self, rule: CompiledRule, event: Mapping[str, Any], ctx: cel.Context) -> Any:
@@ -343,7 +421,7 @@ class Policy:
             # Once per rule: the type only, never the message (it may quote event data).
             error = type(exc).__name__ if exc is not None else "non-bool result"
             log.warning(
-                "policy rule %r: condition failed at run time (%s); treated as not matching",
+                "policy rule %r: condition failed at run time (%s); fails closed",
                 rule.name,
                 error,
                 extra={"rule": rule.name, "error": error},
@@ -367,25 +445,72 @@ class Policy:
         rule: CompiledRule,
         cel_findings: list[dict[str, Any]] | None,
         errors: list[str] | None,
+        *,
+        errored: bool = False,
     ) -> Assessment:
         clean = rule.clean
         assert clean is not None  # noqa: S101 - set in __init__
         if not cel_findings and not errors:
             return clean
+        reason = rule.reason
+        if errored:
+            reason = _failed_reason(reason)
         return Assessment(
             rule.outcome,
             rule.name,
-            rule.reason,
+            reason,
             rule.hold,
             self.hash,
             risk_score(rule.outcome, cel_findings or ()),
             tuple(errors or ()),
+            clean.rules,
+        )
+
+    def _held(
+        self,
+        matched: list[CompiledRule],
+        failed: list[CompiledRule] | None,
+        cel_findings: list[dict[str, Any]] | None,
+        errors: list[str] | None,
+    ) -> Assessment:
+        """The assessment for one or more matching hold rules (requirements combined)."""
+        if len(matched) == 1 and failed is None:
+            return self._result(matched[0], cel_findings, errors)
+        key = tuple(id(r) for r in matched)
+        combo = self._combos.get(key)
+        if combo is None:
+            specs = [r.hold for r in matched if r.hold is not None]
+            reasons = list(dict.fromkeys(r.reason for r in matched if r.reason))
+            names = tuple(r.name for r in matched)
+            reason = "; ".join(reasons) or None
+            if len(names) > 1:
+                reason = f"rules {', '.join(names)}" + (f": {reason}" if reason else "")
+            combo = (combine_holds(specs), reason, names)
+            if len(self._combos) >= MEMO_LIMIT:
+                self._combos.clear()
+            self._combos[key] = combo
+        spec, reason, names = combo
+        if failed is not None:
+            reason = _failed_reason(reason, tuple(r.name for r in failed))
+        return Assessment(
+            "hold",
+            names[0],
+            reason,
+            spec,
+            self.hash,
+            risk_score("hold", cel_findings or ()),
+            tuple(errors or ()),
+            names,
         )
 
     def _assess_plain(
         self, event: Mapping[str, Any], findings: Sequence[Any], now_ms: int | None
     ) -> Assessment:
-        """Reference evaluation: every rule in order, full CEL, no index and no memo."""
+        """Reference evaluation: every rule, full CEL, no index and no memo.
+
+        Same precedence as the fast path: denies in file order (first match or error
+        decides), then every hold, then allows in file order, then the default.
+        """
         cel_findings = [finding_to_cel(f) for f in findings]
         activation = {
             "event": dict(event),
@@ -395,16 +520,48 @@ class Policy:
             "now": self._now(now_ms),
         }
         errors: list[str] | None = None
-        for rule in self.rules:
+
+        def run(rule: CompiledRule) -> Any:
             try:
                 out = rule.program.execute(activation)
-            except Exception as exc:  # run-time error: not matching
+            except Exception as exc:  # run-time error: fails closed for deny/hold
                 self._note_error(rule, exc)
-                out = None
-            if out is True:
+                return _ERROR
+            if out is True or out is False:
+                return out
+            self._note_error(rule, None)
+            return _ERROR
+
+        denies, holds, allows = self._all
+        for rule in denies:
+            result = run(rule)
+            if result is _ERROR:
+                errors = self._count_error(rule, errors, None)
+            if result is not False:
+                return self._result(rule, cel_findings, errors, errored=result is _ERROR)
+        matched: list[CompiledRule] = []
+        failed: list[CompiledRule] = []
+        for rule in holds:
+            result = run(rule)
+            if result is False:
+                continue
+            matched.append(rule)
+            if result is _ERROR:
+                errors = self._count_error(rule, errors, None)
+                failed.append(rule)
+        if matched:
+            return self._held(matched, failed or None, cel_findings, errors)
+        for rule in allows:
+            result = run(rule)
+            if result is True:
                 return self._result(rule, cel_findings, errors)
-            if out is not False:
-                if out is not None:
-                    self._note_error(rule, None)
+            if result is _ERROR:
                 errors = self._count_error(rule, errors, None)
         return self._result(self.default, cel_findings, errors)
+
+
+def _failed_reason(reason: str | None, names: tuple[str, ...] = ()) -> str:
+    """A reason that says the decision came from a condition that failed (fail closed)."""
+    which = f" ({', '.join(names)})" if names else ""
+    note = f"condition failed at run time{which}: fail closed"
+    return f"{reason}; {note}" if reason else note

@@ -22,7 +22,7 @@ from sluice.errors import ConfigError
 from sluice.models.event import StepKind
 from sluice.policy.analysis import analyze, rewrite_event_fields
 from sluice.policy.engine import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule, Policy
-from sluice.policy.model import EVENT_FIELDS, HoldSpec, Problem, parse_duration_ms
+from sluice.policy.model import EVENT_FIELDS, HoldSpec, Problem, Requirement, parse_duration_ms
 
 __all__ = ["DEFAULT_POLICY", "check_policy", "check_policy_bytes", "load_policy"]
 
@@ -36,9 +36,9 @@ _RULE_KEYS = frozenset({"name", "description", "when", "allow", "hold", "deny"})
 _OUTCOME_KEYS = {
     "allow": frozenset({"reason"}),
     "deny": frozenset({"reason"}),
-    "hold": frozenset({"roles", "approvals", "ttl", "on_expiry", "escalate", "reason"}),
+    "hold": frozenset({"roles", "approvals", "levels", "ttl", "on_expiry", "escalate", "reason"}),
 }
-_ESCALATE_KEYS = frozenset({"roles", "ttl"})
+_ESCALATE_KEYS = frozenset({"roles", "approvals", "ttl", "carry_votes"})
 _EXPIRY = {"reject": "REJECT", "approve": "APPROVE", "escalate": "ESCALATE"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
 _VARIABLES = frozenset({"event", "findings", "lists", "limits", "now"})
@@ -108,14 +108,90 @@ def _parse_outcome(
         ok = False
     if kind != "hold":
         return (reason, None) if ok else None
-    roles = _string_list(body.get("roles"))
-    if roles is None:
-        problems.append(Problem("hold: roles must be a non-empty list of role names", where))
-        ok = False
+    hold = _parse_hold(body, where, problems)
+    if not ok or hold is None:
+        return None
+    return reason, hold
+
+
+def _requirements_map(
+    value: Any, level: int, what: str, where: str, problems: list[Problem]
+) -> tuple[Requirement, ...] | None:
+    """``{role: count, ...}`` as requirements at ``level``; None (problem added) if bad."""
+    if not isinstance(value, dict) or not value:
+        problems.append(Problem(f"{what} must be a non-empty map of role to count", where))
+        return None
+    out = []
+    for role, count in value.items():
+        if not isinstance(role, str) or not role.strip():
+            problems.append(Problem(f"{what}: role names must be non-empty strings", where))
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            problems.append(Problem(f"{what}: count for {role!r} must be an integer >= 1", where))
+            return None
+        out.append(Requirement(role.strip(), count, level))
+    return tuple(out)
+
+
+def _who(
+    body: Mapping[str, Any], what: str, where: str, problems: list[Problem], *, levels_ok: bool
+) -> tuple[tuple[str, ...], int, tuple[Requirement, ...]] | None:
+    """(roles, approvals, requirements) of a hold or an escalation; None when invalid.
+
+    Three forms: ``roles: [...]`` with ``approvals: N`` (N from any of the roles);
+    ``approvals: {role: N, ...}`` (every role its count, level 1); ``levels: [{...}, ...]``
+    (level k counts once levels 1..k-1 are complete).
+    """
     approvals = body.get("approvals", 1)
+    levels = body.get("levels") if levels_ok else None
+    roles_raw = body.get("roles")
+    if levels is not None or isinstance(approvals, dict):
+        if roles_raw is not None:
+            problems.append(
+                Problem(f"{what}: roles is implied by the approvals map or levels; drop it", where)
+            )
+            return None
+        if levels is not None:
+            if "approvals" in body:
+                problems.append(Problem(f"{what}: use levels or approvals, not both", where))
+                return None
+            if not isinstance(levels, list) or not levels:
+                problems.append(Problem(f"{what}: levels must be a non-empty list of maps", where))
+                return None
+            reqs: list[Requirement] = []
+            for i, level in enumerate(levels, start=1):
+                got = _requirements_map(level, i, f"{what}: levels[{i - 1}]", where, problems)
+                if got is None:
+                    return None
+                reqs.extend(got)
+        else:
+            got = _requirements_map(approvals, 1, f"{what}: approvals", where, problems)
+            if got is None:
+                return None
+            reqs = list(got)
+        roles = tuple(dict.fromkeys(r.role for r in reqs))
+        return roles, sum(r.count for r in reqs), tuple(reqs)
+    pool = _string_list(roles_raw)
+    if pool is None:
+        problems.append(
+            Problem(
+                f"{what}: roles must be a non-empty list of role names"
+                " (or give approvals as a map of role to count)",
+                where,
+            )
+        )
+        return None
     if isinstance(approvals, bool) or not isinstance(approvals, int) or approvals < 1:
-        problems.append(Problem("hold: approvals must be an integer >= 1", where))
-        ok = False
+        problems.append(
+            Problem(f"{what}: approvals must be an integer >= 1 or a map of role to count", where)
+        )
+        return None
+    return pool, approvals, ()
+
+
+def _parse_hold(body: Mapping[str, Any], where: str, problems: list[Problem]) -> HoldSpec | None:
+    ok = True
+    who = _who(body, "hold", where, problems, levels_ok=True)
     ttl_ms = 0
     try:
         ttl_ms = parse_duration_ms(body.get("ttl", "4h"))
@@ -127,8 +203,9 @@ def _parse_outcome(
     if on_expiry is None:
         problems.append(Problem("hold: on_expiry must be reject, approve or escalate", where))
         ok = False
-    esc_roles: tuple[str, ...] = ()
+    esc_who: tuple[tuple[str, ...], int, tuple[Requirement, ...]] | None = ((), 0, ())
     esc_ttl = 0
+    carry = False
     escalate = body.get("escalate")
     if on_expiry == "ESCALATE":
         if not isinstance(escalate, dict):
@@ -139,31 +216,40 @@ def _parse_outcome(
                 if key not in _ESCALATE_KEYS:
                     problems.append(Problem(f"hold: escalate: unknown key {key!r}", where))
                     ok = False
-            esc = _string_list(escalate.get("roles"))
-            if esc is None:
-                problems.append(Problem("hold: escalate: roles must be a non-empty list", where))
-                ok = False
-            else:
-                esc_roles = esc
+            esc_body = dict(escalate)
+            explicit = "approvals" in esc_body
+            esc_who = _who(esc_body, "hold: escalate", where, problems, levels_ok=False)
+            if esc_who is not None and not explicit:
+                esc_who = (esc_who[0], 0, ())  # 0: as many approvals as the first phase
             try:
                 esc_ttl = parse_duration_ms(escalate.get("ttl", body.get("ttl", "4h")))
             except ValueError as exc:
                 problems.append(Problem(f"hold: escalate: ttl: {exc}", where))
                 ok = False
+            carry_raw = escalate.get("carry_votes", False)
+            if not isinstance(carry_raw, bool):
+                problems.append(Problem("hold: escalate: carry_votes must be true or false", where))
+                ok = False
+            else:
+                carry = carry_raw
     elif escalate is not None:
         problems.append(Problem("hold: escalate is set but on_expiry is not escalate", where))
         ok = False
-    if not ok or roles is None or on_expiry is None:
+    if not ok or who is None or esc_who is None or on_expiry is None:
         return None
-    hold = HoldSpec(
+    roles, approvals, reqs = who
+    return HoldSpec(
         roles=roles,
         approvals=approvals,
         ttl_ms=ttl_ms,
         on_expiry=on_expiry,
-        escalate_roles=esc_roles,
+        escalate_roles=esc_who[0],
         escalate_ttl_ms=esc_ttl,
+        requirements=reqs,
+        escalate_approvals=esc_who[1],
+        escalate_requirements=esc_who[2],
+        escalate_carry_votes=carry,
     )
-    return reason, hold
 
 
 def _outcome_of(
@@ -382,46 +468,143 @@ def _implies(later: dict[str, frozenset[str]], earlier: dict[str, frozenset[str]
     return all(f in later and later[f] <= vals for f, vals in earlier.items())
 
 
+def _preempts(earlier: CompiledRule, rule: CompiledRule) -> str | None:
+    """Why ``earlier`` decides every event ``rule`` could match, or None."""
+    norm = earlier.info.normalized
+    if norm == "true":
+        return f"rule '{earlier.name}' always matches"
+    if norm == rule.info.normalized:
+        return f"same condition as rule '{earlier.name}'"
+    e = earlier.info
+    if (
+        rule.info.sure
+        and e.sure
+        and e.pure_constraints
+        and e.constraints
+        and _implies(rule.info.constraints, e.constraints)
+    ):
+        return f"rule '{earlier.name}' matches all it could"
+    return None
+
+
 def _check_reachability(doc: _Doc) -> None:
+    """Rules that can never decide under the precedence (deny > every hold > first allow).
+
+    A deny is pre-empted by an earlier deny; a hold by any deny; an allow by any deny or
+    hold (wherever it is in the file) and by an earlier allow.
+    """
     problems = doc.problems
-    always: str | None = None
-    seen_sources: dict[str, str] = {}
-    pure_before: list[CompiledRule] = []
-    for rule in doc.rules:
-        norm = rule.info.normalized
-        if always is not None:
-            problems.append(
-                Problem(f"unreachable: rule '{always}' before it always matches", rule.name)
-            )
-            continue
-        if norm in seen_sources:
-            problems.append(
-                Problem(f"unreachable: same condition as rule '{seen_sources[norm]}'", rule.name)
-            )
-            continue
-        seen_sources[norm] = rule.name
-        if norm == "false":
+    for i, rule in enumerate(doc.rules):
+        if rule.info.normalized == "false":
             problems.append(Problem("never matches (when: false)", rule.name, "warning"))
-        covering = next(
-            (
-                e.name
-                for e in pure_before
-                if rule.info.sure and _implies(rule.info.constraints, e.info.constraints)
-            ),
-            None,
-        )
-        if covering is not None:
-            problems.append(
-                Problem(f"unreachable: rule '{covering}' before it matches all it could", rule.name)
-            )
             continue
-        if norm == "true":
-            always = rule.name
-        elif rule.info.sure and rule.info.pure_constraints and rule.info.constraints:
-            pure_before.append(rule)  # matches exactly when its enum constraints hold
+        if rule.outcome == "deny":
+            rivals = [r for r in doc.rules[:i] if r.outcome == "deny"]
+        elif rule.outcome == "hold":
+            rivals = [r for r in doc.rules if r.outcome == "deny"]
+        else:
+            rivals = [r for r in doc.rules if r.outcome != "allow"] + [
+                r for r in doc.rules[:i] if r.outcome == "allow"
+            ]
+        for earlier in rivals:
+            why = _preempts(earlier, rule)
+            if why is None:
+                continue
+            if earlier.outcome == rule.outcome:
+                problems.append(Problem(f"unreachable: {why} before it", rule.name))
+            else:
+                problems.append(
+                    Problem(
+                        f"unreachable: {earlier.outcome} rule '{earlier.name}' matches every"
+                        f" event this rule could {rule.outcome}, and {earlier.outcome} wins"
+                        " (deny > hold > allow)",
+                        rule.name,
+                    )
+                )
+            break
+    always = next((r.name for r in doc.rules if r.info.normalized == "true"), None)
     if always is not None:
         problems.append(
             Problem(f"never used: rule '{always}' always matches", "default", "warning")
+        )
+    _check_weakening(doc)
+
+
+#: Conversions that raise on text that is not a number (``double("20,000")``).
+_CONVERSION = re.compile(r"(?<![\w.])(double|int|uint|timestamp|duration)\s*\(")
+#: Event fields whose values are producer-supplied text (numbers and enums excluded).
+_TEXT_FIELDS = (
+    "attributes|arguments|content|resource|step|action|actor|model|on_behalf_of|trace_id|"
+    "workflow_id|run_id|event_id"
+)
+_PRODUCER_TEXT = re.compile(rf"(?<![\w.])event\s*\.\s*(?:{_TEXT_FIELDS})\b|(?<![\w.])event\s*\[")
+
+
+def _call_argument(source: str, open_paren: int) -> str | None:
+    """The text between ``source[open_paren]`` (a ``(``) and its matching ``)``."""
+    depth = 0
+    for j in range(open_paren, len(source)):
+        c = source[j]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return source[open_paren + 1 : j]
+    return None
+
+
+def _check_weakening(doc: _Doc) -> None:
+    """Warnings for what can still let an event through with less review than intended.
+
+    Under the precedence no rule lowers the outcome another rule gives; what can weaken
+    is a hold that approves on expiry (alone, it releases unreviewed), a default that
+    allows (fail open), and, informationally, conversions of producer text (they fail
+    closed in deny/hold rules, and make an allow rule not match).
+    """
+    problems = doc.problems
+    strict_default = doc.default is not None and doc.default.outcome != "allow"
+    for rule in doc.rules:
+        hold = rule.hold
+        if hold is not None and hold.on_expiry == "APPROVE":
+            problems.append(
+                Problem(
+                    "can weaken a stricter rule: on_expiry approve releases the event"
+                    " unreviewed when this hold expires"
+                    + (" (the default would hold or deny it)" if strict_default else "")
+                    + "; where another hold also matches, the stricter on_expiry applies",
+                    rule.name,
+                    "warning",
+                )
+            )
+        for m in _CONVERSION.finditer(rule.source):
+            arg = _call_argument(rule.source, m.end() - 1)
+            if arg is None or not _PRODUCER_TEXT.search(arg):
+                continue
+            if f"{arg.strip()}.matches(" in rule.source:
+                continue  # guarded by a format check on the same text
+            effect = {
+                "deny": "fails closed: the rule denies",
+                "hold": "fails closed: the rule holds",
+                "allow": "the rule does not match",
+            }[rule.outcome]
+            problems.append(
+                Problem(
+                    f"{m.group(1)}() of producer-supplied text can fail at run time"
+                    f" ({effect}); check its format first with"
+                    f' {arg.strip()}.matches("^[0-9]+([.][0-9]+)?$")',
+                    rule.name,
+                    "warning",
+                )
+            )
+    default = doc.default
+    if default is not None and default.outcome == "allow":
+        problems.append(
+            Problem(
+                "allow: an event no rule matches is approved (fail open); hold or deny instead",
+                "default",
+                "warning",
+            )
         )
 
 
@@ -511,7 +694,11 @@ def _probe(doc: _Doc) -> None:
             doc.problems.append(
                 Problem(
                     "type error when an optional field is null: guard it with `!= null`"
-                    " (until then such events do not match)",
+                    + (
+                        " (until then such events do not match)"
+                        if rule.outcome == "allow"
+                        else f" (until then such events fail closed: {rule.outcome})"
+                    ),
                     rule.name,
                     "warning",
                 )

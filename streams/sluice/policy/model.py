@@ -12,7 +12,9 @@ __all__ = [
     "HoldSpec",
     "Problem",
     "Requirement",
+    "combine_holds",
     "parse_duration_ms",
+    "pool_requirements",
 ]
 
 #: Outcomes a rule (or the default) may have.
@@ -105,6 +107,77 @@ class HoldSpec:
     escalate_carry_votes: bool = False
 
 
+#: on_expiry actions from the most fail-closed to the least.
+_EXPIRY_STRICTNESS = ("REJECT", "ESCALATE", "APPROVE")
+
+
+def pool_requirements(roles: tuple[str, ...], approvals: int) -> tuple[Requirement, ...]:
+    """A ``roles``/``approvals`` pool as per-role requirements, for combining holds.
+
+    One role: ``approvals`` from it. Several roles ("any of"): ``approvals`` from *each*
+    of them. That is stricter than the pool, never weaker; write ``approvals`` as a
+    map to say exactly what a combined hold should need.
+    """
+    return tuple(Requirement(role, approvals, 1) for role in roles)
+
+
+def _merge(groups: list[tuple[Requirement, ...]]) -> tuple[Requirement, ...]:
+    """Union of requirement lists; the same (level, role) keeps its largest count."""
+    counts: dict[tuple[int, str], int] = {}
+    for reqs in groups:
+        for r in reqs:
+            key = (r.level, r.role)
+            counts[key] = max(counts.get(key, 0), r.count)
+    return tuple(Requirement(role, count, level) for (level, role), count in sorted(counts.items()))
+
+
+def _roles_of(reqs: tuple[Requirement, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.role for r in reqs))
+
+
+def combine_holds(specs: list[HoldSpec]) -> HoldSpec:
+    """One hold that needs everything every spec in ``specs`` needs (precedence, README).
+
+    Requirements are united (same role and level: the larger count); the shortest ttl
+    applies; on_expiry is the most fail-closed of them (reject, then escalate, then
+    approve). When the result escalates, the escalating specs' escalation requirements
+    are united too, with the shortest escalation ttl, and votes carry over only if every
+    escalating spec says so. A single spec is returned unchanged.
+    """
+    if len(specs) == 1:
+        return specs[0]
+    reqs = _merge([s.requirements or pool_requirements(s.roles, s.approvals) for s in specs])
+    on_expiry = min((s.on_expiry for s in specs), key=_EXPIRY_STRICTNESS.index)
+    esc_roles: tuple[str, ...] = ()
+    esc_ttl = 0
+    esc_reqs: tuple[Requirement, ...] = ()
+    carry = False
+    if on_expiry == "ESCALATE":
+        escalating = [s for s in specs if s.on_expiry == "ESCALATE"]
+        esc_reqs = _merge(
+            [
+                s.escalate_requirements
+                or pool_requirements(s.escalate_roles, s.escalate_approvals or s.approvals)
+                for s in escalating
+            ]
+        )
+        esc_roles = _roles_of(esc_reqs)
+        esc_ttl = min(s.escalate_ttl_ms for s in escalating)
+        carry = all(s.escalate_carry_votes for s in escalating)
+    return HoldSpec(
+        roles=_roles_of(reqs),
+        approvals=sum(r.count for r in reqs),
+        ttl_ms=min(s.ttl_ms for s in specs),
+        on_expiry=on_expiry,
+        escalate_roles=esc_roles,
+        escalate_ttl_ms=esc_ttl,
+        requirements=reqs,
+        escalate_approvals=sum(r.count for r in esc_reqs),
+        escalate_requirements=esc_reqs,
+        escalate_carry_votes=carry,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """The policy's verdict on one event."""
@@ -120,8 +193,12 @@ class Assessment:
     policy_hash: str
     #: 0..1; see ``sluice/policy/README.md`` ("Risk score").
     risk_score: float
-    #: Rules whose condition raised at run time for this event (treated as not matching).
+    #: Rules whose condition raised at run time for this event: a deny or hold rule
+    #: counts as matching (fail closed), an allow rule as not matching.
     errors: tuple[str, ...] = ()
+    #: Every rule that decided, in file order: the matching deny, or all the matching
+    #: holds whose requirements were combined (``rule`` is the first of them).
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,11 @@ MAX_FINDINGS_PER_FIELD = 100
 _NO_PII_REDACTION = frozenset({"actor.id", "on_behalf_of", "workflow_id", "run_id", "trace_id"})
 _PLACEHOLDER_RE = re2.compile(r"\[REDACTED:[a-z0-9_]+:[0-9a-f]{16}\]")
 _HTML_SPECIAL = ("<", ">", "&")
+#: Treatments that override the schema's ``sluice.sanitize`` (explicit ``treatments=`` win).
+#: Tool and API call arguments are values a tool may put into a query: they get every
+#: SQL rule (stacked queries, comment-obfuscated UNION, ...), not only the quote
+#: break-out forms meant for prose, on top of every other family.
+_FIELD_TREATMENTS = {"arguments": "sql"}
 _REDACTING = (FindingKind.SECRET, FindingKind.PII)
 _UNICODE_SEVERITY = {
     "zero_width": Severity.MEDIUM,
@@ -156,7 +161,7 @@ class Sanitizer:
         re2_max_mem_mb: int = 256,
     ) -> None:
         self._key = fingerprint_key
-        self._treatments = {**default_treatments(), **(treatments or {})}
+        self._treatments = {**default_treatments(), **_FIELD_TREATMENTS, **(treatments or {})}
         for path, t in self._treatments.items():
             if t not in ("text", "html", "sql", "none"):
                 raise ValueError(f"treatment for {path}: {t!r} is not text|html|sql|none")
@@ -336,7 +341,9 @@ class Sanitizer:
             for k, v in mapping.items():
                 if not isinstance(k, str):
                     continue
-                key_t = "none" if map_t == "none" else "text"
+                # Keys get the map's treatment (a tool may interpolate them too), but are
+                # never rewritten as HTML.
+                key_t = "text" if map_t == "html" else map_t
                 yield ("mapkey", map_name, k), f"{map_name}.{k}#key", k, key_t, None
                 if isinstance(v, str):
                     path = f"{map_name}.{k}"

@@ -12,6 +12,7 @@ from sluice.audit.chain import (
     ALL_FIELDS,
     GENESIS_HASH,
     HASHED_FIELDS,
+    LATER_FIELDS,
     ChainHead,
     ChainWriter,
     canonical_bytes,
@@ -27,7 +28,7 @@ from .conftest import fields, located
 
 def test_fields_pinned_to_schema() -> None:
     schema = default_codec().schema("AuditRecord")
-    assert tuple(f["name"] for f in schema["fields"]) == ALL_FIELDS
+    assert tuple(f["name"] for f in schema["fields"]) == ALL_FIELDS + LATER_FIELDS
     assert set(HASHED_FIELDS) == set(ALL_FIELDS) - {"hash"}
 
 
@@ -81,7 +82,7 @@ def test_avro_roundtrip_keeps_the_hash(signer: CheckpointSigner) -> None:
     codec = default_codec()
     w = ChainWriter("intake:1", None, signer=signer, checkpoint_every=1)
     recs = w.append(**{**fields(0), "detectors": ("email", "jwt")})
-    assert [r["transition"] for r in recs] == ["received", "checkpoint"]
+    assert [r["transition"] for r in recs] == ["checkpoint", "received", "checkpoint"]
     for rec in recs:
         back = codec.decode("AuditRecord", codec.encode("AuditRecord", rec))
         assert record_hash(back) == rec["hash"]
@@ -93,24 +94,27 @@ def test_checkpoints_are_due_every_n_and_signed(signer: CheckpointSigner) -> Non
     for i in range(7):
         out.extend(w.append(**fields(i)))
     kinds = [r["transition"] == "checkpoint" for r in out]
-    # 3 records, checkpoint, 3 records, checkpoint, 1 record
-    assert kinds == [False] * 3 + [True] + [False] * 3 + [True] + [False]
-    cp = out[3]
-    assert cp["stage"] == "checkpoint" and cp["key_id"] == signer.key_id
-    msg = checkpoint_message(cp["chain"], cp["seq"], cp["prev_hash"], cp["at"], cp["key_id"])
-    assert verify_signature(signer.public_key, cp["signature"], msg)
-    assert cp["prev_hash"] == out[2]["hash"]
-    assert out[4]["prev_hash"] == cp["hash"]
+    # opening checkpoint, 3 records, checkpoint, 3 records, checkpoint, 1 record
+    assert kinds == [True] + [False] * 3 + [True] + [False] * 3 + [True] + [False]
+    opening = out[0]
+    assert (opening["seq"], opening["prev_hash"]) == (0, GENESIS_HASH)
+    cp = out[4]
+    for c in (opening, cp):
+        assert c["stage"] == "checkpoint" and c["key_id"] == signer.key_id
+        msg = checkpoint_message(c["chain"], c["seq"], c["prev_hash"], c["at"], c["key_id"])
+        assert verify_signature(signer.public_key, c["signature"], msg)
+    assert cp["prev_hash"] == out[3]["hash"]
+    assert out[5]["prev_hash"] == cp["hash"]
 
 
 def test_forced_checkpoint(signer: CheckpointSigner) -> None:
     w = ChainWriter("intake:0", None, signer=signer, checkpoint_every=100)
     assert w.checkpoint() is None  # nothing yet
-    w.append(**fields(0))
+    w.append(**fields(0))  # opening checkpoint (seq 0) and the record (seq 1)
     cp = w.checkpoint()
-    assert cp is not None and cp["seq"] == 1
+    assert cp is not None and cp["seq"] == 2
     assert w.checkpoint() is None  # nothing since
-    assert w.head.seq == 2
+    assert w.head.seq == 3
 
 
 def test_unsigned_writer_never_checkpoints() -> None:
@@ -122,12 +126,12 @@ def test_unsigned_writer_never_checkpoints() -> None:
 
 def test_rollback_rewrites_the_same_seqs(signer: CheckpointSigner) -> None:
     w = ChainWriter("intake:0", None, signer=signer, checkpoint_every=2)
-    kept = w.append(**fields(0))
+    kept = w.append(**fields(0))  # opening checkpoint, record
     before = w.head
     w.append(**fields(1))  # ... an aborted transaction, with a checkpoint in it
     w.rollback(before)
     again = w.append(**fields(2))
-    assert again[0]["seq"] == 1 and again[0]["prev_hash"] == kept[0]["hash"]
+    assert again[0]["seq"] == 2 and again[0]["prev_hash"] == kept[-1]["hash"]
     # The checkpoint undone by the rollback is written again on schedule.
     assert [r["transition"] for r in again] == ["held", "checkpoint"]
     assert verify_records(located(kept + again), {signer.key_id: signer.public_key}).ok
@@ -201,3 +205,26 @@ def test_future_fields_extend_the_hash_only_when_set() -> None:
     (rec,) = ChainWriter("intake:0", None).append(**fields(0))
     assert record_hash({**rec, "new_field": None}) == rec["hash"]
     assert record_hash({**rec, "new_field": "v"}) != rec["hash"]
+
+
+def test_every_writer_opens_its_chain_with_a_checkpoint(signer: CheckpointSigner) -> None:
+    """Genesis and resume alike: a chain written with the key is signed from its start,
+    so a chain someone appends from genesis without the key has no valid checkpoint."""
+    w = ChainWriter("gate:0", None, signer=signer, checkpoint_every=1000)
+    first = w.append(**fields(0))
+    assert [r["seq"] for r in first] == [0, 1] and first[0]["transition"] == "checkpoint"
+    assert [r["transition"] for r in w.append(**fields(1))] == ["assessed"]  # only once
+    resumed = ChainWriter("gate:0", w.head, signer=signer, checkpoint_every=1000)
+    again = resumed.append(**fields(2))
+    assert [r["transition"] for r in again] == ["checkpoint", "held"]
+    assert again[0]["prev_hash"] == w.head.hash and again[0]["seq"] == w.head.seq
+
+
+def test_rollback_of_the_opening_checkpoint_writes_it_again(signer: CheckpointSigner) -> None:
+    w = ChainWriter("intake:3", None, signer=signer, checkpoint_every=1000)
+    w.append(**fields(0))  # aborted: opening checkpoint and record gone
+    w.rollback(ChainHead.genesis())
+    recs = w.append(**fields(1))
+    assert [(r["seq"], r["transition"]) for r in recs] == [(0, "checkpoint"), (1, "assessed")]
+    keys = {signer.key_id: signer.public_key}
+    assert verify_records(located(recs), keys, max_unsigned=1000).ok

@@ -55,3 +55,22 @@ def test_expected_heads_file_forms(tmp_path: Path) -> None:
         p.write_text(bad)
         with pytest.raises(ConfigError):
             load_expected_heads(p)
+
+
+def test_keygen_if_missing_keeps_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the compose init step runs on every start: the first run creates the key,
+    later runs keep it (a new key would orphan the signatures already written)."""
+    out = tmp_path / "audit.key"
+    argv = ["audit", "keygen", "--out", str(out), "--if-missing", "--json"]
+    assert main(argv) == 0
+    first = orjson.loads(capsys.readouterr().out)["key_id"]
+    before = out.read_bytes()
+    Path(str(out) + ".pub").unlink()
+    assert main(argv) == 0
+    assert orjson.loads(capsys.readouterr().out)["key_id"] == first
+    assert out.read_bytes() == before and Path(str(out) + ".pub").exists()
+    out.write_text("not a key")
+    assert main(argv) == 2  # a damaged key file is an error, never silently replaced
+    assert main([*argv, "--force"]) == 2

@@ -41,7 +41,7 @@ def test_parse_since_refuses(text: str) -> None:
 
 def test_export_record_keeps_every_field_and_base64_signature() -> None:
     signer = CheckpointSigner.generate()
-    rec, cp = ChainWriter("gate:1", None, signer=signer, checkpoint_every=1).append(
+    _opening, rec, cp = ChainWriter("gate:1", None, signer=signer, checkpoint_every=1).append(
         stage="gate", transition="approved", event_id="e1", at=NOW
     )
     line = export_record(cp, partition=2, offset=9)

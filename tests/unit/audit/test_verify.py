@@ -42,8 +42,8 @@ def test_clean_chain_verifies(make_chain: Make, keys: dict[str, Any]) -> None:
     assert report.ok and report.first_break is None
     c = report.chains["intake:0"]
     assert c.records == 23 and c.head.seq == 23 and c.head.hash == recs[-1]["hash"]
-    assert c.checkpoints == c.checkpoints_verified == 3  # seq 5, 11, 17
-    assert c.last_checkpoint_seq == 17
+    assert c.checkpoints == c.checkpoints_verified == 4  # seq 0 (opening), 6, 12, 18
+    assert c.last_checkpoint_seq == 18
     orjson.dumps(report.to_dict())  # JSON-ready
 
 
@@ -91,35 +91,35 @@ def test_rewritten_prefix_is_caught_by_the_signed_checkpoint(
 ) -> None:
     """A forger who rewrites a record and re-links everything after it still cannot
     re-sign the checkpoint that covers it."""
-    recs = make_chain(12, every=5)  # checkpoint at seq 5 and 11
+    recs = make_chain(13, every=5)  # checkpoints at seq 0, 6 and 12
     recs[2] = {**recs[2], "outcome": "approved"}
-    for i in range(2, 12):
+    for i in range(2, 13):
         if i > 2:
             recs[i] = {**recs[i], "prev_hash": recs[i - 1]["hash"]}
         recs[i] = rehash(recs[i])
     b = only_break(verify_records(located(recs), keys))
-    assert (b.what, b.offset, b.seq) == (v.BAD_SIGNATURE, 5, 5)
+    assert (b.what, b.offset, b.seq) == (v.BAD_SIGNATURE, 6, 6)
 
 
 def test_checkpoint_signed_by_another_key(make_chain: Make, keys: dict[str, Any]) -> None:
     recs = make_chain(8, every=5)
     other = CheckpointSigner.generate()
-    cp = dict(recs[5])
+    cp = dict(recs[6])
     cp["key_id"] = other.key_id
     cp["signature"] = other.sign(
         checkpoint_message(cp["chain"], cp["seq"], cp["prev_hash"], cp["at"], cp["key_id"])
     )
-    recs[5] = rehash(cp)
-    for i in range(6, 8):
+    recs[6] = rehash(cp)
+    for i in range(7, 8):
         recs[i] = rehash({**recs[i], "prev_hash": recs[i - 1]["hash"]})
     b = only_break(verify_records(located(recs), keys))
-    assert (b.what, b.offset) == (v.UNKNOWN_KEY, 5)
+    assert (b.what, b.offset) == (v.UNKNOWN_KEY, 6)
 
 
 def test_unsigned_checkpoint_is_a_break(make_chain: Make, keys: dict[str, Any]) -> None:
     recs = make_chain(8, every=5)
-    recs[5] = rehash({**recs[5], "signature": None})
-    for i in range(6, 8):
+    recs[6] = rehash({**recs[6], "signature": None})
+    for i in range(7, 8):
         recs[i] = rehash({**recs[i], "prev_hash": recs[i - 1]["hash"]})
     assert only_break(verify_records(located(recs), keys)).what == v.UNSIGNED_CHECKPOINT
 
@@ -271,3 +271,117 @@ def test_resumed_writer_after_restart_verifies(
     assert cp is not None
     report = verify_records(located([*out, cp]), keys)
     assert report.ok and report.chains["intake:0"].last_checkpoint_seq == cp["seq"]
+
+
+# -- a chain forged from genesis by anyone with write access ---------------------------
+
+
+def forged_chain(n: int, chain: str = "intake:0", signer: CheckpointSigner | None = None) -> list:
+    """What a writer without the service key produces: self-consistent hashes."""
+    w = ChainWriter(chain, None, signer=signer, checkpoint_every=5)
+    return [r for i in range(n) for r in w.append(**fields(i))][:n]
+
+
+@pytest.mark.parametrize("n", [1, 4, 5, 40])
+def test_forged_genesis_chain_fails_with_a_key(keys: dict[str, Any], n: int) -> None:
+    recs = forged_chain(n)
+    assert verify_records(located(recs)).ok  # self-consistent: hashes alone pass it
+    b = only_break(verify_records(located(recs, partition=2), keys, max_unsigned=5))
+    assert (b.what, b.chain) == (v.NO_CHECKPOINT, "intake:0")
+    # Located: the first record of the chain, or the first past the bound.
+    assert (b.partition, b.offset) == ((2, 0) if n <= 5 else (2, 5))
+
+
+def test_forged_chain_signed_with_another_key(keys: dict[str, Any]) -> None:
+    recs = forged_chain(12, signer=CheckpointSigner.generate())
+    b = only_break(verify_records(located(recs), keys, max_unsigned=5))
+    assert (b.what, b.seq, b.offset) == (v.UNKNOWN_KEY, 0, 0)
+
+
+def test_forged_chain_reusing_a_genuine_opening_checkpoint(
+    make_chain: Make, keys: dict[str, Any]
+) -> None:
+    """The opening checkpoint of intake:0 cannot open a forged intake:1: the signature
+    covers the chain id."""
+    genuine = make_chain(3, chain="intake:0")
+    opening = rehash({**genuine[0], "chain": "intake:1"})
+    w = ChainWriter("intake:1", ChainHead(1, opening["hash"]))
+    rest = [r for i in range(3) for r in w.append(**fields(i))]
+    b = only_break(verify_records(located([opening, *rest]), keys, max_unsigned=5))
+    assert (b.what, b.seq) == (v.BAD_SIGNATURE, 0)
+
+
+def test_records_appended_after_the_last_checkpoint_beyond_the_bound(
+    make_chain: Make, keys: dict[str, Any]
+) -> None:
+    recs = make_chain(13, every=5)  # checkpoints at 0, 6, 12
+    assert verify_records(located(recs), keys, max_unsigned=5).ok
+    tail = ChainWriter("intake:0", ChainHead(13, recs[-1]["hash"]))  # no key
+    forged = [r for i in range(13, 19) for r in tail.append(**fields(i))]
+    b = only_break(verify_records(located(recs + forged), keys, max_unsigned=5))
+    assert (b.what, b.seq, b.offset) == (v.UNSIGNED_RUN, 18, 18)
+    # Up to the bound, the tail is only caught by the writer's committed head.
+    within = recs + forged[:5]
+    assert verify_records(located(within), keys, max_unsigned=5).ok
+    b = only_break(
+        verify_records(
+            located(within), keys, max_unsigned=5, bounds={"intake:0": ChainHead(13, "a" * 64)}
+        )
+    )
+    assert (b.what, b.seq) == (v.AFTER_HEAD, 13)
+
+
+def test_a_legitimate_chain_never_exceeds_the_bound(keys: dict[str, Any], signer: Any) -> None:
+    """Writers resuming (rebalance, restart) and aborting keep every run ≤ checkpoint_every."""
+    rng = random.Random(11)
+    head: ChainHead | None = None
+    out: list[dict[str, Any]] = []
+    i = 0
+    for _ in range(30):
+        w = ChainWriter("gate:1", head, signer=signer, checkpoint_every=7)
+        for _ in range(rng.randrange(1, 25)):
+            before = w.head
+            batch = [r for _ in range(rng.randrange(1, 4)) for r in w.append(**fields(i))]
+            i += 1
+            if rng.random() < 0.2:
+                w.rollback(before)  # aborted transaction: nothing of it is visible
+            else:
+                out.extend(batch)
+        head = w.head
+    report = verify_records(located(out), keys, max_unsigned=7)
+    assert report.ok, report.first_break
+    assert report.chains["gate:1"].checkpoints_verified >= 30
+
+
+def test_unexpected_chain_name(make_chain: Make, keys: dict[str, Any]) -> None:
+    recs = make_chain(8, chain="intake:0") + make_chain(8, chain="intake:7")
+    allowed = {"intake:0", "intake:1", "gate:0", "gate:1"}
+    report = verify_records(located(recs), keys, chains=allowed, max_unsigned=5)
+    assert report.chains["intake:0"].ok
+    b = only_break(report)
+    assert (b.what, b.chain, b.offset) == (v.UNEXPECTED_CHAIN, "intake:7", 8)
+
+
+def test_a_chain_no_writer_committed(make_chain: Make) -> None:
+    """Complete bounds (every writer's committed head): a whole forged partition chain
+    with a valid name fails even without a key."""
+    a, b = make_chain(6, chain="gate:0"), make_chain(6, chain="gate:1")
+    bounds = {"gate:0": ChainHead(6, a[-1]["hash"])}
+    report = verify_records(located(a + b), bounds=bounds)
+    assert report.ok  # bounds that may be partial: no verdict on gate:1
+    report = verify_records(located(a + b), bounds=bounds, complete_bounds=True)
+    first = only_break(report)
+    assert (first.what, first.chain, first.seq, first.offset) == (
+        v.NO_COMMITTED_HEAD,
+        "gate:1",
+        0,
+        6,
+    )
+    assert report.chains["gate:0"].ok
+
+
+def test_max_unsigned_needs_keys(make_chain: Make) -> None:
+    # Without the public key nothing can be said about signatures: not enforced.
+    assert verify_records(located(forged_chain(30)), max_unsigned=5).ok
+    with pytest.raises(ValueError):
+        Verifier({}, max_unsigned=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -37,6 +38,8 @@ REGISTRY = registry_from_data(
     }
 )
 EID = "6f1c2a4e-1111-4222-8333-444455556666"
+BODY = b"x"
+H = hashlib.sha256(BODY).hexdigest()
 
 
 def held(expires_at: int = 10_000, approvals: int = 2, on_expiry: str = "REJECT") -> dict[str, Any]:
@@ -48,8 +51,8 @@ def held(expires_at: int = 10_000, approvals: int = 2, on_expiry: str = "REJECT"
         "actor_id": "actor",
         "on_behalf_of": "obo",
         "trace_id": None,
-        "event": b"x",
-        "content_hash": "h" * 64,
+        "event": BODY,
+        "content_hash": H,
         "findings": [],
         "rule": "code-publish",
         "policy_hash": "p",
@@ -72,8 +75,9 @@ def dec(
     *,
     did: str | None = None,
     reason: str = "r",
-    content_hash: str = "h" * 64,
+    content_hash: str = H,
     signer: str | None = None,
+    at: int = 0,
 ) -> dict[str, Any]:
     d = build_decision(
         event_id=EID,
@@ -83,6 +87,7 @@ def dec(
         content_hash=content_hash,
         reason=reason,
         decision_id=did,
+        decided_at=at,
     )
     d["signature"] = sign_decision(d, KEYS[signer or rid])
     return d

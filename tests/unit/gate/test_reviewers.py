@@ -11,7 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.errors import ConfigError
-from sluice.gate.reviewers import KeyRefusal, Registry, load_registry, registry_from_data
+from sluice.gate.reviewers import (
+    KeyRefusal,
+    Registry,
+    RegistryFile,
+    load_registry,
+    registry_from_data,
+)
 from sluice.gate.signatures import public_key_to_b64, sign_decision
 
 ALICE_OLD = Ed25519PrivateKey.generate()
@@ -187,3 +193,239 @@ def test_load_registry_file_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=rf"{wrong}: reviewers\[0\] \(id 'bob'\): keys\[0\]"):
         load_registry(wrong)
+
+
+# -- identities: ids compare folded, a key belongs to one reviewer once -------------------
+
+CAROL = Ed25519PrivateKey.generate()
+
+
+def _reviewer(rid: str, key: Ed25519PrivateKey, key_id: str = "k1") -> dict[str, Any]:
+    return {
+        "id": rid,
+        "roles": ["security"],
+        "keys": [{"id": key_id, "public_key": public_key_to_b64(key.public_key())}],
+    }
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [
+        "Alice",  # case
+        "ALICE ",  # case and trailing space
+        "\uff41\uff4c\uff49\uff43\uff45",  # fullwidth
+        "al\u200bice",  # zero-width space inside
+        "\u2060alice\ufe0f",  # word joiner, variation selector
+    ],
+)
+def test_reviewer_ids_that_fold_alike_are_refused(twin: str) -> None:
+    data = {"reviewers": [_reviewer("alice", ALICE_NEW), _reviewer(twin, BOB)]}
+    with pytest.raises(ConfigError, match=r"reviewers\[1\]: duplicate reviewer id") as info:
+        registry_from_data(data, source="reg.yaml")
+    message = str(info.value)
+    assert "\n" not in message and "same as 'alice'" in message
+    # Built directly (not from a file), the registry refuses them too.
+    alice = registry_from_data({"reviewers": [_reviewer("alice", ALICE_NEW)]}).reviewer("alice")
+    other = registry_from_data({"reviewers": [_reviewer(twin, BOB)]}).reviewer(twin)
+    assert alice is not None and other is not None and other.id == twin
+    with pytest.raises(ConfigError, match="same id"):
+        Registry([alice, other])
+
+
+def test_one_key_under_two_reviewers_is_refused() -> None:
+    data = {"reviewers": [_reviewer("alice", ALICE_NEW), _reviewer("alice-admin", ALICE_NEW)]}
+    with pytest.raises(ConfigError, match="one public key is listed as") as info:
+        registry_from_data(data, source="reg.yaml")
+    message = str(info.value)
+    assert message.startswith("reg.yaml") and "\n" not in message
+    assert "'alice' key 'k1'" in message and "'alice-admin' key 'k1'" in message
+    assert public_key_to_b64(ALICE_NEW.public_key()) not in message  # names entries, not keys
+
+
+def test_one_key_twice_under_one_reviewer_is_refused() -> None:
+    entry = _reviewer("alice", ALICE_NEW)
+    entry["keys"].append({"id": "k2", "public_key": public_key_to_b64(ALICE_NEW.public_key())})
+    with pytest.raises(ConfigError, match="'alice' key 'k1' and as 'alice' key 'k2'"):
+        registry_from_data({"reviewers": [entry]}, source="reg.yaml")
+
+
+def test_a_revoked_copy_of_a_key_is_still_a_second_listing() -> None:
+    # Revoked or not, a second listing is a configuration mistake worth stopping on.
+    second = _reviewer("alice-admin", ALICE_NEW)
+    second["keys"][0]["revoked"] = True
+    with pytest.raises(ConfigError, match="one public key"):
+        registry_from_data({"reviewers": [_reviewer("alice", ALICE_NEW), second]})
+
+
+def test_lookup_is_by_folded_id(registry: Registry) -> None:
+    for spelling in ("alice", "Alice", "\uff21\uff4c\uff49\uff43\uff45", "ali\u200dce", " alice"):
+        reviewer = registry.reviewer(spelling)
+        assert reviewer is not None and reviewer.id == "alice", spelling
+        assert registry.canonical_id(spelling) == "alice"
+    assert registry.reviewer("alicia") is None and registry.canonical_id("alicia") is None
+
+
+@pytest.mark.parametrize(
+    "spelling", ["ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45", "ali\u200bce", "alice "]
+)
+def test_one_reviewer_cannot_vote_twice_under_two_spellings(
+    registry: Registry, spelling: str
+) -> None:
+    # alice signs one approval as "alice" and another under a spelling that folds to it:
+    # were both accepted, a gate telling voters apart by spelling would count two votes.
+    assert registry.check(signed(ALICE_NEW, "alice", "alice-2026-11")) is None
+    assert registry.check(signed(ALICE_NEW, spelling, "alice-2026-11")) == "unknown_reviewer"
+    assert registry.canonical_id(spelling) == "alice"  # who it is, for comparisons
+
+
+def test_key_live(registry: Registry) -> None:
+    assert registry.key_live("alice", "alice-2026-11")
+    assert registry.key_live("\uff41lice", "alice-2026-11")  # folded reviewer id
+    assert not registry.key_live("alice", "alice-2025-01")  # revoked
+    assert not registry.key_live("alice", "bob-2026-11")  # bob's key, not alice's
+    assert not registry.key_live("mallory", "alice-2026-11")  # unknown reviewer
+    assert not registry.key_live("alice", "ALICE-2026-11")  # key ids are exact
+    assert registry.key_count == 3 and registry.live_key_count == 2
+
+
+# -- reload: a changed file is checked in full before it replaces the registry ---------
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_registry_file_reloads_a_revocation(tmp_path: Path) -> None:
+    path = tmp_path / "reviewers.yaml"
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    old = watched.current
+    assert watched.poll() is None  # unchanged
+    vote = signed(BOB, "bob", "bob-2026-11")
+    assert old.check(vote) is None
+
+    revoked = registry_yaml().replace(
+        f"public_key: {public_key_to_b64(BOB.public_key())}",
+        f"public_key: {public_key_to_b64(BOB.public_key())}\n        revoked: true",
+    )
+    _write(path, revoked)
+    assert watched.poll() is None  # changed: read once it holds still for one more poll
+    got = watched.poll()
+    assert got is not None and got.error is None and got.registry is watched.current
+    assert got.registry is not old and got.file_hash == got.registry.source_hash
+    assert got.registry.check(vote) == "revoked_key"
+    assert not got.registry.key_live("bob", "bob-2026-11")
+    assert old.check(vote) is None  # the old object is untouched (swapped, not mutated)
+    assert watched.poll() is None
+
+
+def test_registry_file_waits_while_the_file_keeps_changing(tmp_path: Path) -> None:
+    path = tmp_path / "reviewers.yaml"
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    old = watched.current
+    full = registry_yaml().replace("team: payments", "team: risk")
+    # A slow writer: every poll sees another size; nothing half-written is read.
+    for cut in (10, 60, 200):
+        _write(path, full[:cut])
+        assert watched.poll() is None
+        assert watched.current is old
+    _write(path, full)
+    assert watched.poll() is None
+    got = watched.poll()
+    assert got is not None and got.registry is not None and got.error is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "reviewers:\n  - id: [unclosed\n",  # not YAML
+        "reviewers: {}\n",  # wrong shape
+        "reviewers:\n  - id: bob\n    keys:\n      - id: k1\n        public_key: abc\n",
+        # a collision introduced by the edit
+        "__SAME__\n  - id: BOB\n    roles: [security]\n",
+        # the same key under a second reviewer
+        "__SAME__\n  - id: bob-admin\n    roles: [security]\n    keys:\n      - id: x\n"
+        "        public_key: __BOB__\n",
+    ],
+)
+def test_registry_file_keeps_the_old_registry_on_a_bad_file(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "reviewers.yaml"
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    old = watched.current
+    text = bad.replace("__SAME__", registry_yaml().rstrip("\n")).replace(
+        "__BOB__", public_key_to_b64(BOB.public_key())
+    )
+    _write(path, text)
+    assert watched.poll() is None
+    got = watched.poll()
+    assert got is not None and got.registry is None and got.error
+    assert "\n" not in got.error and str(path) in got.error
+    assert len(got.file_hash) == 64
+    assert watched.current is old
+    assert watched.poll() is None  # the same bad content is reported once
+    assert watched.poll(force=True) is not None  # unless asked again (SIGHUP)
+    # Fixed: the next good content is taken.
+    _write(path, registry_yaml().replace("team: payments", "team: risk"))
+    assert watched.poll() is None
+    got = watched.poll()
+    assert got is not None and got.registry is not None and watched.current is got.registry
+
+
+def test_registry_file_missing_keeps_the_old_registry(tmp_path: Path) -> None:
+    path = tmp_path / "reviewers.yaml"
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    old = watched.current
+    path.unlink()
+    assert watched.poll() is None
+    got = watched.poll()
+    assert got is not None and got.registry is None and "cannot read" in (got.error or "")
+    assert watched.poll() is None and watched.current is old
+    _write(path, registry_yaml())
+    # Same content back: nothing to reload.
+    assert watched.poll() is None and watched.poll() is None and watched.current is old
+
+
+def test_registry_file_force_reads_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "reviewers.yaml"
+    _write(path, registry_yaml())
+    watched = RegistryFile(path)
+    _write(path, registry_yaml().replace("team: payments", "team: x"))
+    got = watched.poll(force=True)  # SIGHUP: the operator says it is done
+    assert got is not None and got.registry is not None
+    assert watched.poll() is None and watched.poll() is None
+
+
+def test_sluice_run_refuses_a_colliding_registry_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    path = tmp_path / "reviewers.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"reviewers": [_reviewer("alice", ALICE_NEW), _reviewer("alice-admin", ALICE_NEW)]}
+        )
+    )
+    env = {
+        **os.environ,
+        "SLUICE_DATA_DIR": str(tmp_path / "data"),
+        "SLUICE_FINGERPRINT_KEY": "test-fingerprint-key",
+        "SLUICE_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never reached: refused before Kafka
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "sluice", "run", "--reviewers", str(path), "--metrics-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sluice: error: {path}: one public key is listed as 'alice' key")
+    assert public_key_to_b64(ALICE_NEW.public_key()) not in proc.stderr + proc.stdout

@@ -211,3 +211,18 @@ def test_rewrite_keeps_strings_and_skips_has() -> None:
     assert rewrite_event_fields("has(event.model)", "p_") is None
     assert rewrite_event_fields("event == {}", "p_") is None  # bare event
     assert analyze("event == {}").event_fields is None
+
+
+@pytest.mark.parametrize(
+    "copy", ["deploy/compose/sluice/policy.yaml", "deploy/k8s/base/policy.yaml"]
+)
+def test_deployed_policies_are_the_shipped_default(copy) -> None:
+    """The compose and Kubernetes examples are the default policy under a 2-line header."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[3]
+    default = (root / "streams/sluice/policy/default.yaml").read_text(encoding="utf-8")
+    lines = (root / copy).read_text(encoding="utf-8").splitlines(keepends=True)
+    assert all(line.startswith("#") for line in lines[:2])
+    assert "".join(lines[2:]) == default
+    assert check_policy(root / copy) == []

@@ -96,6 +96,24 @@ def test_failing_case_exit_1_and_jsonl(app, tmp_path) -> None:
     assert out[2] == "FAIL wrong-rule: expected allow (x), got allow (routine)"
 
 
+def test_case_rules_check_every_rule_of_a_combined_hold(app, tmp_path) -> None:
+    finding = {"kind": "sql_injection", "detector": "union_select"}
+    base = {"event": {"kind": "CODE_PUBLISH"}, "findings": [finding], "expect": "hold"}
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        json.dumps({"name": "both", **base, "rules": ["code-publish", "injection-found"]})
+        + "\n"
+        + json.dumps({"name": "one", **base, "rules": ["code-publish"]})
+        + "\n",
+        encoding="utf-8",
+    )
+    result = run(app, "test", DEFAULT, str(cases))
+    assert result.exit_code == 1
+    out = result.stdout.splitlines()
+    assert out[0] == "PASS both: hold (injection-found, code-publish)"
+    assert out[1] == "FAIL one: expected hold, got hold (injection-found, code-publish)"
+
+
 def test_bad_cases_and_bad_policy_are_config_errors(app, tmp_path, write_policy) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {name: x, expect: maybe}\n", encoding="utf-8")

@@ -30,11 +30,12 @@ default:
 """
 
 
-def test_first_match_wins(write_policy, make_event) -> None:
+def test_deny_wins_over_an_earlier_allow(write_policy, make_event) -> None:
+    # Under first-match, rule "first" allowed TOOL_CALLs; a matching deny now wins.
     policy = load_policy(write_policy(ORDERED))
-    assert policy.assess(make_event(kind="TOOL_CALL"), []).rule == "first"
-    a = policy.assess(make_event(kind="PROMPT"), [])
-    assert (a.outcome, a.rule, a.reason) == ("deny", "second", "second")
+    for kind in ("TOOL_CALL", "PROMPT"):
+        a = policy.assess(make_event(kind=kind), [])
+        assert (a.outcome, a.rule, a.reason, a.rules) == ("deny", "second", "second", ("second",))
 
 
 def test_default_applies_when_nothing_matches(write_policy, make_event) -> None:
@@ -100,9 +101,13 @@ def test_runtime_error_is_no_match_and_counted(write_policy, make_event) -> None
 
 def test_missing_fields_and_none_never_raise(write_policy) -> None:
     policy = load_policy(write_policy(SPEC_EXAMPLE))
-    for event in ({}, {"kind": None}, {"kind": "RECORD_UPDATE"}, {"kind": 3, "attributes": None}):
-        a = policy.assess(event, [])
-        assert a.rule == "default"
+    # A missing `kind` makes `event.kind == "CODE_PUBLISH"` fail: that hold applies.
+    a = policy.assess({}, [])
+    assert (a.outcome, a.rule) == ("hold", "code-publish") and "code-publish" in a.errors
+    for event in ({"kind": None}, {"kind": 3, "attributes": None}):
+        assert policy.assess(event, []).outcome == "hold"
+    a = policy.assess({"kind": "RECORD_UPDATE"}, [])
+    assert (a.outcome, a.rule, a.errors) == ("hold", "default", ("small-invoice-known-vendor",))
 
 
 def test_non_bool_result_is_an_error_not_a_match(write_policy, make_event) -> None:
@@ -142,9 +147,9 @@ def test_default_policy_hash_is_the_packaged_file() -> None:
 
 
 def test_risk_score(write_policy, make_event) -> None:
-    policy = load_policy(write_policy(ORDERED.replace("first\n    when", "first\n    when")))
+    policy = load_policy(write_policy(ORDERED.replace('TOOL_CALL" ||', 'MODEL_OUTPUT" ||')))
     clean = policy.assess(make_event(kind="TOOL_CALL"), [])
-    assert clean.risk_score == 0.0
+    assert (clean.outcome, clean.risk_score) == ("allow", 0.0)
     pii = Finding(kind="pii", detector="email", field="content", start=0, end=1, severity="high")
     one = policy.assess(make_event(kind="TOOL_CALL"), [pii]).risk_score
     two = policy.assess(make_event(kind="TOOL_CALL"), [pii, pii]).risk_score

@@ -128,8 +128,9 @@ def test_treatment_overrides(sanitizer: Sanitizer) -> None:
     out, findings = s.sanitize_event(ev)
     assert out["content"] == "<b>hi</b>"
     assert {"tautology", "event_handler"} <= {f.detector for f in findings}
-    # As plain text the same argument is not SQL injection.
-    _, plain = sanitizer.sanitize_event(ev)
+    # As plain text the same argument is not SQL injection (arguments default to sql).
+    assert "tautology" in {f.detector for f in sanitizer.sanitize_event(ev)[1]}
+    _, plain = Sanitizer(KEY, treatments={"arguments": "text"}).sanitize_event(ev)
     assert "tautology" not in {f.detector for f in plain}
     s_map = Sanitizer(KEY, treatments={"arguments": "none"})
     assert s_map.sanitize_event(make_event(arguments={"k": AWS}))[1] == []
