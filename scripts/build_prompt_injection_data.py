@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# ruff: noqa: E501, RUF001  (multilingual sample lists)
 """Build the prompt-injection training and held-out sets from public labelled data.
 
 Reads git snapshots of the source repositories (``--mirrors``, one bare git directory
@@ -57,6 +58,7 @@ PINNED = {
     "meta-llama/PurpleLlama": "4be64c3",
     "UniversalDependencies/UD_English-EWT": "HEAD",
     "UniversalDependencies/UD_Latin-LLCT": "HEAD",
+    "google-deepmind/xquad": "7d30520",
 }
 HELDOUT_BUCKET = 5  # 1 in 5 groups held out
 MAX_CONTEXT = 1200
@@ -421,7 +423,59 @@ def ewt_documents(m: Mirrors, rng: random.Random) -> Iterator[Row]:
                 yield _row(t, 0, "ud_en_ewt", "benign", "heldout" if _held(t) else "train")
 
 
+def xquad_questions(m: Mirrors, rng: random.Random) -> Iterator[Row]:
+    """XQuAD questions (one question translated into 11 languages and English): benign
+    user questions; split by question id so that translations stay on one side."""
+    for lang in ("en", "de", "es", "ru", "tr", "ar", "vi", "th", "zh", "hi", "ro", "el"):
+        doc = json.loads(m.text("google-deepmind/xquad", f"xquad.{lang}.json"))
+        qs = [
+            (qa["id"], qa["question"])
+            for art in doc["data"]
+            for para in art["paragraphs"]
+            for qa in para["qas"]
+        ]
+        rng.shuffle(qs)
+        for qid, q in qs[:120]:
+            yield _row(q, 0, f"xquad_{lang}", "benign", "heldout" if _held(qid) else "train")
+
+
+# Everyday requests in languages the public benign prompts lack (written for this project,
+# training side only, like the English hard negatives).
+_ML_REQUESTS = (
+    "Pourriez-vous traduire ce paragraphe en anglais ?", "Merci de corriger les fautes de ce courriel.",
+    "Peux-tu m'expliquer la différence entre TVA et impôt sur le revenu ?",
+    "Rédige une courte réponse polie à ce client, s'il te plaît.", "Quels sont les horaires d'ouverture de la mairie ?",
+    "Fais une liste des points importants de la réunion d'hier.",
+    "¿Podrías traducir este párrafo al inglés?", "Por favor, corrige los errores de este correo.",
+    "Explícame la diferencia entre IVA e impuesto sobre la renta.", "Haz una lista de los puntos clave de la reunión.",
+    "¿Cuál es el horario de la biblioteca municipal?", "Escribe una respuesta breve y amable a este cliente.",
+    "Kannst du diesen Absatz ins Englische übersetzen?", "Bitte korrigiere die Fehler in dieser E-Mail.",
+    "Erstelle eine Liste der wichtigsten Punkte aus dem Meeting.", "Wie sind die Öffnungszeiten des Rathauses?",
+    "Potresti tradurre questo paragrafo in inglese?", "Per favore, correggi gli errori in questa email.",
+    "Fai un elenco dei punti principali della riunione.", "Quali sono gli orari della biblioteca?",
+    "Você pode traduzir este parágrafo para o inglês?", "Por favor, corrija os erros deste e-mail.",
+    "Faça uma lista dos pontos principais da reunião.", "Qual é o horário de funcionamento da prefeitura?",
+    "Kun je deze alinea naar het Engels vertalen?", "Maak een lijst van de belangrijkste punten van de vergadering.",
+    "Czy możesz przetłumaczyć ten akapit na angielski?", "Zrób listę najważniejszych punktów ze spotkania.",
+    "Bu paragrafı İngilizceye çevirebilir misin?", "Toplantının önemli noktalarını listeler misin?",
+    "Можешь перевести этот абзац на английский?", "Составь список главных пунктов встречи.",
+    "¿Me ayudas a resumir el informe trimestral en tres puntos?", "Resume este artículo en dos frases, por favor.",
+    "¿Qué es lo más importante de este contrato?", "Selecciona las tres ideas principales del texto.",
+    "¿Puedes revisar este documento y decirme si falta algo?", "Elige el mejor título para esta presentación.",
+    "Necesito un resumen del acta de la reunión.", "¿Podrías ordenar estas tareas por prioridad?",
+    "Peux-tu résumer ce rapport en trois points ?", "Quelles sont les idées principales de ce texte ?",
+    "Choisis le meilleur titre pour cette présentation.", "Pouvez-vous relire ce document et me dire s'il manque quelque chose ?",
+    "Résume cet article en deux phrases, s'il te plaît.", "Classe ces tâches par ordre de priorité.",
+    "Kannst du den Vertrag zusammenfassen und das Wichtigste markieren?", "Wähle die drei wichtigsten Punkte aus dem Text aus.",
+    "Puoi riassumere questo documento e indicare le parti importanti?", "Scegli il titolo migliore per questa presentazione.",
+    "Pode resumir este documento e destacar o mais importante?", "Escolha o melhor título para esta apresentação.",
+    "请把这段话翻译成英文。", "请列出会议的要点。", "この段落を英語に翻訳してください。", "会議の要点をまとめてください。",
+)  # fmt: skip
+
+
 def hard_negatives(rng: random.Random) -> Iterator[Row]:
+    for t in _ML_REQUESTS:
+        yield _row(t, 0, "handwritten_multilingual_request", "benign", "train")
     for t in _HN_OTHER:
         yield _row(t, 0, "handwritten_hard_negative", "benign", "train")
     combos = [(v, o, t) for v in _HN_VERBS for o in _HN_OBJECTS for t in _HN_TAILS]
@@ -446,9 +500,12 @@ def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
         awesome_prompts(m),
         ud_sentences(m, rng),
         ewt_documents(m, rng),
+        xquad_questions(m, rng),
         hard_negatives(rng),
     ):
         rows.extend(gen)
+    rows.extend(word_salads(rows, rng))
+    rows.extend(workflow_contents())
     held: dict[str, Row] = {}
     for r in rows:
         if r["split"] == "heldout":
@@ -458,6 +515,37 @@ def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
         if r["split"] == "train" and r["text"] not in held:
             train.setdefault(r["text"], r)
     return list(train.values()), list(held.values())
+
+
+def word_salads(rows: list[Row], rng: random.Random) -> list[Row]:
+    """Benign English training texts with their words shuffled: bags of ordinary and
+    workflow words ("answer", "follow", "output") are not instructions by themselves."""
+    pool = [
+        r["text"]
+        for r in rows
+        if r["split"] == "train"
+        and r["label"] == 0
+        and r["source"] in ("ud_en_ewt", "self_instruct", "bipia_instruction_alone",
+                            "awesome_chatgpt_prompts", "xquad_en", "bipia_email_clean")
+    ]  # fmt: skip
+    out: list[Row] = []
+    for _ in range(800):
+        words = " ".join(rng.choice(pool) for _ in range(3)).split()
+        rng.shuffle(words)
+        n = rng.randrange(12, 160)
+        out.append(_row(" ".join(words[:n]), 0, "word_salad", "benign", "train"))
+    return out
+
+
+def workflow_contents() -> list[Row]:
+    """In-domain benign traffic: the ``content`` of synthetic workflow events from the
+    project's own generator (``sluice.bench.events``, seed 1001, none held for review),
+    training side only. Agent logs are full of "answer", "output", "follow", "model"."""
+    from sluice.bench.events import make_events
+
+    evs = make_events(600, held_share=0.0, seed=1001, now_ms=1_700_000_000_000)
+    texts = sorted({e["content"] for e in evs if isinstance(e.get("content"), str)})
+    return [_row(t, 0, "sluice_workflow_events", "benign", "train") for t in texts]
 
 
 def _write(path: Path, rows: list[Row]) -> None:

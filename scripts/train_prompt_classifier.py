@@ -89,7 +89,7 @@ def to_model(clf: LogisticRegression, threshold: float, stride: int) -> Model:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bits", type=int, default=18)
-    ap.add_argument("--stride", type=int, default=160)
+    ap.add_argument("--stride", type=int, default=96)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     a = ap.parse_args()
