@@ -586,7 +586,17 @@ def run_detect_bench(n_events: int = 2000, seed: int = 0) -> dict[str, Any]:
         "sql_markup_cost": sql_markup_adversarial_cost(s),
         "heldout": heldout_quality(s),
         "cost_vs_plain": adversarial_cost(s),
+        # Prompt injection: held-out public split, regression samples, classifier cost
+        # (sluice.bench.detect_pi).
+        "prompt_injection_eval": _prompt_injection_eval(s),
     }
+
+
+def _prompt_injection_eval(s: Sanitizer) -> dict[str, Any]:
+    """Held-out and regression figures and classifier cost (see ``bench/detect_pi.py``)."""
+    from sluice.bench.detect_pi import prompt_injection_report
+
+    return prompt_injection_report(s)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,8 @@ from sluice.sanitize.base import ALL_TREATMENTS, Rule, fingerprint, placeholder
 from sluice.sanitize.markup import clean_html, markup_rules
 from sluice.sanitize.pii import pii_rules
 from sluice.sanitize.prompt_injection import (
+    CLASSIFIER_RULE,
+    classify,
     combine_scores,
     decoded_injection,
     prompt_injection_rules,
@@ -292,6 +294,9 @@ class Sanitizer:
             hits = compiled.line_set.Match(joined)
             if hits:
                 slow.extend(_touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
+            if treatment == "text":
+                # prompt-injection classifier: every text field long enough to matter
+                slow.extend(i for i in idxs if classify(fields[i][2]) is not None)
             if prepare(joined).removed:
                 slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
             if self._variants_hit(joined):
@@ -456,6 +461,11 @@ class Sanitizer:
                 # text, where a variable-length format could run on into the next word
                 if not (found.starts and found.overlaps(vc.start, vc.end)):
                     cands.append(vc)
+        if treatment == "text" and compiled is not self._secrets_only:
+            verdict = classify(view)
+            if verdict is not None:
+                s, e = verdict.start, verdict.end
+                cands.append(_Cand(CLASSIFIER_RULE, s, e, verdict.probability, view[s:e]))
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
@@ -888,6 +898,8 @@ def _score_prompt_injection(accepted: list[_Cand]) -> None:
     if len(pi) < 2:
         return
     best: dict[str, float] = {}
+    # The classifier's finding carries its own probability; the noisy-or is for phrases.
+    pi = [c for c in pi if c.rule is not CLASSIFIER_RULE]
     for c in pi:
         best[c.rule.detector] = max(best.get(c.rule.detector, 0.0), c.confidence)
     if len(best) < 2:

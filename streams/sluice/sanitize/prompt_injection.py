@@ -1,21 +1,23 @@
-"""Prompt-injection detectors: a scored heuristic (no model can be downloaded at run time).
+"""Prompt-injection detectors: a trained classifier, with phrase rules as a fast first pass.
 
-Signals, each an RE2 pattern with a weight (its confidence):
+- ``classifier``: logistic regression over hashed character and word n-grams, trained on
+  public labelled data and shipped in the package (:mod:`sluice.sanitize.pi_classifier`,
+  ``scripts/train_prompt_classifier.py``). It scores every text field of at least
+  ``MIN_CHARS`` characters (the whole field and windows of it); a field at or above the
+  model's threshold gets one finding whose span is the best window and whose confidence
+  is the probability. It decides the score: phrase findings in a flagged field take its
+  probability when it is higher.
+- Phrase rules, data in ``rules/prompt_injection.yaml`` (each with positive and negative
+  samples): ``instruction_override`` ("ignore ... previous instructions", "you are now
+  DAN", prompt-leak requests, in ten languages), ``role_spoofing`` (fake turns and
+  delimiters: ``<|im_start|>system``, ``[INST]``, ``<<SYS>>``, ``"role": "system"``),
+  ``exfiltration`` (send secrets to a URL, data-carrying markdown images, ``curl`` with
+  command substitution).
+- ``encoded_payload``: base64, hex and rot13 text that, once decoded, matches a phrase
+  rule (decoded with a size cap, re-scanned with the same RE2 set).
 
-- ``instruction_override``: "ignore/disregard/forget ... previous/above ... instructions",
-  "you are now DAN", "new instructions:", prompt-leak requests, and the same in French,
-  Spanish, German, Italian, Portuguese, Russian, Chinese and Japanese;
-- ``role_spoofing``: fake turns and delimiters (``<|im_start|>system``, ``[INST]``,
-  ``<<SYS>>``, ``<system>``, ``"role": "system"``, a line starting ``System:``);
-- ``exfiltration``: "send/post/upload the password/conversation ... to <url/email>",
-  markdown images whose URL carries data in its query, ``curl`` with command substitution;
-- ``encoded_payload``: base64, hex and rot13 text that, once decoded, matches any of the
-  above (decoded with a size cap, re-scanned with the same RE2 set).
-
-Scoring: when several signals hit one field, each finding's confidence is raised to the
-combined score ``1 - prod(1 - w_i)`` (noisy-or), so one weak cue stays weak and several
-agree loudly. No PyPI package ships a usable classifier inside its wheel that runs
-offline at this speed, so this heuristic is what the stage uses.
+When several phrase detectors hit one field, their confidence is raised to the noisy-or
+``1 - prod(1 - w_i)``.
 """
 
 from __future__ import annotations
@@ -24,17 +26,27 @@ import base64
 import binascii
 import codecs
 import functools
+from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import re2
+import yaml
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
+from sluice.sanitize.pi_classifier import MIN_CHARS, Verdict, load_model
 
-__all__ = ["combine_scores", "decoded_injection", "prompt_injection_rules", "rot13_pattern"]
+__all__ = [
+    "CLASSIFIER_RULE",
+    "classify",
+    "combine_scores",
+    "decoded_injection",
+    "prompt_injection_rules",
+    "rot13_pattern",
+]
 
 _PI = FindingKind.PROMPT_INJECTION
-_GAP = r"[\s\w,'\"\-]{0,40}?"
 _MAX_DECODE = 16 * 1024
 # A base64 run of at least ~22 characters with both cases close together: base64 of text
 # almost always has them; lowercase hex ids (trace ids, hashes) and words do not.
@@ -43,155 +55,57 @@ _B64_CANDIDATE = (
     r"[A-Za-z0-9+/]{4,}={0,2}"
 )
 
-#: (detector, pattern, weight, severity)
-_PHRASES: list[tuple[str, str, float, Severity]] = [
-    (
-        "instruction_override",
-        r"(?i)\b(?:ignore|disregard|forget|bypass|override|overlook|neglect|skip)\b"
-        + _GAP
-        + r"\b(?:previous|prior|above|earlier|preceding|former|original|initial|all|any|your|"
-        r"the|system|safety|developer)\b"
-        + _GAP
-        + r"\b(?:instructions?|prompts?|rules|directives?|guidelines|constraints|restrictions|"
-        r"programming|guardrails|system\s+prompt)\b",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\byou\s+are\s+(?:now\s+)?(?:DAN\b|in\s+(?:developer|god|jailbreak)\s+mode|"
-        r"jailbroken|no\s+longer\s+(?:bound|restricted|an?\s+(?:ai|assistant)))",
-        0.85,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:new|updated|revised|real|actual)\s+(?:system\s+)?instructions?\s*:",
-        0.6,
-        Severity.MEDIUM,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:reveal|print|show|output|repeat|leak|display|tell\s+me)\b[\s\w,'\"\-]{0,30}?"
-        r"\b(?:system\s+prompt|initial\s+instructions|hidden\s+instructions|your\s+instructions|"
-        r"your\s+prompt)\b",
-        0.75,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:do\s+anything\s+now|jailbreak\s+prompt|pretend\s+(?:that\s+)?you\s+(?:are|have)"
-        r"\s+no\s+(?:rules|restrictions|limits|guidelines|filters))\b",
-        0.8,
-        Severity.HIGH,
-    ),
-    # Multilingual: fr, es, de, it, pt, ru, zh, ja.
-    (
-        "instruction_override",
-        r"(?i)\b(?:ignore[rz]?|oublie[rz]?)\s+(?:toutes\s+)?(?:les\s+|vos\s+)?instructions\s+"
-        r"(?:pr[ée]c[ée]dentes|ant[ée]rieures|ci-dessus)",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:ignora|ignore|olvida|ignorar)\s+(?:todas\s+)?(?:las\s+)?instrucciones\s+"
-        r"(?:anteriores|previas)",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:ignoriere|ignorieren\s+sie|vergiss|vergessen\s+sie)\s+(?:alle\s+)?"
-        r"(?:vorherigen|bisherigen|obigen|vorigen)\s+(?:anweisungen|instruktionen|befehle)",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:ignora|dimentica)\s+(?:tutte\s+)?le\s+istruzioni\s+precedenti",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)\b(?:ignore|ignora|esque[çc]a)\s+(?:todas\s+)?as\s+instru[çc][õo]es\s+anteriores",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?i)(?:игнорируй(?:те)?|забудь(?:те)?)\s+(?:все\s+)?(?:предыдущие|прошлые|"
-        r"предыдущих)\s+(?:инструкции|указания|инструкций)",
-        0.9,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?:忽略|无视|忘记)(?:之前|以上|先前|前面|上面)?(?:的)?(?:所有)?(?:指令|指示|说明|规则)",
-        0.85,
-        Severity.HIGH,
-    ),
-    (
-        "instruction_override",
-        r"(?:以前|前|上記)の(?:すべての)?(?:指示|命令)を(?:無視|忘れ)",
-        0.85,
-        Severity.HIGH,
-    ),
-    # Role and delimiter spoofing.
-    (
-        "role_spoofing",
-        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|start_header_id)\|>",
-        0.9,
-        Severity.HIGH,
-    ),
-    ("role_spoofing", r"\[/?INST\]|<</?SYS>>", 0.8, Severity.HIGH),
-    (
-        "role_spoofing",
-        r"(?i)</?\s*(?:system|system_prompt|tool_result|function_results|tool_call|"
-        r"instructions)\s*>",
-        0.7,
-        Severity.MEDIUM,
-    ),
-    (
-        "role_spoofing",
-        r"(?i)[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']",
-        0.6,
-        Severity.MEDIUM,
-    ),
-    (
-        "role_spoofing",
-        r"(?im)^[ \t]*(?:#{1,4}[ \t]*)?(?:system|developer)[ \t]*(?:prompt|message|override)?"
-        r"[ \t]*:[ \t]*\S",
-        0.5,
-        Severity.MEDIUM,
-    ),
-    # Exfiltration.
-    (
-        "exfiltration",
-        r"(?i)\b(?:send|post|upload|forward|transmit|exfiltrate|leak|email|submit|copy)\b"
-        r"[^.\n]{0,80}?\b(?:passwords?|credentials|api\s*keys?|secrets?|tokens?|conversation|"
-        r"chat\s+history|system\s+prompt|private\s+keys?|ssh\s+keys?|env(?:ironment)?\s+variables|"
-        r"\.env|cookies?|session)\b[^.\n]{0,80}?\b(?:to|at|via|into)\b[^\n]{0,40}?"
-        r"(?:https?://|[A-Za-z0-9.+\-]+@[A-Za-z0-9\-]+\.|webhook)",
-        0.85,
-        Severity.HIGH,
-    ),
-    (
-        "exfiltration",
-        r"(?i)!\[[^\]\n]{0,200}\]\(\s*https?://[^)\s]{1,512}?\?[^)\s]{0,512}?="
-        r"(?:[^)\s&]{0,64}?(?:\{|\[|%7b|%5b|\$)|[A-Za-z0-9+/=_\-]{24,})",
-        0.8,
-        Severity.HIGH,
-    ),
-    (
-        "exfiltration",
-        r"(?i)\b(?:curl|wget|invoke-webrequest|iwr|nc|requests\.post|fetch)\b[^\n]{0,120}?"
-        r"(?:\$\(|\$\{|`)[^\n]{0,80}?(?:env|cat\s|secret|token|key|passwd|\.ssh|\.aws)",
-        0.8,
-        Severity.HIGH,
-    ),
-]
+
+@dataclass(frozen=True, slots=True)
+class PhraseSpec:
+    """One phrase rule as written in ``rules/prompt_injection.yaml``, with its samples."""
+
+    id: str
+    detector: str
+    regex: str
+    weight: float
+    severity: Severity
+    positives: tuple[str, ...]
+    negatives: tuple[str, ...]
+
+
+def load_phrase_rules(text: str) -> tuple[PhraseSpec, ...]:
+    """Parse the phrase-rule data file.
+
+    Raises:
+        ValueError: malformed file, duplicate id, or a rule without samples.
+    """
+    try:
+        doc = yaml.safe_load(text)
+        specs = tuple(
+            PhraseSpec(
+                id=str(r["id"]),
+                detector=str(r["detector"]),
+                regex=str(r["regex"]),
+                weight=float(r["weight"]),
+                severity=Severity(r.get("severity", "high")),
+                positives=tuple(r.get("positives") or ()),
+                negatives=tuple(r.get("negatives") or ()),
+            )
+            for r in doc["rules"]
+        )
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"prompt_injection.yaml: {exc}") from exc
+    seen: set[str] = set()
+    for sp in specs:
+        if sp.id in seen:
+            raise ValueError(f"prompt_injection.yaml: duplicate id {sp.id}")
+        seen.add(sp.id)
+        if not sp.positives or not sp.negatives:
+            raise ValueError(f"prompt_injection.yaml: {sp.id} needs positives and negatives")
+    return specs
+
+
+@functools.cache
+def phrase_specs() -> tuple[PhraseSpec, ...]:
+    """The shipped phrase rules (cached)."""
+    res = resources.files("sluice.sanitize") / "rules" / "prompt_injection.yaml"
+    return load_phrase_rules(res.read_text("utf-8"))
 
 
 def _b64_check(view: str, m: Any, value: str) -> float | None:
@@ -231,10 +145,38 @@ def _phrase_set() -> Any:
     opts = re2.Options()
     opts.max_mem = 64 << 20
     s = re2.Set.SearchSet(opts)
-    for _, pattern, _, _ in _PHRASES:
-        s.Add(pattern)
+    for sp in phrase_specs():
+        s.Add(sp.regex)
     s.Compile()
     return s
+
+
+#: The rule a classifier finding is reported under (the classifier has no pattern).
+CLASSIFIER_RULE = Rule("classifier", _PI, "", Severity.HIGH, 0.0, priority=25, rule_id="classifier")
+
+
+def classify(view: str) -> Verdict | None:
+    """The classifier's verdict on one text field when it says *injection*, else None.
+
+    Fields shorter than :data:`~sluice.sanitize.pi_classifier.MIN_CHARS`, and ASCII
+    fields of fewer than three words (ids, paths, tokens), are not scored.
+    The verdict's span is the highest-scoring window and its probability the finding's
+    confidence.
+    """
+    if len(view) < MIN_CHARS:
+        return None
+    if view.isascii() and view.count(" ") < 2 and "\n" not in view:
+        return None  # an id, a path, a token: fewer than three words cannot instruct
+    return _verdict(view)
+
+
+@functools.lru_cache(maxsize=8)
+def _verdict(view: str) -> Verdict | None:
+    # The engine asks twice for a field that needs the slow path (once to decide that it
+    # does, once while scanning it): the second answer comes from here.
+    model = load_model()
+    v = model.score(view)
+    return v if v.probability >= model.threshold else None
 
 
 def decoded_injection(text: str) -> bool:
@@ -255,8 +197,8 @@ def combine_scores(weights: list[float]) -> float:
 def prompt_injection_rules() -> list[Rule]:
     """Phrase rules plus the encoded-payload rules (base64, hex, rot13)."""
     rules = [
-        Rule(det, _PI, pattern, sev, weight, priority=20, rule_id=f"{det}_{i}")
-        for i, (det, pattern, weight, sev) in enumerate(_PHRASES)
+        Rule(sp.detector, _PI, sp.regex, sp.severity, sp.weight, priority=20, rule_id=sp.id)
+        for sp in phrase_specs()
     ]
     rules += [
         Rule(
@@ -292,7 +234,7 @@ def prompt_injection_rules() -> list[Rule]:
             priority=30,
             rule_id=f"encoded_rot13_{i}",
         )
-        for i, (_, pattern, weight, _) in enumerate(_PHRASES)
+        for i, (pattern, weight) in enumerate((sp.regex, sp.weight) for sp in phrase_specs())
         if pattern.isascii()
     ]
     return rules
