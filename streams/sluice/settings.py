@@ -107,6 +107,9 @@ class Settings(BaseSettings):
 
     #: RE2 memory budget of the sanitize pattern sets (speed vs resident memory).
     re2_max_mem_mb: int = Field(default=256, ge=8, le=4096)
+    #: Score text fields with the prompt-injection classifier (SLUICE_PI_CLASSIFIER=false:
+    #: phrase rules only, several times faster, far lower recall; docs/detection.md).
+    pi_classifier: bool = True
 
     # Gate.
     early_decision_ttl_seconds: int = Field(default=3600, ge=1)

@@ -71,7 +71,11 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         max_past_ms=settings.max_past_seconds * 1000,
         max_future_ms=settings.max_future_seconds * 1000,
     )
-    sanitizer = Sanitizer(settings.fingerprint_key_bytes(), re2_max_mem_mb=settings.re2_max_mem_mb)
+    sanitizer = Sanitizer(
+        settings.fingerprint_key_bytes(),
+        re2_max_mem_mb=settings.re2_max_mem_mb,
+        pi_classifier=settings.pi_classifier,
+    )
     intake = Intake(
         default_codec(),
         validator,

@@ -177,6 +177,8 @@ class Sanitizer:
         treatments: field path → ``text|html|sql|none``, overriding the schema defaults;
             map fields may be named by exact path (``arguments.query``) or by map name.
         redact_pii_for: data classifications whose events get PII redacted (others flagged).
+        pi_classifier: score text fields with the prompt-injection classifier (on by
+            default; off keeps the phrase rules only).
 
     Raises:
         ValueError: an unknown treatment name.
@@ -189,8 +191,12 @@ class Sanitizer:
         treatments: dict[str, str] | None = None,
         redact_pii_for: frozenset[str] = frozenset({"PUBLIC"}),
         re2_max_mem_mb: int = 256,
+        pi_classifier: bool = True,
     ) -> None:
         self._key = fingerprint_key
+        #: Whether the prompt-injection classifier scores text fields (the phrase rules
+        #: always run). Off trades recall for speed: see docs/detection.md.
+        self._pi_classifier = pi_classifier
         self._treatments = {**default_treatments(), **_FIELD_TREATMENTS, **(treatments or {})}
         for path, t in self._treatments.items():
             if t not in ("text", "html", "sql", "none"):
@@ -294,7 +300,7 @@ class Sanitizer:
             hits = compiled.line_set.Match(joined)
             if hits:
                 slow.extend(_touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
-            if treatment == "text":
+            if self._pi_classifier and treatment == "text":
                 # prompt-injection classifier: every text field long enough to matter
                 slow.extend(i for i in idxs if classify(fields[i][2]) is not None)
             if prepare(joined).removed:
@@ -461,7 +467,7 @@ class Sanitizer:
                 # text, where a variable-length format could run on into the next word
                 if not (found.starts and found.overlaps(vc.start, vc.end)):
                     cands.append(vc)
-        if treatment == "text" and compiled is not self._secrets_only:
+        if self._pi_classifier and treatment == "text" and compiled is not self._secrets_only:
             verdict = classify(view)
             if verdict is not None:
                 s, e = verdict.start, verdict.end

@@ -64,3 +64,4 @@ def test_scanning_the_output_again_changes_nothing(sanitizer: Sanitizer) -> None
     once, _ = sanitizer.scan_text(text)
     twice, findings = sanitizer.scan_text(once)
     assert twice == once and not [f for f in findings if f.kind == "unicode"]
+
