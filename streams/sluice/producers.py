@@ -60,7 +60,6 @@ import hmac
 import logging
 import os
 import re
-import stat
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -550,28 +549,10 @@ def read_producer_key(path: str | os.PathLike[str]) -> ProducerSigner:
         ConfigError: unreadable, not a producer key file, or a bad field; one line
             naming the file and the field, never the key material.
     """
-    import yaml
-
-    from sluice.yamlstrict import safe_load_strict
+    from sluice.yamlstrict import load_key_file
 
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-        mode = target.stat().st_mode
-    except OSError as exc:
-        raise ConfigError(f"cannot read producer key file {target}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"producer key file {target} is not a sluice producer key") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "producer key file is readable by others; chmod 600 it", extra={"path": str(target)}
-        )
-    try:
-        data = safe_load_strict(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"producer key file {target} is not valid YAML") from None
-    if not isinstance(data, dict) or data.get("format") != KEY_FILE_FORMAT:
-        raise ConfigError(f"producer key file {target} is not a {KEY_FILE_FORMAT} file")
+    data = load_key_file(target, "producer key file", KEY_FILE_FORMAT)
     kid = data.get("key_id")
     algorithm = data.get("algorithm")
     if not isinstance(kid, str) or not _KEY_ID.fullmatch(kid):

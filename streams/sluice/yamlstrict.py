@@ -12,13 +12,17 @@ where it is written.
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode
 
-__all__ = ["safe_load_strict"]
+__all__ = ["load_key_file", "safe_load_strict"]
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -59,3 +63,35 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_yaml_map)
 def safe_load_strict(stream: str | bytes) -> Any:
     """``yaml.safe_load`` that raises ``yaml.YAMLError`` on a duplicate mapping key."""
     return yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_key_file(path: str | os.PathLike[str], label: str, fmt: str) -> dict[str, Any]:
+    """Read a private key file (YAML with ``format: <fmt>``), strictly.
+
+    Warns (structured log, the path only) when the file is readable by group or others.
+
+    Raises:
+        ConfigError: unreadable, not YAML, or not a ``fmt`` file; one line naming the
+            file (``label`` says which kind), never the key material.
+    """
+    from sluice.errors import ConfigError
+
+    target = Path(path)
+    try:
+        text = target.read_text(encoding="utf-8")
+        mode = target.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read {label} {target}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label} {target} is not a sluice {label} ({fmt})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logging.getLogger("sluice.keys").warning(
+            f"{label} is readable by others; chmod 600 it", extra={"path": str(target)}
+        )
+    try:
+        data = safe_load_strict(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{label} {target} is not valid YAML") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ConfigError(f"{label} {target} is not a sluice {label} ({fmt})")
+    return data

@@ -37,7 +37,6 @@ import base64
 import binascii
 import logging
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,28 +265,10 @@ def read_private_key(path: str | os.PathLike[str]) -> PrivateKeyFile:
         ConfigError: unreadable, not a sluice key file, or a bad field. One line that
             names the file and the field, never the key material.
     """
-    import yaml
-
-    from sluice.yamlstrict import safe_load_strict
+    from sluice.yamlstrict import load_key_file
 
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-        mode = target.stat().st_mode
-    except OSError as exc:
-        raise ConfigError(f"cannot read key file {target}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"key file {target} is not a sluice key file") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "private key file is readable by others; chmod 600 it", extra={"path": str(target)}
-        )
-    try:
-        data = safe_load_strict(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"key file {target} is not valid YAML") from None
-    if not isinstance(data, dict) or data.get("format") != KEY_FILE_FORMAT:
-        raise ConfigError(f"key file {target} is not a sluice key file ({KEY_FILE_FORMAT})")
+    data = load_key_file(target, "key file", KEY_FILE_FORMAT)
     for name in ("reviewer_id", "key_id"):
         value = data.get(name)
         if not isinstance(value, str) or not value.strip():

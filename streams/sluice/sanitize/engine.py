@@ -493,6 +493,20 @@ class Sanitizer:
         _score_prompt_injection(accepted)
         return self._emit(text, prep, accepted, treatment, field, redact_pii)
 
+    def _hidden_payload(self, field: str, start: int, end: int, hidden: str) -> Finding:
+        """An instruction hidden in tag characters (decoded to ASCII by the unicode stage)."""
+        return Finding(
+            kind=FindingKind.PROMPT_INJECTION,
+            detector="encoded_payload",
+            field=field,
+            start=start,
+            end=end,
+            severity=Severity.HIGH,
+            confidence=0.95,
+            fingerprint=fingerprint(self._key, hidden),
+            action="removed",
+        )
+
     def _scan_flood(
         self,
         flood: Flood,
@@ -510,33 +524,11 @@ class Sanitizer:
         stripped text is scanned like any other. Spans of the other findings refer to the
         stripped text, which is what the sanitized field holds."""
         findings = [
-            Finding(
-                kind=FindingKind.UNICODE,
-                detector=det,
-                field=field,
-                start=s,
-                end=e,
-                severity=_UNICODE_SEVERITY[det],
-                confidence=1.0,
-                action="removed",
-            )
-            for det, (s, e) in sorted(flood.spans.items())
+            _control_finding(det, field, s, e) for det, (s, e) in sorted(flood.spans.items())
         ]
         if flood.hidden and decoded_injection(flood.hidden):
             s, e = flood.spans["tag_characters"]
-            findings.append(
-                Finding(
-                    kind=FindingKind.PROMPT_INJECTION,
-                    detector="encoded_payload",
-                    field=field,
-                    start=s,
-                    end=e,
-                    severity=Severity.HIGH,
-                    confidence=0.95,
-                    fingerprint=fingerprint(self._key, flood.hidden),
-                    action="removed",
-                )
-            )
+            findings.append(self._hidden_payload(field, s, e, flood.hidden))
         out, more = self._scan(
             flood.text,
             compiled,
@@ -681,33 +673,10 @@ class Sanitizer:
             if budget <= 0:
                 break
             budget -= 1
-            findings.append(
-                Finding(
-                    kind=FindingKind.UNICODE,
-                    detector=det,
-                    field=field,
-                    start=s,
-                    end=e,
-                    severity=_UNICODE_SEVERITY[det],
-                    confidence=1.0,
-                    action="removed",
-                )
-            )
+            findings.append(_control_finding(det, field, s, e))
         for s, e, hidden in prep.hidden[:MAX_FINDINGS_PER_FIELD]:
             if decoded_injection(hidden):
-                findings.append(
-                    Finding(
-                        kind=FindingKind.PROMPT_INJECTION,
-                        detector="encoded_payload",
-                        field=field,
-                        start=s,
-                        end=e,
-                        severity=Severity.HIGH,
-                        confidence=0.95,
-                        fingerprint=fingerprint(self._key, hidden),
-                        action="removed",
-                    )
-                )
+                findings.append(self._hidden_payload(field, s, e, hidden))
         if not prep.view.isascii():
             for vs, ve in confusable_spans(prep.view)[:MAX_FINDINGS_PER_FIELD]:
                 s, e = orig(vs, ve)
@@ -913,6 +882,20 @@ def _score_prompt_injection(accepted: list[_Cand]) -> None:
     score = combine_scores(list(best.values()))
     for c in pi:
         c.confidence = max(c.confidence, score)
+
+
+def _control_finding(det: str, field: str, start: int, end: int) -> Finding:
+    """A removed run of invisible, bidi, control or tag characters."""
+    return Finding(
+        kind=FindingKind.UNICODE,
+        detector=det,
+        field=field,
+        start=start,
+        end=end,
+        severity=_UNICODE_SEVERITY[det],
+        confidence=1.0,
+        action="removed",
+    )
 
 
 def _apply_edits(text: str, edits: list[tuple[int, int, str]]) -> str:
