@@ -67,6 +67,10 @@ MAX_PII_CHECKS_PER_EVENT = 384
 #: Secret candidates checked per field and per event; past that the rest of the field is
 #: redacted whole as ``secret_flood`` (fail closed, constant time).
 MAX_SECRET_HITS_PER_FIELD = 256
+#: Candidates any other checked rule (encoded payloads, SQL probes) validates per field:
+#: a check that fails costs as much as one that passes, so failures count too. Past it
+#: the rule stops looking in that field (a limit stated in docs/detection.md).
+MAX_CHECKS_PER_RULE_PER_FIELD = 256
 MAX_SECRET_HITS_PER_EVENT = 512
 _FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
@@ -608,6 +612,7 @@ class Sanitizer:
             n = 0
             bounded = rule.kind is FindingKind.PII and rule.check is not None
             secret = rule.kind is FindingKind.SECRET
+            checks_left = MAX_CHECKS_PER_RULE_PER_FIELD
             for m in regex.finditer(view):
                 start, end = m.span(rule.group)
                 if start < 0 or end <= start:
@@ -632,6 +637,10 @@ class Sanitizer:
                 value = view[start:end]
                 conf = rule.confidence
                 if rule.check is not None:
+                    if not (bounded or secret):
+                        checks_left -= 1
+                        if checks_left < 0:
+                            break
                     checked = rule.check(view, m, value)
                     if checked is None:
                         continue

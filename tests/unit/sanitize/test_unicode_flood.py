@@ -54,9 +54,7 @@ def test_hidden_tag_instruction_in_a_flood_is_found(sanitizer: Sanitizer) -> Non
     text = ("hi" + ZW) * (FLOOD_RUNS + 5) + hidden
     out, findings = sanitizer.scan_text(text)
     assert not any(0xE0000 <= ord(c) <= 0xE007F for c in out)
-    assert any(
-        f.kind == "prompt_injection" and f.detector == "encoded_payload" for f in findings
-    )
+    assert any(f.kind == "prompt_injection" and f.detector == "encoded_payload" for f in findings)
 
 
 def test_scanning_the_output_again_changes_nothing(sanitizer: Sanitizer) -> None:
@@ -64,4 +62,3 @@ def test_scanning_the_output_again_changes_nothing(sanitizer: Sanitizer) -> None
     once, _ = sanitizer.scan_text(text)
     twice, findings = sanitizer.scan_text(once)
     assert twice == once and not [f for f in findings if f.kind == "unicode"]
-
