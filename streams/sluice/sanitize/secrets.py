@@ -16,9 +16,11 @@ import html
 import random
 import re
 import urllib.parse
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from re import _parser as _sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
 import re2
@@ -289,6 +291,53 @@ _QUIET = re2.Options()
 _QUIET.log_errors = False
 
 
+
+def _redaction_group(regex: str, group: int) -> int:
+    """The group whose span is redacted: ``group``, or 0 (the whole match) when that
+    group cannot hold the whole secret.
+
+    A group inside a repetition (``([a-z0-9]{4}-){3}``) captures only its last round, and
+    one inside an alternation (``(?:(?P<alg>...)|(?P<typ>...))``) only the branch taken;
+    redacting it would leave the rest of the secret in the output. Such rules (ported
+    from scanners where the capture is a hint, not the secret) redact the whole match.
+    """
+    if group == 0:
+        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set": RE2 reads it plainly
+            tree = _sre_parse.parse(regex.replace("\\x60", "`"))
+    except Exception:  # RE2-only syntax: keep the rule's own choice
+        return group
+
+    def walk(items: Any, risky: bool) -> bool | None:
+        for op, av in items:
+            name = str(op)
+            if name == "SUBPATTERN":
+                gid, _, _, sub = av
+                if gid == group:
+                    return risky
+                found = walk(sub, risky)
+                if found is not None:
+                    return found
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                _lo, hi, sub = av
+                found = walk(sub, risky or hi != 1)
+                if found is not None:
+                    return found
+            elif name == "BRANCH":
+                for alt in av[1]:
+                    found = walk(alt, True)
+                    if found is not None:
+                        return found
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                found = walk(av[1], risky)
+                if found is not None:
+                    return found
+        return None
+
+    return 0 if walk(tree, False) else group
+
 def load_secret_rules(text: str) -> list[SecretSpec]:
     """Parse a secrets rule file (YAML text) into specs.
 
@@ -312,7 +361,7 @@ def load_secret_rules(text: str) -> list[SecretSpec]:
                 detector=str(raw.get("detector", rid)),
                 description=str(raw.get("description", "")),
                 regex=str(raw["regex"]),
-                group=int(raw.get("group", 0)),
+                group=_redaction_group(str(raw["regex"]), int(raw.get("group", 0))),
                 severity=Severity(raw.get("severity", "high")),
                 confidence=float(raw.get("confidence", 0.95)),
                 priority=int(raw.get("priority", 50)),
