@@ -369,19 +369,7 @@ class Sanitizer:
                 continue  # already sanitized on its own
             fp = fingerprint(self._key, cand.value)
             changes[loc] = text[:start] + placeholder(cand.rule.detector, fp) + text[end:]
-            findings.append(
-                Finding(
-                    kind=FindingKind.SECRET,
-                    detector=cand.rule.detector,
-                    field=path,
-                    start=start,
-                    end=end,
-                    severity=cand.rule.severity,
-                    confidence=round(min(cand.confidence, 1.0), 4),
-                    fingerprint=fp,
-                    action="redacted",
-                )
-            )
+            findings.append(_cand_finding(cand, path, start, end, fp, "redacted"))
         if not changes:
             return event, findings
         return _apply(event, changes), findings
@@ -726,19 +714,7 @@ class Sanitizer:
                 html_changed = True
             if reported < MAX_FINDINGS_PER_FIELD:
                 reported += 1
-                findings.append(
-                    Finding(
-                        kind=kind,
-                        detector=c.rule.detector,
-                        field=field,
-                        start=s,
-                        end=e,
-                        severity=c.rule.severity,
-                        confidence=round(min(c.confidence, 1.0), 4),
-                        fingerprint=fp,
-                        action=action,
-                    )
-                )
+                findings.append(_cand_finding(c, field, s, e, fp, action))
         findings.sort(key=lambda f: (f.start, f.end, f.detector))
         if len(findings) > MAX_FINDINGS_PER_FIELD:
             findings = _cap(findings)
@@ -891,6 +867,21 @@ def _score_prompt_injection(accepted: list[_Cand]) -> None:
     score = combine_scores(list(best.values()))
     for c in pi:
         c.confidence = max(c.confidence, score)
+
+
+def _cand_finding(c: _Cand, field: str, start: int, end: int, fp: str, action: str) -> Finding:
+    """The finding a detector's accepted candidate reports (original-text span)."""
+    return Finding(
+        kind=c.rule.kind,
+        detector=c.rule.detector,
+        field=field,
+        start=start,
+        end=end,
+        severity=c.rule.severity,
+        confidence=round(min(c.confidence, 1.0), 4),
+        fingerprint=fp,
+        action=action,
+    )
 
 
 def _control_finding(det: str, field: str, start: int, end: int) -> Finding:
