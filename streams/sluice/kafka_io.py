@@ -96,6 +96,14 @@ async def create_topics(
             except TopicAlreadyExistsError:
                 pass
         described = await admin.describe_topics(wanted)
+        # A topic just created may be described before its partitions are: wait (bounded)
+        # until every new topic shows them, so callers never read a count of 0.
+        created = {t.name for t in new}
+        for _ in range(50):
+            if not any(d["topic"] in created and not d["partitions"] for d in described):
+                break
+            await asyncio.sleep(0.1)
+            described = await admin.describe_topics(wanted)
         configs_now = await describe_topic_configs(admin, wanted)
         for d in described:
             name = d["topic"]
