@@ -14,9 +14,9 @@ from typing import IO, Any
 
 from prometheus_client import CollectorRegistry
 
-from sluice.agents.base import now_ms
 from sluice.agents.gate import GateAgent
 from sluice.agents.intake import IntakeAgent
+from sluice.clock import now_ms
 from sluice.codec import default_codec
 from sluice.errors import ConfigError
 from sluice.gate.reviewers import Registry, RegistryFile

@@ -37,7 +37,7 @@ from sluice.kafka_io import make_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 
-__all__ = ["DeliveryFailed", "Outbox", "Stage", "close_producer", "now_ms", "restart_delays"]
+__all__ = ["DeliveryFailed", "Outbox", "Stage", "close_producer", "restart_delays"]
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,6 @@ async def close_producer(producer: Any, timeout_s: float) -> None:
             accumulator.fail_all(KafkaError("producer abandoned after a broker fault"))
     with contextlib.suppress(Exception, asyncio.CancelledError):
         await asyncio.wait_for(stop, timeout_s)
-
-
-def now_ms() -> int:
-    """Wall clock in ms."""
-    return time.time_ns() // 1_000_000
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

@@ -25,7 +25,8 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-from sluice.agents.base import Stage, now_ms
+from sluice.agents.base import Stage
+from sluice.clock import now_ms
 from sluice.codec import Codec
 from sluice.gate.quorum import (
     Effect,

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from sluice.agents.base import Stage, now_ms
+from sluice.agents.base import Stage
+from sluice.clock import now_ms
 from sluice.codec import Codec
 from sluice.http import Health
 from sluice.metrics import Metrics

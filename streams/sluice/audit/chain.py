@@ -30,12 +30,13 @@ from __future__ import annotations
 import hashlib
 import operator
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from sluice.clock import now_ms
 
 if TYPE_CHECKING:
     from sluice.audit.keys import CheckpointSigner
@@ -157,10 +158,6 @@ def checkpoint_message(chain: str, seq: int, prev_hash: str, at: int, key_id: st
 def is_checkpoint(record: Mapping[str, Any]) -> bool:
     """True for a checkpoint record (by ``transition`` or ``stage``)."""
     return record.get("transition") == CHECKPOINT or record.get("stage") == CHECKPOINT
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +284,7 @@ class ChainWriter:
             raise ValueError("checkpoints are written by ChainWriter.checkpoint()")
         opening: dict[str, Any] | None = None
         if self._signer is not None and self._open_seq is None:
-            opening = self._checkpoint(_now_ms())
+            opening = self._checkpoint(now_ms())
             self._open_seq = self._seq
         rec = _TEMPLATE.copy()
         rec.update(fields)
@@ -295,7 +292,7 @@ class ChainWriter:
         rec["seq"] = self._seq
         rec["prev_hash"] = self._hash
         at = rec["at"]
-        rec["at"] = time.time_ns() // 1_000_000 if at is None else int(at)
+        rec["at"] = now_ms() if at is None else int(at)
         digest = _sha256(canonical_bytes(rec)).hexdigest()
         rec["hash"] = digest
         self._seq += 1
@@ -314,7 +311,7 @@ class ChainWriter:
         """
         if self._signer is None or self._seq == self._cp_next:
             return None
-        return self._checkpoint(_now_ms())
+        return self._checkpoint(now_ms())
 
     def rollback(self, head: ChainHead) -> None:
         """Reset to ``head`` (a value of :attr:`head` taken before an aborted transaction)."""

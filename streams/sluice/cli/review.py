@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from sluice.clock import now_ms
 from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ def build_decision(
         "verdict": verdict,
         "reviewer_id": reviewer_id,
         "reason": reason,
-        "decided_at": int(time.time() * 1000) if decided_at is None else decided_at,
+        "decided_at": now_ms() if decided_at is None else decided_at,
         "key_id": key_id,
         "content_hash": content_hash,
         "signature": b"",
@@ -368,10 +368,6 @@ def _registry(settings: Settings, path: str | None) -> Registry | None:
     return load_registry(chosen) if chosen else None
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _check_event_id(event_id: str) -> str:
     try:
         return str(uuid.UUID(event_id))
@@ -419,7 +415,7 @@ def list_(
     settings = _settings(bootstrap_servers)
     registry = _registry(settings, reviewers)
     state = asyncio.run(_load_state(settings, timeout_s=timeout))
-    entries = queue_entries(state, _now_ms(), role=role, registry=registry)
+    entries = queue_entries(state, now_ms(), role=role, registry=registry)
     for e in entries:
         typer.echo(_dumps(e) if json_out else _line(e))
     if not json_out and not entries:
@@ -447,7 +443,7 @@ def show(
     held = state.held.get(event_id)
     if held is None:
         raise ReviewError(f"no held event {event_id} in the approvals topic")
-    view = entry_view(held, state.votes.get(event_id, ()), _now_ms(), registry)
+    view = entry_view(held, state.votes.get(event_id, ()), now_ms(), registry)
     view["status"] = state.released.get(event_id, "held")
     view["findings"] = held.get("findings") or []
     try:
@@ -515,7 +511,7 @@ def _decide(
         raise ReviewError(f"no held event {event_id} in the approvals topic")
     if event_id in state.released:
         raise ReviewError(f"event {event_id} was already {state.released[event_id]}")
-    now = _now_ms()
+    now = now_ms()
     if int(held["expires_at"]) <= now:
         raise ReviewError(f"the hold on {event_id} has expired")
     # Bind to the bytes we actually hold, and refuse a record that contradicts itself.

@@ -291,7 +291,6 @@ _QUIET = re2.Options()
 _QUIET.log_errors = False
 
 
-
 def _redaction_group(regex: str, group: int) -> int:
     """The group whose span is redacted: ``group``, or 0 (the whole match) when that
     group cannot hold the whole secret.
@@ -337,6 +336,7 @@ def _redaction_group(regex: str, group: int) -> int:
         return None
 
     return 0 if walk(tree, False) else group
+
 
 def load_secret_rules(text: str) -> list[SecretSpec]:
     """Parse a secrets rule file (YAML text) into specs.
