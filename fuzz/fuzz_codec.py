@@ -25,7 +25,9 @@ CODEC = default_codec()
 INTAKE, _ = _common.build()
 SEED = CODEC.encode(
     "WorkflowEvent",
-    __import__("sluice.bench.events", fromlist=["x"]).make_events(1, seed=1, now_ms=_common.NOW)[0],
+    __import__("sluice.tools.bench.events", fromlist=["x"]).make_events(
+        1, seed=1, now_ms=_common.NOW
+    )[0],
 )
 
 

@@ -539,9 +539,9 @@ def word_salads(rows: list[Row], rng: random.Random) -> list[Row]:
 
 def workflow_contents() -> list[Row]:
     """In-domain benign traffic: the ``content`` of synthetic workflow events from the
-    project's own generator (``sluice.bench.events``, seed 1001, none held for review),
+    project's own generator (``sluice.tools.bench.events``, seed 1001, none held for review),
     training side only. Agent logs are full of "answer", "output", "follow", "model"."""
-    from sluice.bench.events import make_events
+    from sluice.tools.bench.events import make_events
 
     evs = make_events(600, held_share=0.0, seed=1001, now_ms=1_700_000_000_000)
     texts = sorted({e["content"] for e in evs if isinstance(e.get("content"), str)})

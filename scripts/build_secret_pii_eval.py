@@ -1,5 +1,5 @@
 # ruff: noqa: S311, S102
-"""Build the held-out detection evaluation sets in streams/sluice/bench/data/.
+"""Build the held-out detection evaluation sets in streams/sluice/tools/bench/data/.
 
 Usage: python scripts/build_secret_pii_eval.py DETECT_SECRETS_REPO_DIR
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from faker import Faker
 
-OUT = Path(__file__).resolve().parent.parent / "streams" / "sluice" / "bench" / "data"
+OUT = Path(__file__).resolve().parent.parent / "streams" / "sluice" / "tools" / "bench" / "data"
 SKIP = {"base_test.py", "high_entropy_strings_test.py", "ip_public_test.py"}
 POS_NAMES = ("analyze", "positive", "match", "flag", "find", "detect")
 NEG_NAMES = ("negative", "false", "no_", "not_", "ignore", "skip")

@@ -26,12 +26,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from sluice.bench.events import make_event
 from sluice.codec import default_codec
-from sluice.dev.broker import free_port
 from sluice.gate.signatures import sign_decision
 from sluice.kafka_io import create_topics, make_producer, read_topic
 from sluice.settings import load_settings
+from sluice.tools.bench.events import make_event
+from sluice.tools.dev.broker import free_port
 from sluice.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.dev.broker import KafkaBroker, free_port
+from sluice.tools.dev.broker import KafkaBroker, free_port
 
 
 @pytest.fixture(scope="session")

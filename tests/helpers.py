@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sluice.chaos import WorkerHandle
 from sluice.codec import default_codec
 from sluice.kafka_io import make_producer, read_topic
 from sluice.settings import Settings, load_settings
+from sluice.tools.chaos.procs import WorkerHandle
 from sluice.topics import Topics
 
 REPO = Path(__file__).resolve().parents[1]

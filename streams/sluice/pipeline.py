@@ -106,6 +106,16 @@ class Intake:
         self._producers = producers
         self._event_fp = codec.fingerprint("WorkflowEvent")
 
+    @property
+    def sanitizer(self) -> SanitizerLike:
+        """The sanitize stage this intake runs (read-only; benchmarks time it alone)."""
+        return self._sanitizer
+
+    @property
+    def validator(self) -> Validator:
+        """The field rules and time window this intake applies (read-only)."""
+        return self._validator
+
     def process(
         self,
         value: bytes | None,

@@ -310,7 +310,7 @@ def test_wheel_installs_and_runs_from_a_clean_venv(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "run" in proc.stdout and "topics" in proc.stdout
     probe = (
-        "import sluice, sluice.codec as c, sluice.dev.broker as b; from pathlib import Path;"
+        "import sluice, sluice.codec as c, sluice.tools.dev.broker as b; from pathlib import Path;"
         "pkg = Path(sluice.__file__).parent; s = Path(c.schema_dir()); p = b.pom_path();"
         "assert pkg in s.parents, s; assert pkg in p.parents, p;"
         "assert (s / 'WorkflowEvent.avsc').is_file() or any(s.glob('*.avsc'));"

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from sluice.audit.keys import write_key_pair
-from sluice.bench.events import make_events
 from sluice.cli.main import main
 from sluice.codec import default_codec
+from sluice.tools.bench.events import make_events
 from tests.helpers import WorkerProcess, produce, settings_from_env, topics_for, wait_for_count
 
 pytestmark = pytest.mark.integration

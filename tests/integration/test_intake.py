@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice.bench.events import make_events
 from sluice.codec import crc64_avro, default_codec
+from sluice.tools.bench.events import make_events
 from tests.helpers import (
     WorkerProcess,
     collect,

@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from sluice.bench.events import make_events
-from sluice.dev.broker import free_port
 from sluice.kafka_io import make_producer
 from sluice.settings import load_settings
+from sluice.tools.bench.events import make_events
+from sluice.tools.dev.broker import free_port
 from sluice.topics import Topics
 
 pytestmark = pytest.mark.integration

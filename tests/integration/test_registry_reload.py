@@ -23,9 +23,9 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from sluice.bench.events import make_events
-from sluice.chaos import Scenario
 from sluice.codec import default_codec
+from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.scenario import Scenario
 from tests.helpers import WorkerProcess, collect, produce, settings_from_env, topics_for
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sluice.bench.events import make_events
 from sluice.cli.main import main
-from sluice.dev.broker import KafkaBroker, free_port
+from sluice.tools.bench.events import make_events
+from sluice.tools.dev.broker import KafkaBroker, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice.chaos import Scenario, prepare
-from sluice.dev.broker import KafkaBroker
+from sluice.tools.chaos.scenario import Scenario, prepare
+from sluice.tools.dev.broker import KafkaBroker
 
 
 @pytest.fixture

@@ -12,18 +12,12 @@ import time
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sluice.bench.events import make_events
-from sluice.chaos import (
-    Scenario,
-    WorkerHandle,
-    account,
-    encode_events,
-    group_lag,
-    pace,
-    rss_kb,
-    settle,
-)
 from sluice.kafka_io import create_topics
+from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.accounting import account, group_lag, settle
+from sluice.tools.chaos.load import encode_events, pace
+from sluice.tools.chaos.procs import WorkerHandle, rss_kb
+from sluice.tools.chaos.scenario import Scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -9,9 +9,12 @@ import time
 
 import pytest
 
-from sluice.bench.events import make_events
-from sluice.chaos import DecisionBot, Scenario, WorkerHandle, encode_events, pace, settle
-from sluice.dev.broker import KafkaBroker
+from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.accounting import settle
+from sluice.tools.chaos.load import DecisionBot, encode_events, pace
+from sluice.tools.chaos.procs import WorkerHandle
+from sluice.tools.chaos.scenario import Scenario
+from sluice.tools.dev.broker import KafkaBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from sluice.chaos import Scenario, crash_run
+from sluice.tools.chaos.runs import crash_run
+from sluice.tools.chaos.scenario import Scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -31,12 +31,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from sluice.audit.keys import write_key_pair
-from sluice.bench.events import make_events
-from sluice.chaos import Scenario, WorkerHandle, encode_events, pace, settle, snapshot
 from sluice.codec import default_codec
-from sluice.dev.broker import KafkaBroker, free_port
 from sluice.kafka_io import create_topics, make_producer, read_topic
 from sluice.settings import Settings
+from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.accounting import settle, snapshot
+from sluice.tools.chaos.load import encode_events, pace
+from sluice.tools.chaos.procs import WorkerHandle
+from sluice.tools.chaos.scenario import Scenario
+from sluice.tools.dev.broker import KafkaBroker, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
-from sluice.bench.events import make_events
-from sluice.chaos import Scenario, WorkerHandle, encode_events, pace, settle
 from sluice.codec import default_codec
+from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.accounting import settle
+from sluice.tools.chaos.load import encode_events, pace
+from sluice.tools.chaos.procs import WorkerHandle
+from sluice.tools.chaos.scenario import Scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sluice.bench.events import make_events
-from sluice.chaos import DecisionBot, WorkerHandle, encode_events, pace, prepare, settle
+from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.accounting import settle
+from sluice.tools.chaos.load import DecisionBot, encode_events, pace
+from sluice.tools.chaos.procs import WorkerHandle
+from sluice.tools.chaos.scenario import prepare
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from sluice.chaos import Scenario, soak
+from sluice.tools.chaos.runs import soak
+from sluice.tools.chaos.scenario import Scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

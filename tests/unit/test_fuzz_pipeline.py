@@ -252,7 +252,7 @@ def test_sanitizing_a_field_to_nothing_goes_to_the_dlq(field: str) -> None:
     Intake re-validates what it would pass on, so such an event goes to the DLQ
     (empty_field) instead of breaking the contract downstream.
     """
-    from sluice.bench.events import make_events
+    from sluice.tools.bench.events import make_events
 
     ev = {**make_events(1, seed=3, now_ms=NOW)[0], field: "\x1f"}
     i = intake()

@@ -20,7 +20,6 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sluice.bench.events import make_events
 from sluice.cli.main import main
 from sluice.codec import default_codec
 from sluice.errors import ConfigError, ErrorCode
@@ -36,6 +35,7 @@ from sluice.producers import (
     signing_bytes,
 )
 from sluice.settings import load_settings
+from sluice.tools.bench.events import make_events
 from sluice.worker import build_intake
 
 CODEC = default_codec()

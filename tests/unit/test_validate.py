@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sluice.bench.events import make_events
 from sluice.errors import ErrorCode, ValidationError
 from sluice.models.event import Limits
+from sluice.tools.bench.events import make_events
 from sluice.validate import Validator
 
 NOW = time.time_ns() // 1_000_000

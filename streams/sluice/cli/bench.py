@@ -53,8 +53,8 @@ def bench(
         )
         return
 
-    from sluice.bench.pipeline import run_bench
     from sluice.settings import load_settings
+    from sluice.tools.bench.pipeline import run_bench
 
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     result = asyncio.run(run_bench(settings, events, held_share=held_share, partitions=partitions))
@@ -74,7 +74,7 @@ def detect(
     """Detection quality (precision/recall per family) and sanitize-stage speed."""
     import orjson
 
-    from sluice.bench.detect import run_detect_bench
+    from sluice.tools.bench.detect.report import run_detect_bench
 
     result = run_detect_bench(events, seed)
     if json_out:

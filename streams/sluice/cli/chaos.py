@@ -60,7 +60,8 @@ def crash(
     import tempfile
     from pathlib import Path
 
-    from sluice.chaos import crash_run, prepare
+    from sluice.tools.chaos.runs import crash_run
+    from sluice.tools.chaos.scenario import prepare
 
     with tempfile.TemporaryDirectory(prefix="sluice-chaos-") as tmp:
         scn = prepare(_base_env(bootstrap_servers), Path(tmp))
@@ -85,8 +86,8 @@ def soak(
     import tempfile
     from pathlib import Path
 
-    from sluice.chaos import prepare
-    from sluice.chaos import soak as run_soak
+    from sluice.tools.chaos.runs import soak as run_soak
+    from sluice.tools.chaos.scenario import prepare
 
     with tempfile.TemporaryDirectory(prefix="sluice-chaos-") as tmp:
         scn = prepare(_base_env(bootstrap_servers), Path(tmp))

@@ -31,9 +31,9 @@ def broker(
     """
     import asyncio
 
-    from sluice.dev.broker import KafkaBroker
     from sluice.kafka_io import create_topics as _create
     from sluice.settings import load_settings
+    from sluice.tools.dev.broker import KafkaBroker
 
     settings = load_settings(bootstrap_servers=f"127.0.0.1:{port}")
     kafka = KafkaBroker(port, data_dir or settings.data_dir / "kafka", heap=heap)
@@ -68,9 +68,9 @@ def demo(
     """Start the local Kafka (if not running) and a worker, publish the sample events
     (deploy/local/sample-events.jsonl), and show where each one went.
     """
-    from sluice.dev.demo import run_demo
     from sluice.logs import setup_logging
     from sluice.settings import load_settings
+    from sluice.tools.dev.demo import run_demo
 
     setup_logging("WARNING")
     raise typer.Exit(run_demo(load_settings(), stay=not exit_after))

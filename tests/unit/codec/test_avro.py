@@ -9,9 +9,9 @@ import time
 import fastavro
 import pytest
 
-from sluice.bench.events import make_events
 from sluice.codec import Codec, crc64_avro, default_codec, schema_dir
 from sluice.errors import DecodeError, ErrorCode
+from sluice.tools.bench.events import make_events
 
 
 def _signed(v: int) -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.bench.detect_public import ADVERSARIAL_UNITS, adversarial_cost, public_eval
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.markup import MAX_HTML_DEPTH, clean_html, html_depth_exceeds
+from sluice.tools.bench.detect.public import ADVERSARIAL_UNITS, adversarial_cost, public_eval
 
 from .conftest import KEY
 

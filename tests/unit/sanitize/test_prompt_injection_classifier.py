@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import re2
 
-from sluice.bench.detect_pi import REGRESSION, _regression, _text_kb, binary_metrics
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.pi_classifier import (
     MIN_CHARS,
@@ -21,6 +20,7 @@ from sluice.sanitize.pi_classifier import (
     normalize,
 )
 from sluice.sanitize.prompt_injection import load_phrase_rules, phrase_specs
+from sluice.tools.bench.detect.pi import REGRESSION, _regression, _text_kb, binary_metrics
 
 from .conftest import KEY
 
@@ -222,7 +222,7 @@ def test_heldout_report_counts_each_row(
 ) -> None:
     import gzip
 
-    from sluice.bench.detect_pi import HELDOUT_PATH, _heldout
+    from sluice.tools.bench.detect.pi import HELDOUT_PATH, _heldout
 
     rows = [
         {"text": PARAPHRASED[0], "label": 1, "source": "a", "kind": "direct"},

@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from sluice.audit.chain import ChainWriter
-from sluice.bench.events import make_events
 from sluice.codec import default_codec
 from sluice.settings import Settings
+from sluice.tools.bench.events import make_events
+from sluice.tools.bench.policy import measure_assess
 
 __all__ = ["measure_stages"]
 
@@ -18,6 +19,8 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
     """µs/event of decode, validate, sanitize, policy, the whole pure stage, and audit.
 
     Fresh events each time (no cache or DFA warm-up from repeats within one stage).
+    ``policy_mix_us`` / ``policy_mix_held_share``: ``Policy.assess`` alone on the
+    realistic mix of :func:`sluice.tools.bench.policy.measure_assess` (5 % with findings).
     """
     from sluice.worker import build_intake
 
@@ -26,8 +29,9 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
     now = time.time_ns() // 1_000_000
     events = make_events(n, seed=42, now_ms=now)
     payloads = [codec.encode("WorkflowEvent", e) for e in events]
-    sanitizer = intake._sanitizer  # noqa: SLF001 - measuring the very objects intake uses
-    validator = intake._validator  # noqa: SLF001
+    # The very objects intake uses, timed one stage at a time.
+    sanitizer = intake.sanitizer
+    validator = intake.validator
 
     def timed(fn: Any, items: list[Any]) -> float:
         t = time.perf_counter()
@@ -54,12 +58,15 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
     out["audit_us"] = (time.perf_counter() - t) / n * 1e6
     out["policy_share"] = out["policy_us"] / out["intake_stage_us"]
     out["audit_share"] = out["audit_us"] / out["intake_stage_us"]
-    out.update(_producer_auth(intake, events, payloads, now))
+    out.update(_producer_auth(intake, policy, events, payloads, now))
+    mix = measure_assess(policy, n)
+    out["policy_mix_us"] = mix["policy_us_per_event"]
+    out["policy_mix_held_share"] = mix["held_ratio"]
     return {k: round(v, 3) for k, v in out.items()}
 
 
 def _producer_auth(
-    intake: Any, events: list[dict[str, Any]], payloads: list[bytes], now: int
+    intake: Any, policy: Any, events: list[dict[str, Any]], payloads: list[bytes], now: int
 ) -> dict[str, float]:
     """The intake stage with producer authentication off, HMAC and Ed25519 (µs/event).
 
@@ -102,11 +109,12 @@ def _producer_auth(
     )
     topic = "bench"
     topics = Topics.with_prefix("")
+    # The same parts as the stage measured without authentication.
     auth_intake = Intake(
-        intake._codec,  # noqa: SLF001 - the same parts as the stage measured without auth
-        intake._validator,  # noqa: SLF001
-        intake._sanitizer,  # noqa: SLF001
-        intake._policy,  # noqa: SLF001
+        default_codec(),
+        intake.validator,
+        intake.sanitizer,
+        policy,
         topics,
         producers=registry,
     )

@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 
 from sluice.codec import default_codec
-from sluice.dev.broker import KafkaBroker, _answers
 from sluice.emitter import Emitter
 from sluice.errors import EmitError
 from sluice.kafka_io import create_topics, make_producer, read_topic
 from sluice.settings import Settings
+from sluice.tools import repo_root
+from sluice.tools.dev.broker import KafkaBroker, kafka_answers
 from sluice.topics import Topics
 
 __all__ = ["run_demo", "sample_events_path"]
@@ -26,8 +27,7 @@ __all__ = ["run_demo", "sample_events_path"]
 
 def sample_events_path() -> Path:
     """The shipped sample events (repo: deploy/local/sample-events.jsonl)."""
-    repo = Path(__file__).resolve().parents[3] / "deploy" / "local" / "sample-events.jsonl"
-    return repo
+    return repo_root() / "deploy" / "local" / "sample-events.jsonl"
 
 
 def _say(msg: str) -> None:
@@ -88,7 +88,7 @@ def run_demo(settings: Settings, *, stay: bool = True) -> int:
     """Start what is not running, publish the samples, print where each went."""
     broker: KafkaBroker | None = None
     host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
-    if host in ("127.0.0.1", "localhost") and not _answers(int(port)):
+    if host in ("127.0.0.1", "localhost") and not kafka_answers(int(port)):
         broker = KafkaBroker(int(port), settings.data_dir / "kafka")
         _say(
             f"starting Apache Kafka on 127.0.0.1:{port} "

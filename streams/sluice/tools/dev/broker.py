@@ -22,8 +22,9 @@ from pathlib import Path
 from types import TracebackType
 
 from sluice.errors import ConfigError
+from sluice.tools import repo_root
 
-__all__ = ["KafkaBroker", "ensure_jars", "free_port", "pom_path"]
+__all__ = ["KafkaBroker", "ensure_jars", "free_port", "kafka_answers", "pom_path"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def pom_path() -> Path:
     packaged = resources.files("sluice") / "_kafka" / "pom.xml"
     if packaged.is_file():
         return Path(str(packaged))
-    repo = Path(__file__).resolve().parents[3] / "deploy" / "local" / "kafka" / "pom.xml"
+    repo = repo_root() / "deploy" / "local" / "kafka" / "pom.xml"
     if repo.is_file():
         return repo
     raise ConfigError("deploy/local/kafka/pom.xml not found")
@@ -327,7 +328,7 @@ class KafkaBroker:
                 raise RuntimeError(
                     f"kafka exited with code {code} during start; see {self.log_file}"
                 )
-            if _answers(self.port):
+            if kafka_answers(self.port):
                 return
             time.sleep(0.2)
         self.stop()
@@ -400,8 +401,9 @@ def _cluster_id() -> str:
             return text
 
 
-def _answers(port: int) -> bool:
-    """True once the broker accepts a connection and answers an ApiVersions request."""
+def kafka_answers(port: int) -> bool:
+    """True once a Kafka broker on 127.0.0.1:``port`` accepts a connection and answers an
+    ApiVersions request (whether one is already running there, or up yet)."""
     with (
         contextlib.suppress(OSError),
         socket.create_connection(("127.0.0.1", port), timeout=1) as s,

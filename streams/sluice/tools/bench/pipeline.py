@@ -21,10 +21,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from sluice.bench.events import make_events
 from sluice.codec import default_codec
 from sluice.kafka_io import create_topics, delete_topics_with_prefix, make_producer
 from sluice.settings import Settings
+from sluice.tools.bench.events import make_events
 from sluice.topics import Topics
 
 __all__ = ["run_bench"]
@@ -136,7 +136,7 @@ async def _pipeline(
     import tempfile
     from pathlib import Path
 
-    from sluice.chaos import WorkerHandle
+    from sluice.tools.chaos.procs import WorkerHandle
 
     s = settings.model_copy(update={"topic_prefix": prefix, "group_id": f"{prefix}intake"})
     topics = Topics.with_prefix(prefix)
@@ -274,8 +274,8 @@ async def _run_bench(
             else float("nan")
         )
 
-    from sluice.bench.gate import run_gate_bench
-    from sluice.bench.stages import measure_stages
+    from sluice.tools.bench.gate import run_gate_bench
+    from sluice.tools.bench.stages import measure_stages
 
     gate = await run_gate_bench(s, n=min(500, n), prefix=f"bench-{run}-gate.")
     stages = await asyncio.to_thread(measure_stages, s, min(n, 5000))

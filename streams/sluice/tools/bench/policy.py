@@ -1,4 +1,4 @@
-"""Policy evaluation cost per event, for ``sluice bench`` and the closing note.
+"""Policy evaluation cost per event (``policy_mix_us`` in ``sluice bench``'s ``stages``).
 
 Measures ``Policy.assess`` on a realistic mix (mostly routine PROMPT / MODEL_OUTPUT /
 TOOL_CALL / DATA_ACCESS on PUBLIC/INTERNAL data, ~5% with findings, unique confidence
@@ -29,7 +29,7 @@ _CLASSES = ["PUBLIC", "INTERNAL"] * 20 + ["CONFIDENTIAL", "RESTRICTED"]
 
 def realistic_events(n: int, seed: int = 7) -> list[tuple[dict[str, Any], list[Finding]]]:
     """``n`` (event dict, findings) pairs of ~1 KB events; deterministic for a seed."""
-    rnd = random.Random(seed)  # noqa: S311 - synthetic load, not security
+    rnd = random.Random(seed)
     pii = [Finding(kind="pii", detector="email", field="content", start=0, end=5)]
     out = []
     for _ in range(n):

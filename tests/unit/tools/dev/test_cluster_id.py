@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sluice.dev import broker
-from sluice.dev.broker import _cluster_id, kafka_uuid_string
+from sluice.tools.dev import broker
+from sluice.tools.dev.broker import _cluster_id, kafka_uuid_string
 
 # 0xF8 as first byte: the first six bits are 62, which URL-safe base64 writes as "-".
 DASH = uuid.UUID(bytes=b"\xf8" + bytes(range(1, 16)))

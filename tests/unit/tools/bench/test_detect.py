@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 
-from sluice.bench.detect import FAMILIES, _quality
 from sluice.sanitize import Sanitizer
+from sluice.tools.bench.detect.samples import FAMILIES, quality
 
-from .conftest import KEY
+KEY = b"unit-test-fingerprint-key"
 
 
 def test_quality_report_shape_and_secret_targets() -> None:
-    report = _quality(Sanitizer(KEY), 40, random.Random(7))
+    report = quality(Sanitizer(KEY), 40, random.Random(7))
     assert set(report) == set(FAMILIES)
     for fam, row in report.items():
         assert row["tp"] + row["fn"] == 40, fam
@@ -21,7 +21,7 @@ def test_quality_report_shape_and_secret_targets() -> None:
 
 
 def test_heldout_sets_score_secrets_and_pii() -> None:
-    from sluice.bench.detect import heldout_quality
+    from sluice.tools.bench.detect.heldout import heldout_quality
 
     report = heldout_quality(Sanitizer(KEY))
     for split in ("heldout", "dev"):
@@ -36,7 +36,7 @@ def test_heldout_sets_score_secrets_and_pii() -> None:
 
 
 def test_adversarial_cost_report_shape() -> None:
-    from sluice.bench.detect import COST_KINDS, adversarial_cost
+    from sluice.tools.bench.detect.speed import COST_KINDS, adversarial_cost
 
     report = adversarial_cost(Sanitizer(KEY), size=8_000, args=8)
     assert set(report["cases"]) == set(COST_KINDS)

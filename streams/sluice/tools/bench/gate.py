@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from sluice.bench.events import make_events
 from sluice.codec import default_codec
 from sluice.kafka_io import create_topics, make_producer, read_topic
 from sluice.settings import Settings
+from sluice.tools.bench.events import make_events
 from sluice.topics import Topics
 
 __all__ = ["run_gate_bench"]
@@ -40,8 +40,8 @@ async def run_gate_bench(
     settings: Settings, n: int = 500, rate: float = 100.0, prefix: str | None = None
 ) -> dict[str, Any]:
     """Hold ``n`` events, approve each at ``rate``/s; return decision→release p50/p99 (ms)."""
-    from sluice.chaos import WorkerHandle
     from sluice.gate.signatures import sign_decision
+    from sluice.tools.chaos.procs import WorkerHandle
 
     key = Ed25519PrivateKey.generate()
     pub = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()

@@ -27,16 +27,14 @@ from unittest import mock
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.pi_classifier import MODEL_PATH, load_model, model_sha256
 from sluice.sanitize.prompt_injection import phrase_specs
+from sluice.tools.bench.detect.public import eval_dir
 
 __all__ = ["HELDOUT_PATH", "REGRESSION", "binary_metrics", "prompt_injection_report"]
 
+#: The held-out split in a source checkout (``tests/data/detection``, found upwards from
+#: this file; a relative path that does not exist when installed without the tests).
 HELDOUT_PATH = (
-    Path(__file__).resolve().parents[3]
-    / "tests"
-    / "data"
-    / "detection"
-    / "prompt_injection"
-    / "heldout.jsonl.gz"
+    (eval_dir() or Path("tests/data/detection")) / "prompt_injection" / "heldout.jsonl.gz"
 )
 
 #: (text, is_injection): benign prompts with trigger words, paraphrased, indirect,
