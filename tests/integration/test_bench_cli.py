@@ -33,7 +33,13 @@ def test_bench_json_last_line(kafka: str) -> None:
         < result["ratio"]
         == pytest.approx(result["pipeline_eps"] / result["passthrough_eps"], rel=0.01)
     )
-    assert set(result["stages"]) >= {"decode_us", "sanitize_us", "policy_us", "audit_us"}
+    assert set(result["stages"]) >= {
+        "decode_us",
+        "sanitize_us",
+        "policy_us",
+        "audit_us",
+        "policy_mix_us",
+    }
     stages = result["stages"]
     for alg in ("hmac", "ed25519"):  # producer authentication, with/without in one run
         assert stages[f"producer_auth_{alg}_us"] > 0
