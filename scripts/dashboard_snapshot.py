@@ -30,7 +30,7 @@ from sluice.bench.events import make_event
 from sluice.codec import default_codec
 from sluice.dev.broker import free_port
 from sluice.gate.signatures import sign_decision
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import load_settings
 from sluice.topics import Topics
 

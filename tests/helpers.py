@@ -10,7 +10,7 @@ from typing import Any
 
 from sluice.chaos import WorkerHandle
 from sluice.codec import default_codec
-from sluice.kafka_io import make_producer, read_topic
+from sluice.kafka import make_producer, read_topic
 from sluice.settings import Settings, load_settings
 from sluice.topics import Topics
 

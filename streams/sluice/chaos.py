@@ -333,7 +333,7 @@ async def pace(
 
     Every send is awaited before returning (acks=all, idempotent producer).
     """
-    from sluice.kafka_io import make_producer
+    from sluice.kafka import make_producer
 
     producer = make_producer(settings)
     await producer.start()
@@ -389,7 +389,7 @@ class DecisionBot:
         """Decide every matching held event seen until ``stop`` is set."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from sluice.kafka_io import make_producer
+        from sluice.kafka import make_producer
 
         codec = default_codec()
         s = self.scn.settings
@@ -463,7 +463,7 @@ class Snapshot:
 
 async def snapshot(settings: Settings, topics: Topics) -> Snapshot:
     """Read approved, rejected, approvals and dlq from the beginning (read_committed)."""
-    from sluice.kafka_io import read_topic
+    from sluice.kafka import read_topic
 
     codec = default_codec()
     snap = Snapshot()

@@ -16,7 +16,7 @@ import pytest
 
 from sluice.bench.events import make_events
 from sluice.codec import default_codec
-from sluice.kafka_io import read_topic
+from sluice.kafka import read_topic
 from tests.helpers import WorkerProcess, produce, settings_from_env, topics_for, wait_for_count
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ import yaml
 
 from sluice.bench.events import make_events
 from sluice.emitter import Emitter, prepare_event
-from sluice.kafka_io import make_producer
+from sluice.kafka import make_producer
 from sluice.producers import HEADER_KEY, HEADER_SIG, read_producer_key
 from tests.helpers import (
     REPO,

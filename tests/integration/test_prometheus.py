@@ -28,7 +28,7 @@ import yaml
 
 from sluice.bench.events import make_events
 from sluice.dev.broker import free_port
-from sluice.kafka_io import make_producer
+from sluice.kafka import make_producer
 from sluice.settings import load_settings
 from sluice.topics import Topics
 

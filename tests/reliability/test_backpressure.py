@@ -23,7 +23,7 @@ from sluice.chaos import (
     rss_kb,
     settle,
 )
-from sluice.kafka_io import create_topics
+from sluice.kafka import create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

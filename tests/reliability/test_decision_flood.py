@@ -18,7 +18,7 @@ import pytest
 from sluice.bench.events import make_events
 from sluice.chaos import Scenario, WorkerHandle, encode_events, pace, settle
 from sluice.codec import default_codec
-from sluice.kafka_io import read_topic
+from sluice.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -35,7 +35,7 @@ from sluice.bench.events import make_events
 from sluice.chaos import Scenario, WorkerHandle, encode_events, pace, settle, snapshot
 from sluice.codec import default_codec
 from sluice.dev.broker import KafkaBroker, free_port
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.bench.events import make_events
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import Settings
 from sluice.topics import Topics
 

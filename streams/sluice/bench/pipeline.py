@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from sluice.bench.events import make_events
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics, delete_topics_with_prefix, make_producer
+from sluice.kafka import create_topics, delete_topics_with_prefix, make_producer
 from sluice.settings import Settings
 from sluice.topics import Topics
 

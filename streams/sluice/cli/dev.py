@@ -32,7 +32,7 @@ def broker(
     import asyncio
 
     from sluice.dev.broker import KafkaBroker
-    from sluice.kafka_io import create_topics as _create
+    from sluice.kafka import create_topics as _create
     from sluice.settings import load_settings
 
     settings = load_settings(bootstrap_servers=f"127.0.0.1:{port}")

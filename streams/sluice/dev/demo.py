@@ -17,7 +17,7 @@ from sluice.codec import default_codec
 from sluice.dev.broker import KafkaBroker, _answers
 from sluice.emitter import Emitter
 from sluice.errors import EmitError
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import Settings
 from sluice.topics import Topics
 
