@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from sluice.audit.chain import ChainHead
 from sluice.kafka.clients import make_admin
 from sluice.settings import Settings
 from sluice.topics import Topics
+
+if TYPE_CHECKING:
+    # sluice.audit loads the signing keys' crypto: not at import of sluice.kafka, which
+    # producers' emitters import too.
+    from sluice.audit.chain import ChainHead
 
 __all__ = ["Committed", "committed_heads", "partition_heads"]
 
@@ -39,6 +44,8 @@ async def partition_heads(
     admin: AIOKafkaAdminClient, group_id: str, partitions: Iterable[TopicPartition]
 ) -> dict[TopicPartition, Committed]:
     """The committed offset and chain head of each of ``partitions`` in ``group_id``."""
+    from sluice.audit.chain import ChainHead
+
     tps = list(partitions)
     if not tps:
         return {}
@@ -60,6 +67,8 @@ async def committed_heads(settings: Settings) -> dict[str, ChainHead]:
     the gate ``gate:<p>``'s on ``workflow.approvals`` partition p of the gate group.
     Groups or partitions without a head contribute nothing.
     """
+    from sluice.audit.chain import ChainHead
+
     topics = Topics.with_prefix(settings.topic_prefix)
     sources = (
         (settings.group_id, topics.events, "intake"),
