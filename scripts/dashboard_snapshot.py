@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.codec import default_codec
 from sluice.gate.signatures import sign_decision
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import load_settings
 from sluice.tools.bench.events import make_event
 from sluice.tools.dev.broker import free_port

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.codec import default_codec
-from sluice.kafka_io import make_producer, read_topic
+from sluice.kafka import make_producer, read_topic
 from sluice.settings import Settings, load_settings
 from sluice.tools.chaos.procs import WorkerHandle
 from sluice.topics import Topics

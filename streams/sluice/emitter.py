@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from sluice.codec import Codec, default_codec
 from sluice.errors import EmitError, RejectedRecord
-from sluice.kafka_io import make_producer
+from sluice.kafka import make_producer
 from sluice.producers import ProducerSigner, read_producer_key
 from sluice.settings import Settings, load_settings
 from sluice.topics import Topics

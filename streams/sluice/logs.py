@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "setup_logging"]
+__all__ = ["JsonFormatter", "RedactSaslAuth", "redact_sasl_in_client_logs", "setup_logging"]
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -46,3 +46,35 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class RedactSaslAuth(logging.Filter):
+    """Redact aiokafka's DEBUG dump of SASL authentication requests.
+
+    aiokafka logs every request at DEBUG, SaslAuthenticateRequest included; for PLAIN
+    its ``auth_bytes`` are the password in clear.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            try:
+                text = record.getMessage()
+            except Exception:  # a broken record must not break logging
+                return True
+            if "SaslAuthenticate" in text or "auth_bytes" in text:
+                record.msg, record.args = "SASL authentication request (redacted)", None
+        return True
+
+
+_SASL_REDACTION = RedactSaslAuth()
+
+
+def redact_sasl_in_client_logs() -> None:
+    """Put :class:`RedactSaslAuth` on aiokafka's connection logger (idempotent).
+
+    Installed whenever SASL credentials are handed to a client
+    (:meth:`sluice.settings.Settings.kafka_kwargs`), whatever the log setup.
+    """
+    conn_log = logging.getLogger("aiokafka.conn")
+    if _SASL_REDACTION not in conn_log.filters:
+        conn_log.addFilter(_SASL_REDACTION)

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.errors import ConfigError
+from sluice.logs import redact_sasl_in_client_logs
 
 __all__ = ["Settings", "load_settings"]
 
@@ -26,33 +27,6 @@ log = logging.getLogger(__name__)
 
 #: Secret settings that may also come from ``<NAME>_FILE``.
 _FILE_SECRETS = ("fingerprint_key", "sasl_password", "ssl_key_password")
-
-
-class _RedactSaslAuth(logging.Filter):
-    """Redact aiokafka's DEBUG dump of SASL authentication requests.
-
-    aiokafka logs every request at DEBUG, SaslAuthenticateRequest included; for PLAIN
-    its ``auth_bytes`` are the password in clear.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.DEBUG:
-            try:
-                text = record.getMessage()
-            except Exception:  # a broken record must not break logging
-                return True
-            if "SaslAuthenticate" in text or "auth_bytes" in text:
-                record.msg, record.args = "SASL authentication request (redacted)", None
-        return True
-
-
-_SASL_REDACTION = _RedactSaslAuth()
-
-
-def _redact_sasl_in_client_logs() -> None:
-    conn_log = logging.getLogger("aiokafka.conn")
-    if _SASL_REDACTION not in conn_log.filters:
-        conn_log.addFilter(_SASL_REDACTION)
 
 
 class Settings(BaseSettings):
@@ -198,7 +172,7 @@ class Settings(BaseSettings):
                     "SASL needs SLUICE_SASL_MECHANISM, SLUICE_SASL_USERNAME and "
                     "SLUICE_SASL_PASSWORD (or SLUICE_SASL_PASSWORD_FILE)"
                 )
-            _redact_sasl_in_client_logs()
+            redact_sasl_in_client_logs()
             kw["sasl_mechanism"] = self.sasl_mechanism
             kw["sasl_plain_username"] = self.sasl_username
             kw["sasl_plain_password"] = self.sasl_password.get_secret_value()

@@ -21,7 +21,7 @@ from sluice.codec import default_codec
 from sluice.errors import ConfigError
 from sluice.gate.reviewers import Registry, RegistryFile
 from sluice.http import Health, MetricsServer
-from sluice.kafka_io import TopicReport, create_topics
+from sluice.kafka import TopicReport, create_topics, make_admin
 from sluice.metrics import create as create_metrics
 from sluice.models.event import Limits
 from sluice.pipeline import Intake
@@ -258,7 +258,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             for a in self.agents:
-                a._stopping.set()  # noqa: SLF001
+                a.request_stop()
             # Let each loop finish its current transaction, then cancel what is left.
             await asyncio.wait(tasks, timeout=15)
             for t in tasks:
@@ -371,11 +371,9 @@ class Worker:
         gate = next((a for a in self.agents if a.name == "gate"), None)
         if gate is None or not gate.chains:
             return  # no chain owned yet: try again at the next poll
-        from aiokafka.admin import AIOKafkaAdminClient
-
         from sluice.agents.control import append_control_audit
 
-        admin = AIOKafkaAdminClient(**self.settings.kafka_kwargs())
+        admin = make_admin(self.settings)
         await admin.start()
         try:
             while self._pending_audit:

@@ -18,7 +18,7 @@ from sluice.audit.chain import ChainHead, ChainWriter, record_hash
 from sluice.audit.keys import CheckpointSigner, write_key_pair
 from sluice.cli.main import main
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics, make_producer
+from sluice.kafka import create_topics, make_producer
 from sluice.settings import Settings
 from sluice.tools.bench.events import make_events
 from tests.helpers import WorkerProcess, settings_from_env, topics_for, wait_for_count

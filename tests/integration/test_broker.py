@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import load_settings
 from sluice.topics import Topics
 

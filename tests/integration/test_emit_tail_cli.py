@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from sluice.cli.main import main
-from sluice.kafka_io import create_topics
+from sluice.kafka import create_topics
 from tests.helpers import settings_from_env, topics_for
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sluice.codec import default_codec
-from sluice.kafka_io import read_topic
+from sluice.kafka import read_topic
 from sluice.tools.bench.events import make_events
 from tests.helpers import WorkerProcess, produce, settings_from_env, topics_for, wait_for_count
 

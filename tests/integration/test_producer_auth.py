@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from sluice.emitter import Emitter, prepare_event
-from sluice.kafka_io import make_producer
+from sluice.kafka import make_producer
 from sluice.producers import HEADER_KEY, HEADER_SIG, read_producer_key
 from sluice.tools.bench.events import make_events
 from tests.helpers import (

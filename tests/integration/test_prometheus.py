@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from sluice.kafka_io import make_producer
+from sluice.kafka import make_producer
 from sluice.settings import load_settings
 from sluice.tools.bench.events import make_events
 from sluice.tools.dev.broker import free_port

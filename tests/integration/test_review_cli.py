@@ -21,7 +21,7 @@ import yaml
 from sluice.cli.main import main
 from sluice.codec import default_codec
 from sluice.gate.reviewers import load_registry
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import load_settings
 from sluice.topics import Topics
 

@@ -13,7 +13,7 @@ import pytest
 from sluice.audit.chain import ChainWriter
 from sluice.cli.main import main
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics
+from sluice.kafka import create_topics
 from tests.helpers import produce, settings_from_env, topics_for
 
 pytestmark = pytest.mark.integration

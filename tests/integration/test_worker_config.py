@@ -13,7 +13,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from sluice.kafka_io import create_topics, describe_topic_configs
+from sluice.kafka import create_topics, describe_topic_configs
 from sluice.topics import TIMESTAMP_TYPE, config_drift
 from tests.helpers import WorkerProcess, settings_from_env, topics_for
 

@@ -12,7 +12,7 @@ import time
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sluice.kafka_io import create_topics
+from sluice.kafka import create_topics
 from sluice.tools.bench.events import make_events
 from sluice.tools.chaos.accounting import account, group_lag, settle
 from sluice.tools.chaos.load import encode_events, pace

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sluice.codec import default_codec
-from sluice.kafka_io import read_topic
+from sluice.kafka import read_topic
 from sluice.tools.bench.events import make_events
 from sluice.tools.chaos.accounting import settle
 from sluice.tools.chaos.load import encode_events, pace

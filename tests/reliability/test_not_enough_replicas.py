@@ -32,7 +32,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from sluice.audit.keys import write_key_pair
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import Settings
 from sluice.tools.bench.events import make_events
 from sluice.tools.chaos.accounting import settle, snapshot

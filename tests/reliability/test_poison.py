@@ -108,7 +108,7 @@ async def test_poison_pills_to_dlq_partition_keeps_flowing(scenario: Scenario) -
     assert set(acc.unknown) <= {eid for eid, _ in snap.dlq}
     assert acc.dlq == 0, "no good record may land in the DLQ"
     # One DLQ record per pill, with the specific code of its kind, in publish order.
-    from sluice.kafka_io import read_topic
+    from sluice.kafka import read_topic
 
     codec = default_codec()
     dead = []

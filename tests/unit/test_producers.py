@@ -590,7 +590,7 @@ def _crafted_batch(header_name: bytes, value: bytes, base_offset: int = 0) -> by
     raises=UnicodeDecodeError,
     reason="aiokafka 0.14 decodes header names as strict UTF-8 while fetching: a record "
     "whose header name is not UTF-8 (the broker stores it) makes every getmany on its "
-    "partition raise. sluice.kafka_records works around it; when this passes, drop it.",
+    "partition raise. sluice.kafka.records works around it; when this passes, drop it.",
 )
 def test_non_utf8_header_name_is_readable_by_the_consumer() -> None:
     """Reproducer: the record batch parser aiokafka's consumer uses, on such a record."""
@@ -602,11 +602,11 @@ def test_non_utf8_header_name_is_readable_by_the_consumer() -> None:
 
 
 def test_tolerant_fetch_reads_a_batch_with_a_non_utf8_header_name() -> None:
-    """The fetcher's records (sluice.kafka_records): the bad batch and the next one read."""
+    """The fetcher's records (sluice.kafka.records): the bad batch and the next one read."""
     from aiokafka.consumer import fetcher
 
-    import sluice.kafka_io  # noqa: F401 - installs the tolerant records
-    from sluice.kafka_records import TolerantMemoryRecords
+    import sluice.kafka  # noqa: F401 - installs the tolerant records
+    from sluice.kafka.records import TolerantMemoryRecords
 
     assert fetcher.MemoryRecords is TolerantMemoryRecords
     data = _crafted_batch(b"\xff\xfe", b"bad", 0) + _crafted_batch(b"ok", b"good", 1)

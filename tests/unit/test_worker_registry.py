@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.errors import ConfigError
 from sluice.gate.reviewers import Registry, registry_from_data
-from sluice.kafka_io import TopicReport
+from sluice.kafka import TopicReport
 from sluice.settings import load_settings
 from sluice.topics import TOPIC_CONFIGS, Topics
 from sluice.worker import Worker, check_topic_configs, swap_registry

@@ -19,165 +19,40 @@ almost always that timeout), exiting only when fenced again and again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
-from aiokafka.partitioner import DefaultPartitioner
 
 from sluice.audit.chain import ChainHead, ChainWriter
 from sluice.codec import Codec
 from sluice.http import Health
-from sluice.kafka_io import make_producer
+from sluice.kafka import (
+    DeliveryFailed,
+    Outbox,
+    close_producer,
+    known_partitions,
+    make_admin,
+    make_consumer,
+    make_producer,
+    partition_heads,
+    refresh_metadata,
+    restart_delays,
+)
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 
-__all__ = ["DeliveryFailed", "Outbox", "Stage", "close_producer", "restart_delays"]
+__all__ = ["MAX_FENCED_IN_ROW", "Stage"]
 
 log = logging.getLogger(__name__)
 
 #: Consecutive fences (no commit in between) after which the stage gives up: then
 #: another live worker really uses this transactional id.
 MAX_FENCED_IN_ROW = 5
-#: Producer restart backoff: first delay, cap (seconds).
-RESTART_FIRST_S = 0.25
-RESTART_MAX_S = 4.0
-
-
-def restart_delays() -> Iterator[float]:
-    """Delays before each producer restart attempt: doubling from
-    :data:`RESTART_FIRST_S`, capped at :data:`RESTART_MAX_S` (a broker that comes back is
-    used within seconds, however long it was away)."""
-    delay = RESTART_FIRST_S
-    while True:
-        yield delay
-        delay = min(delay * 2, RESTART_MAX_S)
-
-
-async def close_producer(producer: Any, timeout_s: float) -> None:
-    """Stop ``producer`` without waiting on batches the broker keeps refusing.
-
-    aiokafka's ``stop()`` flushes first, and a transactional producer retries a
-    retriable produce error forever: after ``timeout_s`` its sender is cancelled and its
-    pending batches failed, so the stop completes and the connections close.
-    """
-    stop = asyncio.ensure_future(producer.stop())
-    try:
-        await asyncio.wait_for(asyncio.shield(stop), timeout_s)
-        return
-    except TimeoutError:
-        log.warning("producer stop did not finish; abandoning its pending batches")
-    except Exception:
-        log.debug("producer stop failed", exc_info=True)
-        return
-    sender = getattr(producer, "_sender", None)
-    task = getattr(sender, "sender_task", None)
-    if task is not None:
-        task.cancel()
-    accumulator = getattr(producer, "_message_accumulator", None)
-    if accumulator is not None:
-        with contextlib.suppress(Exception):
-            accumulator.fail_all(KafkaError("producer abandoned after a broker fault"))
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(stop, timeout_s)
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
-class DeliveryFailed(Exception):
-    """A batch of the open transaction was refused for good; the transaction must abort."""
-
-
-class Outbox:
-    """The records of one transaction, appended to one BatchBuilder per topic-partition.
-
-    Cheaper than ``producer.send`` per record (no per-record future, serializer or
-    accumulator round trip); batches go out when full and on :meth:`flush`.
-    """
-
-    def __init__(self, producer: Any, partitions: dict[str, list[int]]) -> None:
-        self._producer = producer
-        self._partitions = partitions
-        self._builders: dict[tuple[str, int], Any] = {}
-        self._partitioner = DefaultPartitioner()
-        #: Delivery futures of the batches handed to the producer (see :meth:`delivered`).
-        self._deliveries: list[Any] = []
-
-    async def add(
-        self,
-        topic: str,
-        value: bytes | None,
-        *,
-        key: bytes | None = None,
-        partition: int | None = None,
-    ) -> None:
-        """Queue one record (partition by key like the Java client when not given)."""
-        if partition is None:
-            parts = self._partitions.get(topic)
-            if parts is None:
-                parts = sorted(await self._producer.partitions_for(topic))
-                self._partitions[topic] = parts
-            partition = self._partitioner(key, parts, parts)
-        tp = (topic, partition)
-        builder = self._builders.get(tp)
-        if builder is None:
-            builder = self._builders[tp] = self._producer.create_batch()
-        if builder.append(timestamp=None, key=key, value=value) is None:
-            self._deliveries.append(
-                await self._producer.send_batch(builder, topic, partition=partition)
-            )
-            builder = self._builders[tp] = self._producer.create_batch()
-            if builder.append(timestamp=None, key=key, value=value) is None:
-                raise ValueError("record larger than the producer's max batch size")
-
-    async def flush(self) -> None:
-        """Hand every open batch to the producer."""
-        builders, self._builders = self._builders, {}
-        for (topic, partition), builder in builders.items():
-            if builder.record_count():
-                self._deliveries.append(
-                    await self._producer.send_batch(builder, topic, partition=partition)
-                )
-
-    async def delivered(self, timeout_s: float | None = None) -> None:
-        """Wait until the broker acknowledged every batch of this transaction.
-
-        Args:
-            timeout_s: give up after this long (the transaction timeout: the broker
-                aborts the transaction by then anyway).
-
-        Raises:
-            DeliveryFailed: a batch failed (its cause: e.g. MessageSizeTooLargeError) or
-                was not acknowledged in time (cause: TimeoutError).
-        """
-        # aiokafka does not put a transaction into an error state when one of its
-        # batches fails for good (a non-retriable error such as MessageSizeTooLarge, or
-        # a batch expired while its partition had no leader): commit_transaction would
-        # then commit the input offsets without those records - events lost (found by
-        # tests/reliability/test_backpressure.py). So every batch is checked first.
-        futures, self._deliveries = self._deliveries, []
-        if not futures:
-            return
-        # asyncio.wait, not gather: a timeout must not cancel the producer's futures.
-        done, pending = await asyncio.wait(futures, timeout=timeout_s)
-        for f in done:
-            exc = f.exception()
-            if exc is not None:
-                raise DeliveryFailed(type(exc).__name__) from exc
-        if pending:
-            for f in pending:  # failed later when the producer is abandoned: not an error
-                f.add_done_callback(_retrieve)
-            raise DeliveryFailed("TimeoutError") from TimeoutError(
-                f"{len(pending)} batch(es) not acknowledged within {timeout_s}s"
-            )
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -246,21 +121,19 @@ class Stage:
         if self.consumer is not None:
             raise RuntimeError(f"{self.name} already started")
         self.health.ready[self.name] = False
-        self._admin = AIOKafkaAdminClient(**self.settings.kafka_kwargs())
+        self._admin = make_admin(self.settings)
         await self._admin.start()
         await self._start_producer()
-        await self.producer.client.force_metadata_update()
-        parts = self.producer.client.cluster.partitions_for_topic(self.audit_topic)
+        await refresh_metadata(self.producer)
+        parts = known_partitions(self.producer, self.audit_topic)
         self._n_audit = len(parts) if parts else 0
         kw: dict[str, Any] = {}
         if self._assignor is not None:
             kw["partition_assignment_strategy"] = (self._assignor,)
-        self.consumer = AIOKafkaConsumer(
-            **self.settings.kafka_kwargs(),
+        self.consumer = make_consumer(
+            self.settings,
             group_id=self.group_id,
-            enable_auto_commit=False,
             auto_offset_reset="earliest",
-            isolation_level="read_committed",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
             session_timeout_ms=20000,
@@ -278,6 +151,10 @@ class Stage:
             transaction_timeout_ms=self.settings.transaction_timeout_ms,
         )
         await self.producer.start()
+
+    def request_stop(self) -> None:
+        """Make :meth:`run` return after the batch in hand (its transaction completes)."""
+        self._stopping.set()
 
     async def stop(self) -> None:
         """Leave the group and close clients; safe twice."""
@@ -332,10 +209,8 @@ class Stage:
     ) -> dict[TopicPartition, ChainHead | None]:
         if not tps or self._admin is None:
             return {}
-        offsets = await self._admin.list_consumer_group_offsets(self.group_id, partitions=tps)
-        return {
-            tp: ChainHead.from_metadata(getattr(om, "metadata", None)) for tp, om in offsets.items()
-        }
+        committed = await partition_heads(self._admin, self.group_id, tps)
+        return {tp: c.head for tp, c in committed.items()}
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Hook: drop state of revoked partitions."""
@@ -525,7 +400,7 @@ class Stage:
         n = self._n_audit
         if n:
             return n
-        parts = self.producer.client.cluster.partitions_for_topic(self.audit_topic)
+        parts = known_partitions(self.producer, self.audit_topic)
         if parts:
             self._n_audit = len(parts)
             return self._n_audit

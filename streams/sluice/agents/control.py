@@ -21,8 +21,9 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ProducerFenced
 
-from sluice.agents.base import Outbox, Stage
+from sluice.agents.base import Stage
 from sluice.audit.chain import ChainHead
+from sluice.kafka import Committed, Outbox, partition_heads
 
 __all__ = ["append_control_audit"]
 
@@ -92,12 +93,9 @@ async def _settled_offset(
 ) -> int | None:
     """The committed offset of ``tp`` once its metadata carries ``head``; None if it never does."""
     for _ in range(_STABLE_TRIES):
-        offsets = await admin.list_consumer_group_offsets(group_id, partitions=[tp])
-        om = offsets.get(tp)
-        committed = ChainHead.from_metadata(getattr(om, "metadata", None))
-        offset = getattr(om, "offset", -1)
-        if (committed or ChainHead.genesis()) == head:
+        committed = (await partition_heads(admin, group_id, [tp])).get(tp, Committed(-1, None))
+        if (committed.head or ChainHead.genesis()) == head:
             # No commit yet (offset -1): 0 is never past an unprocessed record.
-            return offset if offset is not None and offset >= 0 else 0
+            return max(committed.offset, 0)
         await asyncio.sleep(_STABLE_WAIT_S)
     return None

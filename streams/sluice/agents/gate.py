@@ -37,7 +37,7 @@ from sluice.gate.quorum import (
     closed_marker_ttl_ms,
 )
 from sluice.http import Health
-from sluice.kafka_io import read_partition
+from sluice.kafka import read_partition
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 from sluice.topics import Topics

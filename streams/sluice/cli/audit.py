@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from sluice.audit.verify import VerifyReport
     from sluice.settings import Settings
 
-__all__ = ["committed_heads", "expected_chains", "load_expected_heads", "register", "run_verify"]
+__all__ = ["expected_chains", "load_expected_heads", "register", "run_verify"]
 
 audit_app = typer.Typer(
     help="Verify and export the hash-chained audit trail (workflow.audit).",
@@ -59,45 +59,6 @@ def load_expected_heads(path: Path) -> dict[str, ChainHead]:
         if head is None:
             raise ConfigError(f"{path}: head of chain {chain!r} is not valid")
         heads[str(chain)] = head
-    return heads
-
-
-async def committed_heads(settings: Settings) -> dict[str, ChainHead]:
-    """chain → head its writer committed, from the consumer groups' offset metadata.
-
-    Intake stores ``intake:<p>``'s head on ``workflow.events`` partition p of its group,
-    the gate ``gate:<p>``'s on ``workflow.approvals`` partition p of the gate group.
-    Groups or partitions without a head contribute nothing.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import KafkaError
-
-    from sluice.audit.chain import ChainHead
-    from sluice.topics import Topics
-
-    topics = Topics.with_prefix(settings.topic_prefix)
-    sources = (
-        (settings.group_id, topics.events, "intake"),
-        (settings.gate_group_id, topics.approvals, "gate"),
-    )
-    heads: dict[str, ChainHead] = {}
-    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
-    try:
-        await admin.start()
-        for group, topic, stage in sources:
-            try:
-                offsets = await admin.list_consumer_group_offsets(group)
-            except KafkaError:
-                continue
-            for tp, om in offsets.items():
-                if tp.topic != topic:
-                    continue
-                head = ChainHead.from_metadata(getattr(om, "metadata", None))
-                name = f"{stage}:{tp.partition}"
-                if head is not None and (name not in heads or head.seq > heads[name].seq):
-                    heads[name] = head
-    finally:
-        await admin.close()
     return heads
 
 
@@ -154,7 +115,7 @@ async def run_verify(
     from sluice.audit.verify import AFTER_HEAD, NO_COMMITTED_HEAD, Verifier
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
-    from sluice.kafka_io import read_topic
+    from sluice.kafka import committed_heads, read_topic
 
     anchors = dict(anchors)
     before: dict[str, ChainHead] = {}
@@ -355,7 +316,7 @@ def export(
     from sluice.audit.export import export_record, parse_since
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
-    from sluice.kafka_io import read_topic
+    from sluice.kafka import read_topic
     from sluice.settings import load_settings
     from sluice.topics import Topics
 

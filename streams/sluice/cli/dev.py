@@ -31,7 +31,7 @@ def broker(
     """
     import asyncio
 
-    from sluice.kafka_io import create_topics as _create
+    from sluice.kafka import create_topics as _create
     from sluice.settings import load_settings
     from sluice.tools.dev.broker import KafkaBroker
 

@@ -293,7 +293,7 @@ async def _collect(
 ) -> list[tuple[bytes | None, bytes | None]]:
     from aiokafka.errors import KafkaError
 
-    from sluice.kafka_io import read_topic
+    from sluice.kafka import read_topic
 
     try:
         return [
@@ -549,7 +549,7 @@ async def _publish(settings: Settings, decision: dict[str, Any]) -> None:
     from aiokafka.errors import KafkaError
 
     from sluice.codec import default_codec
-    from sluice.kafka_io import make_producer
+    from sluice.kafka import make_producer
     from sluice.topics import Topics
 
     topic = Topics.with_prefix(settings.topic_prefix).decisions

@@ -49,6 +49,7 @@ async def _tail(settings, topic, from_beginning, n, json_out, idle):  # type: ig
 
     from sluice.codec import default_codec
     from sluice.errors import ConfigError, DecodeError
+    from sluice.kafka import refresh_metadata
 
     codec = default_codec()
     consumer = AIOKafkaConsumer(
@@ -61,7 +62,7 @@ async def _tail(settings, topic, from_beginning, n, json_out, idle):  # type: ig
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await refresh_metadata(consumer)
             parts = consumer.partitions_for_topic(topic)
         if not parts:
             raise ConfigError(f"topic {topic} does not exist")

@@ -28,7 +28,7 @@ def create(
 
     import orjson
 
-    from sluice.kafka_io import create_topics
+    from sluice.kafka import create_topics
     from sluice.settings import load_settings
     from sluice.topics import Topics, config_drift
 

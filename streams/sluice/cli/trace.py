@@ -25,7 +25,7 @@ async def collect(
     from sluice.audit.trace import summarize
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
-    from sluice.kafka_io import TopicNotFound, read_topic
+    from sluice.kafka import TopicNotFound, read_topic
     from sluice.topics import Topics
 
     topics = Topics.with_prefix(settings.topic_prefix)

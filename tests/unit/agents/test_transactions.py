@@ -19,9 +19,11 @@ from aiokafka.errors import KafkaConnectionError, ProducerFenced
 from prometheus_client import CollectorRegistry
 
 from sluice.agents import base
-from sluice.agents.base import DeliveryFailed, Outbox, Stage, close_producer, restart_delays
+from sluice.agents.base import Stage
 from sluice.codec import default_codec
 from sluice.http import Health
+from sluice.kafka import outbox
+from sluice.kafka.outbox import DeliveryFailed, Outbox, close_producer, restart_delays
 from sluice.metrics import create
 from sluice.settings import load_settings
 
@@ -152,8 +154,8 @@ def aborted(stage: Stage) -> float:
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "RESTART_FIRST_S", 0.01)
-    monkeypatch.setattr(base, "RESTART_MAX_S", 0.02)
+    monkeypatch.setattr(outbox, "RESTART_FIRST_S", 0.01)
+    monkeypatch.setattr(outbox, "RESTART_MAX_S", 0.02)
     real_sleep = asyncio.sleep
 
     async def short_sleep(delay: float, *a: Any) -> Any:
@@ -250,7 +252,7 @@ async def test_restart_keeps_trying_with_a_capped_backoff(monkeypatch: pytest.Mo
 
 def test_restart_delays_are_capped_at_a_few_seconds() -> None:
     delays = list(itertools.islice(restart_delays(), 12))
-    assert delays[0] < 1 and max(delays) == base.RESTART_MAX_S <= 5
+    assert delays[0] < 1 and max(delays) == outbox.RESTART_MAX_S <= 5
     assert delays == sorted(delays)
 
 

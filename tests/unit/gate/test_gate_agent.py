@@ -98,7 +98,7 @@ async def test_a_fetched_batch_is_never_overtaken_by_a_timer_commit() -> None:
             self.turns += 1
             if self.turns == 1:
                 return {tp: [record(b"x", LOG_APPEND_TIME)]}
-            a._stopping.set()
+            a.request_stop()
             return {}
 
         def assignment(self) -> set[TopicPartition]:

@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from sluice.codec import default_codec
-from sluice.kafka_io import create_topics, delete_topics_with_prefix, make_producer
+from sluice.kafka import create_topics, delete_topics_with_prefix, make_producer
 from sluice.settings import Settings
 from sluice.tools.bench.events import make_events
 from sluice.topics import Topics

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sluice.codec import default_codec
+from sluice.kafka import refresh_metadata
 from sluice.settings import Settings
 from sluice.tools.chaos.scenario import Scenario
 from sluice.topics import Topics
@@ -40,7 +41,7 @@ class Snapshot:
 
 async def snapshot(settings: Settings, topics: Topics) -> Snapshot:
     """Read approved, rejected, approvals and dlq from the beginning (read_committed)."""
-    from sluice.kafka_io import read_topic
+    from sluice.kafka import read_topic
 
     codec = default_codec()
     snap = Snapshot()
@@ -173,7 +174,7 @@ async def group_lag(settings: Settings, group_id: str, topics: Iterable[str]) ->
         for t in topics:
             parts = consumer.partitions_for_topic(t)
             if parts is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic
+                await refresh_metadata(consumer)  # fresh topic
                 parts = consumer.partitions_for_topic(t) or set()
             tps += [TopicPartition(t, p) for p in parts]
         ends = await consumer.end_offsets(tps)

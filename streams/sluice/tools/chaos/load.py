@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sluice.codec import default_codec
+from sluice.kafka import refresh_metadata
 from sluice.settings import Settings
 from sluice.tools.chaos.scenario import Scenario
 
@@ -37,7 +38,7 @@ async def pace(
 
     Every send is awaited before returning (acks=all, idempotent producer).
     """
-    from sluice.kafka_io import make_producer
+    from sluice.kafka import make_producer
 
     producer = make_producer(settings)
     await producer.start()
@@ -90,7 +91,7 @@ class DecisionBot:
         """Decide every matching held event seen until ``stop`` is set."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from sluice.kafka_io import make_producer
+        from sluice.kafka import make_producer
 
         codec = default_codec()
         s = self.scn.settings
@@ -107,7 +108,7 @@ class DecisionBot:
         try:
             parts = consumer.partitions_for_topic(self.scn.topics.approvals) or set()
             if not parts:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic
+                await refresh_metadata(consumer)  # fresh topic
                 parts = consumer.partitions_for_topic(self.scn.topics.approvals) or set()
             consumer.assign([TopicPartition(self.scn.topics.approvals, p) for p in parts])
             while not stop.is_set():

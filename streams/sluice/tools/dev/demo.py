@@ -16,7 +16,7 @@ import orjson
 from sluice.codec import default_codec
 from sluice.emitter import Emitter
 from sluice.errors import EmitError
-from sluice.kafka_io import create_topics, make_producer, read_topic
+from sluice.kafka import create_topics, make_producer, read_topic
 from sluice.settings import Settings
 from sluice.tools import repo_root
 from sluice.tools.dev.broker import KafkaBroker, kafka_answers

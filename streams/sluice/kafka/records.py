@@ -11,7 +11,7 @@ batches parse as before (aiokafka's C parser) and, only when that raises
 header names with ``surrogateescape``. The record then reaches intake like any other;
 its odd header name matches no sluice header (with producer authentication on it is
 ``producer_unsigned``; off, headers are not read). Installed once per process, on
-import of :mod:`sluice.kafka_io`.
+import of :mod:`sluice.kafka`.
 """
 
 from __future__ import annotations
