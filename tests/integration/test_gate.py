@@ -20,9 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.bench.events import make_events
 from sluice.chaos import Scenario
-from sluice.cli.review import build_decision
 from sluice.codec import default_codec
-from sluice.gate.signatures import sign_decision
+from sluice.gate.signatures import build_decision, sign_decision
 from tests.helpers import (
     WorkerProcess,
     collect,

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sluice.cli import policy as policy_cli
 from sluice.errors import ConfigError
+from sluice.policy.cases import load_cases
 
 ROOT = Path(__file__).parents[3]
 DEFAULT = str(ROOT / "streams/sluice/policy/default.yaml")
@@ -70,7 +71,7 @@ def test_default_cases_all_pass(app) -> None:
 def test_default_cases_cover_every_default_rule() -> None:
     from sluice.policy import load_policy
 
-    cases = policy_cli.load_cases(DEFAULT_CASES)
+    cases = load_cases(DEFAULT_CASES)
     covered = {c.get("rule") for c in cases}
     assert {r.name for r in load_policy(DEFAULT).rules} | {"default"} <= covered
 
