@@ -1,14 +1,9 @@
 """``sluice review list|show|approve|reject``: the reviewer's side of the gate.
 
-The queue is read from Kafka, never from a worker's memory: held events from
-``workflow.approvals`` (the latest HeldEvent per event id), votes from
-``workflow.decisions``, and events already released are dropped using the keys of
-``workflow.events.approved`` / ``workflow.events.rejected``. Like the gate, the queue
-keeps the first body held under an event id: a later HeldEvent with other content
-(refused by the gate as ``duplicate_event_id``) neither replaces it nor, through its
-rejected Outcome, removes the hold from the queue. ``approve``/``reject``
-sign a Decision with the reviewer's private key file and publish it to
-``workflow.decisions`` keyed by event id; the gate worker decides whether it counts.
+The queue is read from Kafka, never from a worker's memory (what it holds and shows:
+:mod:`sluice.gate.queue`). ``approve``/``reject`` sign a Decision with the reviewer's
+private key file and publish it to ``workflow.decisions`` keyed by event id; the gate
+worker decides whether it counts.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sluice.cli import policy as policy_cli
+from sluice.cli.main import app as root_app
 from sluice.errors import ConfigError
 from sluice.policy.cases import load_cases
 
@@ -20,14 +20,8 @@ DEFAULT_CASES = str(ROOT / "tests/data/policies/default_cases.yaml")
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    root = typer.Typer()
-
-    @root.callback()
-    def _root() -> None:
-        """Root for the test (keeps `policy` a sub-command)."""
-
-    policy_cli.register(root)
-    return root
+    """The real root app (CliRunner keeps the exception main() would turn into exit 2)."""
+    return root_app
 
 
 def run(app: typer.Typer, *args: str):
