@@ -18,9 +18,8 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from sluice.cli.review import build_decision
 from sluice.codec import default_codec
-from sluice.gate.signatures import sign_decision
+from sluice.gate.signatures import build_decision, sign_decision
 from sluice.tools.bench.events import make_events
 from sluice.tools.chaos.scenario import Scenario
 from tests.helpers import (

@@ -27,7 +27,8 @@ from sluice.audit.chain import (
     record_hash,
 )
 from sluice.audit.keys import CheckpointSigner, key_id_for, load_public_keys
-from sluice.audit.verify import BrokenLink, ChainReport, Verifier, VerifyReport, verify_records
+from sluice.audit.report import BrokenLink, ChainReport, VerifyReport
+from sluice.audit.verify import Verifier, verify_records
 
 __all__ = [
     "GENESIS_HASH",

@@ -1,6 +1,6 @@
 """An event's lifecycle across topics, in time order with the time between stages. Pure.
 
-The I/O (reading the topics) is in ``sluice.cli.trace``; this module decides which
+The I/O (reading the topics) is in ``sluice.audit.topic``; this module decides which
 records belong to an event, what each says (ids, codes, verdicts, never event text),
 and how the timeline reads.
 """

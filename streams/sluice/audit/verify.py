@@ -31,197 +31,21 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sluice.audit import report
 from sluice.audit.chain import GENESIS_HASH, ChainHead, checkpoint_message, record_hash
+from sluice.audit.report import BrokenLink, ChainReport, VerifyReport
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-__all__ = [
-    "AFTER_HEAD",
-    "BAD_SIGNATURE",
-    "DUPLICATE_SEQ",
-    "HASH_MISMATCH",
-    "HEAD_MISMATCH",
-    "MALFORMED",
-    "MISSING_CHAIN",
-    "NO_CHECKPOINT",
-    "NO_COMMITTED_HEAD",
-    "OUT_OF_ORDER",
-    "PREV_HASH_MISMATCH",
-    "SEQ_GAP",
-    "TRUNCATED",
-    "UNEXPECTED_CHAIN",
-    "UNKNOWN_KEY",
-    "UNSIGNED_CHECKPOINT",
-    "UNSIGNED_RUN",
-    "BrokenLink",
-    "ChainReport",
-    "Verifier",
-    "VerifyReport",
-    "verify_records",
-]
-
-# What can be wrong with a link (the ``what`` of a BrokenLink).
-HASH_MISMATCH = "hash mismatch"
-PREV_HASH_MISMATCH = "prev_hash mismatch"
-SEQ_GAP = "seq gap"
-DUPLICATE_SEQ = "duplicate seq"
-OUT_OF_ORDER = "out of order"
-BAD_SIGNATURE = "bad checkpoint signature"
-UNKNOWN_KEY = "unknown checkpoint key"
-UNSIGNED_CHECKPOINT = "unsigned checkpoint"
-MALFORMED = "malformed record"
-TRUNCATED = "truncated"
-HEAD_MISMATCH = "head mismatch"
-MISSING_CHAIN = "missing chain"
-AFTER_HEAD = "record after committed head"
-UNEXPECTED_CHAIN = "unexpected chain"
-NO_COMMITTED_HEAD = "no committed head"
-NO_CHECKPOINT = "no signed checkpoint"
-UNSIGNED_RUN = "unsigned run too long"
+__all__ = ["Verifier", "verify_records"]
 
 # Checkpoint signature states.
 _SIG_OK = "ok"
 _SIG_UNCHECKED = "unchecked"  # no public keys were given
 _MAX_MALFORMED_KEPT = 100
-
-
-@dataclass(frozen=True, slots=True)
-class BrokenLink:
-    """The first thing wrong in a chain (or a record that belongs to no chain)."""
-
-    #: One of the module's ``what`` constants.
-    what: str
-    #: Chain id; None for a record that could not be read.
-    chain: str | None
-    #: seq of the offending record (or of the missing one, for a gap).
-    seq: int | None
-    #: Where to look in the topic; None when the problem is an absence at the end.
-    partition: int | None
-    offset: int | None
-    #: One line for a human, without record content.
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "what": self.what,
-            "chain": self.chain,
-            "seq": self.seq,
-            "partition": self.partition,
-            "offset": self.offset,
-            "detail": self.detail,
-        }
-
-    def sort_key(self) -> tuple[int, int, int]:
-        """Topic position order; absences sort last."""
-        if self.partition is None or self.offset is None:
-            return (1, 0, 0)
-        return (0, self.partition, self.offset)
-
-
-@dataclass(slots=True)
-class ChainReport:
-    """What one chain looked like."""
-
-    chain: str
-    #: Records of the chain read from the topic (including any after a break).
-    records: int = 0
-    #: Head of the verified prefix: seq of the next record and hash of the last good one.
-    head: ChainHead = field(default_factory=ChainHead.genesis)
-    #: Checkpoints in the verified prefix, and how many had their signature checked.
-    checkpoints: int = 0
-    checkpoints_verified: int = 0
-    #: seq of the last checkpoint in the verified prefix (everything before it is
-    #: protected by the service key's signature).
-    last_checkpoint_seq: int | None = None
-    first_break: BrokenLink | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the chain verified."""
-        return self.first_break is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "chain": self.chain,
-            "ok": self.ok,
-            "records": self.records,
-            "verified": self.head.seq,
-            "head": {"seq": self.head.seq, "hash": self.head.hash},
-            "checkpoints": self.checkpoints,
-            "checkpoints_verified": self.checkpoints_verified,
-            "last_checkpoint_seq": self.last_checkpoint_seq,
-            "first_break": self.first_break.to_dict() if self.first_break else None,
-        }
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    """The outcome of verifying a topic."""
-
-    chains: dict[str, ChainReport]
-    records: int
-    #: Records that are not readable AuditRecords (first few kept), and their count.
-    malformed: list[BrokenLink]
-    malformed_count: int
-    #: Breaks that belong to no record: expected chains that are absent.
-    missing: list[BrokenLink]
-    #: Key ids checkpoint signatures were checked against (empty: not checked).
-    key_ids: list[str]
-
-    @property
-    def ok(self) -> bool:
-        """True when every chain verified and every record was readable."""
-        return (
-            self.malformed_count == 0
-            and not self.missing
-            and all(c.ok for c in self.chains.values())
-        )
-
-    @property
-    def breaks(self) -> list[BrokenLink]:
-        """Every reported break, in topic position order."""
-        found = [c.first_break for c in self.chains.values() if c.first_break is not None]
-        return sorted([*found, *self.malformed, *self.missing], key=BrokenLink.sort_key)
-
-    @property
-    def first_break(self) -> BrokenLink | None:
-        """The break earliest in the topic, or None."""
-        breaks = self.breaks
-        return breaks[0] if breaks else None
-
-    @property
-    def checkpoints(self) -> int:
-        """Checkpoints in the verified prefixes of all chains."""
-        return sum(c.checkpoints for c in self.chains.values())
-
-    def heads(self) -> dict[str, dict[str, Any]]:
-        """chain → verified head, the form ``--expect-heads`` reads back."""
-        return {
-            name: {"seq": c.head.seq, "hash": c.head.hash}
-            for name, c in sorted(self.chains.items())
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``sluice audit verify --json``)."""
-        first = self.first_break
-        return {
-            "ok": self.ok,
-            "records": self.records,
-            "chains": {name: c.to_dict() for name, c in sorted(self.chains.items())},
-            "checkpoints": self.checkpoints,
-            "signatures_checked": bool(self.key_ids),
-            "key_ids": self.key_ids,
-            "malformed": self.malformed_count,
-            "first_break": first.to_dict() if first else None,
-            "breaks": [b.to_dict() for b in self.breaks],
-            "heads": self.heads(),
-        }
 
 
 # An entry waiting for its turn: seq, partition, offset, stored hash, prev_hash,
@@ -318,7 +142,9 @@ class Verifier:
         self._records += 1
         self._malformed_count += 1
         if len(self._malformed) < _MAX_MALFORMED_KEPT:
-            self._malformed.append(BrokenLink(MALFORMED, None, None, partition, offset, detail))
+            self._malformed.append(
+                BrokenLink(report.MALFORMED, None, None, partition, offset, detail)
+            )
 
     def add(self, partition: int, offset: int, record: Mapping[str, Any]) -> None:
         """Take the decoded record at ``partition``/``offset`` (in offset order per partition)."""
@@ -351,7 +177,7 @@ class Verifier:
             c.first_loc = (partition, offset)
             if self._allowed is not None and name not in self._allowed:
                 c.brk = BrokenLink(
-                    UNEXPECTED_CHAIN,
+                    report.UNEXPECTED_CHAIN,
                     name,
                     seq,
                     partition,
@@ -364,7 +190,7 @@ class Verifier:
             return
         last = c.part_last.get(partition)
         if last is not None and seq <= last[0]:
-            what = DUPLICATE_SEQ if seq == last[0] else OUT_OF_ORDER
+            what = report.DUPLICATE_SEQ if seq == last[0] else report.OUT_OF_ORDER
             c.brk = BrokenLink(
                 what,
                 name,
@@ -389,7 +215,7 @@ class Verifier:
             other = c.pending.get(seq)
             if other is not None:
                 c.brk = BrokenLink(
-                    DUPLICATE_SEQ,
+                    report.DUPLICATE_SEQ,
                     name,
                     seq,
                     partition,
@@ -402,7 +228,7 @@ class Verifier:
         else:
             p, o = c.loc(seq)
             c.brk = BrokenLink(
-                DUPLICATE_SEQ,
+                report.DUPLICATE_SEQ,
                 name,
                 seq,
                 partition,
@@ -416,26 +242,29 @@ class Verifier:
         key_id = record.get("key_id")
         at = record.get("at")
         if signature is None:
-            return UNSIGNED_CHECKPOINT
+            return report.UNSIGNED_CHECKPOINT
         if not self._keys:
             return _SIG_UNCHECKED
         key = self._keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
-            return UNKNOWN_KEY
+            return report.UNKNOWN_KEY
         if type(at) is not int:
-            return BAD_SIGNATURE
+            return report.BAD_SIGNATURE
         from sluice.audit.keys import verify_signature
 
         message = checkpoint_message(chain, seq, prev, at, key_id)
-        return _SIG_OK if verify_signature(key, bytes(signature), message) else BAD_SIGNATURE
+        return _SIG_OK if verify_signature(key, bytes(signature), message) else report.BAD_SIGNATURE
 
     def _apply(self, c: _Chain, entry: _Entry) -> None:
         seq, partition, offset, stored, prev, hash_ok, sig = entry
         what = detail = None
         if not hash_ok:
-            what, detail = HASH_MISMATCH, "the stored hash does not match the record's content"
+            what, detail = (
+                report.HASH_MISMATCH,
+                "the stored hash does not match the record's content",
+            )
         elif prev != c.last_hash:
-            what = PREV_HASH_MISMATCH
+            what = report.PREV_HASH_MISMATCH
             detail = (
                 "prev_hash is not the hash of the previous record"
                 if seq
@@ -444,19 +273,19 @@ class Verifier:
         elif sig is not None and sig not in (_SIG_OK, _SIG_UNCHECKED):
             what = sig
             detail = {
-                UNSIGNED_CHECKPOINT: "a checkpoint without a signature",
-                UNKNOWN_KEY: "signed by a key none of the given public keys match",
-                BAD_SIGNATURE: "the signature does not verify with the named key",
+                report.UNSIGNED_CHECKPOINT: "a checkpoint without a signature",
+                report.UNKNOWN_KEY: "signed by a key none of the given public keys match",
+                report.BAD_SIGNATURE: "the signature does not verify with the named key",
             }[sig]
         elif sig is None and self._max_unsigned is not None and c.unsigned >= self._max_unsigned:
             if c.cp_verified == 0:
-                what = NO_CHECKPOINT
+                what = report.NO_CHECKPOINT
                 detail = (
                     f"{c.unsigned} records from genesis without a signed checkpoint "
                     f"(a writer with the service key signs within {self._max_unsigned})"
                 )
             else:
-                what = UNSIGNED_RUN
+                what = report.UNSIGNED_RUN
                 detail = (
                     f"more than {self._max_unsigned} records after the checkpoint at seq "
                     f"{c.last_cp} without another (appended without the service key?)"
@@ -508,7 +337,7 @@ class Verifier:
             )
         missing = [
             BrokenLink(
-                MISSING_CHAIN,
+                report.MISSING_CHAIN,
                 name,
                 0,
                 None,
@@ -534,7 +363,7 @@ class Verifier:
             seq = min(c.pending)
             entry = c.pending[seq]
             return BrokenLink(
-                SEQ_GAP,
+                report.SEQ_GAP,
                 c.name,
                 c.next_seq,
                 entry[1],
@@ -546,7 +375,7 @@ class Verifier:
             if c.next_seq < anchor.seq:
                 p, o = c.loc(c.next_seq - 1)
                 return BrokenLink(
-                    TRUNCATED,
+                    report.TRUNCATED,
                     c.name,
                     c.next_seq,
                     p,
@@ -557,7 +386,7 @@ class Verifier:
             if not c.anchor_hit:
                 p, o = c.loc(anchor.seq - 1)
                 return BrokenLink(
-                    HEAD_MISMATCH,
+                    report.HEAD_MISMATCH,
                     c.name,
                     anchor.seq - 1,
                     p,
@@ -567,7 +396,7 @@ class Verifier:
         if self._max_unsigned is not None and c.next_seq > 0 and c.cp_verified == 0:
             p, o = c.first_loc or (None, None)
             return BrokenLink(
-                NO_CHECKPOINT,
+                report.NO_CHECKPOINT,
                 c.name,
                 0,
                 p,
@@ -577,7 +406,7 @@ class Verifier:
         if bound is None and complete and c.next_seq > 0:
             p, o = c.first_loc or (None, None)
             return BrokenLink(
-                NO_COMMITTED_HEAD,
+                report.NO_COMMITTED_HEAD,
                 c.name,
                 0,
                 p,
@@ -588,7 +417,7 @@ class Verifier:
         if bound is not None and c.next_seq > bound.seq:
             p, o = c.loc(bound.seq)
             return BrokenLink(
-                AFTER_HEAD,
+                report.AFTER_HEAD,
                 c.name,
                 bound.seq,
                 p,

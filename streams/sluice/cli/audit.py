@@ -3,200 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    pass
 
-    from sluice.audit.chain import ChainHead
-    from sluice.audit.verify import VerifyReport
-    from sluice.settings import Settings
-
-__all__ = ["expected_chains", "load_expected_heads", "register", "run_verify"]
+__all__ = ["register"]
 
 audit_app = typer.Typer(
     help="Verify and export the hash-chained audit trail (workflow.audit).",
     no_args_is_help=True,
 )
-
-#: Seconds to wait before re-reading the writers' heads when a record seemed to lie
-#: beyond them (the group commit and the topic's transaction marker become visible at
-#: very slightly different moments).
-_RECHECK_S = 1.0
-
-
-def load_expected_heads(path: Path) -> dict[str, ChainHead]:
-    """chain → head from a JSON file: a saved ``audit verify --json`` (its ``heads``), or
-    an object of chain → ``{"seq": N, "hash": H}`` or → ChainHead metadata string.
-
-    Raises:
-        ConfigError: unreadable or not in that shape.
-    """
-    import orjson
-
-    from sluice.audit.chain import ChainHead
-    from sluice.errors import ConfigError
-
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        raise ConfigError(f"cannot read expected heads from {path}") from None
-    if isinstance(data, dict) and isinstance(data.get("heads"), dict):
-        data = data["heads"]
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object of chain → head")
-    heads: dict[str, ChainHead] = {}
-    for chain, value in data.items():
-        head: ChainHead | None = None
-        if isinstance(value, str):
-            head = ChainHead.from_metadata(value)
-        elif isinstance(value, dict):
-            seq, digest = value.get("seq"), value.get("hash")
-            if type(seq) is int and isinstance(digest, str):
-                head = ChainHead.from_metadata(ChainHead(seq, digest).to_metadata())
-        if head is None:
-            raise ConfigError(f"{path}: head of chain {chain!r} is not valid")
-        heads[str(chain)] = head
-    return heads
-
-
-async def expected_chains(settings: Settings) -> set[str]:
-    """Every chain id a sluice writer can own: ``intake:<p>`` for each partition of
-    ``workflow.events`` and ``gate:<p>`` for each partition of ``workflow.approvals``.
-
-    A source topic that does not exist contributes nothing (no writer could chain it).
-    """
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from sluice.topics import Topics
-
-    topics = Topics.with_prefix(settings.topic_prefix)
-    stages = {topics.events: "intake", topics.approvals: "gate"}
-    names: set[str] = set()
-    admin = AIOKafkaAdminClient(**settings.kafka_kwargs())
-    try:
-        await admin.start()
-        for meta in await admin.describe_topics(list(stages)):
-            if meta.get("error_code", 0) != 0:
-                continue
-            stage = stages.get(meta.get("topic", ""))
-            if stage is not None:
-                names.update(f"{stage}:{p['partition']}" for p in meta.get("partitions", ()))
-    finally:
-        await admin.close()
-    return names
-
-
-async def run_verify(
-    settings: Settings,
-    topic: str,
-    *,
-    public_keys: dict[str, Ed25519PublicKey],
-    anchors: dict[str, ChainHead],
-    use_committed: bool,
-    timeout_s: float,
-    max_unsigned: int | None = None,
-) -> tuple[VerifyReport, dict[str, ChainHead]]:
-    """Read ``topic`` to its end and verify it.
-
-    With ``use_committed`` (the deployment's own audit topic), the writers' committed
-    heads are read before the topic (as anchors: truncation, rewritten tail) and after it
-    (as complete bounds: a forged tail, or a chain no writer committed), and only chains
-    of existing source partitions may appear. With public keys, every chain must carry
-    signed checkpoints, at most ``max_unsigned`` records apart.
-
-    Returns:
-        The report and the committed heads used as anchors.
-    """
-    import asyncio
-
-    from sluice.audit.verify import AFTER_HEAD, NO_COMMITTED_HEAD, Verifier
-    from sluice.codec import default_codec
-    from sluice.errors import DecodeError
-    from sluice.kafka import committed_heads, read_topic
-
-    anchors = dict(anchors)
-    before: dict[str, ChainHead] = {}
-    allowed: set[str] | None = None
-    if use_committed:
-        before = await committed_heads(settings)
-        for chain, head in before.items():
-            if chain not in anchors or head.seq > anchors[chain].seq:
-                anchors[chain] = head
-        allowed = await expected_chains(settings)
-    verifier = Verifier(
-        public_keys,
-        anchors=anchors,
-        chains=allowed,
-        max_unsigned=max_unsigned if max_unsigned is not None else settings.checkpoint_every,
-    )
-    codec = default_codec()
-    async for rec in read_topic(settings, topic, timeout_s=timeout_s, strict=True):
-        if rec.value is None:
-            verifier.add_malformed(rec.partition, rec.offset, "a record without a value")
-            continue
-        try:
-            name, record = codec.decode_any(rec.value)
-        except DecodeError as exc:
-            verifier.add_malformed(rec.partition, rec.offset, f"undecodable ({exc.code})")
-            continue
-        if name != "AuditRecord":
-            verifier.add_malformed(rec.partition, rec.offset, f"a {name}, not an AuditRecord")
-            continue
-        verifier.add(rec.partition, rec.offset, record)
-    if not use_committed:
-        return verifier.finish(), before
-    report = verifier.finish(await committed_heads(settings), complete_bounds=True)
-    if any(b.what in (AFTER_HEAD, NO_COMMITTED_HEAD) for b in report.breaks):
-        await asyncio.sleep(_RECHECK_S)
-        report = verifier.finish(await committed_heads(settings), complete_bounds=True)
-    return report, before
-
-
-def _where(b: Any) -> str:
-    if b.partition is None:
-        return "end of chain" if b.chain else "topic"
-    return f"partition {b.partition} offset {b.offset}"
-
-
-def _human(report: VerifyReport, topic: str, committed: dict[str, ChainHead]) -> str:
-    lines = []
-    for name, c in sorted(report.chains.items()):
-        cps = "checkpoints: none"
-        if c.checkpoints:
-            cps = f"checkpoints: {c.checkpoints} ({c.checkpoints_verified} signature-verified)"
-        status = "ok"
-        if c.first_break is not None:
-            b = c.first_break
-            status = f"BROKEN at {_where(b)} seq {b.seq}: {b.what} ({b.detail})"
-        lines.append(f"chain {name}: {c.records} records, seq 0..{c.head.seq - 1}, {cps}: {status}")
-    for b in report.malformed:
-        lines.append(f"record at {_where(b)}: {b.what} ({b.detail})")
-    if report.malformed_count > len(report.malformed):
-        lines.append(f"... {report.malformed_count - len(report.malformed)} more malformed")
-    for b in report.missing:
-        lines.append(f"chain {b.chain}: {b.what} ({b.detail})")
-    if not report.key_ids:
-        lines.append(
-            "checkpoint signatures NOT checked (a chain forged from genesis is only caught by "
-            "committed heads): give --public-key (or SLUICE_AUDIT_KEY_FILE)"
-        )
-    if committed:
-        lines.append(f"committed writer heads checked: {len(committed)}")
-    summary = (
-        f"{topic}: {len(report.chains)} chain(s), {report.records} record(s), "
-        f"checkpoints: {report.checkpoints or 'none'}"
-    )
-    first = report.first_break
-    if first is None:
-        lines.append(f"OK {summary}")
-    else:
-        chain = f" chain {first.chain} seq {first.seq}" if first.chain else ""
-        lines.append(f"BROKEN {summary}")
-        lines.append(f"first broken link: {_where(first)}{chain}: {first.what} ({first.detail})")
-    return "\n".join(lines)
 
 
 @audit_app.command("verify")
@@ -236,9 +57,7 @@ def verify(
     timeout: float = typer.Option(
         30.0, "--timeout", min=1.0, help="Seconds without progress before giving up."
     ),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
 ) -> None:
     """Re-read the audit topic, recompute every chain and checkpoint, name the first broken link.
 
@@ -253,7 +72,11 @@ def verify(
 
     import orjson
 
+    from sluice.audit.heads import load_expected_heads
     from sluice.audit.keys import CheckpointSigner, key_id_for, load_public_keys
+    from sluice.audit.report import format_report
+    from sluice.audit.topic import run_verify
+    from sluice.kafka.heads import committed_heads
     from sluice.settings import load_settings
     from sluice.topics import Topics
 
@@ -273,7 +96,7 @@ def verify(
             topic,
             public_keys=keys,
             anchors=anchors,
-            use_committed=committed,
+            committed_heads=committed_heads if committed else None,
             timeout_s=timeout,
             max_unsigned=max_unsigned,
         )
@@ -286,7 +109,7 @@ def verify(
         }
         typer.echo(orjson.dumps(out).decode())
     else:
-        typer.echo(_human(report, topic, heads))
+        typer.echo(format_report(report, topic, heads))
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -302,21 +125,17 @@ def export(
     timeout: float = typer.Option(
         30.0, "--timeout", min=1.0, help="Seconds without progress before giving up."
     ),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
 ) -> None:
     """Write audit records (``at`` ≥ --since) as JSON lines for a SIEM, signatures base64."""
     import asyncio
     import sys
-    import time
 
     import orjson
 
-    from sluice.audit.export import export_record, parse_since
-    from sluice.codec import default_codec
-    from sluice.errors import DecodeError
-    from sluice.kafka import read_topic
+    from sluice.audit.export import parse_since
+    from sluice.audit.topic import export_topic
+    from sluice.clock import now_ms
     from sluice.settings import load_settings
     from sluice.topics import Topics
 
@@ -325,34 +144,20 @@ def export(
     start_ms = 0
     if since is not None:
         try:
-            start_ms = parse_since(since, now_ms=time.time_ns() // 1_000_000)
+            start_ms = parse_since(since, now_ms=now_ms())
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     topic = topic or Topics.with_prefix(settings.topic_prefix).audit
-    codec = default_codec()
+    out = sys.stdout.buffer
 
-    async def run() -> tuple[int, int]:
-        written = skipped = 0
-        out = sys.stdout.buffer
-        async for rec in read_topic(settings, topic, timeout_s=timeout, strict=True):
-            try:
-                name, record = codec.decode_any(rec.value or b"")
-            except DecodeError:
-                skipped += 1
-                continue
-            if name != "AuditRecord":
-                skipped += 1
-                continue
-            if record.get("at", 0) < start_ms:
-                continue
-            line = export_record(record, partition=rec.partition, offset=rec.offset)
-            out.write(orjson.dumps(line) + b"\n")
-            written += 1
-        out.flush()
-        return written, skipped
+    def write(line: dict[str, object]) -> None:
+        out.write(orjson.dumps(line) + b"\n")
 
-    written, skipped = asyncio.run(run())
+    written, skipped = asyncio.run(
+        export_topic(settings, topic, write, since_ms=start_ms, timeout_s=timeout)
+    )
+    out.flush()
     if skipped:
         typer.echo(f"sluice: skipped {skipped} record(s) that are not AuditRecords", err=True)
     typer.echo(f"exported {written} record(s)", err=True)

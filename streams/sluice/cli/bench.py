@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 __all__ = ["register"]
 
 bench_app = typer.Typer(
@@ -22,9 +24,7 @@ def bench(
     held_share: float = typer.Option(
         0.05, "--held-share", min=0.0, max=1.0, help="Share of events the policy holds."
     ),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
     duration: float = typer.Option(
         None, "--duration", min=5.0, help="Soak instead: steady load for this many seconds."

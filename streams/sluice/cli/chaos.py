@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 __all__ = ["register"]
 
 chaos_app = typer.Typer(
@@ -50,9 +52,7 @@ def crash(
     kills: int = typer.Option(10, "--kills", min=1, help="SIGKILLs of the worker."),
     rate: float = typer.Option(200.0, "--rate", min=1.0, help="Events per second."),
     seed: int = typer.Option(1, "--seed"),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Publish with decisions in flight, SIGKILL and restart the worker, then account."""
@@ -76,9 +76,7 @@ def soak(
     duration: float = typer.Option(600.0, "--duration", min=5.0, help="Seconds of steady load."),
     rate: float = typer.Option(1000.0, "--rate", min=1.0, help="Events per second."),
     held_share: float = typer.Option(0.05, "--held-share", min=0.0, max=1.0),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Steady load against one worker: RSS at start/end of the run, lag at the end."""

@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 __all__ = ["register"]
 
 
@@ -18,9 +20,7 @@ def emit(
     topic: str = typer.Option(
         None, "--topic", help="Topic (default workflow.events, with $SLUICE_TOPIC_PREFIX)."
     ),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
     json_out: bool = typer.Option(False, "--json", help="One JSON result object per line."),
     producer_key: Path = typer.Option(
         None,

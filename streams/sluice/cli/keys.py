@@ -4,29 +4,9 @@ from __future__ import annotations
 
 import typer
 
-__all__ = ["register", "registry_entry"]
+__all__ = ["register"]
 
 keys_app = typer.Typer(help="Manage reviewers' signing keys.", no_args_is_help=True)
-
-
-def registry_entry(reviewer_id: str, key_id: str, public_key_b64: str, roles: list[str]) -> str:
-    """The YAML list item to paste under ``reviewers:`` in the registry (SPEC §5 shape)."""
-    import json
-
-    def q(value: str) -> str:  # JSON strings are valid YAML scalars, whatever they hold
-        return json.dumps(value)
-
-    roles_text = "[" + ", ".join(q(r) for r in roles) + "]"
-    if not roles:
-        roles_text += "  # TODO: the roles this reviewer may decide for, e.g. [security]"
-    return (
-        f"- id: {q(reviewer_id)}\n"
-        f"  roles: {roles_text}\n"
-        "  keys:\n"
-        f"    - id: {q(key_id)}\n"
-        f"      public_key: {q(public_key_b64)}\n"
-        "      revoked: false\n"
-    )
 
 
 @keys_app.command("new")
@@ -52,7 +32,7 @@ def new(
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from sluice.errors import ConfigError
-    from sluice.gate.signatures import public_key_to_b64, write_private_key
+    from sluice.gate.signatures import public_key_to_b64, registry_entry, write_private_key
 
     reviewer = reviewer.strip()
     if not reviewer:

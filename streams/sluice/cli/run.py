@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 __all__ = ["register"]
 
 
@@ -16,11 +18,7 @@ def run(
         "--metrics-port",
         help="Port of /metrics, /healthz, /readyz (default $SLUICE_METRICS_PORT or 9464; 0: any).",
     ),
-    bootstrap_servers: str = typer.Option(
-        None,
-        "--bootstrap-servers",
-        help="Kafka bootstrap servers (default $SLUICE_BOOTSTRAP_SERVERS or 127.0.0.1:19092).",
-    ),
+    bootstrap_servers: BootstrapServers = None,
     policy: Path = typer.Option(
         None, "--policy", help="Policy YAML (default $SLUICE_POLICY_FILE or the shipped default)."
     ),

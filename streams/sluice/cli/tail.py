@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 __all__ = ["register"]
 
 
@@ -21,9 +23,7 @@ def tail(
         "--timeout",
         help="Stop after this many idle seconds (default: with --from-beginning, 5).",
     ),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
 ) -> None:
     """Print records of TOPIC decoded with the schema their fingerprint names.
 
@@ -40,84 +40,49 @@ def tail(
 
 
 async def _tail(settings, topic, from_beginning, n, json_out, idle):  # type: ignore[no-untyped-def]
-    import asyncio
     import base64
     import datetime as dt
+    from contextlib import aclosing
 
     import orjson
-    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from sluice.codec import default_codec
-    from sluice.errors import ConfigError, DecodeError
-    from sluice.kafka import refresh_metadata
+    from sluice.errors import DecodeError
+    from sluice.kafka.reads import follow_topic
 
     codec = default_codec()
-    consumer = AIOKafkaConsumer(
-        **settings.kafka_kwargs(),
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await refresh_metadata(consumer)
-            parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise ConfigError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        if from_beginning:
-            await consumer.seek_to_beginning(*tps)
-        else:
-            await consumer.seek_to_end(*tps)
-        shown = 0
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while n is None or shown < n:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                if idle is not None and loop.time() - last > idle:
-                    break
-                continue
-            last = loop.time()
-            for recs in batch.values():
-                for rec in recs:
-                    try:
-                        name, value = codec.decode_any(rec.value or b"")
-                        value = _expand(codec, value)
-                    except DecodeError as exc:
-                        name, value = (
-                            "undecodable",
-                            {
-                                "error": str(exc),
-                                "base64": base64.b64encode(rec.value or b"").decode(),
-                            },
-                        )
-                    out = {
-                        "topic": rec.topic,
-                        "partition": rec.partition,
-                        "offset": rec.offset,
-                        "timestamp": rec.timestamp,
-                        "key": rec.key.decode("utf-8", "replace") if rec.key else None,
-                        "schema": name,
-                        "value": value,
-                    }
-                    if json_out:
-                        typer.echo(orjson.dumps(out, default=_default).decode())
-                    else:
-                        ts = dt.datetime.fromtimestamp(rec.timestamp / 1000, dt.UTC).isoformat()
-                        typer.echo(
-                            f"{rec.topic}[{rec.partition}]@{rec.offset} {ts} "
-                            f"key={out['key']} {name}: "
-                            + orjson.dumps(value, default=_default).decode()
-                        )
-                    shown += 1
-                    if n is not None and shown >= n:
-                        return
-    finally:
-        await consumer.stop()
+    shown = 0
+    records = follow_topic(settings, topic, from_beginning=from_beginning, idle_s=idle)
+    async with aclosing(records):
+        async for rec in records:
+            try:
+                name, value = codec.decode_any(rec.value or b"")
+                value = _expand(codec, value)
+            except DecodeError as exc:
+                name, value = (
+                    "undecodable",
+                    {"error": str(exc), "base64": base64.b64encode(rec.value or b"").decode()},
+                )
+            out = {
+                "topic": rec.topic,
+                "partition": rec.partition,
+                "offset": rec.offset,
+                "timestamp": rec.timestamp,
+                "key": rec.key.decode("utf-8", "replace") if rec.key else None,
+                "schema": name,
+                "value": value,
+            }
+            if json_out:
+                typer.echo(orjson.dumps(out, default=_default).decode())
+            else:
+                ts = dt.datetime.fromtimestamp(rec.timestamp / 1000, dt.UTC).isoformat()
+                typer.echo(
+                    f"{rec.topic}[{rec.partition}]@{rec.offset} {ts} "
+                    f"key={out['key']} {name}: " + orjson.dumps(value, default=_default).decode()
+                )
+            shown += 1
+            if n is not None and shown >= n:
+                return
 
 
 def _expand(codec, value):  # type: ignore[no-untyped-def]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from sluice.cli.options import BootstrapServers
+
 __all__ = ["register"]
 
 topics_app = typer.Typer(help="Manage sluice's Kafka topics.", no_args_is_help=True)
@@ -14,9 +16,7 @@ def create(
     partitions: int = typer.Option(
         None, "--partitions", min=1, help="Partitions per topic (default $SLUICE_PARTITIONS or 4)."
     ),
-    bootstrap_servers: str = typer.Option(
-        None, "--bootstrap-servers", help="Kafka bootstrap servers."
-    ),
+    bootstrap_servers: BootstrapServers = None,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per topic."),
 ) -> None:
     """Create every sluice topic that does not exist yet; report what was created or found.

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from sluice.clock import now_ms
 from sluice.errors import ConfigError
 
 __all__ = [
@@ -56,10 +59,12 @@ __all__ = [
     "DOMAIN_TAG",
     "KEY_FILE_FORMAT",
     "PrivateKeyFile",
+    "build_decision",
     "canonical_bytes",
     "public_key_from_b64",
     "public_key_to_b64",
     "read_private_key",
+    "registry_entry",
     "sign_decision",
     "verify_decision",
     "write_private_key",
@@ -123,6 +128,31 @@ def canonical_bytes(decision: Mapping[str, Any]) -> bytes:
         parts.append(len(raw).to_bytes(4, "big"))
         parts.append(raw)
     return b"".join(parts)
+
+
+def build_decision(
+    *,
+    event_id: str,
+    verdict: str,
+    reviewer_id: str,
+    key_id: str,
+    content_hash: str,
+    reason: str = "",
+    decided_at: int | None = None,
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """An unsigned Decision record (sign it with :func:`sign_decision`)."""
+    return {
+        "decision_id": decision_id or str(uuid.uuid4()),
+        "event_id": event_id,
+        "verdict": verdict,
+        "reviewer_id": reviewer_id,
+        "reason": reason,
+        "decided_at": now_ms() if decided_at is None else decided_at,
+        "key_id": key_id,
+        "content_hash": content_hash,
+        "signature": b"",
+    }
 
 
 def sign_decision(decision: dict[str, Any], private_key: Ed25519PrivateKey) -> bytes:
@@ -281,6 +311,25 @@ def read_private_key(path: str | os.PathLike[str]) -> PrivateKeyFile:
         reviewer_id=data["reviewer_id"],
         key_id=data["key_id"],
         private_key=Ed25519PrivateKey.from_private_bytes(raw),
+    )
+
+
+def registry_entry(reviewer_id: str, key_id: str, public_key_b64: str, roles: list[str]) -> str:
+    """The YAML list item to paste under ``reviewers:`` in the registry (SPEC §5 shape)."""
+
+    def q(value: str) -> str:  # JSON strings are valid YAML scalars, whatever they hold
+        return json.dumps(value)
+
+    roles_text = "[" + ", ".join(q(r) for r in roles) + "]"
+    if not roles:
+        roles_text += "  # TODO: the roles this reviewer may decide for, e.g. [security]"
+    return (
+        f"- id: {q(reviewer_id)}\n"
+        f"  roles: {roles_text}\n"
+        "  keys:\n"
+        f"    - id: {q(key_id)}\n"
+        f"      public_key: {q(public_key_b64)}\n"
+        "      revoked: false\n"
     )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from sluice.audit.heads import load_expected_heads
 from sluice.audit.keys import CheckpointSigner
-from sluice.cli.audit import load_expected_heads
 from sluice.cli.main import main
 from sluice.errors import ConfigError
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from sluice.audit import verify as v
+from sluice.audit import report as v
 from sluice.audit.chain import ChainHead, ChainWriter, checkpoint_message, record_hash
 from sluice.audit.keys import CheckpointSigner
 from sluice.audit.verify import Verifier, verify_records

@@ -5,34 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
-import sys
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 
-from sluice.cli import keys
-from sluice.errors import SluiceError
+from sluice.cli.main import main
 from sluice.gate.reviewers import registry_from_data
-from sluice.gate.signatures import read_private_key, sign_decision
+from sluice.gate.signatures import read_private_key, registry_entry, sign_decision
 
 
 def run(argv: list[str]) -> int:
-    """The ``keys`` group alone, with sluice.cli.main's error contract (exit 2, one line)."""
-    app = typer.Typer()
-    keys.register(app)
-
-    @app.callback()
-    def _root() -> None:  # keep ``keys`` a group even when it is the only one
-        pass
-
-    try:
-        app(args=argv, standalone_mode=False)
-    except SluiceError as exc:
-        print(f"sluice: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """``sluice`` with ``argv``: its exit code (2 with one line on stderr for bad input)."""
+    return main(argv)
 
 
 def test_new_writes_key_and_prints_a_registry_entry(
@@ -107,7 +92,7 @@ def test_new_rejects_empty_reviewer(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_registry_entry_quotes_odd_ids() -> None:
-    text = keys.registry_entry('we: "ird"', "k#1", "QUJD", ["a: b"])
+    text = registry_entry('we: "ird"', "k#1", "QUJD", ["a: b"])
     assert yaml.safe_load(text) == [
         {
             "id": 'we: "ird"',

@@ -17,11 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluice.audit.chain import ChainWriter
-from sluice.cli.review import build_decision
 from sluice.codec import default_codec
 from sluice.gate.quorum import Effect, Entry, GateState, closed_marker_ttl_ms, match_count
 from sluice.gate.reviewers import Registry, registry_from_data
-from sluice.gate.signatures import sign_decision
+from sluice.gate.signatures import build_decision, sign_decision
 from sluice.settings import Settings
 
 FULLWIDTH_CAROL = "\uff23\uff21\uff32\uff2f\uff2c"  # CAROL in fullwidth letters

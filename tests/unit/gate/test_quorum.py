@@ -11,10 +11,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sluice.cli.review import build_decision
 from sluice.gate.quorum import Entry, GateState
 from sluice.gate.reviewers import registry_from_data
-from sluice.gate.signatures import sign_decision
+from sluice.gate.signatures import build_decision, sign_decision
 
 KEYS = {rid: Ed25519PrivateKey.generate() for rid in ("a", "b", "c", "fin", "actor", "obo")}
 ROLES = {"a": ["rm"], "b": ["rm"], "c": ["rm"], "fin": ["finance"], "actor": ["rm"], "obo": ["rm"]}

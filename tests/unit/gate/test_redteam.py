@@ -16,11 +16,15 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sluice.cli.review import build_decision
 from sluice.errors import ConfigError
 from sluice.gate.quorum import Entry, GateState
 from sluice.gate.reviewers import Registry, load_registry, registry_from_data
-from sluice.gate.signatures import public_key_to_b64, read_private_key, sign_decision
+from sluice.gate.signatures import (
+    build_decision,
+    public_key_to_b64,
+    read_private_key,
+    sign_decision,
+)
 from sluice.identity import fold_id, skeleton_id
 from sluice.policy.loader import check_policy
 from sluice.producers import load_producers, read_producer_key

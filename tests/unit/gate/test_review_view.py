@@ -3,7 +3,7 @@ requirements / levels / per-role progress shown."""
 
 from __future__ import annotations
 
-from sluice.cli.review import QueueState, entry_view, queue_entries
+from sluice.gate.queue import QueueState, entry_view, queue_entries
 from tests.unit.gate.test_hardening import BODY_A, BODY_B, HA, REG, dec, held
 
 REQS = (("data-steward", 1, 1), ("security", 1, 2))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sluice.cli.policy import base_event
+from sluice.policy.cases import base_event
 
 
 @pytest.fixture

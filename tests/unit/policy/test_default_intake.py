@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice.cli.policy import base_event
 from sluice.codec import default_codec
 from sluice.pipeline import Intake, IntakeResult
+from sluice.policy.cases import base_event
 from sluice.settings import load_settings
 from sluice.worker import build_intake
 

@@ -12,12 +12,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from sluice.cli.policy import base_event
-from sluice.cli.review import build_decision
 from sluice.codec import default_codec
 from sluice.gate.quorum import GateState
 from sluice.gate.reviewers import registry_from_data
-from sluice.gate.signatures import sign_decision
+from sluice.gate.signatures import build_decision, sign_decision
+from sluice.policy.cases import base_event
 from sluice.settings import load_settings
 from sluice.worker import build_intake
 

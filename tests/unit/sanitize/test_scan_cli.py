@@ -12,33 +12,10 @@ AWS = "AKIA" + "ZXCVBNMASDFGHJKL"
 
 
 def _main() -> Callable[[list[str]], int]:
-    """The real CLI entry point; until every verb module exists, a root with just ``scan``."""
-    try:
-        from sluice.cli.main import main
+    """The real CLI entry point."""
+    from sluice.cli.main import main
 
-        return main
-    except ModuleNotFoundError:
-        import typer
-
-        from sluice.cli import scan
-        from sluice.errors import SluiceError
-
-        app = typer.Typer()
-        scan.register(app)
-
-        @app.command("noop")
-        def noop() -> None:  # a second command keeps "scan" a sub-command
-            """Placeholder."""
-
-        def fallback(argv: list[str]) -> int:
-            try:
-                app(args=argv, standalone_mode=False)
-            except SluiceError as exc:
-                print(f"sluice: error: {exc}", file=__import__("sys").stderr)
-                return 2
-            return 0
-
-        return fallback
+    return main
 
 
 @pytest.fixture(autouse=True)

@@ -69,8 +69,7 @@ class Scenario:
         content_hash: str | None = None,
     ) -> bytes:
         """A signed, encoded Decision for ``held`` (``signer`` other than ``reviewer`` forges)."""
-        from sluice.cli.review import build_decision
-        from sluice.gate.signatures import sign_decision
+        from sluice.gate.signatures import build_decision, sign_decision
 
         d = build_decision(
             event_id=held["event_id"],

@@ -7,9 +7,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sluice.cli.review import QueueState, build_decision, queue_entries, vote_view
+from sluice.gate.queue import QueueState, queue_entries, vote_view
 from sluice.gate.reviewers import registry_from_data
-from sluice.gate.signatures import public_key_to_b64, sign_decision
+from sluice.gate.signatures import build_decision, public_key_to_b64, sign_decision
 
 KEY = Ed25519PrivateKey.generate()
 REGISTRY = registry_from_data(
