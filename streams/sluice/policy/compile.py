@@ -15,9 +15,9 @@ from typing import Any
 import cel
 
 from sluice.policy.analysis import analyze, rewrite_event_fields
-from sluice.policy.engine import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule
 from sluice.policy.model import EVENT_FIELDS, Problem
 from sluice.policy.parse import Outcome
+from sluice.policy.rule import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule
 
 __all__ = ["compile_default", "compile_rule"]
 

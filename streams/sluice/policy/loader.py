@@ -18,11 +18,12 @@ from typing import Any
 
 from sluice.errors import ConfigError
 from sluice.policy.compile import compile_default, compile_rule
-from sluice.policy.engine import CompiledRule, Policy
+from sluice.policy.engine import Policy
 from sluice.policy.model import Problem
 from sluice.policy.parse import parse_default, parse_policy, parse_rules
 from sluice.policy.probe import probe
 from sluice.policy.reachability import check_rules
+from sluice.policy.rule import CompiledRule
 
 __all__ = ["DEFAULT_POLICY", "check_policy", "check_policy_bytes", "load_policy"]
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.models.event import StepKind
-from sluice.policy.engine import CompiledRule
 from sluice.policy.model import Problem
+from sluice.policy.rule import CompiledRule
 
 __all__ = ["probe"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sluice.policy.engine import CompiledRule
 from sluice.policy.model import Problem
+from sluice.policy.rule import CompiledRule
 
 __all__ = ["check_rules"]
 
