@@ -43,23 +43,37 @@ body is refused as ``duplicate_event_id`` (:class:`Effect` ``held_refused``: the
 body goes to the rejected topic, the existing hold is untouched). Escalation is done
 here, by the clock; the HeldEvent the agent republishes for reviewers is such a
 same-body re-send when read back.
+
+Layout: this module holds the transitions (:class:`GateState`); the entry and its
+changelog form are :mod:`sluice.gate.entry`, the quorum arithmetic
+:mod:`sluice.gate.requirements`, the vote checks and refusal reasons
+:mod:`sluice.gate.votes`, and the records the agent writes :mod:`sluice.gate.effects`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import heapq
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
-
-from sluice.identity import fold_id, skeleton_id
+from sluice.gate import effects as fx
+from sluice.gate.effects import Effect
+from sluice.gate.entry import Entry, Vote
+from sluice.gate.requirements import current_level, match_count
+from sluice.gate.votes import (
+    DEFAULT_SKEW_MS,
+    HeldRefusal,
+    Refusal,
+    RegistryLike,
+    key_fingerprint,
+    refusal,
+    vote_live,
+    vote_refusal,
+)
+from sluice.identity import fold_id
 
 __all__ = [
+    "DEFAULT_SKEW_MS",
     "Effect",
     "Entry",
     "GateState",
@@ -70,55 +84,6 @@ __all__ = [
     "closed_marker_ttl_ms",
     "match_count",
 ]
-
-#: Default tolerated clock difference between reviewers, intake and the broker.
-DEFAULT_SKEW_MS = 120_000
-
-
-class Refusal(StrEnum):
-    """Bounded reasons a decision is refused (the ``reason`` metric label)."""
-
-    MALFORMED = "malformed"
-    UNKNOWN_REVIEWER = "unknown_reviewer"
-    UNKNOWN_KEY = "unknown_key"
-    REVOKED_KEY = "revoked_key"
-    BAD_SIGNATURE = "bad_signature"
-    CONTENT_MISMATCH = "content_mismatch"
-    WRONG_ROLE = "wrong_role"
-    SELF_APPROVAL = "self_approval"
-    REPLAY = "replay"
-    DUPLICATE_VOTE = "duplicate_vote"
-    EXPIRED = "expired"
-    ALREADY_DECIDED = "already_decided"
-    MISSING_REASON = "missing_reason"
-    UNKNOWN_EVENT = "unknown_event"
-    #: An APPROVE for a level whose lower levels are not complete yet.
-    LEVEL_PENDING = "level_pending"
-    #: ``decided_at`` before the hold (or its escalation phase) began, beyond the skew.
-    DECIDED_BEFORE_HOLD = "decided_before_hold"
-    #: ``decided_at`` later than the decision's arrival, beyond the skew.
-    DECIDED_IN_FUTURE = "decided_in_future"
-    #: The decision record's Kafka timestamp is not the broker's LogAppendTime.
-    NOT_LOG_APPEND_TIME = "not_log_append_time"
-
-
-class HeldRefusal(StrEnum):
-    """Bounded reasons a HeldEvent is refused by the gate (never held)."""
-
-    #: A different body under an event_id that is held or was decided.
-    DUPLICATE_EVENT_ID = "duplicate_event_id"
-    #: The HeldEvent's body does not hash to its ``content_hash``.
-    CONTENT_HASH_MISMATCH = "content_hash_mismatch"
-
-
-class RegistryLike(Protocol):
-    """What the gate needs of :class:`sluice.gate.reviewers.Registry`."""
-
-    def check(self, decision: Any) -> str | None: ...
-
-    def reviewer(self, reviewer_id: str) -> Any: ...
-
-    def key_live(self, reviewer_id: str, key_id: str) -> bool: ...
 
 
 def closed_marker_ttl_ms(
@@ -138,221 +103,6 @@ def closed_marker_ttl_ms(
     return (
         max_past_seconds + max_future_seconds + early_decision_ttl_seconds + margin_seconds
     ) * 1000
-
-
-#: One requirement group: (roles any of which qualifies, distinct approvals, level).
-Group = tuple[frozenset[str], int, int]
-
-
-def match_count(groups: Sequence[Group], voters: Sequence[tuple[frozenset[str], int]]) -> int:
-    """Largest number of voters placed in distinct slots of ``groups``.
-
-    A voter ``(roles, level)`` may fill a slot of group ``(g_roles, count, g_level)``
-    when it holds one of ``g_roles`` and ``g_level <= level``; each voter fills at most
-    one slot and a group at most ``count``. Augmenting paths (Kuhn) with capacities.
-    """
-    assigned: list[list[int]] = [[] for _ in groups]
-
-    def eligible(v: int, g: int) -> bool:
-        roles, _count, level = groups[g]
-        return level <= voters[v][1] and not roles.isdisjoint(voters[v][0])
-
-    def place(v: int, visited: set[int]) -> bool:
-        for g in range(len(groups)):
-            if g in visited or not eligible(v, g):
-                continue
-            visited.add(g)
-            if len(assigned[g]) < groups[g][1]:
-                assigned[g].append(v)
-                return True
-            for i, w in enumerate(assigned[g]):
-                if place(w, visited):
-                    assigned[g][i] = v
-                    return True
-        return False
-
-    return sum(1 for v in range(len(voters)) if place(v, set()))
-
-
-@dataclass(slots=True)
-class Vote:
-    """One counted APPROVE."""
-
-    reviewer_id: str
-    decision_id: str
-    #: Key that signed it (None: restored from a changelog written before keys were kept).
-    key_id: str | None
-    #: The level that was current when it was counted (it fills slots up to there).
-    level: int = 1
-    #: SHA-256 of the public key that verified it (None: registry without fingerprints,
-    #: or a changelog written before they were kept).
-    key_fp: str | None = None
-
-
-def _reqs(raw: Iterable[Any]) -> tuple[tuple[str, int, int], ...]:
-    out = []
-    for r in raw:
-        if isinstance(r, dict):
-            out.append((str(r["role"]), int(r["count"]), int(r.get("level") or 1)))
-        else:
-            role, count, level = r
-            out.append((str(role), int(count), int(level)))
-    return tuple(out)
-
-
-@dataclass(slots=True)
-class Entry:
-    """One event_id's gate state. ``held`` is the HeldEvent as produced (bytes)."""
-
-    event_id: str
-    #: awaiting (decisions came first) | open | closed
-    status: str
-    held: bytes | None = None
-    content_hash: str = ""
-    actor_id: str = ""
-    on_behalf_of: str | None = None
-    roles: tuple[str, ...] = ()
-    approvals: int = 1
-    held_at: int = 0
-    expires_at: int = 0
-    on_expiry: str = "REJECT"
-    escalate_roles: tuple[str, ...] = ()
-    escalate_ttl_ms: int = 0
-    escalated: bool = False
-    #: folded reviewer id → counted APPROVE
-    approvers: dict[str, Vote] = field(default_factory=dict)
-    #: every decision id seen for this event (counted or refused)
-    seen: set[str] = field(default_factory=set)
-    #: decisions that arrived before the event: (arrival_ms, decision dict)
-    early: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    first_seen: int = 0
-    outcome: str | None = None
-    closed_at: int = 0
-    #: per-role requirements (role, count, level); empty: roles + approvals
-    requirements: tuple[tuple[str, int, int], ...] = ()
-    escalate_approvals: int = 0
-    escalate_requirements: tuple[tuple[str, int, int], ...] = ()
-    escalate_carry_votes: bool = False
-    #: when the current phase began (held_at, then the escalation time)
-    phase_at: int = 0
-
-    def groups(self) -> list[Group]:
-        """The current phase's requirement groups."""
-        reqs = self.escalate_requirements if self.escalated else self.requirements
-        if reqs:
-            return [(frozenset({role}), max(1, count), level) for role, count, level in reqs]
-        first = (
-            sum(max(1, c) for _, c, _ in self.requirements)
-            if self.requirements
-            else max(1, self.approvals)
-        )
-        if self.escalated:
-            return [(frozenset(self.escalate_roles), self.escalate_approvals or first, 1)]
-        return [(frozenset(self.roles), first, 1)]
-
-    def to_bytes(self) -> bytes:
-        """Changelog value."""
-        d = {
-            "e": self.event_id,
-            "s": self.status,
-            "ch": self.content_hash,
-            "a": self.actor_id,
-            "o": self.on_behalf_of,
-            "r": list(self.roles),
-            "n": self.approvals,
-            "ha": self.held_at,
-            "x": self.expires_at,
-            "oe": self.on_expiry,
-            "er": list(self.escalate_roles),
-            "et": self.escalate_ttl_ms,
-            "esc": self.escalated,
-            "ap": {
-                k: [v.reviewer_id, v.decision_id, v.key_id, v.level, v.key_fp]
-                for k, v in self.approvers.items()
-            },
-            "seen": sorted(self.seen),
-            "fs": self.first_seen,
-            "out": self.outcome,
-            "ca": self.closed_at,
-            "h": base64.b64encode(self.held).decode() if self.held is not None else None,
-            "early": [[t, _dec_json(d)] for t, d in self.early],
-            "rq": [list(r) for r in self.requirements],
-            "ea": self.escalate_approvals,
-            "erq": [list(r) for r in self.escalate_requirements],
-            "cv": self.escalate_carry_votes,
-            "pa": self.phase_at,
-        }
-        return orjson.dumps(d)
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Entry:
-        """Inverse of :meth:`to_bytes` (also reads entries written before v2 fields)."""
-        d = orjson.loads(raw)
-        approvers: dict[str, Vote] = {}
-        for k, v in d["ap"].items():
-            if isinstance(v, str):  # older changelog: reviewer_id → decision_id
-                approvers[fold_id(k)] = Vote(k, v, None, 1)
-            else:
-                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]), v[4] if len(v) > 4 else None)
-        return cls(
-            event_id=d["e"],
-            status=d["s"],
-            content_hash=d["ch"],
-            actor_id=d["a"],
-            on_behalf_of=d["o"],
-            roles=tuple(d["r"]),
-            approvals=d["n"],
-            held_at=d["ha"],
-            expires_at=d["x"],
-            on_expiry=d["oe"],
-            escalate_roles=tuple(d["er"]),
-            escalate_ttl_ms=d["et"],
-            escalated=d["esc"],
-            approvers=approvers,
-            seen=set(d["seen"]),
-            first_seen=d["fs"],
-            outcome=d["out"],
-            closed_at=d["ca"],
-            held=base64.b64decode(d["h"]) if d["h"] is not None else None,
-            early=[(t, _dec_unjson(x)) for t, x in d["early"]],
-            requirements=_reqs(d.get("rq") or ()),
-            escalate_approvals=int(d.get("ea") or 0),
-            escalate_requirements=_reqs(d.get("erq") or ()),
-            escalate_carry_votes=bool(d.get("cv")),
-            phase_at=int(d.get("pa", d["ha"])),
-        )
-
-
-def _dec_json(d: dict[str, Any]) -> dict[str, Any]:
-    out = dict(d)
-    if isinstance(out.get("signature"), bytes):
-        out["signature"] = base64.b64encode(out["signature"]).decode()
-    return out
-
-
-def _dec_unjson(d: dict[str, Any]) -> dict[str, Any]:
-    out = dict(d)
-    if isinstance(out.get("signature"), str):
-        out["signature"] = base64.b64decode(out["signature"])
-    return out
-
-
-@dataclass(slots=True)
-class Effect:
-    """Something the agent must write.
-
-    kind: ``audit`` (fields in ``data``), ``release`` (outcome APPROVED/REJECTED with
-    source/reviewers/reason), ``refused`` (reason), ``counted``, ``changelog`` (entry
-    changed: write it, or a tombstone when ``entry`` is None), ``republish`` (an
-    escalated HeldEvent to write to the approvals topic, for reviewers), ``held_refused``
-    (a HeldEvent the gate will not hold: ``reason`` and the refused ``held`` bytes go to
-    the rejected topic).
-    """
-
-    kind: str
-    event_id: str
-    data: dict[str, Any] = field(default_factory=dict)
-    entry: Entry | None = None
 
 
 class GateState:
@@ -421,13 +171,8 @@ class GateState:
 
     def current_level(self, e: Entry) -> int | None:
         """Lowest level of the current phase not yet complete (None: quorum met)."""
-        groups = e.groups()
         voters = [(self._roles(v.reviewer_id), v.level) for v in e.approvers.values()]
-        for level in sorted({g[2] for g in groups}):
-            upto = [g for g in groups if g[2] <= level]
-            if match_count(upto, voters) < sum(g[1] for g in upto):
-                return level
-        return None
+        return current_level(e.groups(), voters)
 
     def _roles(self, reviewer_id: str) -> frozenset[str]:
         reviewer = self.registry.reviewer(reviewer_id)
@@ -441,66 +186,18 @@ class GateState:
         body_hash = hashlib.sha256(held["event"]).hexdigest()
         e = self.entries.get(eid)
         if body_hash != held["content_hash"]:
-            return self._refuse_held(eid, held, raw, HeldRefusal.CONTENT_HASH_MISMATCH)
+            return fx.held_refused(eid, held, raw, HeldRefusal.CONTENT_HASH_MISMATCH)
         if e is not None and e.status in ("open", "closed"):
             if body_hash != e.content_hash:
-                return self._refuse_held(eid, held, raw, HeldRefusal.DUPLICATE_EVENT_ID)
+                return fx.held_refused(eid, held, raw, HeldRefusal.DUPLICATE_EVENT_ID)
             # Same content: nothing changes (no new roles, no later expiry). Audited.
-            return [
-                Effect(
-                    "audit",
-                    eid,
-                    {
-                        "transition": "held_resent",
-                        "outcome": "held" if e.status == "open" else (e.outcome or "").lower(),
-                        "reason_code": "same_content" if e.status == "open" else "already_decided",
-                        "content_hash": body_hash,
-                    },
-                )
-            ]
+            return [fx.held_resent(e, body_hash)]
         early = e.early if e is not None else []
         seen = e.seen if e is not None else set()
-        e = Entry(
-            event_id=eid,
-            status="open",
-            held=raw,
-            content_hash=body_hash,
-            actor_id=held["actor_id"],
-            on_behalf_of=held.get("on_behalf_of"),
-            roles=tuple(held["roles"]),
-            approvals=max(1, int(held["approvals"])),
-            held_at=held["held_at"],
-            expires_at=held["expires_at"],
-            on_expiry=held["on_expiry"],
-            escalate_roles=tuple(held.get("escalate_roles") or ()),
-            escalate_ttl_ms=int(held.get("escalate_ttl_ms") or 0),
-            seen=seen,
-            requirements=_reqs(held.get("requirements") or ()),
-            escalate_approvals=max(0, int(held.get("escalate_approvals") or 0)),
-            escalate_requirements=_reqs(held.get("escalate_requirements") or ()),
-            escalate_carry_votes=bool(held.get("escalate_carry_votes")),
-            phase_at=held["held_at"],
-        )
+        e = Entry.opened(held, raw, body_hash, seen)
         self.entries[eid] = e
         self._schedule(e)
-        effects = [
-            Effect(
-                "audit",
-                eid,
-                {
-                    "transition": "held",
-                    "outcome": "held",
-                    "rule": held.get("rule"),
-                    "policy_hash": held.get("policy_hash"),
-                    "content_hash": e.content_hash,
-                    "actor_id": e.actor_id,
-                    "kind": held.get("kind"),
-                    "run_id": held.get("run_id"),
-                    "workflow_id": held.get("workflow_id"),
-                    "trace_id": held.get("trace_id"),
-                },
-            ),
-        ]
+        effects = [fx.held(e, held)]
         for arrival, dec in early:
             effects += self._decide(e, dec, arrival, now_ms)
             if e.status == "closed":
@@ -508,36 +205,17 @@ class GateState:
         effects.append(Effect("changelog", eid, entry=e))
         return effects
 
-    def _refuse_held(
-        self, eid: str, held: dict[str, Any], raw: bytes, reason: HeldRefusal
-    ) -> list[Effect]:
-        return [
-            Effect(
-                "audit",
-                eid,
-                {
-                    "transition": "held_refused",
-                    "outcome": "rejected",
-                    "reason_code": reason.value,
-                    "content_hash": _s(held.get("content_hash")),
-                    "actor_id": _s(held.get("actor_id")),
-                    "rule": _s(held.get("rule")),
-                },
-            ),
-            Effect("held_refused", eid, {"reason": reason.value, "held": raw}),
-        ]
-
     def on_decision(self, dec: dict[str, Any], arrival_ms: int, now_ms: int) -> list[Effect]:
         """A Decision arrived (``arrival_ms``: the broker's LogAppendTime)."""
         eid = dec.get("event_id")
         if not isinstance(eid, str):
-            return [self._refuse("", dec, Refusal.MALFORMED)]
+            return [fx.refused("", dec, Refusal.MALFORMED)]
         e = self.entries.get(eid)
         if e is None or e.status == "awaiting":
             # Before its event: check what can be checked now, keep it for later.
             reason = self.registry.check(dec)
             if reason is not None:
-                return [self._refuse(eid, dec, _refusal(reason))]
+                return [fx.refused(eid, dec, refusal(reason))]
             if e is None:
                 e = Entry(event_id=eid, status="awaiting", first_seen=now_ms)
                 self.entries[eid] = e
@@ -545,20 +223,9 @@ class GateState:
             if dec["decision_id"] in e.seen or any(
                 d["decision_id"] == dec["decision_id"] for _, d in e.early
             ):
-                return [self._refuse(eid, dec, Refusal.REPLAY)]
+                return [fx.refused(eid, dec, Refusal.REPLAY)]
             e.early.append((arrival_ms, dec))
-            return [
-                Effect(
-                    "audit",
-                    eid,
-                    {
-                        "transition": "decision_early",
-                        "reviewer_id": dec.get("reviewer_id"),
-                        "decision_id": dec.get("decision_id"),
-                    },
-                ),
-                Effect("changelog", eid, entry=e),
-            ]
+            return [fx.decision_early(eid, dec), Effect("changelog", eid, entry=e)]
         effects = self._decide(e, dec, arrival_ms, now_ms)
         effects.append(Effect("changelog", eid, entry=e))
         return effects
@@ -567,68 +234,29 @@ class GateState:
         eid = e.event_id
         did = dec.get("decision_id")
         if not isinstance(did, str):
-            return [self._refuse(eid, dec, Refusal.MALFORMED)]
+            return [fx.refused(eid, dec, Refusal.MALFORMED)]
         if did in e.seen:
-            return [self._refuse(eid, dec, Refusal.REPLAY)]
+            return [fx.refused(eid, dec, Refusal.REPLAY)]
         e.seen.add(did)
         if e.status == "closed":
-            return [self._refuse(eid, dec, Refusal.ALREADY_DECIDED)]
+            return [fx.refused(eid, dec, Refusal.ALREADY_DECIDED)]
         reason = self.registry.check(dec)
         if reason is not None:
-            return [self._refuse(eid, dec, _refusal(reason))]
-        if dec.get("content_hash") != e.content_hash:
-            return [self._refuse(eid, dec, Refusal.CONTENT_MISMATCH)]
+            return [fx.refused(eid, dec, refusal(reason))]
+        refused = vote_refusal(e, dec, self.registry, arrival_ms, self._skew_ms)
+        if refused is not None:
+            return [fx.refused(eid, dec, refused)]
         rid = dec["reviewer_id"]
-        reviewer = self.registry.reviewer(rid)
-        if reviewer is None:
-            return [self._refuse(eid, dec, Refusal.UNKNOWN_REVIEWER)]
-        folded = fold_id(rid)
-        if skeleton_id(rid) in {skeleton_id(x) for x in (e.actor_id, e.on_behalf_of) if x}:
-            # Folded ids, and look-alikes of them (``alice`` with a Cyrillic U+0430 for ``a``).
-            return [self._refuse(eid, dec, Refusal.SELF_APPROVAL)]
-        decided_at = dec.get("decided_at")
-        if not isinstance(decided_at, int) or isinstance(decided_at, bool):
-            return [self._refuse(eid, dec, Refusal.MALFORMED)]
-        since = e.held_at if e.escalate_carry_votes else e.phase_at
-        if decided_at < since - self._skew_ms:
-            return [self._refuse(eid, dec, Refusal.DECIDED_BEFORE_HOLD)]
-        if decided_at > arrival_ms + self._skew_ms:
-            return [self._refuse(eid, dec, Refusal.DECIDED_IN_FUTURE)]
-        roles = frozenset(reviewer.roles)
+        verdict = dec["verdict"]
+        roles = self._roles(rid)
         relevant = [g for g in e.groups() if not g[0].isdisjoint(roles)]
-        if not relevant:
-            return [self._refuse(eid, dec, Refusal.WRONG_ROLE)]
-        if arrival_ms > e.expires_at:
-            return [self._refuse(eid, dec, Refusal.EXPIRED)]
-        if folded in e.approvers:
-            return [self._refuse(eid, dec, Refusal.DUPLICATE_VOTE)]
-        verdict = dec.get("verdict")
-        if verdict not in ("APPROVE", "REJECT"):
-            # The schema's enum allows nothing else; a signed "ABSTAIN" never approves.
-            return [self._refuse(eid, dec, Refusal.MALFORMED)]
-        if verdict == "REJECT" and not _visible(dec.get("reason")):
-            return [self._refuse(eid, dec, Refusal.MISSING_REASON)]
         level = self.current_level(e) or max(g[2] for g in relevant)
         if verdict != "REJECT" and min(g[2] for g in relevant) > level:
-            return [self._refuse(eid, dec, Refusal.LEVEL_PENDING)]
-        counted = Effect(
-            "counted", eid, {"verdict": verdict, "reviewer_id": rid, "decision_id": did}
-        )
-        audit = Effect(
-            "audit",
-            eid,
-            {
-                "transition": "decision_counted",
-                "outcome": verdict,
-                "reviewer_id": rid,
-                "decision_id": did,
-                "content_hash": e.content_hash,
-            },
-        )
+            return [fx.refused(eid, dec, Refusal.LEVEL_PENDING)]
+        counted = fx.counted(e, verdict, rid, did)
         if verdict == "REJECT":
             return [
-                counted,
-                audit,
+                *counted,
                 *self._close(
                     e,
                     "REJECTED",
@@ -640,11 +268,12 @@ class GateState:
                 ),
             ]
         kid = _s(dec.get("key_id"))
-        e.approvers[folded] = Vote(rid, did, kid, level, self._key_fp(rid, kid))
+        fp = key_fingerprint(self.registry, rid, kid)
+        e.approvers[fold_id(rid)] = Vote(rid, did, kid, level, fp)
         withdrawn = self._withdraw_dead(e)
         if self.current_level(e) is None:
-            return [counted, audit, *withdrawn, *self._release_approved(e, now_ms)]
-        return [counted, audit, *withdrawn]
+            return [*counted, *withdrawn, *self._release_approved(e, now_ms)]
+        return [*counted, *withdrawn]
 
     def _release_approved(self, e: Entry, now_ms: int) -> list[Effect]:
         votes = list(e.approvers.values())
@@ -668,10 +297,10 @@ class GateState:
         """
         effects: list[Effect] = []
         for folded, v in list(e.approvers.items()):
-            if self._vote_live(v):
+            if vote_live(self.registry, v):
                 continue
             del e.approvers[folded]
-            effects.append(self._withdrawn(e, v, Refusal.REVOKED_KEY.value))
+            effects.append(fx.vote_withdrawn(e, v, Refusal.REVOKED_KEY.value))
         while effects:
             level = self.current_level(e)
             above = [
@@ -681,43 +310,8 @@ class GateState:
                 break
             for folded, v in above:
                 del e.approvers[folded]
-                effects.append(self._withdrawn(e, v, "level_reopened"))
+                effects.append(fx.vote_withdrawn(e, v, "level_reopened"))
         return effects
-
-    @staticmethod
-    def _withdrawn(e: Entry, v: Vote, reason: str) -> Effect:
-        return Effect(
-            "audit",
-            e.event_id,
-            {
-                "transition": "vote_withdrawn",
-                "outcome": "held",
-                "reason_code": reason,
-                "reviewer_id": v.reviewer_id,
-                "decision_id": v.decision_id,
-                "content_hash": e.content_hash,
-            },
-        )
-
-    def _key_fp(self, reviewer_id: str, key_id: str | None) -> str | None:
-        fingerprint = getattr(self.registry, "key_fingerprint", None)
-        if fingerprint is None or key_id is None:
-            return None
-        fp = fingerprint(reviewer_id, key_id)
-        return fp if isinstance(fp, str) else None
-
-    def _vote_live(self, v: Vote) -> bool:
-        """Whether the key behind a counted vote is still registered, live and the same."""
-        if v.key_id is None:
-            # Restored from a changelog that kept no key id: the reviewer must still
-            # hold some live key (a reviewer removed or fully revoked loses the vote).
-            reviewer = self.registry.reviewer(v.reviewer_id)
-            keys = getattr(reviewer, "keys", None) or {}
-            return any(self.registry.key_live(v.reviewer_id, k) for k in keys)
-        if not self.registry.key_live(v.reviewer_id, v.key_id):
-            return False
-        # Same key id, other public key (rotated in place): not the key that signed.
-        return v.key_fp is None or self._key_fp(v.reviewer_id, v.key_id) == v.key_fp
 
     def revalidate(self, now_ms: int) -> list[Effect]:
         """After a registry change: withdraw counted votes whose key is no longer live."""
@@ -747,43 +341,7 @@ class GateState:
         held = e.held
         e.held = None  # the body is no longer needed: keep the marker small
         self._schedule(e)
-        return [
-            Effect(
-                "release",
-                e.event_id,
-                {
-                    "outcome": outcome,
-                    "source": source,
-                    "reviewers": reviewers,
-                    "reason": reason,
-                    "held": held,
-                    "held_at": e.held_at,
-                    "content_hash": e.content_hash,
-                    "decisions": decisions,
-                },
-            ),
-            Effect(
-                "audit",
-                e.event_id,
-                {
-                    "transition": outcome.lower(),
-                    "outcome": outcome.lower(),
-                    "reason_code": source.lower(),
-                    "content_hash": e.content_hash,
-                },
-            ),
-        ]
-
-    def _refuse(self, eid: str, dec: dict[str, Any], reason: Refusal) -> Effect:
-        return Effect(
-            "refused",
-            eid,
-            {
-                "reason": reason.value,
-                "reviewer_id": _s(dec.get("reviewer_id")),
-                "decision_id": _s(dec.get("decision_id")),
-            },
-        )
+        return fx.closed(e, held, source, reviewers, reason, decisions)
 
     # -- clock -----------------------------------------------------------------
 
@@ -799,7 +357,7 @@ class GateState:
                 effects += self._expire(e, now_ms)
             elif e.status == "awaiting" and e.first_seen + self._early_ttl_ms == due:
                 for _, dec in e.early:
-                    effects.append(self._refuse(eid, dec, Refusal.UNKNOWN_EVENT))
+                    effects.append(fx.refused(eid, dec, Refusal.UNKNOWN_EVENT))
                 del self.entries[eid]
                 effects.append(Effect("changelog", eid, entry=None))
             elif e.status == "closed" and e.closed_at + self._closed_ttl_ms == due:
@@ -845,29 +403,7 @@ class GateState:
             e.approvers.clear()  # the new phase counts its own votes
         groups = e.groups()
         self._schedule(e)
-        effects = [
-            Effect(
-                "audit",
-                e.event_id,
-                {"transition": "escalated", "outcome": "held", "reason_code": "expiry"},
-            ),
-            Effect(
-                "republish",
-                e.event_id,
-                {
-                    "roles": sorted({r for g in groups for r in g[0]}),
-                    "approvals": sum(g[1] for g in groups),
-                    "requirements": [
-                        {"role": next(iter(g[0])), "count": g[1], "level": g[2]}
-                        for g in groups
-                        if e.escalate_requirements
-                    ],
-                    "expires_at": e.expires_at,
-                    "held_at": now_ms,
-                    "held": e.held,
-                },
-            ),
-        ]
+        effects = fx.escalated(e, groups, now_ms)
         if e.escalate_carry_votes and e.approvers:
             effects += self._withdraw_dead(e)
             if self.current_level(e) is None:
@@ -879,21 +415,6 @@ class GateState:
         """held_at of the oldest open entry (for the age gauge)."""
         times = [e.held_at for e in self.entries.values() if e.status == "open"]
         return min(times) if times else None
-
-
-def _refusal(reason: str) -> Refusal:
-    try:
-        return Refusal(reason)
-    except ValueError:
-        return Refusal.MALFORMED
-
-
-def _visible(text: Any) -> bool:
-    """Whether ``text`` shows anything: whitespace, zero-width, bidi or control
-    characters only is no reason at all."""
-    if not isinstance(text, str):
-        return False
-    return any(ch.isprintable() and not ch.isspace() for ch in fold_id(text))
 
 
 def _s(v: Any) -> str | None:

@@ -11,7 +11,8 @@ stricter matches; CEL run-time errors fail closed (``sluice/policy/README.md``).
 See ``sluice/policy/README.md`` for the file format and the default policy.
 """
 
-from sluice.policy.engine import Policy, risk_score
+from sluice.policy.engine import Policy
+from sluice.policy.inputs import risk_score
 from sluice.policy.loader import DEFAULT_POLICY, check_policy, check_policy_bytes, load_policy
 from sluice.policy.model import (
     Assessment,

@@ -29,147 +29,34 @@ the plain evaluator on randomised events):
   equal results, errors included. Rules using ``now`` or a bare ``event`` are not memoised.
 - On a miss the rule runs in CEL with only the values it reads, passed as flat variables
   (``event.cost_usd`` is compiled as a plain variable).
+
+The compiled rule and its Python-decided conjuncts are :mod:`sluice.policy.rule`, the
+memo keys :mod:`sluice.policy.memo`, and what rules see of findings (and the risk
+score) :mod:`sluice.policy.inputs`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import cel
 
-from sluice.policy.analysis import ConditionInfo
+from sluice.policy.inputs import finding_to_cel, risk_score
+from sluice.policy.memo import MEMO_LIMIT, Unhashable, freeze
 from sluice.policy.model import Assessment, HoldSpec, combine_holds
+from sluice.policy.rule import FLAT_PREFIX, CompiledRule, check_preds
 
-__all__ = [
-    "CMP_OPS",
-    "FLAT_PREFIX",
-    "IN_OP",
-    "NOTNULL_OP",
-    "CompiledRule",
-    "Policy",
-    "finding_to_cel",
-    "risk_score",
-]
+__all__ = ["Policy"]
 
 log = logging.getLogger(__name__)
-
-#: Prefix of the flat variables that stand for ``event.<field>`` in rewritten programs.
-FLAT_PREFIX = "sluice_event_"
-#: Memo entries per rule before the memo is cleared (bounds memory on high-cardinality input).
-MEMO_LIMIT = 4096
 
 _MISSING = object()
 _MISS = object()
 _ERROR = object()
-
-# Predicate operators (see CompiledRule.preds).
-_IN, _NOTNULL, _LT, _LE, _GT, _GE = range(6)
-CMP_OPS = {"<": _LT, "<=": _LE, ">": _GT, ">=": _GE}
-IN_OP, NOTNULL_OP = _IN, _NOTNULL
-
-_SEVERITY_WEIGHT = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
-_OUTCOME_FLOOR = {"allow": 0.0, "hold": 0.5, "deny": 1.0}
-
-
-class _Unhashable(Exception):
-    """A value the memo cannot key on; evaluate without memo."""
-
-
-def _freeze(value: Any) -> Any:
-    """A hashable stand-in equal only for values CEL cannot tell apart."""
-    t = type(value)
-    if t is str or value is None:
-        return value
-    if t is float:
-        # 0.0 == -0.0 (and hash alike) but CEL tells them apart (1.0 / x, string(x)).
-        return value if value else ("z", math.copysign(1.0, value))
-    if t is int:  # keep 1 (int) apart from 1.0 and True: CEL types differ
-        return ("i", value)
-    if t is bool:
-        return ("b", value)
-    if t is dict:
-        try:
-            items = sorted(value.items())
-        except TypeError as exc:
-            raise _Unhashable from exc
-        return ("d", tuple((k, _freeze(v)) for k, v in items))
-    if t is list or t is tuple:
-        return ("l", tuple(_freeze(v) for v in value))
-    raise _Unhashable
-
-
-def _enum_value(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
-def finding_to_cel(finding: Any) -> dict[str, Any]:
-    """A :class:`sluice.models.Finding` (or its Avro dict) as the map rules see in ``findings``."""
-    if isinstance(finding, Mapping):
-        get = finding.get
-        kind, detector, fld = get("kind"), get("detector"), get("field")
-        severity, confidence, action = get("severity"), get("confidence"), get("action")
-    else:
-        kind, detector, fld = finding.kind, finding.detector, finding.field
-        severity, confidence = finding.severity, finding.confidence
-        action = getattr(finding, "action", None)
-    return {
-        "kind": str(_enum_value(kind)),
-        "detector": str(detector),
-        "field": str(fld),
-        "severity": str(_enum_value(severity) or "medium"),
-        "confidence": float(1.0 if confidence is None else confidence),
-        "action": str(action or "flagged"),
-    }
-
-
-def risk_score(outcome: str, findings: Sequence[Mapping[str, Any]]) -> float:
-    """0..1: ``deny`` → 1; else max(outcome floor, noisy-OR of the findings).
-
-    Each finding weighs ``severity weight * confidence`` (low .25, medium .5, high .75,
-    critical 1); findings combine as ``1 - prod(1 - w)``. The floor is 0 for allow and 0.5
-    for hold, so a hold always ranks above a clean allow in the review queue.
-    """
-    if outcome == "deny":
-        return 1.0
-    keep = 1.0
-    for f in findings:
-        keep *= 1.0 - _SEVERITY_WEIGHT.get(f["severity"], 0.5) * min(max(f["confidence"], 0.0), 1.0)
-    return round(max(_OUTCOME_FLOOR.get(outcome, 0.5), 1.0 - keep), 4)
-
-
-@dataclass(slots=True, eq=False)
-class CompiledRule:
-    """One rule, compiled once at load."""
-
-    name: str
-    source: str
-    outcome: str
-    reason: str | None
-    hold: HoldSpec | None
-    #: The condition over ``event``/``findings``/``lists``/``limits``/``now``.
-    program: cel.Program
-    info: ConditionInfo
-    #: The same condition over flat ``sluice_event_<field>`` variables, when exact.
-    flat: cel.Program | None = None
-    uses_findings: bool = True
-    uses_now: bool = True
-    #: Event fields read, in a fixed order (None: the whole event).
-    fields: tuple[str, ...] | None = None
-    #: Enum conjuncts, ((field, allowed values), ...): the index by kind uses them.
-    constraints: tuple[tuple[str, frozenset[str]], ...] = ()
-    #: Conjuncts Python decides exactly, ((field, op, arg), ...); ops are ``_IN`` ... ``_GE``.
-    preds: tuple[tuple[str, int, Any], ...] = ()
-    #: True when ``preds`` is the whole condition.
-    pure: bool = False
-    memo: dict[Any, Any] | None = None
-    #: The assessment for a match with no findings and no errors (built once).
-    clean: Assessment | None = None
 
 
 _Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
@@ -314,32 +201,9 @@ class Policy:
 
         def run(rule: CompiledRule) -> Any:
             """True, False or _ERROR for one rule on this event (fast paths, then CEL)."""
-            decided = True
-            for fld, op, arg in rule.preds:
-                value = event.get(fld, _MISSING)
-                if op == _IN:
-                    if type(value) is str:
-                        if value not in arg:
-                            return False
-                        continue
-                elif op == _NOTNULL:
-                    if value is None:
-                        return False
-                    if value is not _MISSING:
-                        continue
-                elif type(value) is float:
-                    if not (
-                        value < arg
-                        if op == _LT
-                        else value <= arg
-                        if op == _LE
-                        else value > arg
-                        if op == _GT
-                        else value >= arg
-                    ):
-                        return False
-                    continue
-                decided = False  # not a plain value: let CEL decide (and count errors)
+            decided = check_preds(rule.preds, event)
+            if decided is False:
+                return False
             # No conjunct is false. All true (and nothing else in the condition)?
             if rule.pure and decided:
                 return True
@@ -347,10 +211,10 @@ class Policy:
             memo = rule.memo
             if memo is not None:
                 try:
-                    key = tuple(_freeze(event.get(f, _MISSING)) for f in rule.fields or ())
+                    key = tuple(freeze(event.get(f, _MISSING)) for f in rule.fields or ())
                     if rule.uses_findings:
                         key = (key, fkey)
-                except _Unhashable:
+                except Unhashable:
                     key = None
                 else:
                     hit = memo.get(key, _MISS)

@@ -1,0 +1,93 @@
+"""A compiled rule, and the condition conjuncts Python decides without CEL.
+
+:mod:`sluice.policy.compile` builds :class:`CompiledRule`; the engine evaluates it.
+``preds`` are top-level conjuncts of the condition that Python decides exactly
+(``event.kind in [...]``, ``event.f != null``, ``event.f < 0.7``): :func:`check_preds`
+answers for them, and the engine hands CEL only what they leave undecided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from sluice.policy.analysis import ConditionInfo
+from sluice.policy.model import Assessment, HoldSpec
+
+__all__ = ["CMP_OPS", "FLAT_PREFIX", "IN_OP", "NOTNULL_OP", "CompiledRule", "check_preds"]
+
+#: Prefix of the flat variables that stand for ``event.<field>`` in rewritten programs.
+FLAT_PREFIX = "sluice_event_"
+
+_MISSING = object()
+
+# Predicate operators (see CompiledRule.preds).
+_IN, _NOTNULL, _LT, _LE, _GT, _GE = range(6)
+CMP_OPS = {"<": _LT, "<=": _LE, ">": _GT, ">=": _GE}
+IN_OP, NOTNULL_OP = _IN, _NOTNULL
+
+
+@dataclass(slots=True, eq=False)
+class CompiledRule:
+    """One rule, compiled once at load."""
+
+    name: str
+    source: str
+    outcome: str
+    reason: str | None
+    hold: HoldSpec | None
+    #: The condition over ``event``/``findings``/``lists``/``limits``/``now``.
+    program: cel.Program
+    info: ConditionInfo
+    #: The same condition over flat ``sluice_event_<field>`` variables, when exact.
+    flat: cel.Program | None = None
+    uses_findings: bool = True
+    uses_now: bool = True
+    #: Event fields read, in a fixed order (None: the whole event).
+    fields: tuple[str, ...] | None = None
+    #: Enum conjuncts, ((field, allowed values), ...): the index by kind uses them.
+    constraints: tuple[tuple[str, frozenset[str]], ...] = ()
+    #: Conjuncts Python decides exactly, ((field, op, arg), ...); ops: ``IN_OP``,
+    #: ``NOTNULL_OP`` and the values of ``CMP_OPS``.
+    preds: tuple[tuple[str, int, Any], ...] = ()
+    #: True when ``preds`` is the whole condition.
+    pure: bool = False
+    memo: dict[Any, Any] | None = None
+    #: The assessment for a match with no findings and no errors (built once).
+    clean: Assessment | None = None
+
+
+def check_preds(preds: tuple[tuple[str, int, Any], ...], event: Mapping[str, Any]) -> bool | None:
+    """False when a conjunct in ``preds`` is false; True when every one is decided true;
+    None when none is false but some value is not plain (CEL must decide, and count
+    errors)."""
+    decided = True
+    for fld, op, arg in preds:
+        value = event.get(fld, _MISSING)
+        if op == _IN:
+            if type(value) is str:
+                if value not in arg:
+                    return False
+                continue
+        elif op == _NOTNULL:
+            if value is None:
+                return False
+            if value is not _MISSING:
+                continue
+        elif type(value) is float:
+            if not (
+                value < arg
+                if op == _LT
+                else value <= arg
+                if op == _LE
+                else value > arg
+                if op == _GT
+                else value >= arg
+            ):
+                return False
+            continue
+        decided = False  # not a plain value: let CEL decide (and count errors)
+    return decided or None
