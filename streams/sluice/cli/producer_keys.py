@@ -37,7 +37,7 @@ def producer(
     import orjson
     import yaml
 
-    from sluice.producer_keygen import make_producer_key
+    from sluice.producers.keygen import make_producer_key
 
     entry = make_producer_key(
         key_id=key_id,
