@@ -26,7 +26,6 @@ __all__ = [
     "Rule",
     "fingerprint",
     "placeholder",
-    "rule_fires",
     "shannon_entropy",
 ]
 
@@ -66,20 +65,6 @@ class Rule:
     def id(self) -> str:
         """The rule id, defaulting to the detector name."""
         return self.rule_id or self.detector
-
-
-def rule_fires(rule: Rule, text: str) -> bool:
-    """True when ``rule`` alone reports a hit in ``text`` (pattern, group and check), as the
-    engine would on a field whose view is ``text``. For the rule files' sample tests."""
-    import re2
-
-    for m in re2.compile(rule.pattern).finditer(text):
-        start, end = m.span(rule.group)
-        if start < 0 or end <= start:
-            continue
-        if rule.check is None or rule.check(text, m, text[start:end]) is not None:
-            return True
-    return False
 
 
 def fingerprint(key: bytes, value: str, length: int = 16) -> str:

@@ -264,6 +264,7 @@ _CHAR_MAP = _char_map()
 
 
 def tokenize(sf: State) -> bool:
+    """Lex the next token into ``sf.current``; False at the end or past the per-pass cap."""
     s, slen = sf.s, sf.slen
     if slen == 0:
         return False

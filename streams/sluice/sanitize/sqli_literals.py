@@ -41,6 +41,7 @@ _STRING_BODY = {
 
 
 def parse_string_core(s: str, slen: int, pos: int, st: Token, delim: str, offset: int) -> int:
+    """The string closed by ``delim`` that starts at ``pos + offset``, into ``st``."""
     start = pos + offset
     st.str_open = delim if offset > 0 else ""
     m = _STRING_BODY[delim].match(s, start)

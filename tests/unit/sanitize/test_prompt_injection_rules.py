@@ -8,13 +8,14 @@ import codecs
 import pytest
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.base import rule_fires
 from sluice.sanitize.prompt_injection import (
     encoded_specs,
     load_phrase_rules,
     phrase_specs,
     prompt_injection_rules,
 )
+
+from .rule_samples import rule_fires
 
 RULES = {r.id: r for r in prompt_injection_rules()}
 SPECS = phrase_specs() + encoded_specs()

@@ -6,8 +6,9 @@ import pytest
 
 from sluice.errors import ConfigError
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.base import rule_fires
 from sluice.sanitize.sql import load_sql_rules, sql_rules, sql_specs
+
+from .rule_samples import rule_fires
 
 SPECS = sql_specs()
 RULES = {r.id: r for r in sql_rules()}
