@@ -105,8 +105,8 @@ def load_phrase_rules(text: str, section: str = "rules") -> tuple[PhraseSpec, ..
         seen.add(sp.id)
         if not sp.positives or not sp.negatives:
             raise ValueError(f"prompt_injection.yaml: {sp.id} needs positives and negatives")
-        if section == "encoded" and sp.check not in _CHECKS:
-            raise ValueError(f"prompt_injection.yaml: {sp.id}: check is one of {sorted(_CHECKS)}")
+        if section == "encoded" and sp.check not in _CHECK_NAMES:
+            raise ValueError(f"prompt_injection.yaml: {sp.id}: check is one of {_CHECK_NAMES}")
         if section != "encoded" and sp.check is not None:
             raise ValueError(f"prompt_injection.yaml: {sp.id}: phrase rules take no check")
     return specs
@@ -165,7 +165,12 @@ def _decoded_hit(data: bytes) -> float | None:
 
 
 #: Named checks of the ``encoded:`` rules: decode the candidate, re-scan the phrases.
-_CHECKS: dict[str, Check] = {"base64": _b64_check, "hex": _hex_check}
+_CHECK_NAMES = ("base64", "hex")
+
+
+def _named_check(name: str) -> Check:
+    # Looked up when the rules are built (not bound at import), as a test counts calls.
+    return {"base64": _b64_check, "hex": _hex_check}[name]
 
 
 @functools.cache
@@ -235,7 +240,7 @@ def prompt_injection_rules() -> list[Rule]:
             sp.regex,
             sp.severity,
             sp.weight,
-            check=_CHECKS[sp.check or ""],
+            check=_named_check(sp.check or ""),
             priority=30,
             rule_id=sp.id,
         )
