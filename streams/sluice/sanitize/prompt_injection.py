@@ -14,7 +14,9 @@
   ``exfiltration`` (send secrets to a URL, data-carrying markdown images, ``curl`` with
   command substitution).
 - ``encoded_payload``: base64, hex and rot13 text that, once decoded, matches a phrase
-  rule (decoded with a size cap, re-scanned with the same RE2 set).
+  rule (decoded with a size cap, re-scanned with the same RE2 set). The base64 and hex
+  candidates are data too (``encoded:`` in the same file, with samples); the rot13 rules
+  are the ASCII phrase patterns with their letters rotated.
 
 When several phrase detectors hit one field, their confidence is raised to the noisy-or
 ``1 - prod(1 - w_i)``.
@@ -35,7 +37,7 @@ import re2
 import yaml
 
 from sluice.models.finding import FindingKind, Severity
-from sluice.sanitize.base import Rule
+from sluice.sanitize.base import Check, Rule
 from sluice.sanitize.pi_classifier import MIN_CHARS, Verdict, load_model
 
 __all__ = [
@@ -43,23 +45,23 @@ __all__ = [
     "classify",
     "combine_scores",
     "decoded_injection",
+    "encoded_specs",
+    "load_phrase_rules",
+    "phrase_specs",
     "prompt_injection_rules",
     "rot13_pattern",
 ]
 
 _PI = FindingKind.PROMPT_INJECTION
 _MAX_DECODE = 16 * 1024
-# A base64 run of at least 22 characters. _b64_check then wants both cases close together:
-# base64 of text almost always has them; lowercase hex ids (trace ids, hashes) and words
-# do not. (That test lives in the check, not the pattern: in the sanitizer's combined RE2
-# set, the counted alternation multiplied DFA states, and 250 KB of base64 took 2.3 s.)
-_B64_CANDIDATE = r"[A-Za-z0-9+/]{22,}={0,2}"
+# The base64 check wants both cases close together: base64 of text almost always has
+# them; lowercase hex ids (trace ids, hashes) and words do not.
 _MIXED_CASE = re.compile(r"[A-Z][A-Za-z0-9+/]{0,16}[a-z]|[a-z][A-Za-z0-9+/]{0,16}[A-Z]")
 
 
 @dataclass(frozen=True, slots=True)
 class PhraseSpec:
-    """One phrase rule as written in ``rules/prompt_injection.yaml``, with its samples."""
+    """One rule as written in ``rules/prompt_injection.yaml``, with its samples."""
 
     id: str
     detector: str
@@ -68,16 +70,19 @@ class PhraseSpec:
     severity: Severity
     positives: tuple[str, ...]
     negatives: tuple[str, ...]
+    #: Named check of an ``encoded:`` rule (``base64``, ``hex``); phrase rules have none.
+    check: str | None = None
 
 
-def load_phrase_rules(text: str) -> tuple[PhraseSpec, ...]:
-    """Parse the phrase-rule data file.
+def load_phrase_rules(text: str, section: str = "rules") -> tuple[PhraseSpec, ...]:
+    """Parse one section of the rule file: ``rules`` (phrases) or ``encoded``.
 
     Raises:
-        ValueError: malformed file, duplicate id, or a rule without samples.
+        ValueError: malformed file, duplicate id, a rule without samples, or a check
+            missing from an ``encoded`` rule (or present on a phrase rule).
     """
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         specs = tuple(
             PhraseSpec(
                 id=str(r["id"]),
@@ -87,8 +92,9 @@ def load_phrase_rules(text: str) -> tuple[PhraseSpec, ...]:
                 severity=Severity(r.get("severity", "high")),
                 positives=tuple(r.get("positives") or ()),
                 negatives=tuple(r.get("negatives") or ()),
+                check=str(r["check"]) if r.get("check") else None,
             )
-            for r in doc["rules"]
+            for r in doc[section]
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"prompt_injection.yaml: {exc}") from exc
@@ -99,14 +105,29 @@ def load_phrase_rules(text: str) -> tuple[PhraseSpec, ...]:
         seen.add(sp.id)
         if not sp.positives or not sp.negatives:
             raise ValueError(f"prompt_injection.yaml: {sp.id} needs positives and negatives")
+        if section == "encoded" and sp.check not in _CHECK_NAMES:
+            raise ValueError(f"prompt_injection.yaml: {sp.id}: check is one of {_CHECK_NAMES}")
+        if section != "encoded" and sp.check is not None:
+            raise ValueError(f"prompt_injection.yaml: {sp.id}: phrase rules take no check")
     return specs
+
+
+@functools.cache
+def _rule_text() -> str:
+    res = resources.files("sluice.sanitize") / "rules" / "prompt_injection.yaml"
+    return res.read_text("utf-8")
 
 
 @functools.cache
 def phrase_specs() -> tuple[PhraseSpec, ...]:
     """The shipped phrase rules (cached)."""
-    res = resources.files("sluice.sanitize") / "rules" / "prompt_injection.yaml"
-    return load_phrase_rules(res.read_text("utf-8"))
+    return load_phrase_rules(_rule_text())
+
+
+@functools.cache
+def encoded_specs() -> tuple[PhraseSpec, ...]:
+    """The shipped encoded-payload candidates, base64 and hex (cached)."""
+    return load_phrase_rules(_rule_text(), "encoded")
 
 
 def _b64_check(view: str, m: Any, value: str) -> float | None:
@@ -141,6 +162,15 @@ def _decoded_hit(data: bytes) -> float | None:
     if printable < 0.85 * len(text):
         return None
     return 0.9 if decoded_injection(text) else None
+
+
+#: Named checks of the ``encoded:`` rules: decode the candidate, re-scan the phrases.
+_CHECK_NAMES = ("base64", "hex")
+
+
+def _named_check(name: str) -> Check:
+    # Looked up when the rules are built (not bound at import), as a test counts calls.
+    return {"base64": _b64_check, "hex": _hex_check}[name]
 
 
 @functools.cache
@@ -205,25 +235,16 @@ def prompt_injection_rules() -> list[Rule]:
     ]
     rules += [
         Rule(
-            "encoded_payload",
+            sp.detector,
             _PI,
-            _B64_CANDIDATE,
-            Severity.HIGH,
-            0.9,
-            check=_b64_check,
+            sp.regex,
+            sp.severity,
+            sp.weight,
+            check=_named_check(sp.check or ""),
             priority=30,
-            rule_id="encoded_base64",
-        ),
-        Rule(
-            "encoded_payload",
-            _PI,
-            r"\b(?:[0-9A-Fa-f]{2}){20,}\b",
-            Severity.HIGH,
-            0.9,
-            check=_hex_check,
-            priority=30,
-            rule_id="encoded_hex",
-        ),
+            rule_id=sp.id,
+        )
+        for sp in encoded_specs()
     ]
     # rot13: the ASCII phrase patterns themselves, letters rotated (rot13 is its own inverse,
     # so a rotated pattern matches exactly the rotated phrases).

@@ -1,6 +1,8 @@
 """SQL injection detectors: libinjection's token fingerprints, plus named RE2 rules.
 
-Fields treated ``sql`` (values interpolated into a query, e.g. HTTP parameter values):
+The rules are data, in ``rules/sql.yaml`` (each with positive and negative samples, read
+once on first use); this module loads them and builds the engine's rules. Fields treated
+``sql`` (values interpolated into a query, e.g. HTTP parameter values):
 
 - ``sqli_fingerprint``: the value, and its URL-decoded form when it holds ``%XX`` escapes
   (decoded up to three times, for double encoding), is tokenized and folded by
@@ -14,13 +16,10 @@ Fields treated ``sql`` (values interpolated into a query, e.g. HTTP parameter va
   ORDER BY probe, whole statement, bare quote probe) keep explainable detector names and
   catch what the five-token fingerprint misses (e.g. ``EXEC sp_configure``). They see the
   view; ``encoded_sqli`` runs them on the decoded forms (``%XX``, ``\\xNN``, typographic
-  quotes). Each reports its first match per field.
-
+  quotes; :mod:`sluice.sanitize.sql_decode`). Each reports its first match per field.
 - short-probe rules (``quote_breakout``, ``numeric_boolean``, ``statement_end``) judge
-  values of at most :data:`PROBE_CHARS` characters on their unfolded tokens: a quote that
-  closes the literal followed by nothing, a comment, ``;`` or a boolean operator with an
-  operand (``1'``, ``')--``, ``' OR '``); a number joined by a boolean operator to a truth
-  value (``1 AND 1``, ``AND 1``); a value ended by ``;`` or ``)`` (``1;``, ``1))``).
+  values of at most :data:`PROBE_CHARS` characters on their unfolded tokens
+  (:mod:`sluice.sanitize.sql_probes`).
 
 ``text`` and ``html`` fields get stricter variants that require an injection context:
 a quote break-out (``' or 1=1``, ``'; drop``), a comment-obfuscated ``UNION/**/SELECT`` or
@@ -30,120 +29,155 @@ mention SQL do not fire.
 Why not sqlparse: a non-validating parser ~100x slower per value than one RE2 set match
 that tokenises rather than judges. Why RE2 for the named rules: linear time on attacker
 input, one-pass ``re2.Set`` with the other families. Tautologies need "left equals right",
-which RE2 cannot express (no backreferences), so a validator compares the two operands.
+which RE2 cannot express (no backreferences), so a validator compares the two operands
+(:mod:`sluice.sanitize.sql_checks`).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import urllib.parse
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib import resources
 from typing import Any
 
+import yaml
+
+from sluice.errors import ConfigError
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Check, Rule
-from sluice.sanitize.sqli_fingerprint import MAX_CHARS, RawToken, detect_sqli, raw_tokens
+from sluice.sanitize.sql_checks import check_fingerprint, tautology_check
+from sluice.sanitize.sql_decode import decoded_forms
+from sluice.sanitize.sql_probes import PROBE_CHARS, PROBE_NAMES, probe_check
+from sluice.sanitize.sql_probes import clear_cache as _clear_probes
+from sluice.sanitize.sqli_fingerprint import MAX_CHARS
 
-__all__ = ["PROBE_CHARS", "clear_caches", "decoded_forms", "sql_rules"]
+__all__ = [
+    "PROBE_CHARS",
+    "SqlSpec",
+    "clear_caches",
+    "decoded_forms",
+    "load_sql_rules",
+    "sql_rules",
+    "sql_specs",
+]
 
 _SQLI = FindingKind.SQL_INJECTION
-_SQL_ONLY = frozenset({"sql"})
-_PROSE = frozenset({"text", "html"})
-_WS = r"(?:\s|/\*[^*]*\*/|\+)+"  # whitespace, inline comments, URL-encoded spaces
+_TREATMENTS = frozenset({"text", "html", "sql"})
+_SCOPES = ("first", "field")
+_FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
 
 
-def _operand(s: str) -> str:
-    return s.strip().strip("'\"`").lower()
+@dataclass(frozen=True, slots=True)
+class SqlSpec:
+    """One SQL rule as written in ``rules/sql.yaml``, with its samples."""
+
+    id: str
+    detector: str
+    description: str
+    #: RE2 pattern, fragments expanded and lines joined.
+    regex: str
+    #: ``first``: reports its first match per field; ``field``: spans the field as written.
+    scope: str
+    check: str | None
+    treatments: frozenset[str]
+    severity: Severity
+    confidence: float
+    priority: int
+    positives: tuple[str, ...]
+    negatives: tuple[str, ...]
 
 
-#: Candidates a tautology rule validates per field: the rule reports its first match,
-#: and when that one is not a tautology (``or 1=2``) the next ones are tried, up to this.
-_TAUT_CANDIDATES = 16
+def _decoded_check(treatment: str) -> Callable[[SqlSpec], Check]:
+    return lambda spec: _encoded_check(treatment)
 
 
-def _tautology_check(raw: str) -> Check:
-    """A validator for ``(?s)^.*?(<raw>)``: the first candidate, else the next few ones."""
-    rx: list[Any] = []
-
-    def check(view: str, m: Any, value: str) -> float | None:
-        conf = _judge_tautology(m, 1)
-        if conf is not None:
-            return conf
-        if not rx:
-            import re2
-
-            rx.append(re2.compile(raw))
-        for n, cand in enumerate(rx[0].finditer(view, m.end())):
-            if n >= _TAUT_CANDIDATES:
-                break
-            conf = _judge_tautology(cand, 0)
-            if conf is not None:
-                return conf
-        return None
-
-    return check
+#: Named validators (``check:`` in the rule file): each builds a rule's check from its spec.
+CHECKS: dict[str, Callable[[SqlSpec], Check]] = {
+    "fingerprint": lambda spec: check_fingerprint,
+    "tautology": lambda spec: tautology_check(spec.regex),
+    "decoded_sql": _decoded_check("sql"),
+    "decoded_text": _decoded_check("text"),
+    **{name: (lambda spec: probe_check(spec.check or "")) for name in PROBE_NAMES},
+}
 
 
-def _judge_tautology(m: Any, base: int) -> float | None:
-    left, op, right = m.group(base + 1), m.group(base + 2).lower(), m.group(base + 3)
-    a, b = _operand(left), _operand(right)
-    if op in ("=", "==", "like", "is", ">=", "<=", "<=>"):
-        return 0.9 if a == b else None
-    if op in ("<>", "!="):
-        quoted = left.strip()[:1] in "'\"" or a.replace(".", "").isdigit()
-        return 0.8 if a != b and quoted else None
-    return None
+def _pattern(raw: Any, fragments: dict[str, str], where: str) -> str:
+    """A regex as written (a block's lines joined) with its ``{{name}}`` fragments expanded."""
+    text = "".join(str(raw).splitlines())
+
+    def expand(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in fragments:
+            raise ConfigError(f"sql rules: {where}: unknown fragment {{{{{name}}}}}")
+        return fragments[name]
+
+    return _FRAGMENT.sub(expand, text)
 
 
-_TAUT_TAIL = (
-    r"(?:or|\|\||and|&&|xor)" + _WS + r"(?:not" + _WS + r")?(['\"]?[A-Za-z0-9_.]+['\"]?)\s*"
-    r"(=|==|<>|!=|<=>|>=|<=|\blike\b|\bis\b)\s*(['\"]?[A-Za-z0-9_.]+['\"]?)"
-)
-_TAUT = r"(?i)(?:^|['\")\s])\s*" + _TAUT_TAIL
-_TAUT_BREAKOUT = r"(?i)['\"]\s*\)*\s*" + _TAUT_TAIL
+def load_sql_rules(text: str) -> tuple[SqlSpec, ...]:
+    """Parse the SQL rule file (YAML text) into specs.
 
-
-#: A value worth tokenizing: it has a separator or SQL punctuation somewhere (single
-#: words and plain numbers cannot form an injection fingerprint). Spans the whole field.
-_SQLISH = r"(?s)^.*[\s'\"`;()#=<>|&*/\\%+,!~^@{}\[\]\-].*"
-
-
-_QUOTE_FOLD = str.maketrans(
-    {"\u2018": "'", "\u2019": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-"}
-)
-#: Characters of a value that are decoded (``%XX``, ``\\xNN``) for the decoded forms.
-DECODE_CHARS = 4096
-_HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
-_PCT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-
-
-@functools.lru_cache(maxsize=256)
-def decoded_forms(view: str) -> tuple[str, ...]:
-    """``view`` and the forms an application may turn it into before it reaches SQL.
-
-    URL-decoding (``%XX``, up to three rounds for double encoding), ``\\xNN`` escapes,
-    and typographic quotes folded to ASCII ones. Only the first :data:`DECODE_CHARS`
-    characters are decoded (URL-length scale; decoding is a Python loop per escape).
+    Raises:
+        ConfigError: malformed file, duplicate id, unknown check, fragment, scope or
+            treatment, a rule without samples, or a regex RE2 rejects.
     """
-    forms = [view]
-    cur = view[:DECODE_CHARS]
-    for _ in range(3):
-        if "%" not in cur:
-            break
-        nxt = urllib.parse.unquote(cur, errors="replace")
-        if nxt == cur:
-            break
-        cur = nxt
-        forms.append(cur)
-    if "\\x" in cur:
-        cur = _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), cur)
-        forms.append(cur)
-    if not cur.isascii():
-        folded = cur.translate(_QUOTE_FOLD)
-        if folded != cur:
-            forms.append(folded)
-    return tuple(forms)
+    import re2
+
+    try:
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        raw_rules = doc["rules"]
+        fragments: dict[str, str] = {}
+        for name, raw in (doc.get("fragments") or {}).items():
+            fragments[str(name)] = _pattern(raw, fragments, f"fragment {name}")
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"sql rules: not a rules file ({type(exc).__name__})") from exc
+    specs: list[SqlSpec] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        try:
+            rid = str(raw["id"])
+            spec = SqlSpec(
+                id=rid,
+                detector=str(raw.get("detector", rid)),
+                description=str(raw.get("description", "")),
+                regex=_pattern(raw["regex"], fragments, rid),
+                scope=str(raw.get("scope", "first")),
+                check=str(raw["check"]) if raw.get("check") else None,
+                treatments=frozenset(str(t) for t in raw["treatments"]),
+                severity=Severity(raw.get("severity", "high")),
+                confidence=float(raw["confidence"]),
+                priority=int(raw["priority"]),
+                positives=tuple(str(t) for t in raw.get("positives") or ()),
+                negatives=tuple(str(t) for t in raw.get("negatives") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"sql rules: rule #{i} is malformed ({exc})") from exc
+        if rid in seen:
+            raise ConfigError(f"sql rules: duplicate id {rid!r}")
+        seen.add(rid)
+        if spec.check is not None and spec.check not in CHECKS:
+            raise ConfigError(f"sql rules: {rid}: unknown check {spec.check!r}")
+        if spec.scope not in _SCOPES:
+            raise ConfigError(f"sql rules: {rid}: scope is first or field, not {spec.scope!r}")
+        if not spec.treatments or not spec.treatments <= _TREATMENTS:
+            raise ConfigError(f"sql rules: {rid}: treatments are text, html or sql")
+        if not spec.positives or not spec.negatives:
+            raise ConfigError(f"sql rules: {rid}: needs positives and negatives")
+        try:
+            re2.compile(spec.regex)
+        except re2.error as exc:
+            raise ConfigError(f"sql rules: {rid}: RE2 rejects the regex ({exc})") from exc
+        specs.append(spec)
+    return tuple(specs)
+
+
+@functools.cache
+def sql_specs() -> tuple[SqlSpec, ...]:
+    """The shipped rules from ``sluice/sanitize/rules/sql.yaml`` (read once)."""
+    text = (resources.files("sluice.sanitize") / "rules" / "sql.yaml").read_text("utf-8")
+    return load_sql_rules(text)
 
 
 def clear_caches() -> None:
@@ -151,350 +185,38 @@ def clear_caches() -> None:
     from sluice.sanitize.sqli_fingerprint import _detect_prefix
 
     decoded_forms.cache_clear()
-    _probe_verdicts.cache_clear()
+    _clear_probes()
     _detect_prefix.cache_clear()
 
 
-def _check_fingerprint(view: str, m: Any, value: str) -> float | None:
-    forms = decoded_forms(view)
-    # A value with valid escapes reaches SQL decoded: its raw %XX form is not fingerprinted
-    # (it only costs: ``%27%27...`` folds token by token up to the cap).
-    url_encoded = len(forms) > 1 and _PCT_ESCAPE.search(view[:DECODE_CHARS]) is not None
-    for form in forms[1:] if url_encoded else forms:
-        r = detect_sqli(form)
-        if r is not None:
-            return 0.9 if len(r.fingerprint) >= 3 or r.fingerprint == "X" else 0.8
-    return None
+def _base_rule(spec: SqlSpec) -> Rule:
+    """The rule of ``spec`` as the named-rule runner sees it (first match not forced yet).
+
+    A rule with a check and scope ``first`` is wrapped here (its check reads the groups
+    of the wrapped pattern); one without a check is wrapped by :func:`sql_rules` only, so
+    that ``encoded_sqli`` matches its bare pattern on the decoded forms.
+    """
+    check = CHECKS[spec.check](spec) if spec.check else None
+    pattern, group = spec.regex, 0
+    if check is not None and spec.scope == "first":
+        pattern, group = f"(?s)^.*?({spec.regex})", 1
+    return Rule(
+        spec.detector,
+        _SQLI,
+        pattern,
+        spec.severity,
+        spec.confidence,
+        group=group,
+        check=check,
+        treatments=spec.treatments,
+        priority=spec.priority,
+        rule_id=spec.id if spec.id != spec.detector else "",
+    )
 
 
-# -- short probes of attack tools in ``sql`` fields ----------------------------------------
-#
-# An ``sql`` field is a value that will be interpolated into a query, either inside a string
-# literal (``WHERE name = '<value>'``) or as a number (``WHERE id = <value>``). Scanners
-# first send short probes that only make sense there: a quote that closes the literal
-# followed by nothing, closing parentheses, a comment, a statement end or a boolean
-# operator with an operand (``1'``, ``')--``, ``' OR '``, ``x' or 1 --``); a number followed
-# by a boolean operator and a truth value (``1 AND 1``, ``AND 1``, ``-1 OR true``); a number
-# ended by ``;`` or ``)``, or ``;`` and a comment (``1;``, ``1;--``, ``1))``). The
-# libinjection fingerprint misses them (too few tokens, or whitelisted as ``3 and 4``).
-# These rules read the value's unfolded tokens (:func:`raw_tokens`) in each quote context;
-# ordinary values keep a quote
-# between letters (``O'Brien``, ``D'Angelo``, ``it's``), a possessive (``Jones'``), a quoted
-# phrase (``"INTO THE WILD"``), a measure followed by more words (``16" or 18"``,
-# ``5' 10"``), or words after ``and``/``or`` (``7 AND HALF``, ``10 OR LESS``).
-
-#: Probes are short; longer values are judged by the fingerprint and the named rules.
-PROBE_CHARS = 64
-_PROBE_TOKENS = 10
-_ONE_NUMBER = re.compile(r"[+-]?[0-9][0-9.]*")
-_ONE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.@$-]*")
-_TRUTH = frozenset({"0", "1", "true", "false", "null"})
-_COMPARE = frozenset({"=", "==", "<>", "!=", "<=>", "<", ">", "<=", ">=", "like", "is", "rlike"})
-
-
-def _is_comment(t: RawToken) -> bool:
-    """A comment that truncates the rest of a query: ``--`` + space/end, ``#``, ``/*``."""
-    v = t.val
-    if t.type not in ("c", "o"):
-        return False
-    if v.startswith("/*"):
-        return t.type == "c"
-    if v.startswith("--"):
-        return len(v) == 2 or v[2] in " \t\r\n\x0b\x0c"
-    if v.startswith("#"):
-        return len(v) == 1 or v[1] in " \t\r\n\x0b\x0c"
-    return False
-
-
-def _single_token(prefix: str, quote: str) -> bool:
-    """``1``, ``-1``, ``admin`` (not ``Jones`` before ``'``: a possessive)."""
-    if _ONE_NUMBER.fullmatch(prefix):
-        return True
-    if _ONE_WORD.fullmatch(prefix) is None:
-        return False
-    return not (quote == "'" and prefix[-1] in "sS")
-
-
-def _operand_ends(rest: tuple[RawToken, ...], i: int) -> bool:
-    """``rest[i]`` is a number or truth value that ends the value or a comparison/comment."""
-    if i + 1 >= len(rest):
-        return True
-    nxt = rest[i + 1]
-    return nxt.type in (")", ";") or _is_comment(nxt) or nxt.val.lower() in _COMPARE
-
-
-def _quote_breakout(form: str) -> float | None:
-    """A quote that would close the literal the value sits in, followed by SQL or nothing."""
-    for quote in ("'", '"'):
-        if quote not in form:
-            continue
-        toks, done = raw_tokens(form, quote, _PROBE_TOKENS)
-        if not toks or toks[0].str_close != quote:
-            continue
-        prefix = toks[0].val.strip()
-        short = prefix == "" or _single_token(prefix, quote)
-        rest = toks[1:]
-        i = 0
-        while i < len(rest) and rest[i].type == ")":
-            i += 1
-        if i == len(rest):
-            # 1' / admin" / 1')) / -1') : the quote (and closing parens) end the value
-            if done and prefix and _single_token(prefix, quote):
-                return 0.7
-            continue
-        t = rest[i]
-        if _is_comment(t):  # admin'-- / ')# / x' /*
-            if short:
-                return 0.8
-            continue
-        if t.type == ";":  # 1'; / '; desc users; --
-            after = rest[i + 1] if i + 1 < len(rest) else None
-            if after is None and done and short:
-                return 0.7
-            if after is not None and (_is_comment(after) or after.type in "kETUB"):
-                return 0.8
-            continue
-        if t.type == "&" and short and f"{quote}{t.val}{quote}" not in form:
-            # ' OR ' / x' or 1 -- / ' or (EXISTS) / '||f( (not a quoted word: select 'and')
-            if i + 1 >= len(rest):
-                if done:
-                    return 0.7
-                continue
-            nxt = rest[i + 1]
-            if nxt.type in "s(vf" or (nxt.type == "1" and _operand_ends(rest, i + 1)):
-                return 0.8
-            if (
-                nxt.type == "n"
-                and i + 2 < len(rest)
-                and (rest[i + 2].val.lower() in _COMPARE or rest[i + 2].type == "(")
-            ):
-                return 0.8  # ' or x=x / ' || pkg.fn(...)
-    return None
-
-
-def _sql_operand(toks: tuple[RawToken, ...], i: int) -> bool:
-    """``toks[i]`` starts an operand only SQL has: a function, a parenthesised expression,
-    a variable, or a string compared (``sleep(5)``, ``(EXISTS)``, ``@@version``, ``'a'='a``)."""
-    t = toks[i]
-    nxt = toks[i + 1] if i + 1 < len(toks) else None
-    if t.type in ("f", "v"):
-        return True
-    if t.type == "(":
-        return nxt is not None and nxt.type in "f1svE("
-    if t.type == "s" and t.str_open:
-        return nxt is not None and nxt.val.lower() in _COMPARE
-    return False
-
-
-def _numeric_boolean(form: str) -> float | None:
-    """``1 AND 1`` / ``AND 1`` / ``-1 OR true`` / ``1) or 1``: a whole value, numeric context."""
-    toks, done = raw_tokens(form, "", _PROBE_TOKENS)
-    if not done or len(toks) > 8:
-        return None
-    i = 0
-    if i < len(toks) and toks[i].type == "o" and toks[i].val in "+-":
-        i += 1
-    left = ""
-    if i < len(toks) and toks[i].type == "1":
-        left = toks[i].val.lower()
-        i += 1
-    closed = False
-    while i < len(toks) and toks[i].type == ")":
-        closed = True
-        i += 1
-    if i >= len(toks) or toks[i].type != "&":
-        return None
-    logic = toks[i].val.lower()
-    i += 1
-    if i < len(toks) and toks[i].type == "o" and toks[i].val.lower() in ("not", "!", "-"):
-        i += 1
-    if i >= len(toks):
-        return None
-    if left == "" and _sql_operand(toks, i):
-        return 0.75  # ) or sleep(5)= / or (EXISTS) / ||UTL_HTTP.REQUEST / or 'a'='a
-    if toks[i].type != "1" or not _operand_ends(toks, i):
-        return None
-    right = toks[i].val.lower()
-    if left and not left[:1].isdigit():
-        return None  # true or false
-    if (
-        not left
-        or closed
-        or left == right
-        or right in _TRUTH
-        or logic in ("&&", "||", "xor")
-        or i + 1 < len(toks)  # 1 AND 2>1, 1 or 1 --
-    ):
-        return 0.75
-    return None
-
-
-def _terminator(form: str) -> float | None:
-    """``1;`` / ``1;--`` / ``x; --`` / ``1))`` / ``1) --``: a number ending a statement."""
-    toks, done = raw_tokens(form, "", 6)
-    if not done or not toks:
-        return None
-    i = 0
-    if toks[i].type == "o" and toks[i].val in "+-" and len(toks) > 1:
-        i += 1
-    lead = toks[i].type if i < len(toks) else ""
-    if lead in ("1", "n"):
-        i += 1
-    else:
-        lead = ""
-    rest = toks[i:]
-    if not rest:
-        return None
-    if rest[0].type == ";" and lead in ("1", "n", ""):
-        tail = rest[1:]
-        if not tail and lead == "1":  # 1; (not yes; or Smith;)
-            return 0.7
-        if len(tail) == 1 and _is_comment(tail[0]):
-            return 0.75
-        return None
-    if rest[0].type == ")" and lead == "1":
-        j = 0
-        while j < len(rest) and rest[j].type == ")":
-            j += 1
-        tail = rest[j:]
-        if not tail or (len(tail) == 1 and (tail[0].type == ";" or _is_comment(tail[0]))):
-            return 0.7
-    return None
-
-
-def _probe_forms(view: str) -> list[str]:
-    """The short forms of ``view`` a probe rule judges: decoded, and with ``\\'`` as ``'``."""
-    out: list[str] = []
-    for form in decoded_forms(view):
-        f = form.strip()
-        if not f or len(f) > PROBE_CHARS:
-            continue
-        out.append(f)
-        if "\\'" in f or '\\"' in f:
-            # MySQL's escaped quote: ``\'`` becomes ``\\'`` after escaping, and the quote closes
-            out.append(f.replace("\\'", "'").replace('\\"', '"'))
-    return out
-
-
-#: Something a probe needs: a quote, ``;``, ``)``, or a boolean operator.
-_PROBE_HINT = re.compile(r"['\";)&|]|\b(?:and|or|xor)\b", re.IGNORECASE)
-_PROBE_JUDGES = (_quote_breakout, _numeric_boolean, _terminator)
-
-
-@functools.lru_cache(maxsize=256)
-def _probe_verdicts(view: str) -> tuple[float | None, ...]:
-    """The confidence of each probe judge on ``view`` (shared by the three rules)."""
-    out: list[float | None] = [None] * len(_PROBE_JUDGES)
-    if len(view) > PROBE_CHARS * 3:
-        return tuple(out)
-    for form in _probe_forms(view):
-        if _PROBE_HINT.search(form) is None:
-            continue
-        for k, judge in enumerate(_PROBE_JUDGES):
-            if out[k] is None:
-                out[k] = judge(form)
-    return tuple(out)
-
-
-def _probe_check(k: int) -> Check:
-    def check(view: str, m: Any, value: str) -> float | None:
-        return _probe_verdicts(view)[k]
-
-    return check
-
-
-_CMP = r"(?:=|<>|!=|<=>|<=|>=|<|>|\blike\b|\brlike\b|\bregexp\b|\bbetween\b)"
-_LOGIC = r"(?:\b(?:and|or|xor|having|where|when)\b|&&)"
-#: SQL-only structural rules: (detector, rule id, pattern, confidence). They are also run
-#: on URL-decoded forms by ``encoded_sqli``.
-_STRUCTURAL: tuple[tuple[str, str, str, float], ...] = (
-    (
-        # AND 7506=9091 / OR 1903=ROTATELEFT( / ' OR x=y -- / and (select ...)='X'
-        "boolean_probe",
-        "boolean_numeric",
-        r"(?i)" + _LOGIC + r"\s*(?:not\s+)?\(*\s*[0-9][0-9.]*\s*\)*\s*" + _CMP,
-        0.85,
-    ),
-    (
-        "boolean_probe",
-        "boolean_operand",
-        r"(?i)"
-        + _LOGIC
-        + r"\s*(?:not\s+)?\(*\s*(?:['\"][^'\"]{0,40}['\"]|@@?[a-z_]\w*|[a-z_][\w.]*"
-        r"(?:\s*\([^()]{0,60}\))?)\s*\)*\s*" + _CMP + r"\s*\(*\s*(?:['\"]|[0-9]|@|"
-        r"[a-z_][\w.]*\s*(?:\(|$|--|#|/\*|;|\)))",
-        0.8,
-    ),
-    (
-        # (SELECT 4523 FROM / (select substring(@@version / ,(SELECT (CASE
-        "subquery",
-        "subquery",
-        r"(?i)\(\s*select\s+(?:[0-9@*'\"(]|(?:all|distinct|top)\b|[a-z_][\w.$]*\s*(?:\(|,|\bfrom\b))",
-        0.85,
-    ),
-    (
-        "case_when",
-        "case_when",
-        r"(?i)\bcase\s+(?:when\b|[0-9]+\s+when\b)[^;]{0,200}?\bthen\b",
-        0.85,
-    ),
-    (
-        # error-based / blind function probes of attack tools
-        "function_probe",
-        "function_probe",
-        r"(?i)\b(?:extractvalue|updatexml|make_set|elt|gtid_subset|gtid_subtract|json_keys|"
-        r"uuid_to_bin|rotateleft|bit_shift|to_posixtime|raise_error|xmltype|load_file|"
-        r"benchmark|pg_sleep|randomblob|regexp_substring|iif|ctxsys\.drithsx\.sn|"
-        r"utl_inaddr\.get_host_name|utl_http\.request|dbms_pipe\.receive_message|"
-        r"dbms_xmlgen\.getxml|sys\.fn_sqlvarbasetostr|name_const|polygon|multipoint|"
-        r"geometrycollection|exp\s*\(\s*~)\s*\(",
-        0.85,
-    ),
-    (
-        "catalog_probe",
-        "catalog_probe",
-        r"(?i)@@(?:version|servername|datadir|hostname|basedir|microsoftversion)\b|"
-        r"\b(?:version|database|schema|user|current_user|session_user|system_user|db_name|"
-        r"user_name|suser_sname|host_name)\s*\(\s*\)|"
-        r"\b(?:information_schema|sysibm|syscat|sysmaster|sysobjects|syscolumns|sysusers|"
-        r"sysservers|pg_shadow|pg_group|pg_user|pg_catalog|all_tables|all_users|user_tables|"
-        r"dba_users|sqlite_master|mysql\.user)\b|\brdb\$[a-z_]+|\bmaster\.\.|\bv\$version\b",
-        0.85,
-    ),
-    (
-        "stored_procedure",
-        "stored_procedure",
-        r"(?i)\b(?:exec|execute)\b\s*(?:master\.\.|master\.dbo\.)?(?:sp|xp)_[a-z0-9_]*|"
-        r"\bxp_cmdshell\b|\bsp_(?:configure|executesql|oacreate|oamethod|makewebtask|"
-        r"addlogin|addsrvrolemember|password)\b",
-        0.9,
-    ),
-    (
-        # error probes of scanners: a value that is nothing but a quote or backslash and
-        # closing punctuation (', ", '), \\, ''); names (O'Brien, Jones') and sizes (7", 12')
-        # have letters or digits around the quote
-        "quote_probe",
-        "quote_probe",
-        r"^\s*['\"\\][\s'\"`\\);#,-]{0,16}$",
-        0.6,
-    ),
-    (
-        "order_by_probe",
-        "order_by_probe",
-        r"(?i)\b(?:order|group)\s+by\s+[0-9]+\s*(?:--|#|/\*|;|,|\)|$)",
-        0.8,
-    ),
-    (
-        # a whole statement as a value: select @@version / select * from sysusers
-        "full_statement",
-        "full_statement",
-        r"(?i)^\s*(?:select\s+(?:\*|@@\w+|[\w.]+(?:\s*,\s*[\w.]+)*\s+from\s+[\w.$:]+\s*"
-        r"(?:;|$|--|#|\bwhere\b))|create\s+table\s+\w+\s*\(|drop\s+(?:table|database)\s+\w+|"
-        r"insert\s+into\s+\w+\s*(?:\(|values\b)|delete\s+from\s+\w+|update\s+\w+\s+set\s+\w+\s*=|"
-        r"copy\s+\w+\s+(?:from|to)\s|backup\s+database\s|declare\s+@\w+)",
-        0.8,
-    ),
-)
+@functools.cache
+def _base_rules() -> tuple[tuple[SqlSpec, Rule], ...]:
+    return tuple((spec, _base_rule(spec)) for spec in sql_specs())
 
 
 @functools.cache
@@ -506,7 +228,7 @@ def _named_rules(treatment: str) -> tuple[Any, list[tuple[Any, Rule]]]:
     opts.max_mem = 32 << 20
     rules = [
         r
-        for r in _sql_rules()
+        for _, r in _base_rules()
         if treatment in r.treatments and r.detector not in ("sqli_fingerprint", "encoded_sqli")
     ]
     rset = re2.Set.SearchSet(opts)
@@ -541,7 +263,7 @@ def _encoded_check(treatment: str) -> Check:
     return check
 
 
-def _first_only(rule: Rule) -> Rule:
+def _first_only(spec: SqlSpec, rule: Rule) -> Rule:
     """``rule`` reporting only its first match in a field (one finding per detector).
 
     One SQL finding per detector and field is all a reviewer or a policy needs, and it
@@ -549,288 +271,11 @@ def _first_only(rule: Rule) -> Rule:
     match per rule instead of a hundred findings with their fingerprints. Rules with a
     validator keep every candidate (the first one may fail its check).
     """
-    if rule.check is not None or rule.pattern.startswith("(?s)^"):
+    if rule.check is not None or spec.scope == "field":
         return rule
     return replace(rule, pattern=f"(?s)^.*?({rule.pattern})", group=1)
 
 
 def sql_rules() -> list[Rule]:
     """The SQL injection rules (``sql`` fields get all; prose fields the break-out forms)."""
-    return [_first_only(r) for r in _sql_rules()]
-
-
-def _sql_rules() -> list[Rule]:
-    return [
-        # -- token fingerprint (libinjection) -------------------------------------------
-        Rule(
-            "sqli_fingerprint",
-            _SQLI,
-            _SQLISH,
-            Severity.HIGH,
-            0.9,
-            check=_check_fingerprint,
-            treatments=_SQL_ONLY,
-            priority=15,
-        ),
-        *(
-            Rule(
-                det, _SQLI, pat, Severity.HIGH, conf, treatments=_SQL_ONLY, priority=25, rule_id=rid
-            )
-            for det, rid, pat, conf in _STRUCTURAL
-        ),
-        Rule(
-            "encoded_sqli",
-            _SQLI,
-            # one match per field (the check decodes the whole view): %XX, \\xNN, typographic
-            # quotes; the finding's span is the first escape
-            r"(?s)^.*?(%[0-9A-Fa-f]{2}|\\x[0-9A-Fa-f]{2}|[\x{2018}\x{2019}\x{2032}\x{201c}\x{201d}])",
-            Severity.HIGH,
-            0.85,
-            group=1,
-            check=_encoded_check("sql"),
-            treatments=_SQL_ONLY,
-            priority=26,
-        ),
-        Rule(
-            # tool-call arguments carry URLs: x%27%20UNION%2F%2A%2A%2FSELECT... decoded, then
-            # judged by the strict free-text rules
-            "encoded_sqli",
-            _SQLI,
-            r"(?s)^.*?((?i:%2[27f]|%3b|%23|\\x27))",
-            Severity.HIGH,
-            0.85,
-            group=1,
-            check=_encoded_check("text"),
-            treatments=_PROSE,
-            priority=26,
-            rule_id="encoded_sqli_text",
-        ),
-        # -- short probes (quote break-out, numeric boolean, statement end) ---------------
-        *(
-            Rule(
-                rid,
-                _SQLI,
-                # a value with a quote, ;, ), & or |, an escape, or and/or/xor (the check
-                # skips long values: a counted repetition here would inflate the RE2 set)
-                r"(?s)^.*?(?:['\";)&|%\\]|(?i:\b(?:and|or|xor)\b))",
-                Severity.MEDIUM,
-                0.75,
-                check=_probe_check(k),
-                treatments=_SQL_ONLY,
-                priority=32,
-            )
-            for k, rid in enumerate(("quote_breakout", "numeric_boolean", "statement_end"))
-        ),
-        # -- tautology -------------------------------------------------------------
-        Rule(
-            "tautology",
-            _SQLI,
-            f"(?s)^.*?({_TAUT})",
-            Severity.HIGH,
-            0.9,
-            group=1,
-            check=_tautology_check(_TAUT),
-            treatments=_SQL_ONLY,
-            priority=20,
-        ),
-        Rule(
-            "tautology",
-            _SQLI,
-            f"(?s)^.*?({_TAUT_BREAKOUT})",
-            Severity.HIGH,
-            0.9,
-            group=1,
-            check=_tautology_check(_TAUT_BREAKOUT),
-            treatments=_PROSE,
-            priority=20,
-            rule_id="tautology_breakout",
-        ),
-        Rule(
-            "tautology",
-            _SQLI,
-            r"(?i)(?:^|['\")\s])\s*or" + _WS + r"(?:true|not" + _WS + r"false|[1-9][0-9]*)"
-            r"\s*(?:--|#|/\*|;|\))",
-            Severity.HIGH,
-            0.85,
-            treatments=_SQL_ONLY,
-            priority=20,
-            rule_id="tautology_true",
-        ),
-        Rule(
-            "tautology",
-            _SQLI,
-            r"(?i)'\s*or\s*'[^']*'\s*=\s*'",
-            Severity.HIGH,
-            0.95,
-            priority=20,
-            rule_id="tautology_empty_string",
-        ),
-        # -- stacked queries ---------------------------------------------------------
-        Rule(
-            "stacked_query",
-            _SQLI,
-            r"(?i);\s*(?:select\s+[\w*@('\"]|insert\s+into\b|update\s+\w+\s+set\b|delete\s+from\b|"
-            r"drop\s+(?:table|database|user|view|procedure|function|schema)\b|"
-            r"alter\s+(?:table|user|database|login)\b|"
-            r"create\s+(?:table|user|database|procedure|function|view|login)\b|truncate\s+table\b|"
-            r"exec(?:ute)?\s*(?:\(|@|master\.|xp_|sp_|\w+\s*['\"@])|shutdown\b|declare\s+@|"
-            r"grant\s+\w+\s+(?:on|to)\b|revoke\s+\w+|waitfor\s+delay\b|call\s+\w+\s*\(|i?if\s*\(|"
-            r"begin\s+declare\b|backup\s+database\b|copy\s+\w+\s+(?:from|to)\b|set\s+@)",
-            Severity.HIGH,
-            0.9,
-            treatments=_SQL_ONLY,
-            priority=20,
-        ),
-        Rule(
-            "stacked_query",
-            _SQLI,
-            r"(?i)['\"]\s*\)*\s*;\s*(?:drop|delete|insert|update|truncate|alter|exec|execute|"
-            r"shutdown|select|create|grant)\b",
-            Severity.HIGH,
-            0.9,
-            treatments=_PROSE,
-            priority=20,
-            rule_id="stacked_breakout",
-        ),
-        # -- comment truncation ------------------------------------------------------
-        Rule(
-            "comment_truncation",
-            _SQLI,
-            r"['\"`]\s*\)*\s*(?:--(?:\s|$)|#(?:\s|$)|/\*)",
-            Severity.MEDIUM,
-            0.8,
-            treatments=_SQL_ONLY,
-            priority=30,
-        ),
-        Rule(
-            "comment_truncation",
-            _SQLI,
-            r"/\*![0-9]*|[A-Za-z0-9'\")]/\*[^*]{0,64}\*/\s*[A-Za-z0-9(@'\"]",
-            Severity.MEDIUM,
-            0.7,
-            treatments=_SQL_ONLY,
-            priority=31,
-            rule_id="comment_anywhere",
-        ),
-        Rule(
-            "comment_truncation",
-            _SQLI,
-            r"[A-Za-z0-9]['\"]\s*\)*\s*(?:--|#)(?:\s|$)",
-            Severity.MEDIUM,
-            0.7,
-            treatments=_PROSE,
-            priority=30,
-            rule_id="comment_breakout",
-        ),
-        # -- UNION-based extraction ----------------------------------------------------
-        Rule(
-            "union_select",
-            _SQLI,
-            r"(?i)\bunion" + _WS + r"(?:all" + _WS + r"|distinct" + _WS + r")?select\b",
-            Severity.HIGH,
-            0.95,
-            treatments=_SQL_ONLY,
-            priority=10,
-        ),
-        Rule(
-            "union_select",
-            _SQLI,
-            r"(?i)(?:['\")]|\b[0-9]+)\s*union"
-            + _WS
-            + r"(?:all"
-            + _WS
-            + r"|distinct"
-            + _WS
-            + r")?select\b",
-            Severity.HIGH,
-            0.9,
-            treatments=_PROSE,
-            priority=10,
-            rule_id="union_breakout",
-        ),
-        # -- strong forms in free text (tool-call arguments, prompts) ------------------------
-        Rule(
-            # UNION/**/SELECT, /*!50000UNION*/ SELECT: nobody obfuscates prose with comments
-            "union_select",
-            _SQLI,
-            r"(?i)\bunion\s*(?:/\*[^*]{0,64}\*/\s*)+(?:all\s*(?:/\*[^*]{0,64}\*/\s*)*)?select\b|"
-            r"/\*!\d*\s*union\b|\bunion\s*/\*!\d*\s*(?:all\s+)?select\b",
-            Severity.HIGH,
-            0.95,
-            treatments=_PROSE,
-            priority=10,
-            rule_id="union_obfuscated",
-        ),
-        Rule(
-            # UNION SELECT NULL,NULL / 1,2,3 / @@version / concat( / * FROM
-            "union_select",
-            _SQLI,
-            r"(?i)\bunion(?:\s|/\*[^*]{0,64}\*/)+(?:all(?:\s|/\*[^*]{0,64}\*/)+)?select"
-            r"(?:\s|/\*[^*]{0,64}\*/)+(?:null\s*(?:,|--|#|/\*|from\b|$)|[0-9]+\s*(?:,|--|#|from\b)|"
-            r"@@\w+|(?:concat|group_concat|char|version|database|user|table_name|column_name)\s*\(|"
-            r"0x[0-9a-f]+|\*\s+from\b|\w+\s*,\s*\w+\s+from\s+(?:information_schema|mysql\.|sys)|"
-            r"(?:table_name|column_name|username|password|passwd)\b[^;\n]{0,60}\bfrom\b)",
-            Severity.HIGH,
-            0.9,
-            treatments=_PROSE,
-            priority=10,
-            rule_id="union_select_payload",
-        ),
-        Rule(
-            # id=5; DROP TABLE users / 5; DROP TABLE users -- / ...; TRUNCATE TABLE x;--
-            "stacked_query",
-            _SQLI,
-            r"(?i)(?:[0-9]\s*;\s*(?:drop|truncate)\s+(?:table|database)\s+[\w.`\"\[\]]+|"
-            r";\s*(?:drop|truncate)\s+(?:table|database)\s+[\w.`\"\[\]]+\s*;?\s*(?:--|#|/\*)|"
-            r";\s*(?:exec|execute)\s+(?:master\.\.)?xp_cmdshell\b|;\s*shutdown\s*(?:--|#|;|$))",
-            Severity.HIGH,
-            0.9,
-            treatments=_PROSE,
-            priority=20,
-            rule_id="stacked_drop",
-        ),
-        Rule(
-            # ' or true-- / " or 1# / ') or ('1
-            "tautology",
-            _SQLI,
-            r"(?i)['\"]\s*\)*\s*(?:or|\|\|)\s+(?:true|[1-9][0-9]*)\s*(?:--|#|/\*|;)|"
-            r"['\"]\)+\s*or\s*\(+\s*['\"]?[0-9a-z]+['\"]?\s*=\s*\(*\s*['\"]?[0-9a-z]+",
-            Severity.HIGH,
-            0.85,
-            treatments=_PROSE,
-            priority=20,
-            rule_id="tautology_quoted",
-        ),
-        Rule(
-            "stored_procedure",
-            _SQLI,
-            r"(?i)\bxp_cmdshell\b|['\";]\s*(?:exec|execute)\s+(?:master\.\.)?(?:sp|xp)_[a-z0-9_]+",
-            Severity.HIGH,
-            0.9,
-            treatments=_PROSE,
-            priority=20,
-            rule_id="stored_procedure_breakout",
-        ),
-        # -- time-based blind ------------------------------------------------------------
-        Rule(
-            "time_based_blind",
-            _SQLI,
-            r"(?i)\b(?:sleep|pg_sleep)\s*\(\s*[0-9]|\bwaitfor\s+delay\s+['\"]|"
-            r"\bbenchmark\s*\(\s*[0-9]+\s*,|\bdbms_(?:lock\.sleep|pipe\.receive_message)\b",
-            Severity.HIGH,
-            0.9,
-            treatments=_SQL_ONLY,
-            priority=10,
-        ),
-        Rule(
-            "time_based_blind",
-            _SQLI,
-            r"(?i)(?:['\"]|\b(?:and|or)\b)\s*\(?\s*(?:select\s+)?(?:sleep|pg_sleep)\s*\(\s*[0-9]"
-            r"|\bwaitfor\s+delay\s+['\"][0-9:]+['\"]|\bdbms_(?:lock\.sleep|pipe\.receive_message)\b",
-            Severity.HIGH,
-            0.85,
-            treatments=_PROSE,
-            priority=10,
-            rule_id="blind_breakout",
-        ),
-    ]
+    return [_first_only(spec, r) for spec, r in _base_rules()]

@@ -20,7 +20,8 @@ from sluice.sanitize.engine import MAX_CHECKS_PER_RULE_PER_FIELD
 def test_base64_candidates_need_mixed_case_in_the_check() -> None:
     # The pattern no longer carries the mixed-case test (it blew up the combined RE2
     # set); the check must: a lowercase run is a word or an id, not base64 of text.
-    assert "(?:" not in pi._B64_CANDIDATE
+    (b64,) = [sp for sp in pi.encoded_specs() if sp.check == "base64"]
+    assert "(?:" not in b64.regex
     assert pi._b64_check("", None, "abcdefghijklmnopqrstuvwxyzabcdefghijkl") is None
 
 

@@ -8,7 +8,6 @@ import random
 
 import numpy as np
 import pytest
-import re2
 
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.pi_classifier import (
@@ -19,7 +18,6 @@ from sluice.sanitize.pi_classifier import (
     load_model,
     normalize,
 )
-from sluice.sanitize.prompt_injection import load_phrase_rules, phrase_specs
 from sluice.tools.bench.detect.pi import REGRESSION, _regression, _text_kb, binary_metrics
 
 from .conftest import KEY
@@ -186,23 +184,6 @@ def test_fast_path_event_runs_the_classifier(sanitizer: Sanitizer) -> None:
     assert [(f.field, f.detector) for f in findings if f.kind.value == "prompt_injection"] == [
         ("content", "classifier")
     ]
-
-
-def test_phrase_rule_file_samples() -> None:
-    for sp in phrase_specs():
-        rx = re2.compile(sp.regex)
-        for p in sp.positives:
-            assert rx.search(p), (sp.id, p)
-        for n in sp.negatives:
-            assert not rx.search(n), (sp.id, n)
-
-
-def test_phrase_rule_file_is_validated() -> None:
-    with pytest.raises(ValueError, match="positives and negatives"):
-        load_phrase_rules("rules:\n  - {id: a, detector: x, regex: 'a', weight: 0.5}\n")
-    with pytest.raises(ValueError, match="duplicate"):
-        rule = "{id: a, detector: x, regex: 'a', weight: 0.5, positives: [a], negatives: [b]}"
-        load_phrase_rules(f"rules:\n  - {rule}\n  - {rule}\n")
 
 
 def test_regression_samples_score_well(sanitizer: Sanitizer) -> None:

@@ -15,6 +15,9 @@ import pytest
 from sluice.sanitize import Sanitizer
 from sluice.sanitize import sqli_fingerprint as li
 from sluice.sanitize.sql import clear_caches, decoded_forms
+from sluice.sanitize.sqli_fold import fold
+from sluice.sanitize.sqli_lexer import tokenize
+from sluice.sanitize.sqli_tokens import QUOTE_NONE, SQL_ANSI, State, Token, keywords
 
 from .conftest import KEY
 
@@ -34,7 +37,7 @@ def _sqli(san: Sanitizer, text: str, as_: str = "sql") -> list[str]:
 # -- the port reproduces libinjection ------------------------------------------------------
 
 
-def _print_token(t: li._Token) -> str:
+def _print_token(t: Token) -> str:
     if t.type == "s":
         return f"s {t.str_open}{t.val}{t.str_close}"
     if t.type == "v":
@@ -46,13 +49,13 @@ def _run_case(kind: str, text: str) -> str:
     if kind == "sqli":
         r = li.detect_sqli(text)
         return r.fingerprint if r else ""
-    sf = li._State(text)
-    sf.reset(li._QUOTE_NONE | li._SQL_ANSI)
+    sf = State(text)
+    sf.reset(QUOTE_NONE | SQL_ANSI)
     if kind == "folding":
-        n = li._fold(sf)
+        n = fold(sf)
         return "\n".join(_print_token(sf.tokenvec[i]) for i in range(n))
     out = []
-    while li._tokenize(sf):
+    while tokenize(sf):
         out.append(_print_token(sf.current))
     return "\n".join(out)
 
@@ -67,7 +70,7 @@ def test_port_matches_libinjection_test_vectors() -> None:
 
 def test_fingerprint_data_loaded_with_licence() -> None:
     assert len(li._fingerprints()) > 8000
-    assert li._keywords()["UNION"] == "U"
+    assert keywords()["UNION"] == "U"
     rules = Path(li.__file__).parent / "rules"
     assert "Nick Galbreath" in (rules / "LICENSE-libinjection.txt").read_text()
 
@@ -257,8 +260,8 @@ def test_public_sql_sets_precision_and_recall(san: Sanitizer) -> None:
 
 def test_tokenizer_calls_are_capped_per_pass() -> None:
     for unit in ("(", "1,", "/**/", "-- x\n", "''", "1+"):
-        sf = li._State((unit * 50_000)[: li.MAX_CHARS])
-        li._fingerprint(sf, li._QUOTE_NONE | li._SQL_ANSI)
+        sf = State((unit * 50_000)[: li.MAX_CHARS])
+        li._fingerprint(sf, QUOTE_NONE | SQL_ANSI)
         assert sf.calls <= li.MAX_TOKENS_PER_PASS, unit
 
 
