@@ -183,6 +183,7 @@ def keygen(
     import orjson
 
     from sluice.audit.keys import CheckpointSigner, public_key_raw, write_key_pair
+    from sluice.cli.paths import ensure_parent_dir
 
     if force and if_missing:
         raise typer.BadParameter("--force and --if-missing contradict each other")
@@ -192,6 +193,7 @@ def keygen(
         if not pub.exists():
             pub.write_bytes(signer.public_pem())
     else:
+        ensure_parent_dir(out)
         signer = write_key_pair(out, force=force)
     info = {
         "key_id": signer.key_id,
