@@ -49,6 +49,7 @@ __all__ = [
     "CheckpointRef",
     "ResumePoint",
     "ResumeState",
+    "check_checkpoint_record",
     "check_checkpoints",
     "load_state",
     "save_state",
@@ -150,7 +151,7 @@ def save_state(path: Path, state: ResumeState) -> None:
     os.replace(tmp, path)
 
 
-def _check_one(
+def check_checkpoint_record(
     chain: str,
     ref: CheckpointRef,
     record: Mapping[str, Any] | None,
@@ -222,7 +223,7 @@ async def check_checkpoints(
                     record = decoded if name == "AuditRecord" else None
                 except DecodeError:
                     record = None
-            why = _check_one(chain, ref, record, public_keys)
+            why = check_checkpoint_record(chain, ref, record, public_keys)
             if why is not None:
                 return {}, why
             prev = record["prev_hash"] if record is not None else ""
