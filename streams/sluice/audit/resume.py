@@ -194,7 +194,7 @@ async def check_checkpoints(
 
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
-    from sluice.kafka.clients import make_consumer
+    from sluice.kafka.clients import make_consumer, refresh_metadata
 
     if not state.checkpoints:
         return {}, "the state file names no checkpoint"
@@ -203,12 +203,23 @@ async def check_checkpoints(
     points: dict[str, ResumePoint] = {}
     try:
         await consumer.start()
-        parts = consumer.partitions_for_topic(topic) or set()
-        for chain, ref in sorted(state.checkpoints.items()):
+        parts = consumer.partitions_for_topic(topic)
+        if parts is None:
+            await refresh_metadata(consumer)  # the first metadata may not name the topic
+            parts = consumer.partitions_for_topic(topic) or set()
+        for chain, ref in state.checkpoints.items():
             if ref.partition not in parts:
                 return {}, f"{topic} has no partition {ref.partition} (checkpoint of {chain})"
+        # One assignment for all: re-assigning a group-less aiokafka consumer leaves a
+        # cancelled task behind that its stop() then raises.
+        consumer.assign(
+            [
+                TopicPartition(topic, p)
+                for p in sorted({r.partition for r in state.checkpoints.values()})
+            ]
+        )
+        for chain, ref in sorted(state.checkpoints.items()):
             tp = TopicPartition(topic, ref.partition)
-            consumer.assign([tp])
             consumer.seek(tp, ref.offset)
             record: dict[str, Any] | None = None
             loop = asyncio.get_running_loop()
@@ -229,5 +240,8 @@ async def check_checkpoints(
             prev = record["prev_hash"] if record is not None else ""
             points[chain] = ResumePoint(ref, prev)
     finally:
+        # Let the consumer's group-less coordinator task start: stopping it before it
+        # ever ran raises CancelledError out of stop().
+        await asyncio.sleep(0)
         await consumer.stop()
     return points, None

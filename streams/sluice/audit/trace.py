@@ -226,10 +226,10 @@ def trace_partitions(
     ``counts`` is role → partition count of its topic (``events`` included: the
     intake's source). Records keyed by the event id are in ``key_partition(event_id)``.
     Audit records go to their chain's source partition modulo the audit partitions:
-    the gate's chain is the event's approvals (and decisions) partition, the intake's is the events
-    partition of its key, the run id; the DLQ is keyed by the source key too. Without a
-    run id, the audit and DLQ topics are read whole. A role missing from ``counts`` (its
-    topic does not exist, or a count is unknown) is read whole.
+    the gate's chain is the event's approvals (and decisions) partition, the intake's
+    the events partition of its key, the run id (the event id's own partition is read
+    too). The DLQ is keyed by the source key, the run id. Without a run id the audit
+    and DLQ topics are read whole; so is a topic missing from ``counts``.
     """
     ev = event_id.encode()
     out: dict[str, set[int] | None] = {}
@@ -244,8 +244,11 @@ def trace_partitions(
     else:
         # The gate chains a decision on the partition it came from: approvals and
         # decisions are co-partitioned by the event id (both counted, should they differ).
-        out["audit"] = {key_partition(run_id.encode(), events_n) % audit_n} | {
-            key_partition(ev, n) % audit_n for n in gate_ns if n
-        }
+        # And the event id's own partition, where a writer using the default
+        # partitioner (an older sluice, a tool) put its records.
+        out["audit"] = {
+            key_partition(run_id.encode(), events_n) % audit_n,
+            key_partition(ev, audit_n),
+        } | {key_partition(ev, n) % audit_n for n in gate_ns if n}
     out["dlq"] = {key_partition(run_id.encode(), dlq_n)} if run_id is not None and dlq_n else None
     return out

@@ -45,8 +45,9 @@ def test_keyed_topics_read_one_partition_audit_and_dlq_need_the_run_id() -> None
     assert parts["audit"] is None and parts["dlq"] is None
     with_run = trace_partitions(COUNTS, ev, "run-42")
     assert with_run["audit"] == {
-        key_partition(b"run-42", 6) % 3,
-        key_partition(ev.encode(), 6) % 3,
+        key_partition(b"run-42", 6) % 3,  # the intake chain: events partition % audit
+        key_partition(ev.encode(), 6) % 3,  # the gate chain: approvals partition % audit
+        key_partition(ev.encode(), 3),  # the default partitioner's choice
     }
     assert with_run["dlq"] == {key_partition(b"run-42", 2)}
 
