@@ -74,7 +74,7 @@ def verify(
     existing source partitions whose writers committed a head may appear.
 
     With --state FILE --since-checkpoint a daily run reads only what was written since
-    the last signed checkpoints of the previous run (see docs/audit.md); a progress line
+    the last signed checkpoints of the previous run (docs/operating.md); a progress line
     goes to stderr when it is a terminal (not with --json).
 
     Exit 0 when every chain verifies, 1 on any break (partition, offset and what is
