@@ -87,9 +87,8 @@ class _Chain:
         self.checkpoints = 0
         self.cp_verified = 0
         self.last_cp: int | None = None
-        self.cp_hash: str | None = None  # hash of the last signature-verified checkpoint
-        # seq of locs[0] and where the chain resumed (a run resumed at a checkpoint).
-        self.base = 0
+        self.cp_hash: str | None = None  # of the last signature-verified checkpoint
+        self.base = 0  # seq of locs[0], and where a resumed chain resumed
         self.resume_at: tuple[int, int] | None = None
         # Location of every verified record, indexed by seq - base (16 bytes per record).
         self.locs_p = array("q")
@@ -253,14 +252,9 @@ class Verifier:
             c.pending.clear()
 
     def resume(self, chain: str, seq: int, prev_hash: str, partition: int, offset: int) -> None:
-        """Start ``chain`` at its signed checkpoint (``seq``, ``prev_hash``) at
-        ``partition``/``offset`` instead of seq 0; call before :meth:`add`.
-
-        The checkpoint record must still be read (it is verified like any other, its
-        signature included). Records of the chain before it are skipped when they lie
-        in another partition or before it in its own; one after it in its own partition
-        is out of order, as in a full run.
-        """
+        """Start ``chain`` at its checkpoint (``seq``, ``prev_hash``) at ``partition``/
+        ``offset``, which must still be read and verifies like any record. The chain's
+        earlier seqs are skipped in other partitions and before it in its own."""
         c = self._chains[chain] = _Chain(chain, self._anchors.get(chain))
         c.next_seq = c.base = seq
         c.last_hash = prev_hash
@@ -269,9 +263,8 @@ class Verifier:
             c.anchor = None  # reached before the checkpoint: checked by the earlier run
 
     def resume_points(self) -> tuple[dict[str, tuple[int, str, int, int]], dict[int, int]]:
-        """Where a later run may resume, over the chains without a break: chain → (seq,
-        hash, partition, offset) of its last signature-verified checkpoint, and
-        partition → the lowest offset of a record at or after such a checkpoint."""
+        """For a later run, over unbroken chains: chain → (seq, hash, partition, offset)
+        of its last verified checkpoint; partition → lowest offset at or after one."""
         cps: dict[str, tuple[int, str, int, int]] = {}
         starts: dict[int, int] = {}
         for name, c in self._chains.items():
