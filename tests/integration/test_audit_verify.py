@@ -435,3 +435,162 @@ def test_forged_chains_beside_a_real_worker_fail_with_named_reasons(
     brk = report["chains"]["intake:0"]["first_break"]
     assert brk["what"] == "unsigned run too long"
     assert head.seq < brk["seq"] <= head.seq + 8
+
+
+def _transitions(w: ChainWriter, start: int, n: int) -> list[dict[str, Any]]:
+    """``n`` more transitions of ``w``'s chain (with its checkpoints), numbered from ``start``."""
+    out: list[dict[str, Any]] = []
+    for i in range(start, start + n):
+        out.extend(
+            w.append(
+                stage="intake",
+                transition="received",
+                event_id=f"00000000-0000-4000-8000-{i:012d}",
+                run_id=f"run-{i}",
+                actor_id="agent-7",
+                content_hash=f"{i:064x}",
+            )
+        )
+    return out
+
+
+def _append(settings: Settings, topic: str, records: list[dict[str, Any]]) -> list[Placed]:
+    """Write more records of a chain, seq s to partition s % 3 (as :func:`write`)."""
+    return write(settings, topic, list(records))
+
+
+def test_since_checkpoint_reads_only_new_records_and_catches_tampering(
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signer, pub = keyfile
+    settings = settings_from_env(sluice_env)
+    topic = f"{sluice_env['SLUICE_TOPIC_PREFIX']}daily.audit"
+    state = tmp_path / "state" / "verify.json"
+    args = ("--topic", topic, "--public-key", str(pub), "--state", str(state))
+    writers = {c: ChainWriter(c, None, signer=signer, checkpoint_every=5) for c in ("a:0", "b:1")}
+    first = [r for w in writers.values() for r in _transitions(w, 0, 60)]
+    _append(settings, topic, first)
+    code, report = verify(capsys, *args, "--since-checkpoint")  # no state yet: a full run
+    assert code == 0, report["breaks"]
+    assert report["records"] == len(first)
+    resumed = report["since_checkpoint"]
+    assert not resumed["resumed"] and "no state file" in resumed["full_run_because"]
+    assert resumed["state_saved"] and state.exists()
+
+    second = [r for w in writers.values() for r in _transitions(w, 60, 10)]
+    _append(settings, topic, second)
+    code, report = verify(capsys, *args, "--since-checkpoint")
+    assert code == 0, report["breaks"]
+    total = len(first) + len(second)
+    assert report["since_checkpoint"]["resumed"] and report["since_checkpoint"]["chains"] == 2
+    assert report["records"] < total / 2, report["records"]
+    for name, w in writers.items():
+        assert report["chains"][name]["head"] == {"seq": w.head.seq, "hash": w.head.hash}
+
+    # A tampered record written after the saved checkpoints is still found and located.
+    third = [r for w in writers.values() for r in _transitions(w, 70, 10)]
+    victim = next(i for i, r in enumerate(third) if r["stage"] != "checkpoint" and i > 3)
+    third[victim] = {**third[victim], "actor_id": "agent-8"}
+    placed = _append(settings, topic, third)
+    saved = state.read_bytes()
+    code, report = verify(capsys, *args, "--since-checkpoint")
+    assert code == 1 and report["since_checkpoint"]["resumed"]
+    first_break = report["first_break"]
+    assert first_break["what"] == "hash mismatch"
+    assert (first_break["partition"], first_break["offset"]) == placed[victim]
+    assert state.read_bytes() == saved  # a failed run keeps the last good state
+
+    # The human form says where it resumed (stderr) and still names the break.
+    capsys.readouterr()
+    assert main(["audit", "verify", *args, "--since-checkpoint"]) == 1
+    captured = capsys.readouterr()
+    assert "resumed 2 chain(s)" in captured.err
+    assert f"partition {placed[victim][0]} offset {placed[victim][1]}" in captured.out
+
+
+def test_forged_state_file_fails_or_restarts_from_zero(
+    sluice_env: dict[str, str],
+    keyfile: tuple[CheckpointSigner, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signer, pub = keyfile
+    settings = settings_from_env(sluice_env)
+    topic = f"{sluice_env['SLUICE_TOPIC_PREFIX']}forged.audit"
+    state = tmp_path / "verify.json"
+    args = ("--topic", topic, "--public-key", str(pub), "--state", str(state))
+    w = ChainWriter("a:0", None, signer=signer, checkpoint_every=5)
+    _append(settings, topic, _transitions(w, 0, 30))
+    assert verify(capsys, *args)[0] == 0
+    good = orjson.loads(state.read_bytes())
+
+    # Then a tampered region, then more good records with checkpoints after it.
+    more = _transitions(w, 30, 20)
+    victim = next(i for i, r in enumerate(more) if r["stage"] != "checkpoint" and i > 2)
+    more[victim] = {**more[victim], "actor_id": "agent-8"}
+    placed = _append(settings, topic, more)
+    later_cp = next(
+        (i, r) for i, r in enumerate(more) if i > victim + 1 and r["stage"] == "checkpoint"
+    )
+
+    def run_with(doc: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        state.write_bytes(orjson.dumps(doc))
+        return verify(capsys, *args, "--since-checkpoint")
+
+    # 1. The checkpoint moved past the tampered region, its hash edited to match a
+    # record that is not a checkpoint: refused, a full run from offset 0 finds the break.
+    plain_i = victim + 1
+    p, o = placed[plain_i]
+    forged = {
+        **good,
+        "checkpoints": {
+            "a:0": {
+                "seq": more[plain_i]["seq"],
+                "hash": more[plain_i]["hash"],
+                "partition": p,
+                "offset": o,
+            }
+        },
+    }
+    code, report = run_with(forged)
+    assert code == 1 and not report["since_checkpoint"]["resumed"]
+    assert "not the checkpoint" in report["since_checkpoint"]["full_run_because"]
+    assert (report["first_break"]["partition"], report["first_break"]["offset"]) == placed[victim]
+
+    # 2. A wrong saved checkpoint hash: refused, full run.
+    wrong = orjson.loads(orjson.dumps(good))
+    wrong["checkpoints"]["a:0"]["hash"] = "f" * 64
+    code, report = run_with(wrong)
+    assert code == 1 and not report["since_checkpoint"]["resumed"]
+    assert report["first_break"]["what"] == "hash mismatch"
+
+    # 3. A genuine later checkpoint (past the break): the run starts there, the
+    # region before it is vouched for by the signature (documented limit).
+    i, cp = later_cp
+    p, o = placed[i]
+    genuine = {
+        **good,
+        "checkpoints": {"a:0": {"seq": cp["seq"], "hash": cp["hash"], "partition": p, "offset": o}},
+        "heads": {},
+        "starts": {},
+    }
+    code, report = run_with(genuine)
+    assert report["since_checkpoint"]["resumed"]
+    assert report["chains"]["a:0"]["head"]["seq"] == w.head.seq
+
+    # 4. A wrong saved head (the chain must reach it with that hash): a break.
+    bad_head = orjson.loads(orjson.dumps(good))
+    bad_head["heads"]["a:0"]["hash"] = "e" * 64
+    code, report = run_with(bad_head)
+    assert code == 1
+    assert report["since_checkpoint"]["resumed"]
+
+    # 5. Partition starts moved past the tampered record: the chain misses records,
+    # a seq gap (or the break itself) fails the run.
+    skip = orjson.loads(orjson.dumps(good))
+    skip["starts"] = {str(part): placed[-1][1] + 1 for part in range(PARTITIONS)}
+    code, report = run_with(skip)
+    assert code == 1

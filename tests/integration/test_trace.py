@@ -197,3 +197,64 @@ def test_trace_held_approved_and_dlq(
 
     assert main(["trace", str(uuid.uuid4())]) == 1
     assert "no records found" in capsys.readouterr().err
+
+
+def test_trace_reads_only_the_partitions_the_key_maps_to(
+    sluice_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sluice.audit.trace import key_partition
+    from sluice.kafka import make_producer
+
+    settings = settings_from_env(sluice_env)
+    topics = topics_for(sluice_env)
+    codec = default_codec()
+    event_id = str(uuid.uuid4())
+    t0 = time.time_ns() // 1_000_000
+    decision = {
+        "decision_id": "d-1",
+        "event_id": event_id,
+        "verdict": "APPROVE",
+        "reviewer_id": "bob",
+        "reason": "",
+        "decided_at": t0,
+        "key_id": "bob-1",
+        "content_hash": "c" * 64,
+        "signature": b"s" * 64,
+    }
+    decoy = {**decision, "decision_id": "d-2", "reviewer_id": "mallory", "decided_at": t0 + 1}
+    n = settings.partitions
+    assert n >= 2
+    home = key_partition(event_id.encode(), n)
+
+    async def write() -> int:
+        await create_topics(settings)
+        # The producer's default partitioner chooses the partition for the key ...
+        await produce(
+            settings, topics.decisions, [(event_id.encode(), codec.encode("Decision", decision))]
+        )
+        # ... and a record with the same key forced elsewhere is not where trace looks.
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            meta = await producer.send_and_wait(
+                topics.decisions,
+                codec.encode("Decision", decoy),
+                key=event_id.encode(),
+                partition=(home + 1) % n,
+            )
+        finally:
+            await producer.stop()
+        return meta.partition
+
+    decoy_partition = asyncio.run(write())
+    assert decoy_partition != home
+
+    capsys.readouterr()
+    assert main(["trace", event_id, "--json"]) == 0
+    timeline = orjson.loads(capsys.readouterr().out)["timeline"]
+    assert [(t["label"], t["partition"]) for t in timeline] == [("decision APPROVE by bob", home)]
+    assert capsys.readouterr().err == ""  # no progress line without a terminal
+
+    assert main(["trace", event_id, "--json", "--all-partitions"]) == 0
+    timeline = orjson.loads(capsys.readouterr().out)["timeline"]
+    assert sorted(t["partition"] for t in timeline) == sorted([home, decoy_partition])

@@ -3,15 +3,16 @@
 The chain checks are :class:`~sluice.audit.verify.Verifier`'s (pure); :func:`run_verify`
 feeds it from the topic and adds what only a running deployment knows: the heads its
 writers committed (read before and after the topic) and the chains its source topics
-allow. :func:`export_topic` and :func:`collect_trace` read for ``audit export`` and
-``trace``; the record shapes are :mod:`sluice.audit.export`'s and
-:mod:`sluice.audit.trace`'s.
+allow; it also resumes at saved signed checkpoints (:mod:`sluice.audit.resume`).
+:func:`export_topic` and :func:`collect_trace` read for ``audit export`` and ``trace``;
+the record shapes are :mod:`sluice.audit.export`'s and :mod:`sluice.audit.trace`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sluice.audit.report import AFTER_HEAD, NO_COMMITTED_HEAD
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
 
     from sluice.audit.chain import ChainHead
     from sluice.audit.report import VerifyReport
+    from sluice.audit.resume import ResumePoint, ResumeState
     from sluice.audit.trace import TraceEntry
+    from sluice.kafka.reads import OnProgress
     from sluice.settings import Settings
 
 __all__ = [
     "HeadsReader",
+    "VerifyRun",
     "collect_trace",
     "expected_chains",
     "export_topic",
@@ -39,6 +43,8 @@ HeadsReader = Callable[["Settings"], Awaitable[dict[str, "ChainHead"]]]
 #: beyond them (the group commit and the topic's transaction marker become visible at
 #: very slightly different moments).
 _RECHECK_S = 1.0
+#: Records between two ``on_progress`` calls of a verification (a million-record run).
+_PROGRESS_EVERY = 1000
 
 
 async def expected_chains(settings: Settings) -> set[str]:
@@ -56,6 +62,21 @@ async def expected_chains(settings: Settings) -> set[str]:
     return {f"{stages[t]}:{p}" for t, parts in partitions.items() for p in parts}
 
 
+@dataclass(frozen=True, slots=True)
+class VerifyRun:
+    """What :func:`run_verify` found, and where a later run may resume."""
+
+    report: VerifyReport
+    #: the committed heads used as anchors (empty without ``committed_heads``).
+    heads: dict[str, ChainHead]
+    #: the state a later ``--since-checkpoint`` run resumes from (:mod:`sluice.audit.resume`).
+    state: ResumeState
+    #: records of resumed chains before their checkpoints, skipped.
+    skipped: int
+    #: partition → offset reading started at (empty: every partition from the beginning).
+    started_at: dict[int, int]
+
+
 async def run_verify(
     settings: Settings,
     topic: str,
@@ -65,7 +86,10 @@ async def run_verify(
     committed_heads: HeadsReader | None,
     timeout_s: float,
     max_unsigned: int | None = None,
-) -> tuple[VerifyReport, dict[str, ChainHead]]:
+    resume: ResumeState | None = None,
+    points: Mapping[str, ResumePoint] | None = None,
+    on_progress: OnProgress | None = None,
+) -> VerifyRun:
     """Read ``topic`` to its end and verify it.
 
     With ``committed_heads`` (for the deployment's own audit topic), the writers'
@@ -74,15 +98,24 @@ async def run_verify(
     and only chains of existing source partitions may appear. With public keys, every
     chain must carry signed checkpoints, at most ``max_unsigned`` records apart.
 
-    Returns:
-        The report and the committed heads used as anchors.
+    With ``resume`` and its re-verified checkpoints ``points``
+    (:func:`~sluice.audit.resume.check_checkpoints`), chains start at those checkpoints,
+    partitions at the saved offsets (never after a checkpoint in them), and each resumed
+    chain must reach its saved head.
     """
+    from sluice.audit.resume import CheckpointRef
+    from sluice.audit.resume import ResumeState as State
     from sluice.audit.verify import Verifier
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
     from sluice.kafka import read_topic
 
     anchors = dict(anchors)
+    points = points or {}
+    if resume is not None:
+        for chain, head in resume.heads.items():
+            if chain in points and (chain not in anchors or head.seq > anchors[chain].seq):
+                anchors[chain] = head
     before: dict[str, ChainHead] = {}
     allowed: set[str] | None = None
     if committed_heads is not None:
@@ -97,8 +130,23 @@ async def run_verify(
         chains=allowed,
         max_unsigned=max_unsigned if max_unsigned is not None else settings.checkpoint_every,
     )
+    starts: dict[int, int] = {}
+    if resume is not None and points:
+        starts = dict(resume.starts)
+        for chain, pt in points.items():
+            ref = pt.ref
+            verifier.resume(chain, ref.seq, pt.prev_hash, ref.partition, ref.offset)
+            starts[ref.partition] = min(starts.get(ref.partition, ref.offset), ref.offset)
+    ends = dict(starts)  # partition → the offset after the last record read
     codec = default_codec()
-    async for rec in read_topic(settings, topic, timeout_s=timeout_s, strict=True):
+    n = 0
+    async for rec in read_topic(
+        settings, topic, timeout_s=timeout_s, strict=True, from_offsets=starts or None
+    ):
+        ends[rec.partition] = rec.offset + 1
+        n += 1
+        if on_progress is not None and not n % _PROGRESS_EVERY:
+            on_progress(_PROGRESS_EVERY)
         if rec.value is None:
             verifier.add_malformed(rec.partition, rec.offset, "a record without a value")
             continue
@@ -111,13 +159,25 @@ async def run_verify(
             verifier.add_malformed(rec.partition, rec.offset, f"a {name}, not an AuditRecord")
             continue
         verifier.add(rec.partition, rec.offset, record)
+    if on_progress is not None:
+        on_progress(n % _PROGRESS_EVERY)
     if committed_heads is None:
-        return verifier.finish(), before
-    report = verifier.finish(await committed_heads(settings), complete_bounds=True)
-    if any(b.what in (AFTER_HEAD, NO_COMMITTED_HEAD) for b in report.breaks):
-        await asyncio.sleep(_RECHECK_S)
+        report = verifier.finish()
+    else:
         report = verifier.finish(await committed_heads(settings), complete_bounds=True)
-    return report, before
+        if any(b.what in (AFTER_HEAD, NO_COMMITTED_HEAD) for b in report.breaks):
+            await asyncio.sleep(_RECHECK_S)
+            report = verifier.finish(await committed_heads(settings), complete_bounds=True)
+    cps, cp_starts = verifier.resume_points()
+    next_starts = {p: min(cp_starts.get(p, end), end) for p, end in ends.items()}
+    next_starts.update({p: o for p, o in cp_starts.items() if p not in ends})
+    state = State(
+        topic,
+        {c: CheckpointRef(*v) for c, v in cps.items()},
+        {c: report.chains[c].head for c in cps if c in report.chains},
+        next_starts,
+    )
+    return VerifyRun(report, before, state, verifier.skipped, starts)
 
 
 async def export_topic(
@@ -127,6 +187,7 @@ async def export_topic(
     *,
     since_ms: int = 0,
     timeout_s: float = 30.0,
+    on_progress: OnProgress | None = None,
 ) -> tuple[int, int]:
     """Pass every AuditRecord of ``topic`` with ``at`` ≥ ``since_ms`` to ``write``, as
     :func:`~sluice.audit.export.export_record` shapes it.
@@ -142,6 +203,8 @@ async def export_topic(
     codec = default_codec()
     written = skipped = 0
     async for rec in read_topic(settings, topic, timeout_s=timeout_s, strict=True):
+        if on_progress is not None:
+            on_progress(1)
         try:
             name, record = codec.decode_any(rec.value or b"")
         except DecodeError:
@@ -158,35 +221,60 @@ async def export_topic(
 
 
 async def collect_trace(
-    settings: Settings, event_id: str, *, timeout_s: float = 30.0
+    settings: Settings,
+    event_id: str,
+    *,
+    run_id: str | None = None,
+    all_partitions: bool = False,
+    timeout_s: float = 30.0,
+    on_progress: OnProgress | None = None,
 ) -> list[TraceEntry]:
     """Every record about ``event_id`` in audit, approvals, decisions, approved,
     rejected and DLQ (topics that do not exist are skipped).
 
     Records keyed by the event id match by key; DLQ records by their ``event_id`` field
     (their key is the source record's); undecodable records are skipped.
+
+    Only the partitions that can hold the event's records are read
+    (:func:`~sluice.audit.trace.trace_partitions`): the keyed topics first, whose
+    records carry the run id that narrows the audit and DLQ topics; without a run id
+    (given or found) those two are read whole. ``all_partitions`` reads everything
+    (after a topic's partition count changed, older records lie elsewhere).
     """
-    from sluice.audit.trace import summarize
+    from sluice.audit.trace import KEYED_ROLES, summarize, trace_partitions
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
     from sluice.kafka import TopicNotFound, read_topic
+    from sluice.kafka.reads import topic_partitions
     from sluice.topics import Topics
 
     topics = Topics.with_prefix(settings.topic_prefix)
     codec = default_codec()
     key = event_id.encode()
-    roles = (
-        ("audit", topics.audit),
-        ("approvals", topics.approvals),
-        ("decisions", topics.decisions),
-        ("approved", topics.approved),
-        ("rejected", topics.rejected),
-        ("dlq", topics.dlq),
-    )
+    by_role = {
+        "audit": topics.audit,
+        "approvals": topics.approvals,
+        "decisions": topics.decisions,
+        "approved": topics.approved,
+        "rejected": topics.rejected,
+        "dlq": topics.dlq,
+        "events": topics.events,
+    }
+    counts: dict[str, int] = {}
+    if not all_partitions:
+        found_parts = await topic_partitions(settings, by_role.values())
+        counts = {r: len(found_parts[t]) for r, t in by_role.items() if found_parts.get(t)}
     found: list[TraceEntry] = []
-    for role, topic in roles:
+    run_ids: set[str] = set()
+
+    async def read(role: str, parts: set[int] | None) -> None:
+        topic = by_role[role]
         try:
-            async for rec in read_topic(settings, topic, timeout_s=timeout_s, strict=True):
+            async for rec in read_topic(
+                settings, topic, timeout_s=timeout_s, strict=True, partitions=parts
+            ):
+                if on_progress is not None:
+                    on_progress(1)
                 if rec.value is None or (role != "dlq" and rec.key != key):
                     continue
                 try:
@@ -195,6 +283,8 @@ async def collect_trace(
                     continue
                 if record.get("event_id") != event_id:
                     continue
+                if isinstance(record.get("run_id"), str):
+                    run_ids.add(record["run_id"])
                 found.append(
                     summarize(
                         name,
@@ -207,5 +297,13 @@ async def collect_trace(
                     )
                 )
         except TopicNotFound:
-            continue
+            return
+
+    parts = trace_partitions(counts, event_id, run_id) if not all_partitions else {}
+    for role in KEYED_ROLES:
+        await read(role, parts.get(role))
+    if run_id is None and len(run_ids) == 1 and not all_partitions:
+        parts = trace_partitions(counts, event_id, next(iter(run_ids)))
+    for role in ("audit", "dlq"):
+        await read(role, parts.get(role))
     return found

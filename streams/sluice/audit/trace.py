@@ -2,7 +2,8 @@
 
 The I/O (reading the topics) is in ``sluice.audit.topic``; this module decides which
 records belong to an event, what each says (ids, codes, verdicts, never event text),
-and how the timeline reads.
+and how the timeline reads, and which partitions can hold them
+(:func:`trace_partitions`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from sluice.audit.export import iso_ms
 
-__all__ = ["TraceEntry", "build_timeline", "format_timeline", "summarize"]
+__all__ = [
+    "KEYED_ROLES",
+    "TraceEntry",
+    "build_timeline",
+    "format_timeline",
+    "key_partition",
+    "summarize",
+    "trace_partitions",
+]
 
 #: Fields shown per record type: identifiers and codes only (no content, no preview).
 _SHOWN: dict[str, tuple[str, ...]] = {
@@ -193,3 +204,51 @@ def format_timeline(event_id: str, timeline: list[dict[str, Any]]) -> str:
     if timeline:
         lines.append(f"total {timeline[-1]['elapsed_ms']}ms")
     return "\n".join(lines)
+
+
+#: Roles whose records are keyed by the event id (partitioned by it, default partitioner).
+KEYED_ROLES = ("approvals", "decisions", "approved", "rejected")
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the Java client's default partitioner (and aiokafka's, and the
+    gate's outbox) picks for ``key`` among ``partitions``: murmur2, sign bit cleared."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def trace_partitions(
+    counts: Mapping[str, int],
+    event_id: str,
+    run_id: str | None,
+) -> dict[str, set[int] | None]:
+    """role → the partitions that can hold records about the event (None: all of them).
+
+    ``counts`` is role → partition count of its topic (``events`` included: the
+    intake's source). Records keyed by the event id are in ``key_partition(event_id)``.
+    Audit records go to their chain's source partition modulo the audit partitions:
+    the gate's chain is the event's approvals (and decisions) partition, the intake's
+    the events partition of its key, the run id (the event id's own partition is read
+    too). The DLQ is keyed by the source key, the run id. Without a run id the audit
+    and DLQ topics are read whole; so is a topic missing from ``counts``.
+    """
+    ev = event_id.encode()
+    out: dict[str, set[int] | None] = {}
+    for role in KEYED_ROLES:
+        n = counts.get(role)
+        out[role] = {key_partition(ev, n)} if n else None
+    audit_n, events_n = counts.get("audit"), counts.get("events")
+    gate_ns = (counts.get("approvals"), counts.get("decisions"))
+    dlq_n = counts.get("dlq")
+    if run_id is None or not (audit_n and events_n and all(gate_ns)):
+        out["audit"] = None
+    else:
+        # The gate chains a decision on the partition it came from: approvals and
+        # decisions are co-partitioned by the event id (both counted, should they differ).
+        # And the event id's own partition, where a writer using the default
+        # partitioner (an older sluice, a tool) put its records.
+        out["audit"] = {
+            key_partition(run_id.encode(), events_n) % audit_n,
+            key_partition(ev, audit_n),
+        } | {key_partition(ev, n) % audit_n for n in gate_ns if n}
+    out["dlq"] = {key_partition(run_id.encode(), dlq_n)} if run_id is not None and dlq_n else None
+    return out

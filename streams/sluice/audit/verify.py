@@ -57,8 +57,10 @@ class _Chain:
     __slots__ = (
         "anchor",
         "anchor_hit",
+        "base",
         "brk",
         "checkpoints",
+        "cp_hash",
         "cp_verified",
         "first_loc",
         "last_cp",
@@ -70,6 +72,7 @@ class _Chain:
         "part_last",
         "pending",
         "records",
+        "resume_at",
         "unsigned",
     )
 
@@ -84,7 +87,10 @@ class _Chain:
         self.checkpoints = 0
         self.cp_verified = 0
         self.last_cp: int | None = None
-        # Location of every verified record, indexed by seq (16 bytes per record).
+        self.cp_hash: str | None = None  # of the last signature-verified checkpoint
+        self.base = 0  # seq of locs[0], and where a resumed chain resumed
+        self.resume_at: tuple[int, int] | None = None
+        # Location of every verified record, indexed by seq - base (16 bytes per record).
         self.locs_p = array("q")
         self.locs_o = array("q")
         self.anchor = anchor
@@ -95,8 +101,9 @@ class _Chain:
         self.first_loc: tuple[int, int] | None = None
 
     def loc(self, seq: int) -> tuple[int | None, int | None]:
-        if 0 <= seq < len(self.locs_p):
-            return self.locs_p[seq], self.locs_o[seq]
+        i = seq - self.base
+        if 0 <= i < len(self.locs_p):
+            return self.locs_p[i], self.locs_o[i]
         return None, None
 
 
@@ -134,6 +141,8 @@ class Verifier:
         self._records = 0
         self._malformed: list[BrokenLink] = []
         self._malformed_count = 0
+        #: Records of resumed chains from before their checkpoint (not verified again).
+        self.skipped = 0
 
     # -- input ---------------------------------------------------------------------
 
@@ -170,8 +179,13 @@ class Verifier:
         except TypeError:
             self.add_malformed(partition, offset, "a field of a type AuditRecord does not allow")
             return
-        self._records += 1
         c = self._chains.get(name)
+        if c is not None and seq < c.base and c.resume_at is not None:
+            rp, ro = c.resume_at
+            if partition != rp or offset < ro:
+                self.skipped += 1  # history the run that saved the checkpoint verified
+                return
+        self._records += 1
         if c is None:
             c = self._chains[name] = _Chain(name, self._anchors.get(name))
             c.first_loc = (partition, offset)
@@ -237,6 +251,34 @@ class Verifier:
             )
             c.pending.clear()
 
+    def resume(self, chain: str, seq: int, prev_hash: str, partition: int, offset: int) -> None:
+        """Start ``chain`` at its checkpoint (``seq``, ``prev_hash``) at ``partition``/
+        ``offset``, which must still be read and verifies like any record. The chain's
+        earlier seqs are skipped in other partitions and before it in its own."""
+        c = self._chains[chain] = _Chain(chain, self._anchors.get(chain))
+        c.next_seq = c.base = seq
+        c.last_hash = prev_hash
+        c.resume_at = c.first_loc = (partition, offset)
+        if c.anchor is not None and c.anchor.seq <= seq:
+            c.anchor = None  # reached before the checkpoint: checked by the earlier run
+
+    def resume_points(self) -> tuple[dict[str, tuple[int, str, int, int]], dict[int, int]]:
+        """For a later run, over unbroken chains: chain → (seq, hash, partition, offset)
+        of its last verified checkpoint; partition → lowest offset at or after one."""
+        cps: dict[str, tuple[int, str, int, int]] = {}
+        starts: dict[int, int] = {}
+        for name, c in self._chains.items():
+            if c.brk is not None or c.last_cp is None or c.cp_hash is None:
+                continue
+            for seq in range(c.last_cp, c.next_seq):  # at most max_unsigned + 1 records
+                p, o = c.loc(seq)
+                if p is not None and o is not None and o < starts.get(p, o + 1):
+                    starts[p] = o
+            p, o = c.loc(c.last_cp)
+            if p is not None and o is not None:
+                cps[name] = (c.last_cp, c.cp_hash, p, o)
+        return cps, starts
+
     def _check_signature(self, chain: str, seq: int, prev: str, record: Mapping[str, Any]) -> str:
         signature = record.get("signature")
         key_id = record.get("key_id")
@@ -297,6 +339,7 @@ class Verifier:
         if sig is not None:
             c.checkpoints += 1
             c.cp_verified += sig == _SIG_OK
+            c.cp_hash = stored if sig == _SIG_OK else None
             c.last_cp = seq
             c.unsigned = 0
         else:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from sluice.cli.options import BootstrapServers
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["register"]
 
@@ -57,6 +53,18 @@ def verify(
     timeout: float = typer.Option(
         30.0, "--timeout", min=1.0, help="Seconds without progress before giving up."
     ),
+    state: Path | None = typer.Option(
+        None,
+        "--state",
+        help="After a run in which every chain verifies, save each chain's last signed "
+        "checkpoint and where it lies here (JSON), for --since-checkpoint.",
+    ),
+    since_checkpoint: bool = typer.Option(
+        False,
+        "--since-checkpoint",
+        help="Resume from the checkpoints saved in --state instead of offset 0: each is "
+        "re-read from Kafka and its signature re-checked (any failure: a full run).",
+    ),
     bootstrap_servers: BootstrapServers = None,
 ) -> None:
     """Re-read the audit topic, recompute every chain and checkpoint, name the first broken link.
@@ -64,6 +72,10 @@ def verify(
     With the service's public key (--public-key or SLUICE_AUDIT_KEY_FILE) every chain
     must carry valid signed checkpoints; on the deployment's own topic only chains of
     existing source partitions whose writers committed a head may appear.
+
+    With --state FILE --since-checkpoint a daily run reads only what was written since
+    the last signed checkpoints of the previous run (docs/operating.md); a progress line
+    goes to stderr when it is a terminal (not with --json).
 
     Exit 0 when every chain verifies, 1 on any break (partition, offset and what is
     wrong are printed), 2 on bad input.
@@ -75,7 +87,16 @@ def verify(
     from sluice.audit.heads import load_expected_heads
     from sluice.audit.keys import CheckpointSigner, key_id_for, load_public_keys
     from sluice.audit.report import format_report
+    from sluice.audit.resume import (
+        ResumePoint,
+        ResumeState,
+        check_checkpoints,
+        load_state,
+        save_state,
+    )
     from sluice.audit.topic import run_verify
+    from sluice.cli.paths import ensure_parent_dir
+    from sluice.cli.progress import progress
     from sluice.kafka.heads import committed_heads
     from sluice.settings import load_settings
     from sluice.topics import Topics
@@ -88,27 +109,70 @@ def verify(
     if not keys and settings.audit_key_file is not None:
         pub = CheckpointSigner.from_file(settings.audit_key_file).public_key
         keys = {key_id_for(pub): pub}
+    if since_checkpoint and state is None:
+        raise typer.BadParameter("needs --state FILE", param_hint="--since-checkpoint")
+    if state is not None and not keys:
+        raise typer.BadParameter(
+            "needs the service public key (--public-key or SLUICE_AUDIT_KEY_FILE): "
+            "only signed checkpoints can be resumed from",
+            param_hint="--state",
+        )
     anchors = load_expected_heads(expect_heads) if expect_heads is not None else {}
     committed = use_committed if use_committed is not None else topic == own_topic
-    report, heads = asyncio.run(
-        run_verify(
-            settings,
-            topic,
-            public_keys=keys,
-            anchors=anchors,
-            committed_heads=committed_heads if committed else None,
-            timeout_s=timeout,
-            max_unsigned=max_unsigned,
+    saved: ResumeState | None = None
+    points: dict[str, ResumePoint] = {}
+    why_not: str | None = None
+    if since_checkpoint and state is not None:
+        saved, why_not = load_state(state, topic)
+        if saved is not None:
+            points, why_not = asyncio.run(
+                check_checkpoints(settings, topic, saved, keys, timeout_s=timeout)
+            )
+            saved = saved if points else None
+    with progress(f"verifying {topic}", json_out=json_out) as on_progress:
+        run = asyncio.run(
+            run_verify(
+                settings,
+                topic,
+                public_keys=keys,
+                anchors=anchors,
+                committed_heads=committed_heads if committed else None,
+                timeout_s=timeout,
+                max_unsigned=max_unsigned,
+                resume=saved,
+                points=points,
+                on_progress=on_progress,
+            )
         )
-    )
+    report, heads = run.report, run.heads
+    if state is not None and report.ok:
+        ensure_parent_dir(state)
+        save_state(state, run.state)
+    resumed = {
+        "resumed": bool(points),
+        "chains": len(points),
+        "skipped": run.skipped,
+        "started_at": {str(p): o for p, o in sorted(run.started_at.items())},
+        "full_run_because": why_not if since_checkpoint else None,
+        "state_saved": state is not None and report.ok,
+    }
     if json_out:
         out = report.to_dict()
         out["topic"] = topic
         out["committed_heads"] = {
             c: {"seq": h.seq, "hash": h.hash} for c, h in sorted(heads.items())
         }
+        out["since_checkpoint"] = resumed
         typer.echo(orjson.dumps(out).decode())
     else:
+        if points:
+            typer.echo(
+                f"resumed {len(points)} chain(s) at their last signed checkpoints "
+                f"({run.skipped} earlier record(s) skipped)",
+                err=True,
+            )
+        elif since_checkpoint:
+            typer.echo(f"sluice: reading from offset 0: {why_not}", err=True)
         typer.echo(format_report(report, topic, heads))
     raise typer.Exit(0 if report.ok else 1)
 
@@ -135,6 +199,7 @@ def export(
 
     from sluice.audit.export import parse_since
     from sluice.audit.topic import export_topic
+    from sluice.cli.progress import progress
     from sluice.clock import now_ms
     from sluice.settings import load_settings
     from sluice.topics import Topics
@@ -154,9 +219,17 @@ def export(
     def write(line: dict[str, object]) -> None:
         out.write(orjson.dumps(line) + b"\n")
 
-    written, skipped = asyncio.run(
-        export_topic(settings, topic, write, since_ms=start_ms, timeout_s=timeout)
-    )
+    with progress(f"exporting {topic}") as on_progress:
+        written, skipped = asyncio.run(
+            export_topic(
+                settings,
+                topic,
+                write,
+                since_ms=start_ms,
+                timeout_s=timeout,
+                on_progress=on_progress,
+            )
+        )
     out.flush()
     if skipped:
         typer.echo(f"sluice: skipped {skipped} record(s) that are not AuditRecords", err=True)
@@ -183,6 +256,7 @@ def keygen(
     import orjson
 
     from sluice.audit.keys import CheckpointSigner, public_key_raw, write_key_pair
+    from sluice.cli.paths import ensure_parent_dir
 
     if force and if_missing:
         raise typer.BadParameter("--force and --if-missing contradict each other")
@@ -192,6 +266,7 @@ def keygen(
         if not pub.exists():
             pub.write_bytes(signer.public_pem())
     else:
+        ensure_parent_dir(out)
         signer = write_key_pair(out, force=force)
     info = {
         "key_id": signer.key_id,

@@ -33,7 +33,8 @@ def bench(
 ) -> None:
     """Raw aiokafka passthrough vs the sluice intake over the same ~1 KB records;
     end-to-end p50/p99 at half the pipeline's max rate. With --duration: a soak at a
-    steady --rate reporting worker RSS at start/end (after warm-up) and lag.
+    steady --rate reporting worker RSS at start/end (after warm-up) and lag. A progress
+    line (events produced) goes to stderr when it is a terminal (not with --json).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -53,11 +54,21 @@ def bench(
         )
         return
 
+    from sluice.cli.progress import progress
     from sluice.settings import load_settings
     from sluice.tools.bench.pipeline import run_bench
 
     settings = load_settings(bootstrap_servers=bootstrap_servers)
-    result = asyncio.run(run_bench(settings, events, held_share=held_share, partitions=partitions))
+    with progress("bench: producing", json_out=json_out) as on_progress:
+        result = asyncio.run(
+            run_bench(
+                settings,
+                events,
+                held_share=held_share,
+                partitions=partitions,
+                on_progress=on_progress,
+            )
+        )
     if json_out:
         typer.echo(orjson.dumps(result).decode())
     else:

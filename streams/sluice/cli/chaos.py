@@ -84,12 +84,22 @@ def soak(
     import tempfile
     from pathlib import Path
 
+    from sluice.cli.progress import progress
     from sluice.tools.chaos.runs import soak as run_soak
     from sluice.tools.chaos.scenario import prepare
 
     with tempfile.TemporaryDirectory(prefix="sluice-chaos-") as tmp:
         scn = prepare(_base_env(bootstrap_servers), Path(tmp))
-        report = asyncio.run(run_soak(scn, duration_s=duration, rate=rate, held_share=held_share))
+        with progress("soak: publishing", json_out=json_out) as on_progress:
+            report = asyncio.run(
+                run_soak(
+                    scn,
+                    duration_s=duration,
+                    rate=rate,
+                    held_share=held_share,
+                    on_progress=on_progress,
+                )
+            )
     result = {k: v for k, v in report.__dict__.items() if k != "samples"}
     _emit(result, json_out)
     if report.lost or report.released_twice or report.lag_end:

@@ -24,13 +24,15 @@ def new(
 ) -> None:
     """Generate an Ed25519 key: write the private key file, print its registry entry.
 
-    The private key stays in FILE (mode 0600); add the printed entry (or only its key,
+    The private key stays in FILE (mode 0600; missing parent directories are created
+    with mode 0700); add the printed entry (or only its key,
     if the reviewer is already registered) to the reviewers registry.
     """
     import datetime as dt
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from sluice.cli.paths import ensure_parent_dir
     from sluice.errors import ConfigError
     from sluice.gate.signatures import public_key_to_b64, registry_entry, write_private_key
 
@@ -41,6 +43,7 @@ def new(
         key_id = f"{reviewer}-{dt.datetime.now(dt.UTC):%Y-%m}"
     roles = [r.strip() for r in (role or []) if r.strip()]
     key = Ed25519PrivateKey.generate()
+    ensure_parent_dir(out)  # the README walkthrough's keys/ does not exist on a fresh machine
     write_private_key(out, reviewer, key_id, key, force=force)
     public = public_key_to_b64(key.public_key())
     typer.echo(f"wrote private key {key_id} for {reviewer} to {out} (mode 0600)", err=True)

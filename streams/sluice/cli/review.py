@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -59,7 +59,13 @@ def _line(e: Mapping[str, Any]) -> str:
 # -- Kafka I/O ----------------------------------------------------------------------
 
 
-def _load_state(settings: Settings, *, votes: bool = True, timeout_s: float = 30.0) -> QueueState:
+def _load_state(
+    settings: Settings,
+    *,
+    votes: bool = True,
+    timeout_s: float = 30.0,
+    on_progress: Callable[[int], None] | None = None,
+) -> QueueState:
     import asyncio
 
     from sluice.gate.queue import queue_state, queue_topics
@@ -68,7 +74,9 @@ def _load_state(settings: Settings, *, votes: bool = True, timeout_s: float = 30
 
     topics = Topics.with_prefix(settings.topic_prefix)
     wanted = queue_topics(topics, votes=votes)
-    records = asyncio.run(read_key_values(settings, wanted, timeout_s=timeout_s))
+    records = asyncio.run(
+        read_key_values(settings, wanted, timeout_s=timeout_s, on_progress=on_progress)
+    )
     return queue_state(topics, records, votes=votes)
 
 
@@ -119,13 +127,19 @@ def list_(
     reviewers: str = _REVIEWERS,
     timeout: float = _TIMEOUT,
 ) -> None:
-    """The review queue, oldest first: rule, risk, roles, votes so far, time left."""
+    """The review queue, oldest first: rule, risk, roles, votes so far, time left.
+
+    A progress line goes to stderr while the topics are read, when it is a terminal
+    (not with --json).
+    """
+    from sluice.cli.progress import progress
     from sluice.gate.queue import queue_entries
     from sluice.settings import load_settings
 
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     registry = _registry(settings, reviewers)
-    state = _load_state(settings, timeout_s=timeout)
+    with progress("reading the review queue", json_out=json_out) as on_progress:
+        state = _load_state(settings, timeout_s=timeout, on_progress=on_progress)
     entries = queue_entries(state, now_ms(), role=role, registry=registry)
     for e in entries:
         typer.echo(_dumps(e) if json_out else _line(e))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Sequence
 
 from aiokafka import ConsumerRecord, TopicPartition
 
@@ -19,6 +19,7 @@ from sluice.settings import Settings
 
 __all__ = [
     "KafkaReadError",
+    "OnProgress",
     "TopicNotFound",
     "follow_topic",
     "read_key_values",
@@ -41,10 +42,11 @@ async def read_topic(
     timeout_s: float = 30.0,
     from_offsets: dict[int, int] | None = None,
     strict: bool = False,
+    partitions: Collection[int] | None = None,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Yield every committed record of ``topic`` from the beginning to the end offsets
     seen at the start (no consumer group; read_committed). Partition by partition order
-    is preserved; partitions are interleaved.
+    is preserved; partitions are interleaved. ``partitions``: only those (None: all).
 
     With ``strict`` (tools that must see everything, e.g. ``audit verify``),
     ``timeout_s`` is the longest wait without progress, and instead of stopping early
@@ -71,7 +73,11 @@ async def read_topic(
             if strict:
                 raise TopicNotFound(f"topic {topic} does not exist")
             return
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [
+            TopicPartition(topic, p) for p in sorted(parts) if partitions is None or p in partitions
+        ]
+        if not tps:
+            return
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
         for tp in tps:
@@ -134,13 +140,24 @@ class KafkaReadError(SluiceError):
     """Kafka could not be read (one line naming the topic and the cluster)."""
 
 
-async def _key_values(settings: Settings, topic: str, timeout_s: float) -> list[KeyValue]:
+#: ``on_progress(k)``: k more records were read (for a progress display).
+OnProgress = Callable[[int], None]
+
+
+async def _key_values(
+    settings: Settings, topic: str, timeout_s: float, on_progress: OnProgress | None
+) -> list[KeyValue]:
     from aiokafka.errors import KafkaError
 
+    out: list[KeyValue] = []
     try:
-        return [
-            (rec.key, rec.value) async for rec in read_topic(settings, topic, timeout_s=timeout_s)
-        ]
+        async for rec in read_topic(settings, topic, timeout_s=timeout_s):
+            out.append((rec.key, rec.value))
+            if on_progress is not None and not len(out) % 1000:
+                on_progress(1000)
+        if on_progress is not None:
+            on_progress(len(out) % 1000)
+        return out
     except KafkaError as exc:
         raise KafkaReadError(
             f"cannot read {topic} from Kafka at {settings.bootstrap_servers} ({type(exc).__name__})"
@@ -148,7 +165,11 @@ async def _key_values(settings: Settings, topic: str, timeout_s: float) -> list[
 
 
 async def read_key_values(
-    settings: Settings, topics: Sequence[str], *, timeout_s: float = 30.0
+    settings: Settings,
+    topics: Sequence[str],
+    *,
+    timeout_s: float = 30.0,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, list[KeyValue]]:
     """topic → every committed (key, value) from the beginning to the end offsets seen at
     the start, in partition order; the topics are read concurrently.
@@ -156,7 +177,9 @@ async def read_key_values(
     Raises:
         KafkaReadError: a Kafka client error while reading one of them.
     """
-    results = await asyncio.gather(*(_key_values(settings, t, timeout_s) for t in topics))
+    results = await asyncio.gather(
+        *(_key_values(settings, t, timeout_s, on_progress) for t in topics)
+    )
     return dict(zip(topics, results, strict=True))
 
 

@@ -100,3 +100,25 @@ def test_registry_entry_quotes_odd_ids() -> None:
             "keys": [{"id": "k#1", "public_key": "QUJD", "revoked": False}],
         }
     ]
+
+
+def test_new_creates_missing_parent_directories_0700(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README walkthrough writes keys/alice.key on a machine without keys/.
+    out = tmp_path / "fresh" / "keys" / "alice.key"
+    assert run(["keys", "new", "--reviewer", "alice", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    for d in (tmp_path / "fresh", tmp_path / "fresh" / "keys"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700
+
+
+def test_new_under_a_file_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert run(["keys", "new", "--reviewer", "alice", "--out", str(blocker / "k" / "a.key")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sluice: error:")

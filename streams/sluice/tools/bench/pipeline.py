@@ -17,6 +17,7 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -31,7 +32,11 @@ __all__ = ["run_bench"]
 
 
 async def _produce(
-    settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]], rate: float | None = None
+    settings: Settings,
+    topic: str,
+    payloads: list[tuple[bytes, bytes]],
+    rate: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> None:
     producer = make_producer(settings, linger_ms=5)
     await producer.start()
@@ -44,7 +49,11 @@ async def _produce(
                 if delay > 0:
                     await asyncio.sleep(delay)
             futs.append(await producer.send(topic, value, key=key))
+            if on_progress is not None and not (i + 1) % 1000:
+                on_progress(1000)
         await asyncio.gather(*futs)
+        if on_progress is not None:
+            on_progress(len(payloads) % 1000)
     finally:
         await producer.stop()
 
@@ -131,6 +140,7 @@ async def _pipeline(
     n: int,
     rate: float | None,
     latencies: list[float] | None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> float:
     import os
     import tempfile
@@ -144,7 +154,7 @@ async def _pipeline(
     outs = [topics.approved, topics.rejected, topics.approvals, topics.dlq]
     sent_at: dict[bytes, int] = {}
     if rate is None:
-        await _produce(s, topics.events, payloads)
+        await _produce(s, topics.events, payloads, on_progress=on_progress)
     # The worker runs in its own process, as in production: the load generator and the
     # measuring consumer here do not compete with it for the event loop.
     work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
@@ -221,8 +231,10 @@ async def run_bench(
     latency_events: int | None = None,
     held_share: float = 0.05,
     partitions: int = 4,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole benchmark; returns the figures."""
+    """Run the whole benchmark; returns the figures. ``on_progress(k)``: k more events
+    were produced (a progress display)."""
     codec = default_codec()
     run = uuid.uuid4().hex[:8]
     s = settings.model_copy(update={"partitions": partitions})
@@ -233,7 +245,7 @@ async def run_bench(
 
     try:
         return await _run_bench(
-            s, run, n, payloads, size, held_share, partitions, latency_events, codec
+            s, run, n, payloads, size, held_share, partitions, latency_events, codec, on_progress
         )
     finally:
         # Leave no bench topics behind on the cluster.
@@ -250,14 +262,15 @@ async def _run_bench(
     partitions: int,
     latency_events: int | None,
     codec: Any,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     raw_prefix = f"bench-{run}-raw."
     raw_topics = Topics.with_prefix(raw_prefix)
     await create_topics(s, raw_topics, names=[raw_topics.events, raw_topics.approved])
-    await _produce(s, raw_topics.events, payloads)
+    await _produce(s, raw_topics.events, payloads, on_progress=on_progress)
     passthrough = await _passthrough(s, raw_topics.events, raw_topics.approved, n)
 
-    pipeline = await _pipeline(s, f"bench-{run}-pipe.", payloads, n, None, None)
+    pipeline = await _pipeline(s, f"bench-{run}-pipe.", payloads, n, None, None, on_progress)
 
     m = latency_events or min(n, 20_000)
     lat_events = make_events(m, held_share=0.0, seed=2, now_ms=time.time_ns() // 1_000_000)

@@ -8,6 +8,7 @@ import contextlib
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,13 @@ async def soak(
     warmup_s: float | None = None,
     log_path: Path | None = None,
     seed: int = 7,
+    on_progress: Callable[[int], None] | None = None,
 ) -> SoakReport:
     """Publish at a steady ``rate`` for ``duration_s`` against one worker; sample its RSS.
 
     RSS growth is measured from the end of warm-up (default: 10 % of the run, at least
     5 s) to the end. After publishing stops the worker drains; lag must return to 0.
+    ``on_progress(k)``: k more events were published (a progress display).
     """
     from sluice.tools.bench.events import make_events
 
@@ -204,6 +207,8 @@ async def soak(
             i += 1
             sent += [e["event_id"] for e in evs]
             await pace(scn.settings, scn.topics.events, encode_events(evs), rate)
+            if on_progress is not None:
+                on_progress(len(evs))
         lag_at_stop = await group_lag(
             scn.settings, scn.env.get("SLUICE_GROUP_ID", scn.settings.group_id), [scn.topics.events]
         )
