@@ -177,6 +177,10 @@ class ApicurioRegistry:
         self.stop()
         raise RuntimeError(f"registry did not answer within {timeout:.0f}s; see {self.log_file}")
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self, timeout: float = 30.0) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
