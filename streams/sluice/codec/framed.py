@@ -47,6 +47,7 @@ from sluice.codec.registry import (
     CONFLUENT_MAGIC,
     LRU,
     RegistryClient,
+    RegistryRefused,
     RegistryUnavailable,
     SchemaNotFound,
     SubjectStrategy,
@@ -169,21 +170,34 @@ class RegistryCodec(Codec):
         return ids
 
     def _fetch(self, schema_id: int) -> _Writer | None:
-        """Ask the registry for ``schema_id`` (None: it does not exist). Any thread."""
+        """Ask the registry for ``schema_id`` (None: it does not exist). Any thread.
+
+        A schema that is not Avro, or not parseable, comes back as a writer no record
+        name matches (its records go to the DLQ as ``wrong_schema``); only a registry
+        that does not answer (or refuses access: an operator matter) raises, so that
+        no schema content can make the intake retry forever.
+        """
         try:
             text = self.client.schema(schema_id)
             subjects = self.client.subjects(schema_id)
         except SchemaNotFound:
             return None
-        raw = json.loads(text)
-        name = raw.get("name", "") if isinstance(raw, dict) else ""
-        ns = raw.get("namespace", "") if isinstance(raw, dict) else ""
-        full = name if "." in name else f"{ns}.{name}" if ns else name
-        short = full.rsplit(".", 1)[-1] if full.startswith(f"{_NAMESPACE}.") else ""
-        canonical = to_parsing_canonical_form(raw)
-        same = self._reader_canonical.get(short) == canonical
-        parsed = self._readers[short] if same else fastavro.parse_schema(_base_types(raw))
-        return _Writer(short or full, parsed, same, subjects)
+        except RegistryRefused as exc:
+            raise RegistryUnavailable(str(exc)) from None
+        except ValueError:
+            return _Writer("(not Avro)", None, False, [])
+        try:
+            raw = json.loads(text)
+            name = raw.get("name", "") if isinstance(raw, dict) else ""
+            ns = raw.get("namespace", "") if isinstance(raw, dict) else ""
+            full = name if "." in name else f"{ns}.{name}" if ns else name
+            short = full.rsplit(".", 1)[-1] if full.startswith(f"{_NAMESPACE}.") else ""
+            canonical = to_parsing_canonical_form(raw)
+            same = self._reader_canonical.get(short) == canonical
+            parsed = self._readers[short] if same else fastavro.parse_schema(_base_types(raw))
+        except Exception:  # any text the registry holds; none may stall the intake
+            return _Writer("(unparseable)", None, False, subjects)
+        return _Writer(short or full or "(unnamed)", parsed, same, subjects)
 
     def _remember(self, schema_id: int, writer: _Writer | None) -> None:
         if writer is None:
@@ -219,6 +233,8 @@ class RegistryCodec(Codec):
         w = self.writer(sid)
         if w is None:
             raise DecodeError(ErrorCode.UNKNOWN_SCHEMA_ID, f"schema id {sid} is not registered")
+        if w.parsed is None:
+            raise DecodeError(ErrorCode.WRONG_SCHEMA, f"schema id {sid} is {w.name}")
         expected = self.input_subjects.get(name)
         if expected is not None and expected not in w.subjects:
             raise DecodeError(
@@ -339,7 +355,7 @@ async def ready(codec: Codec, stop: asyncio.Event | None = None) -> None:
         except RegistryUnavailable as exc:
             await codec.back_off(exc)
             continue
-        except ValueError as exc:
+        except RegistryRefused as exc:
             raise ConfigError(f"schema registry refused sluice's schemas: {exc}") from None
         log.info("schemas registered", extra={"ids": ids, "framing": codec.output_framing})
         return

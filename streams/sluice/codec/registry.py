@@ -38,6 +38,7 @@ __all__ = [
     "CONFLUENT_MAGIC",
     "LRU",
     "RegistryClient",
+    "RegistryRefused",
     "RegistryUnavailable",
     "SchemaNotFound",
     "SubjectStrategy",
@@ -62,6 +63,10 @@ class RegistryUnavailable(SluiceError):
     """
 
     code = ErrorCode.SCHEMA_REGISTRY_UNAVAILABLE
+
+
+class RegistryRefused(ValueError):
+    """The registry answered a 4xx other than 404 (409: incompatible, 401/403: access)."""
 
 
 class SchemaNotFound(SluiceError):
@@ -162,7 +167,7 @@ class RegistryClient:
                 raise RegistryUnavailable(msg) from None
             if status == 404:
                 raise SchemaNotFound(str(info.get("message", "not found"))[:200]) from None
-            raise ValueError(
+            raise RegistryRefused(
                 f"registry refused {method} {path}: {status} {str(info.get('message', ''))[:300]}"
             ) from None
         except (OSError, TimeoutError) as exc:  # URLError, refused, reset, timeout
@@ -174,7 +179,7 @@ class RegistryClient:
         """Register ``schema`` under ``subject`` (idempotent); returns its global id.
 
         Raises:
-            ValueError: the registry refused it (e.g. 409: not compatible).
+            RegistryRefused: the registry refused it (e.g. 409: not compatible).
             RegistryUnavailable: no answer.
         """
         text = schema if isinstance(schema, str) else json.dumps(schema)
@@ -204,6 +209,8 @@ class RegistryClient:
 
         Raises:
             SchemaNotFound: no such id.
+            ValueError: the schema is not Avro.
+            RegistryRefused: refused (e.g. 401/403).
             RegistryUnavailable: no answer.
         """
         got = self._call("GET", f"/schemas/ids/{int(schema_id)}")

@@ -167,6 +167,23 @@ def test_wrong_subject_and_wrong_record() -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ['syntax = "proto3"; message M {}', "{not json", '{"type": "nonsense"}']
+)
+def test_non_avro_or_unparseable_schema_is_wrong_schema(text: str) -> None:
+    codec, fake = _codec()
+    sid = fake.register("p.workflow.events-value", text)
+    if text.startswith("syntax"):
+
+        def not_avro(schema_id: int) -> str:
+            raise ValueError("schema is PROTOBUF, not AVRO")
+
+        fake.schema = not_avro  # type: ignore[method-assign]
+    with pytest.raises(DecodeError) as info:
+        codec.decode("WorkflowEvent", frame_confluent(sid, b"\x00"))
+    assert info.value.code == ErrorCode.WRONG_SCHEMA
+
+
+@pytest.mark.parametrize(
     ("mutate", "code"),
     [
         (lambda b: b[:3], ErrorCode.TRUNCATED),
