@@ -53,17 +53,10 @@ def main() -> int:
     )
     prefix = f"dash{uuid.uuid4().hex[:6]}."
     metrics_port = free_port()
-    env = {
-        **os.environ,
-        "SLUICE_BOOTSTRAP_SERVERS": args.bootstrap,
-        "SLUICE_TOPIC_PREFIX": prefix,
-        "SLUICE_GROUP_ID": f"{prefix}intake",
-        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
-        "SLUICE_REVIEWERS_FILE": str(tmp / "reviewers.yaml"),
-        "SLUICE_METRICS_PORT": str(metrics_port),
-        "SLUICE_DATA_DIR": str(tmp / "data"),
-        "SLUICE_WORKER_ID": "dash",
-    }
+    env = {**os.environ, "SLUICE_BOOTSTRAP_SERVERS": args.bootstrap, "SLUICE_TOPIC_PREFIX": prefix,
+           "SLUICE_GROUP_ID": f"{prefix}intake", "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
+           "SLUICE_REVIEWERS_FILE": str(tmp / "reviewers.yaml"), "SLUICE_METRICS_PORT": str(metrics_port),
+           "SLUICE_DATA_DIR": str(tmp / "data"), "SLUICE_WORKER_ID": "dash"}
     prom_port = free_port()
     (tmp / "prometheus.yml").write_text(
         "global: {scrape_interval: 2s, evaluation_interval: 2s}\n"
@@ -75,37 +68,18 @@ def main() -> int:
     if prom_bin is None:
         print("prometheus not installed (apt-get install prometheus)", file=sys.stderr)
         return 2
-    prom = subprocess.Popen(
-        [
-            prom_bin,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "sluice", "run"],
-        env=env,
-        stdout=open(tmp / "worker.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )  # noqa: SIM115
+    prom = subprocess.Popen([prom_bin, f"--config.file={tmp / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "sluice", "run"], env=env,
+                              stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
     try:
         asyncio.run(_traffic(env, key, args.minutes, args.rate))
         time.sleep(5)
-        return subprocess.call(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "render_dashboard.py"),
-                "--prometheus",
-                f"http://127.0.0.1:{prom_port}",
-                "--out",
-                args.out,
-                "--minutes",
-                str(int(args.minutes + 1)),
-            ]
-        )
+        return subprocess.call([sys.executable, str(ROOT / "scripts" / "render_dashboard.py"),
+                                "--prometheus", f"http://127.0.0.1:{prom_port}", "--out", args.out,
+                                "--minutes", str(int(args.minutes + 1))])
     finally:
         worker.terminate()
         prom.terminate()
@@ -113,12 +87,8 @@ def main() -> int:
         prom.wait(30)
 
 
-async def _traffic(
-    env: dict[str, str], key: Ed25519PrivateKey, minutes: float, rate: float
-) -> None:
-    settings = load_settings(
-        bootstrap_servers=env["SLUICE_BOOTSTRAP_SERVERS"], topic_prefix=env["SLUICE_TOPIC_PREFIX"]
-    )
+async def _traffic(env: dict[str, str], key: Ed25519PrivateKey, minutes: float, rate: float) -> None:
+    settings = load_settings(bootstrap_servers=env["SLUICE_BOOTSTRAP_SERVERS"], topic_prefix=env["SLUICE_TOPIC_PREFIX"])
     topics = Topics.with_prefix(settings.topic_prefix)
     await create_topics(settings, topics)
     codec = default_codec()
@@ -142,9 +112,7 @@ async def _traffic(
             if rng.random() < 0.01:
                 await producer.send(topics.events, os.urandom(40), key=b"garbage")
             else:
-                await producer.send(
-                    topics.events, codec.encode("WorkflowEvent", ev), key=ev["run_id"].encode()
-                )
+                await producer.send(topics.events, codec.encode("WorkflowEvent", ev), key=ev["run_id"].encode())
             i += 1
             await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
             if i % int(rate * 10) == 0:
@@ -153,21 +121,11 @@ async def _traffic(
                     if held["event_id"] in decided or rng.random() < 0.4:
                         continue
                     decided.add(held["event_id"])
-                    d = {
-                        "decision_id": str(uuid.uuid4()),
-                        "event_id": held["event_id"],
-                        "verdict": "APPROVE",
-                        "reviewer_id": "dana",
-                        "reason": "",
-                        "decided_at": time.time_ns() // 1_000_000,
-                        "key_id": "dana-1",
-                        "content_hash": held["content_hash"],
-                        "signature": b"",
-                    }
+                    d = {"decision_id": str(uuid.uuid4()), "event_id": held["event_id"], "verdict": "APPROVE",
+                         "reviewer_id": "dana", "reason": "", "decided_at": time.time_ns() // 1_000_000,
+                         "key_id": "dana-1", "content_hash": held["content_hash"], "signature": b""}
                     d["signature"] = sign_decision(d, key)
-                    await producer.send(
-                        topics.decisions, codec.encode("Decision", d), key=held["event_id"].encode()
-                    )
+                    await producer.send(topics.decisions, codec.encode("Decision", d), key=held["event_id"].encode())
         await producer.flush()
     finally:
         await producer.stop()

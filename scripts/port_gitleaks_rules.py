@@ -164,11 +164,9 @@ def shorten(template: str) -> str | None:
         return None
     longest = max(runs, key=lambda m: int(m.group(2)))
     n = int(longest.group(2))
-    return (
-        template[: longest.start()]
-        + f"<<{longest.group(1)}:{max(3, n // 3)}>>"
-        + template[longest.end() :]
-    )
+    return template[: longest.start()] + f"<<{longest.group(1)}:{max(3, n // 3)}>>" + template[
+        longest.end() :
+    ]
 
 
 def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
