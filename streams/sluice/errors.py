@@ -58,6 +58,11 @@ class ErrorCode(StrEnum):
     PRODUCER_REVOKED_KEY = "producer_revoked_key"
     PRODUCER_BAD_SIGNATURE = "producer_bad_signature"
     PRODUCER_NOT_AUTHORIZED = "producer_not_authorized"
+    # Schema registry framing (sluice.codec.registry), only with SLUICE_SCHEMA_REGISTRY_URL.
+    UNKNOWN_SCHEMA_ID = "unknown_schema_id"
+    SCHEMA_WRONG_SUBJECT = "schema_wrong_subject"
+    #: Never a DLQ code: the batch is retried (sluice.codec.registry.RegistryUnavailable).
+    SCHEMA_REGISTRY_UNAVAILABLE = "schema_registry_unavailable"
 
 
 class SluiceError(Exception):

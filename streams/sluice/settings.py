@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     #: How often the worker looks at the reviewers registry file for changes (SIGHUP: now).
     registry_poll_seconds: float = Field(default=3.0, gt=0, le=3600)
 
+    # Schema registry (sluice.codec.registry); unset URL: single-object encoding only.
+    #: Base URL of a Confluent-compatible registry API (for Apicurio: .../apis/ccompat/v7).
+    schema_registry_url: str = ""
+    #: Subject naming: ``topic`` (TopicNameStrategy, ``<topic>-value``), ``record``
+    #: (``sluice.v1.<Name>``) or ``topic_record`` (``<topic>-sluice.v1.<Name>``).
+    schema_registry_subject_strategy: Literal["topic", "record", "topic_record"] = "topic"
+    schema_registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    #: Framing of the records written to the approved/rejected topics.
+    output_framing: Literal["single-object", "confluent"] = "single-object"
+
     # Kafka security.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from sluice.agents.gate import GateAgent
 from sluice.agents.intake import IntakeAgent
 from sluice.clock import now_ms
-from sluice.codec import default_codec
+from sluice.codec.framed import codec_for, ready
 from sluice.errors import ConfigError
 from sluice.gate.reviewers import Registry, RegistryFile
 from sluice.http import Health, MetricsServer
@@ -77,7 +77,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         pi_classifier=settings.pi_classifier,
     )
     intake = Intake(
-        default_codec(),
+        codec_for(settings, topics),
         validator,
         sanitizer,
         policy,
@@ -187,7 +187,7 @@ class Worker:
         self._reload_now.set()
 
     def _build(self) -> None:
-        codec = default_codec()
+        codec = codec_for(self.settings, self.topics)
         signer = None
         if self.settings.audit_key_file is not None:
             from sluice.audit.keys import load_signer
@@ -239,6 +239,7 @@ class Worker:
             self.registry, self.health, self.settings.metrics_host, self.settings.metrics_port
         )
         await self.server.start()
+        await ready(codec_for(self.settings, self.topics), stop)  # schema registry ids
         for agent in self.agents:
             await agent.start()
         tasks = [asyncio.create_task(a.run(), name=a.name) for a in self.agents]

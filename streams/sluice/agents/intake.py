@@ -16,6 +16,7 @@ from aiokafka import TopicPartition
 from sluice.agents.base import Stage
 from sluice.clock import now_ms
 from sluice.codec import Codec
+from sluice.codec.framed import resolve_batch
 from sluice.http import Health
 from sluice.metrics import Metrics
 from sluice.pipeline import Intake, IntakeResult
@@ -60,6 +61,7 @@ class IntakeAgent(Stage):
         self._extras: list[IntakeResult] = []
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        await resolve_batch(self.codec, batch)  # registry ids, before routing (may retry)
         process = self.intake.process
         send = self.out.add
         send_audit = self.send_audit
