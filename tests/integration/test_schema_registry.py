@@ -21,7 +21,7 @@ import pytest
 
 from sluice.codec import default_codec, schema_dir
 from sluice.codec.registry import RegistryClient, frame_confluent
-from sluice.kafka_io import read_topic
+from sluice.kafka import read_topic
 from sluice.settings import Settings
 from sluice.tools.bench.events import make_events
 from sluice.tools.dev.broker import free_port
