@@ -21,7 +21,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from sluice.codec import crc64_avro, default_codec, schema_dir
+from sluice.codec import default_codec, schema_dir, schema_fingerprint
 from sluice.codec.framed import RegistryCodec
 from sluice.codec.registry import frame_confluent
 from sluice.tools.bench.events import make_events
@@ -56,7 +56,7 @@ def main() -> None:
     single = [codec.encode("WorkflowEvent", e) for e in events]
     confluent = [frame_confluent(1, s[10:]) for s in single]
     parsed_old = fastavro.parse_schema(old)
-    old_fp = crc64_avro(to_parsing_canonical_form(old).encode()).to_bytes(8, "little")
+    old_fp = schema_fingerprint(to_parsing_canonical_form(old))
     old_framed, old_single = [], []
     for e in events:
         buf = io.BytesIO()

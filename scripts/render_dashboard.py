@@ -2,7 +2,9 @@
 
 Reads ``deploy/grafana/sluice-dashboard.json``, runs each time-series panel's PromQL
 against a Prometheus HTTP API over a recent time range, and draws one small chart per
-panel, so the README can show what the dashboard looks like on real data.
+panel, so the README can show what the dashboard's queries give on real data. The
+picture is a matplotlib rendering of those queries, not a Grafana screenshot: Grafana's
+styling, thresholds and stat panels are not drawn.
 
 Usage::
 
@@ -75,9 +77,14 @@ def _legend(fmt: str, labels: dict[str, str]) -> str:
 
 
 def collect(
-    base: str, dashboard: dict[str, Any], minutes: float, rate_interval: str
+    base: str,
+    dashboard: dict[str, Any],
+    minutes: float,
+    rate_interval: str,
+    variables: dict[str, str] | None = None,
 ) -> list[tuple[str, str, list[Series]]]:
-    """Every panel with its series over the last ``minutes``."""
+    """Every panel with its series over the last ``minutes``; ``variables`` fill the
+    dashboard's ``$name`` template variables (regexes, as Grafana fills multi-values)."""
     end = time.time()
     start = end - minutes * 60
     step = max(1.0, minutes * 60 / 240)
@@ -86,6 +93,8 @@ def collect(
         series: list[Series] = []
         for expr, fmt in targets:
             expr = expr.replace("$__rate_interval", rate_interval)
+            for name, value in sorted((variables or {}).items(), key=lambda kv: -len(kv[0])):
+                expr = expr.replace(f"${name}", value)
             for item in query_range(base, expr, start, end, step):
                 xs = [float(t) for t, _ in item["values"]]
                 ys = [float(v) for _, v in item["values"]]
@@ -150,10 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dashboard", type=Path, default=DASHBOARD, help="dashboard JSON")
     parser.add_argument("--minutes", type=float, default=15.0, help="time range (default 15)")
     parser.add_argument("--rate-interval", default="1m", help="replaces $__rate_interval")
+    parser.add_argument("--job", default="sluice", help="regex for the $job variable")
+    parser.add_argument("--namespace", default=".*", help="regex for the $namespace variable")
     args = parser.parse_args(argv)
     try:
         dashboard = json.loads(args.dashboard.read_text())
-        panels = collect(args.prometheus, dashboard, args.minutes, args.rate_interval)
+        variables = {"job": args.job, "namespace": args.namespace}
+        panels = collect(args.prometheus, dashboard, args.minutes, args.rate_interval, variables)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"render_dashboard: error: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     render(
         panels,
         args.out,
-        f"{dashboard.get('title', 'sluice')} (last {args.minutes:g} min)",
+        f"{dashboard.get('title', 'sluice')} dashboard: its queries on real data, last"
+        f" {args.minutes:g} min (a matplotlib rendering, not a Grafana screenshot)",
         span=(end - args.minutes * 60, end),
     )
     with_data = sum(1 for _, _, s in panels if s)

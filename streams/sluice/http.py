@@ -1,7 +1,9 @@
 """The worker's HTTP endpoint: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``.
 
 Runs inside the worker's event loop (aiohttp), so health reflects the loop itself:
-if the loop is stuck, the probes time out.
+if the loop is stuck, the probes time out. ``/metrics`` is prometheus_client's own
+aiohttp handler: it negotiates OpenMetrics from the ``Accept`` header, compresses when
+the scraper accepts gzip, and honours ``name[]=`` filters.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 __all__ = ["Health", "MetricsServer"]
 
@@ -54,7 +57,7 @@ class MetricsServer:
     async def start(self) -> None:
         """Bind and serve; sets :attr:`port`."""
         app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/metrics", make_aiohttp_handler(self._registry))
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(app, access_log=None)
@@ -71,10 +74,6 @@ class MetricsServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self._registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         ok, ages = self._health.healthy()

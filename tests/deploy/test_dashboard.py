@@ -90,8 +90,8 @@ def test_dashboard_covers_what_operators_need(dash: dict[str, Any]) -> None:
     text = "\n".join(_exprs(dash))
     for needed in (
         "sluice_events_total",  # throughput and outcomes per kind
-        "by (kind)",
-        "by (outcome)",
+        "by (job, namespace, kind)",
+        "by (job, namespace, outcome)",
         "sluice_findings_total",  # findings per detector
         "sluice_held_events",  # review queue depth
         "sluice_oldest_held_age_seconds",  # and age
@@ -169,3 +169,23 @@ def test_provisioning_points_at_the_dashboard() -> None:
         "datasources"
     ]
     assert sources[0]["type"] == "prometheus"
+
+
+_AGGREGATION = re.compile(r"\b(sum|max|min|avg|count)\s*(?:by\s*\(([^)]*)\))?\s*\(")
+_SELECTOR = re.compile(r"\b(sluice_[a-z_]+|sluice:[a-z0-9_:]+|up)(\{[^}]*\})?(?![a-z0-9_:{])")
+
+
+def test_dashboard_is_per_job_and_namespace(dash: dict[str, Any]) -> None:
+    # Like the rules: one Grafana over several deployments shows each one separately,
+    # picked with the job and namespace variables.
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    for name in ("job", "namespace"):
+        assert variables[name]["type"] == "query" and variables[name]["includeAll"], name
+        assert "sluice_build_info" in variables[name]["query"], name
+    for expr in _exprs(dash):
+        for op, by in _AGGREGATION.findall(expr):
+            assert {"job", "namespace"} <= {x.strip() for x in by.split(",")}, (op, expr)
+        for name, labels in _SELECTOR.findall(expr):
+            if name.startswith("sluice:config:"):
+                continue  # thresholds: one per Prometheus
+            assert 'job=~"$job"' in labels and 'namespace=~"$namespace"' in labels, expr

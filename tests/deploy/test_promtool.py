@@ -7,6 +7,7 @@ fails these tests: the rules must never ship untested.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -153,3 +154,29 @@ def test_every_alert_reaches_a_receiver(amtool: str) -> None:
         got = set(proc.stdout.strip().split(","))
         expected = "sre-pager" if rule["labels"]["severity"] == "critical" else "sre-tickets"
         assert expected in got, (name, got)
+
+
+#: The base of every runbook_url: a template each deployment replaces (docs/operating.md).
+RUNBOOK_BASE = "https://github.com/example/sluice/blob/main/docs/operating.md#"
+_AGGREGATION = re.compile(r"\b(sum|max|min|avg|count|stddev|stdvar)\s*(?:by\s*\(([^)]*)\))?\s*\(")
+
+
+def test_runbook_urls_are_absolute_and_documented_as_a_template() -> None:
+    docs = (ROOT / "docs" / "operating.md").read_text()
+    assert RUNBOOK_BASE.split("/docs/")[0] in docs  # where the template is explained
+    for name, rule in _alerts().items():
+        url = rule["annotations"]["runbook_url"]
+        assert url == RUNBOOK_BASE + name.lower(), name
+
+
+def test_every_aggregation_keeps_job_and_namespace() -> None:
+    for f in RULE_FILES:
+        for group in yaml.safe_load(f.read_text())["groups"]:
+            if group["name"] == "sluice-config":
+                continue  # constants, compared with on() group_left
+            for rule in group["rules"]:
+                name = rule.get("record") or rule["alert"]
+                found = _AGGREGATION.findall(rule["expr"])
+                for op, by in found:
+                    labels = {x.strip() for x in by.split(",")}
+                    assert {"job", "namespace"} <= labels, f"{name}: {op} by ({by})"

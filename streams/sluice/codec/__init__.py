@@ -1,5 +1,5 @@
 """Wire format: Avro single-object encoding with a local registry of every shipped schema."""
 
-from sluice.codec.avro import Codec, crc64_avro, default_codec, schema_dir
+from sluice.codec.avro import Codec, default_codec, schema_dir, schema_fingerprint
 
-__all__ = ["Codec", "crc64_avro", "default_codec", "schema_dir"]
+__all__ = ["Codec", "default_codec", "schema_dir", "schema_fingerprint"]

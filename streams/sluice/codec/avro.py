@@ -16,36 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import to_parsing_canonical_form
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from sluice.errors import DecodeError, ErrorCode
 
-__all__ = ["MAGIC", "Codec", "crc64_avro", "default_codec", "schema_dir"]
+__all__ = ["MAGIC", "Codec", "default_codec", "schema_dir", "schema_fingerprint"]
 
 MAGIC = b"\xc3\x01"
 _HEADER_LEN = 10
-_EMPTY = 0xC15D213AA4D7A795
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (_EMPTY & -(fp & 1))
-        table.append(fp)
-    return table
-
-
-_TABLE = _crc_table()
-
-
-def crc64_avro(data: bytes) -> int:
-    """The Avro spec's 64-bit Rabin fingerprint (CRC-64-AVRO) of ``data``, unsigned."""
-    fp = _EMPTY
-    for b in data:
-        fp = (fp >> 8) ^ _TABLE[(fp ^ b) & 0xFF]
-    return fp
+def schema_fingerprint(canonical: str) -> bytes:
+    """The CRC-64-AVRO (Rabin) fingerprint of a schema's Parsing Canonical Form, as the
+    8 little-endian bytes the single-object header carries (fastavro's implementation)."""
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 
 def schema_dir() -> Path:
@@ -133,8 +117,7 @@ class Codec:
         # Logical types are read as their base types (ms since epoch, UUID strings):
         # cheaper on the hot path, and the canonical form ignores them anyway.
         parsed = fastavro.parse_schema(_strip_logical(raw))
-        canonical = to_parsing_canonical_form(raw)
-        fp = crc64_avro(canonical.encode()).to_bytes(8, "little")
+        fp = schema_fingerprint(to_parsing_canonical_form(raw))
         name = raw["name"] if "." in raw["name"] else f"{raw['namespace']}.{raw['name']}"
         entry = _Entry(name.rsplit(".", 1)[-1], raw, parsed, fp)
         self._by_fp[fp] = entry
