@@ -24,7 +24,7 @@ from stdnum import iban as std_iban
 from sluice.bench.detect_public import adversarial_cost as sql_markup_adversarial_cost
 from sluice.bench.detect_public import public_eval
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.secrets import expand_template, secret_specs
+from sluice.sanitize.secrets_rules import expand_template, secret_specs
 
 __all__ = ["FAMILIES", "run_detect_bench"]
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.secrets import expand_template, secret_specs
+from sluice.sanitize.secrets_rules import expand_template, secret_specs
 
 from .conftest import KEY
 
@@ -37,9 +37,7 @@ def test_sanitizing_is_idempotent(text: str, as_: str) -> None:
 
 def _random_parts(template: str, secret: str) -> tuple[str, ...]:
     """The runs of ``secret`` that the ``<<X:n>>`` placeholders of ``template`` made."""
-    pattern = re.sub(
-        r"<<[A-Za-z]+:(\d+)>>", lambda m: f"(.{{{m.group(1)}}})", re.escape(template)
-    )
+    pattern = re.sub(r"<<[A-Za-z]+:(\d+)>>", lambda m: f"(.{{{m.group(1)}}})", re.escape(template))
     m = re.fullmatch(pattern, secret, re.S)
     assert m is not None, template
     # A sample with no placeholder is a fixed value: its longest token is the secret.
