@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from sluice.models.finding import Finding, FindingKind, Severity
+from sluice.models.finding import Finding, FindingKind
 from sluice.sanitize.base import ALL_TREATMENTS, Rule, fingerprint, placeholder
 from sluice.sanitize.edits import (
     HTML_SPECIAL,
@@ -37,7 +37,7 @@ from sluice.sanitize.edits import (
     to_original,
 )
 from sluice.sanitize.markup import markup_rules
-from sluice.sanitize.matching import FLOOD_RULE, Budget, Compiled, match, touched
+from sluice.sanitize.matching import Budget, Compiled, VariantMatcher, match, touched
 from sluice.sanitize.pii import pii_rules
 from sluice.sanitize.prompt_injection import (
     CLASSIFIER_RULE,
@@ -53,9 +53,9 @@ from sluice.sanitize.scoring import (
     score_prompt_injection,
     unicode_findings,
 )
-from sluice.sanitize.secrets import looks_like_secret_value, secret_rules
+from sluice.sanitize.secrets import key_rule, looks_like_secret_value, secret_rules
 from sluice.sanitize.secrets_rules import strict_secret_specs
-from sluice.sanitize.secrets_variants import Variant, glued_pattern, secret_variants
+from sluice.sanitize.secrets_variants import glued_pattern
 from sluice.sanitize.spans import Cand, Spans, merged, resolve
 from sluice.sanitize.sql import sql_rules
 from sluice.sanitize.unicode import Flood, Prepared, prepare, strip_flood
@@ -145,6 +145,7 @@ class Sanitizer:
             ],
             re2_max_mem_mb,
         )
+        self._variants = VariantMatcher(self._secrets_only, self._secrets_glued)
 
     # -- public API ------------------------------------------------------------------
 
@@ -251,7 +252,7 @@ class Sanitizer:
                 slow.extend(i for i in idxs if classify(fields[i][2]) is not None)
             if prepare(joined).removed:
                 slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
-            if self._variants_hit(joined):
+            if self._variants.hit(joined):
                 slow.extend(idxs)
             else:
                 # the joined text had no split/marked/encoded secret: neither has a field
@@ -374,7 +375,7 @@ class Sanitizer:
         cands = match(view, compiled, budget)
         if variants:
             found = Spans(merged(c for c in cands if c.rule.kind is FindingKind.SECRET))
-            for vc in self._variant_cands(view, budget):
+            for vc in self._variants.cands(view, budget):
                 # a secret the plain view already holds whole is not re-taken from glued
                 # text, where a variable-length format could run on into the next word
                 if not (found.starts and found.overlaps(vc.start, vc.end)):
@@ -387,16 +388,7 @@ class Sanitizer:
         if context_key is not None:
             det = looks_like_secret_value(context_key, view)
             if det is not None:
-                rule = Rule(
-                    det,
-                    FindingKind.SECRET,
-                    "",
-                    Severity.HIGH,
-                    0.85,
-                    priority=35,
-                    rule_id=f"{det}_by_key",
-                )
-                cands.append(Cand(rule, 0, len(view), 0.85, view))
+                cands.append(Cand(key_rule(det), 0, len(view), 0.85, view))
         if not cands and not prep.removed and not prep.hidden and view.isascii():
             if treatment == "html" and any(c in text for c in HTML_SPECIAL):
                 return clean_or_same(text), []
@@ -457,25 +449,3 @@ class Sanitizer:
             stripped=True,
         )
         return out, findings + more
-
-    # -- split, marked and encoded secrets -----------------------------------------------
-
-    def _variant_set(self, variant: Variant) -> Compiled:
-        return self._secrets_glued if variant.kind.startswith("split") else self._secrets_only
-
-    def _variants_hit(self, text: str) -> bool:
-        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
-        return any(self._variant_set(v).line_set.Match(v.text) for v in secret_variants(text))
-
-    def _variant_cands(self, view: str, budget: Budget | None = None) -> list[Cand]:
-        """Secrets found only once split, marked or encoded tokens are made whole."""
-        out: list[Cand] = []
-        for variant in secret_variants(view):
-            for c in match(variant.text, self._variant_set(variant), budget):
-                if c.rule is FLOOD_RULE:
-                    out.append(Cand(c.rule, variant.view_start(c.start), len(view), 0.9, c.value))
-                    continue
-                span = variant.to_view(c.start, c.end)
-                if span is not None:
-                    out.append(Cand(c.rule, span[0], span[1], c.confidence, c.value))
-        return out

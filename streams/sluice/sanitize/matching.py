@@ -16,6 +16,7 @@ import re2
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
+from sluice.sanitize.secrets_variants import Variant, secret_variants
 from sluice.sanitize.spans import Cand
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_SECRET_HITS_PER_FIELD",
     "Budget",
     "Compiled",
+    "VariantMatcher",
     "match",
     "touched",
 ]
@@ -169,3 +171,35 @@ def touched(
             if n >= 1000 or len(found) == len(texts):
                 return idxs
     return [idxs[j] for j in sorted(found)]
+
+
+class VariantMatcher:
+    """Secrets found only once split, marked or encoded tokens are made whole.
+
+    Rejoined (split) text is matched with ``glued`` (strict provider formats without
+    leading word boundaries), marked and decoded text with ``secrets`` (every secret rule).
+    """
+
+    def __init__(self, secrets: Compiled, glued: Compiled) -> None:
+        self._secrets = secrets
+        self._glued = glued
+
+    def _set(self, variant: Variant) -> Compiled:
+        return self._glued if variant.kind.startswith("split") else self._secrets
+
+    def hit(self, text: str) -> bool:
+        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
+        return any(self._set(v).line_set.Match(v.text) for v in secret_variants(text))
+
+    def cands(self, view: str, budget: Budget | None = None) -> list[Cand]:
+        """The secrets of ``view``'s variants, as candidates in view coordinates."""
+        out: list[Cand] = []
+        for variant in secret_variants(view):
+            for c in match(variant.text, self._set(variant), budget):
+                if c.rule is FLOOD_RULE:
+                    out.append(Cand(c.rule, variant.view_start(c.start), len(view), 0.9, c.value))
+                    continue
+                span = variant.to_view(c.start, c.end)
+                if span is not None:
+                    out.append(Cand(c.rule, span[0], span[1], c.confidence, c.value))
+        return out

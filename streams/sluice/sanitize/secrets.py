@@ -14,7 +14,7 @@ from typing import Any
 
 import re2
 
-from sluice.models.finding import FindingKind
+from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import RE2_QUIET, Check, Rule, shannon_entropy
 from sluice.sanitize.secrets_filters import (
     FAKE_MAX_LEN,
@@ -29,6 +29,7 @@ from sluice.sanitize.secrets_filters import (
 from sluice.sanitize.secrets_rules import SecretSpec, secret_specs
 
 __all__ = [
+    "key_rule",
     "looks_like_secret_value",
     "make_check",
     "rule_fires",
@@ -152,3 +153,17 @@ def looks_like_secret_value(key: str, value: str) -> str | None:
     if len(value) >= 16 and shannon_entropy(value) >= 3.3 and high_entropy_value(value):
         return "high_entropy_secret"
     return None
+
+
+def key_rule(detector: str) -> Rule:
+    """The rule a secret recognised by its map key (:func:`looks_like_secret_value`) is
+    reported under: the whole value, ahead of the generic keyword rules."""
+    return Rule(
+        detector,
+        FindingKind.SECRET,
+        "",
+        Severity.HIGH,
+        0.85,
+        priority=35,
+        rule_id=f"{detector}_by_key",
+    )
