@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "streams"))
 import port_gitleaks_rules as port  # noqa: E402
 
 from sluice.sanitize import Sanitizer  # noqa: E402
-from sluice.sanitize.secrets import expand_template  # noqa: E402
+from sluice.sanitize.secrets_rules import expand_template  # noqa: E402
 
 FORMATS = [
     '{i}Token="{s}"', '{i}Token = "{s}"', "{i}Token={s}", "{i}Token = {s}",

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-# charsets of sluice.sanitize.secrets._CHARSETS, largest first for the subset choice
+# charsets of sluice.sanitize.secrets_rules._CHARSETS, largest first for the subset choice
 CHARSETS = {
     "B": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
     "W": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
@@ -233,7 +233,8 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
 
 def main() -> None:
     sys.path.insert(0, "streams")
-    from sluice.sanitize.secrets import expand_template, load_secret_rules, rule_fires
+    from sluice.sanitize.secrets import rule_fires
+    from sluice.sanitize.secrets_rules import expand_template, load_secret_rules
 
     doc = tomllib.load(open(sys.argv[1], "rb"))
     rules = [r for r in (convert(x) for x in doc["rules"]) if r]

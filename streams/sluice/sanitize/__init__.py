@@ -7,6 +7,7 @@ from an event that is about to be printed. Secret rules live in ``rules/secrets.
 """
 
 from sluice.models.finding import Finding
-from sluice.sanitize.engine import Sanitizer, all_rules, default_treatments
+from sluice.sanitize.engine import Sanitizer, all_rules
+from sluice.sanitize.walk import default_treatments
 
 __all__ = ["Finding", "Sanitizer", "all_rules", "default_treatments"]

@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
 from sluice.models.finding import FindingKind, Severity
 
 __all__ = [
     "ALL_TREATMENTS",
+    "RE2_QUIET",
     "TREATMENTS",
     "Check",
     "Rule",
@@ -33,6 +36,11 @@ __all__ = [
 TREATMENTS = ("text", "html", "sql", "none")
 #: The treatments that are scanned at all.
 ALL_TREATMENTS = frozenset({"text", "html", "sql"})
+
+#: RE2 options for patterns that may be rejected (rule files, allow-lists): the caller
+#: reports the error, RE2 does not also log it.
+RE2_QUIET = re2.Options()
+RE2_QUIET.log_errors = False
 
 #: ``check(view, match, value) -> confidence | None``; ``match`` is an ``re2`` match object
 #: on ``view`` (the normalised field), ``value`` the text of the rule's group.

@@ -22,12 +22,22 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-__all__ = ["FLOOD_RUNS", "Flood", "Prepared", "confusable_spans", "prepare", "strip_flood"]
+__all__ = [
+    "CONTROL_DELETE",
+    "CONTROL_RE",
+    "FLOOD_RUNS",
+    "Flood",
+    "Prepared",
+    "confusable_spans",
+    "prepare",
+    "strip_flood",
+]
 
 # NOTE: Python re is used only with single character classes here (no nesting, no
 # alternation of quantified groups), which run in linear time.
 _ASCII_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CTRL = re.compile(
+#: Invisible, bidi, tag and control characters: what :func:`prepare` removes.
+CONTROL_RE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u180e"
     "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0"
     "\U000e0000-\U000e007f]"
@@ -101,7 +111,7 @@ def _scan_controls(text: str, prep: Prepared) -> None:
     run_det = ""
     run_start = -1
     run_end = -1
-    for m in _CTRL.finditer(text):
+    for m in CONTROL_RE.finditer(text):
         i = m.start()
         ch = text[i]
         cp = ord(ch)
@@ -166,7 +176,8 @@ _CLASS_RE = {
         "[\u00ad\u034f\u115f\u1160\u180e\u200b-\u200d\u2060-\u2064\u3164\ufeff\uffa0]"
     ),
 }
-_CTRL_DELETE: dict[int, None] = {
+#: ``str.translate`` table deleting exactly the characters of :data:`CONTROL_RE`.
+CONTROL_DELETE: dict[int, None] = {
     cp: None
     for cp in (
         *range(0x00, 0x09),
@@ -204,14 +215,14 @@ def strip_flood(text: str) -> Flood | None:
     """
     if _HOLD_ZWNJ in text or _HOLD_ZWJ in text:
         return None
-    if sum(1 for _ in itertools.islice(_CTRL.finditer(text), FLOOD_RUNS + 1)) <= FLOOD_RUNS:
+    if sum(1 for _ in itertools.islice(CONTROL_RE.finditer(text), FLOOD_RUNS + 1)) <= FLOOD_RUNS:
         return None
     held = text
     if "\u200c" in held:
         held = _KEEP_ZWNJ.sub(_HOLD_ZWNJ, held)
     if "\u200d" in held:
         held = _KEEP_ZWJ.sub(_HOLD_ZWJ, held)
-    out = held.translate(_CTRL_DELETE)
+    out = held.translate(CONTROL_DELETE)
     if len(held) - len(out) <= FLOOD_RUNS:
         return None
     out = out.replace(_HOLD_ZWNJ, "\u200c").replace(_HOLD_ZWJ, "\u200d")

@@ -14,7 +14,7 @@ import pytest
 
 import sluice.sanitize.prompt_injection as pi
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.engine import MAX_CHECKS_PER_RULE_PER_FIELD
+from sluice.sanitize.matching import MAX_CHECKS_PER_RULE_PER_FIELD
 
 
 def test_base64_candidates_need_mixed_case_in_the_check() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sluice.sanitize import Sanitizer, engine
+from sluice.sanitize import Sanitizer, matching
 from sluice.sanitize.pii import luhn_ok
 
 
@@ -117,7 +117,7 @@ def test_validation_work_is_bounded_per_field(sanitizer: Sanitizer) -> None:
         sanitizer.scan_text(text)
     finally:
         object.__setattr__(rule, "check", orig)
-    assert 0 < calls["n"] <= engine.MAX_PII_CHECKS_PER_FIELD
+    assert 0 < calls["n"] <= matching.MAX_PII_CHECKS_PER_FIELD
 
 
 def test_validation_work_is_bounded_per_event(sanitizer: Sanitizer) -> None:
@@ -128,7 +128,7 @@ def test_validation_work_is_bounded_per_event(sanitizer: Sanitizer) -> None:
     }
     _, findings = sanitizer.sanitize_event(event)
     phones = [f for f in findings if f.detector == "phone"]
-    assert 0 < len(phones) <= engine.MAX_PII_CHECKS_PER_EVENT
+    assert 0 < len(phones) <= matching.MAX_PII_CHECKS_PER_EVENT
 
 
 def test_secret_flood_fails_closed(sanitizer: Sanitizer) -> None:
@@ -138,7 +138,7 @@ def test_secret_flood_fails_closed(sanitizer: Sanitizer) -> None:
     rng = random.Random(3)
     toks = [
         "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
-        for _ in range(engine.MAX_SECRET_HITS_PER_FIELD + 50)
+        for _ in range(matching.MAX_SECRET_HITS_PER_FIELD + 50)
     ]
     text = " ".join(toks)
     out, findings = sanitizer.scan_text(text)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.secrets import expand_template, secret_specs
+from sluice.sanitize.secrets_rules import expand_template, secret_specs
 
 from .conftest import KEY
 

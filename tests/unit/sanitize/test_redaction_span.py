@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.secrets import _redaction_group
+from sluice.sanitize.secrets_rules import redaction_group
 
 
 @pytest.mark.parametrize(
@@ -23,8 +23,8 @@ from sluice.sanitize.secrets import _redaction_group
         (r"whole[0-9]+", 0, 0),
     ],
 )
-def test_redaction_group(regex: str, group: int, want: int) -> None:
-    assert _redaction_group(regex, group) == want
+def testredaction_group(regex: str, group: int, want: int) -> None:
+    assert redaction_group(regex, group) == want
 
 
 @pytest.mark.parametrize(

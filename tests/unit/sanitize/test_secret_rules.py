@@ -9,12 +9,8 @@ import pytest
 from sluice.errors import ConfigError
 from sluice.sanitize import Sanitizer
 from sluice.sanitize.base import fingerprint
-from sluice.sanitize.secrets import (
-    expand_template,
-    load_secret_rules,
-    rule_fires,
-    secret_specs,
-)
+from sluice.sanitize.secrets import rule_fires
+from sluice.sanitize.secrets_rules import expand_template, load_secret_rules, secret_specs
 
 from .conftest import KEY
 

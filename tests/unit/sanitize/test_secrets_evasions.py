@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.secrets import looks_fake, looks_like_secret_value, secret_variants
+from sluice.sanitize.secrets import looks_like_secret_value
+from sluice.sanitize.secrets_filters import looks_fake
+from sluice.sanitize.secrets_variants import secret_variants
 
 _ALNUM = string.ascii_letters + string.digits
 

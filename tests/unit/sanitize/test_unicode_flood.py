@@ -8,14 +8,14 @@ these tests check it loses no finding and keeps what it must keep.
 from __future__ import annotations
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.unicode import _CTRL, _CTRL_DELETE, FLOOD_RUNS, strip_flood
+from sluice.sanitize.unicode import CONTROL_DELETE, CONTROL_RE, FLOOD_RUNS, strip_flood
 
 ZW = "\u200b"
 
 
 def test_delete_table_is_exactly_the_control_class() -> None:
-    in_class = {cp for cp in range(0x110000) if _CTRL.match(chr(cp))}
-    assert in_class == set(_CTRL_DELETE)
+    in_class = {cp for cp in range(0x110000) if CONTROL_RE.match(chr(cp))}
+    assert in_class == set(CONTROL_DELETE)
 
 
 def test_few_controls_take_the_exact_path() -> None:

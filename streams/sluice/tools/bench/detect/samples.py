@@ -18,7 +18,7 @@ import phonenumbers
 from stdnum import iban as std_iban
 
 from sluice.sanitize import Sanitizer
-from sluice.sanitize.secrets import expand_template, secret_specs
+from sluice.sanitize.secrets_rules import expand_template, secret_specs
 
 __all__ = ["FAMILIES", "event", "labelled", "quality", "secret_sample", "words"]
 

@@ -1,0 +1,205 @@
+"""Rule matching for the sanitizer: compiled RE2 sets and candidate hits under cost budgets.
+
+A treatment's rules are compiled once into a :class:`Compiled` (one ``re2.Set`` for a
+field, a multi-line one for joined fields, and a regex per rule). :func:`match` runs the
+set once over a field's view and re-runs only the patterns that hit, validating each
+bounded match; the per-field and per-event budgets below keep the validation cost
+linear whatever an attacker puts in the event.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import re2
+
+from sluice.models.finding import FindingKind, Severity
+from sluice.sanitize.base import Rule
+from sluice.sanitize.secrets_variants import Variant, secret_variants
+from sluice.sanitize.spans import Cand
+
+__all__ = [
+    "FLOOD_RULE",
+    "MAX_CHECKS_PER_RULE_PER_FIELD",
+    "MAX_FINDINGS_PER_FIELD",
+    "MAX_PII_CHECKS_PER_EVENT",
+    "MAX_PII_CHECKS_PER_FIELD",
+    "MAX_SECRET_HITS_PER_EVENT",
+    "MAX_SECRET_HITS_PER_FIELD",
+    "Budget",
+    "Compiled",
+    "VariantMatcher",
+    "match",
+    "touched",
+]
+
+#: At most this many findings are reported per field (all secrets are still redacted).
+MAX_FINDINGS_PER_FIELD = 100
+#: PII candidates validated per field and per event. Validators (phonenumbers, stdnum)
+#: cost microseconds to tens of microseconds each, and a candidate that fails validation
+#: costs as much as one that passes, so the budget counts validations, not findings.
+MAX_PII_CHECKS_PER_FIELD = 128
+MAX_PII_CHECKS_PER_EVENT = 384
+#: Secret candidates checked per field and per event; past that the rest of the field is
+#: redacted whole as ``secret_flood`` (fail closed, constant time).
+MAX_SECRET_HITS_PER_FIELD = 256
+#: Candidates any other checked rule (encoded payloads, SQL probes) validates per field:
+#: a check that fails costs as much as one that passes, so failures count too. Past it
+#: the rule stops looking in that field (a limit stated in docs/detection.md).
+MAX_CHECKS_PER_RULE_PER_FIELD = 256
+MAX_SECRET_HITS_PER_EVENT = 512
+#: The rule a field's secrets are reported under once the secret budget is spent.
+FLOOD_RULE = Rule(
+    "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
+)
+
+
+@dataclass(slots=True)
+class Budget:
+    """Validations left for the current event (shared by its fields)."""
+
+    pii_checks: int = MAX_PII_CHECKS_PER_EVENT
+    secret_hits: int = MAX_SECRET_HITS_PER_EVENT
+
+
+class Compiled:
+    """The rules of one treatment compiled into a field set, a joined-text set and regexes."""
+
+    def __init__(self, rules: list[Rule], max_mem_mb: int = 256) -> None:
+        opts = re2.Options()
+        # RE2's lazy DFA cache lives in this budget: bigger is faster on varied text
+        # (the cache warms over ~100k events) and costs resident memory up to it.
+        opts.max_mem = max_mem_mb << 20
+        self.rules = rules
+        self.regexes = [re2.compile(r.pattern, opts) for r in rules]
+        self.field_set = re2.Set.SearchSet(opts)
+        self.line_set = re2.Set.SearchSet(opts)
+        for r in rules:
+            self.field_set.Add(r.pattern)
+            # Multi-line so that ^ and $ also match at the edges of joined fields; a
+            # superset of the per-field matches, which is all a pre-filter needs.
+            self.line_set.Add("(?m)" + r.pattern)
+        self.field_set.Compile()
+        self.line_set.Compile()
+        self.line_regexes = [re2.compile("(?m)" + r.pattern, opts) for r in rules]
+
+
+def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[Cand]:
+    """The validated hits of ``compiled``'s rules on ``view`` (view coordinates).
+
+    PII validations and secret candidates are drawn from the field's and ``budget``'s
+    allowance; once secrets run out, the rest of the field becomes one ``secret_flood``
+    candidate (fail closed).
+    """
+    hits = compiled.field_set.Match(view)
+    if not hits:
+        return []
+    cands: list[Cand] = []
+    pii_checks = MAX_PII_CHECKS_PER_FIELD
+    secret_hits = MAX_SECRET_HITS_PER_FIELD
+    flood_at: int | None = None
+    for idx in hits:
+        rule = compiled.rules[idx]
+        regex = compiled.regexes[idx]
+        n = 0
+        bounded = rule.kind is FindingKind.PII and rule.check is not None
+        secret = rule.kind is FindingKind.SECRET
+        checks_left = MAX_CHECKS_PER_RULE_PER_FIELD
+        for m in regex.finditer(view):
+            start, end = m.span(rule.group)
+            if start < 0 or end <= start:
+                continue
+            if bounded:
+                if pii_checks <= 0 or (budget is not None and budget.pii_checks <= 0):
+                    break
+                pii_checks -= 1
+                if budget is not None:
+                    budget.pii_checks -= 1
+            elif secret:
+                if flood_at is not None and start >= flood_at:
+                    break
+                if secret_hits <= 0 or (budget is not None and budget.secret_hits <= 0):
+                    # Fail closed: past the budget the rest of the field is redacted
+                    # whole, in constant time (a flood of secrets is itself the leak).
+                    flood_at = start if flood_at is None else min(flood_at, start)
+                    break
+                secret_hits -= 1
+                if budget is not None:
+                    budget.secret_hits -= 1
+            value = view[start:end]
+            conf = rule.confidence
+            if rule.check is not None:
+                if not (bounded or secret):
+                    checks_left -= 1
+                    if checks_left < 0:
+                        break
+                checked = rule.check(view, m, value)
+                if checked is None:
+                    continue
+                conf = checked
+            cands.append(Cand(rule, start, end, conf, value))
+            n += 1
+            if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
+                break
+    if flood_at is not None:
+        cands.append(Cand(FLOOD_RULE, flood_at, len(view), 0.9, view[flood_at : flood_at + 256]))
+    return cands
+
+
+def touched(
+    compiled: Compiled, hits: list[int], joined: str, texts: list[str], idxs: list[int]
+) -> list[int]:
+    """Indices (from ``idxs``) of the joined fields that the hitting rules' matches touch."""
+    bounds: list[int] = []
+    pos = 0
+    for t in texts:
+        bounds.append(pos)
+        pos += len(t) + 1
+    found: set[int] = set()
+    # The joined fields are ASCII here: byte offsets are character offsets, and matching
+    # bytes skips the wrapper's offset translation.
+    data = joined.encode("ascii")
+    for h in hits:
+        n = 0
+        for m in compiled.line_regexes[h].finditer(data):
+            s, e = m.span()
+            lo = bisect.bisect_right(bounds, s) - 1
+            hi = bisect.bisect_right(bounds, max(s, e - 1)) - 1
+            found.update(range(lo, hi + 1))
+            n += 1
+            if n >= 1000 or len(found) == len(texts):
+                return idxs
+    return [idxs[j] for j in sorted(found)]
+
+
+class VariantMatcher:
+    """Secrets found only once split, marked or encoded tokens are made whole.
+
+    Rejoined (split) text is matched with ``glued`` (strict provider formats without
+    leading word boundaries), marked and decoded text with ``secrets`` (every secret rule).
+    """
+
+    def __init__(self, secrets: Compiled, glued: Compiled) -> None:
+        self._secrets = secrets
+        self._glued = glued
+
+    def _set(self, variant: Variant) -> Compiled:
+        return self._glued if variant.kind.startswith("split") else self._secrets
+
+    def hit(self, text: str) -> bool:
+        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
+        return any(self._set(v).line_set.Match(v.text) for v in secret_variants(text))
+
+    def cands(self, view: str, budget: Budget | None = None) -> list[Cand]:
+        """The secrets of ``view``'s variants, as candidates in view coordinates."""
+        out: list[Cand] = []
+        for variant in secret_variants(view):
+            for c in match(variant.text, self._set(variant), budget):
+                if c.rule is FLOOD_RULE:
+                    out.append(Cand(c.rule, variant.view_start(c.start), len(view), 0.9, c.value))
+                    continue
+                span = variant.to_view(c.start, c.end)
+                if span is not None:
+                    out.append(Cand(c.rule, span[0], span[1], c.confidence, c.value))
+        return out

@@ -1,0 +1,205 @@
+"""Post-filters for secret hits: placeholders, example values, identifiers, allow-lists.
+
+A rule's regex finds a candidate; these decide whether it is a live credential or
+documentation (``AKIA…EXAMPLE``, ``xxxx``, ``$DB_PASSWORD``, ``getTokenFromEnv``). The
+named filters in :data:`FILTERS` are what a rule's ``filter:`` in ``rules/secrets*.yaml``
+refers to; :func:`any_of` and :func:`stop_re` compile a rule's allow-lists and stop-words.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import re2
+
+from sluice.sanitize.base import RE2_QUIET
+
+__all__ = [
+    "FAKE_MAX_LEN",
+    "FILTERS",
+    "any_of",
+    "generic_value",
+    "high_entropy_value",
+    "looks_fake",
+    "not_placeholder",
+    "password_value",
+    "stop_re",
+]
+
+_PLACEHOLDER_PREFIXES = ("${", "$(", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
+# NOTE: a value starting with "$" is a variable only when the rest is one identifier in a
+# single case ($DB_PASSWORD, $db_pass, $1); "$ecretP4ss!" is a password (as in gitleaks).
+_VARIABLE_RE = re2.compile(r"^\$(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*|[0-9]+|\{[^}]*\}|\([^)]*\))$")
+# Documentation and template values: never a live credential.
+_FAKE_RE = re2.compile(
+    r"(?i)example|x{4,}|\*{3,}|#{4,}|\.\.\.|\x{2026}|\[redacted|\bhere\b|abcdefghij|bcdefghijk|0123456789|1234567890|9876543210|"
+    r"placeholder|changeme|change_me|your[_-]?(?:api[_-]?)?(?:key|token|secret|password)|"
+    r"redacted|dummy|<[a-z_ -]+>"
+)
+# Shortened or masked values (docs, logs): "ops_eyJ..", "abc…", "####", "[Redacted]".
+_ELIDED_RE = re2.compile(r"\.\.\.|\x{2026}|\.\.$|#{4,}")
+_PLACEHOLDER_WORDS = frozenset(
+    {
+        "null",
+        "none",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "required",
+        "optional",
+        "string",
+        "password",
+        "passwd",
+        "secret",
+        "redacted",
+        "example",
+        "changeit",
+        "test",
+        "testing",
+        "user",
+        "username",
+        "admin",
+        "foo",
+        "bar",
+        "foobar",
+        "demo",
+        "sample",
+        "placeholder",
+        "hidden",
+        "masked",
+        "empty",
+        "unset",
+        "notset",
+    }
+)
+
+
+#: Longer values (PEM blocks, JWTs) are not checked for example words: random base64
+#: of that length contains "xxxx" by chance.
+FAKE_MAX_LEN = 200
+
+
+def looks_fake(value: str) -> bool:
+    """True for documentation, template and example values (``AKIA…EXAMPLE``, ``xxxx``).
+
+    A marker word only makes a value fake when little else is left, or when the value
+    starts or ends with "example": a real secret with "example" glued inside is still
+    redacted. (Sequential runs alone do not make a value fake: scanners' own fixtures use
+    ``12345678ABCDEFH…`` as real-format tokens; published example keys are allow-listed.)
+    """
+    chars = set(value)
+    if len(chars) <= 2 or _ELIDED_RE.search(value):
+        return True
+    n = len(value)
+    if n >= 8 and max(map(value.count, chars)) * 5 >= n * 3:
+        return True  # one character is most of it: AIzaaaaaaaaaa…, 1111-1111-…
+    if not _FAKE_RE.search(value):
+        return False
+    rest = _FAKE_RE.sub("", value)
+    if sum(c.isalnum() for c in rest) < 10:
+        return True
+    low = value.lower()
+    return low.endswith("example") or low.startswith("example")
+
+
+def not_placeholder(value: str) -> float | None:
+    """None for a template, variable or stock word (``${X}``, ``<token>``, ``null``), else 1.0."""
+    if value.startswith(_PLACEHOLDER_PREFIXES) or value.lower() in _PLACEHOLDER_WORDS:
+        return None
+    if value.endswith(">") or value.strip("<>[]{}'\"`").lower() in _PLACEHOLDER_WORDS:
+        return None
+    if value.startswith("$") and _VARIABLE_RE.search(value):
+        return None
+    if set(value) <= {"*", "x", "X", "#", ".", "-", "_"}:
+        return None
+    return 1.0
+
+
+# Code, not a credential: snake_case / camelCase / dotted names (real_key, dbPassword,
+# process.env.DB_PASS, self.password), and UI prose ("Please enter your password").
+_IDENTIFIER_RE = re2.compile(
+    r"^(?:[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+|[a-z]+(?:[A-Z][a-z]+)+"
+    r"|[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+){2,}"
+    r"|[A-Za-z_$][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)$"
+)
+_PROSE_RE = re2.compile(
+    r"(?i)\b(?:your|enter|please|must|should|required|invalid|incorrect|forgot|reset)\b"
+    r"|environ|getenv|process\.env|\bsecrets\.|\bvars\."
+)
+
+
+def password_value(value: str) -> float | None:
+    """None unless ``value`` is plausibly a password rather than code or prose, else 1.0."""
+    if not_placeholder(value) is None:
+        return None
+    # NOTE: a short all-lowercase word after "secret:" is prose ("the secret: weapons"),
+    # not a credential; real passwords mix classes or are long.
+    if value.isalpha() and (value.islower() or value.isupper()) and len(value) < 12:
+        return None
+    if value.endswith(("()", "(", ")")) or "://" in value:
+        return None
+    if _IDENTIFIER_RE.search(value) or _PROSE_RE.search(value):
+        return None
+    return 1.0
+
+
+def high_entropy_value(value: str) -> float | None:
+    """None unless ``value`` mixes letters with digits (or is long), else 1.0."""
+    if not_placeholder(value) is None:
+        return None
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    # NOTE: random 32-char alphanumerics lack a digit with p < 0.4 %; identifiers such as
+    # getTokenFromEnvironment or your_api_key_here have none.
+    if not (has_alpha and (has_digit or len(value) >= 40)):
+        return None
+    return 1.0
+
+
+_NOT_GENERIC_RE = re2.compile(
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # UUID
+    r"|[0-9a-f]{40}|[0-9A-F]{40}|[0-9a-f]{64}|[0-9A-F]{64}|[0-9a-f]{128}"  # SHA-1/256/512
+    r"|[0-9]+|[0-9.:/_-]+"  # numbers, dates, versions
+    r"|[A-Za-z]+(?:[._-][A-Za-z]+)*"  # identifiers and words
+    r")$|://|^/|^\\.\\.?/"
+)
+
+
+def generic_value(value: str) -> float | None:
+    """None for hashes, ids, numbers, words and paths after a generic keyword, else 1.0."""
+    # NOTE: the keyword+entropy fallback sees hashes, ids and paths after "key:" far more
+    # often than credentials; those shapes are left to the specific rules.
+    if not_placeholder(value) is None or _NOT_GENERIC_RE.search(value):
+        return None
+    if not any(c.isdigit() for c in value) and len(value) < 20:
+        return None
+    return 1.0
+
+
+#: Named post-filters a rule may reference with ``filter:``; each returns a confidence
+#: multiplier or None to drop the hit.
+FILTERS: dict[str, Callable[[str], float | None]] = {
+    "not_placeholder": not_placeholder,
+    "password_value": password_value,
+    "high_entropy_value": high_entropy_value,
+    "generic_value": generic_value,
+}
+
+
+@functools.cache
+def any_of(patterns: tuple[str, ...]) -> Any:
+    """One RE2 regex matching any of ``patterns`` (None for none)."""
+    if not patterns:
+        return None
+    return re2.compile("|".join(f"(?:{p})" for p in patterns), RE2_QUIET)
+
+
+@functools.cache
+def stop_re(words: tuple[str, ...]) -> Any:
+    """One case-insensitive RE2 regex matching any of ``words`` (None for none)."""
+    if not words:
+        return None
+    return re2.compile("(?i)" + "|".join(re2.escape(w) for w in words), RE2_QUIET)

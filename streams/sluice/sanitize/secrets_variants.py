@@ -1,0 +1,248 @@
+"""Split, marked and encoded secrets: texts in which an evaded token is whole again.
+
+An attacker who knows the formats splits a token ("ghp_abc 123…", across lines or with
+hyphens), puts a combining mark inside it, or encodes it (base64, hex, percent, HTML
+entities). :func:`secret_variants` derives, from the matching view of a field, the texts
+in which those tokens are whole again; the engine matches them against the secret rules
+and maps hits back to the view. Every step is RE2 or a C-level codec on a bounded number
+of bounded tokens, so the cost stays linear in the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import html
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from sluice.sanitize.base import RE2_QUIET
+
+__all__ = [
+    "MAX_DECODED_CHARS",
+    "MAX_DECODED_TOKENS",
+    "Variant",
+    "decoded_variant",
+    "glued_pattern",
+    "secret_variants",
+]
+
+# Separator runs removed to rejoin a split token (whitespace; with hyphens in a second
+# variant), and combining marks. Single character classes with Python's re: the C-level
+# sub is linear and fast, which RE2's Python wrapper (a Python loop per match) is not.
+# \s is str.isspace(), the same characters str.split() removes: the C-level
+# "".join(view.split()) builds the variant, the regex maps positions back (on a hit only).
+_WS_RUN = re.compile(r"\s+")
+_WS_HYPHEN_RUN = re.compile(r"[\s\-]+")
+_MARK_RUN = re.compile(
+    r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
+)
+_ENCODED_HINT = re.compile(r"[A-Za-z0-9+/_-]{20}|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};")
+# One pass finds base64, base64url and hex tokens (hex is a subset of the class); a
+# single character class, on which Python's re is linear and cheaper per call than the
+# RE2 wrapper. 20 characters: the base64 of a 15-byte secret.
+_B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{20,}={0,2}")
+_PCT_TOKEN = re2.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){3,}", RE2_QUIET)
+_ENT_TOKEN = re2.compile(r"[^\s&]*(?:&#?[A-Za-z0-9]{1,8};[^\s&]*){3,}", RE2_QUIET)
+#: At most this many encoded tokens are decoded per field (and decoded bytes in all).
+MAX_DECODED_TOKENS = 32
+MAX_DECODED_CHARS = 65536
+
+
+@dataclass(slots=True)
+class Variant:
+    """A derived text and how its positions map back to the view.
+
+    ``runs`` (removal variants): the removed (start, end) view spans, in order; a position
+    in ``text`` maps to the view by adding the lengths removed before it. ``pieces``
+    (decoded variants): (variant start, variant end, view start, view end) per token; a
+    hit inside a piece maps to the whole encoded token.
+    """
+
+    kind: str
+    text: str
+    view: str = ""
+    regex: Any = None
+    pieces: list[tuple[int, int, int, int]] | None = None
+    _vpos: list[int] | None = None
+    _cum: list[int] | None = None
+
+    def _index(self) -> tuple[list[int], list[int]]:
+        """Variant position of each removed run and the length removed before it.
+
+        Computed on the first hit only (hits are rare), in O(n); each mapping is then a
+        binary search, so many hits in one field stay linear.
+        """
+        if self._vpos is None or self._cum is None:
+            vpos: list[int] = []
+            cum = [0]
+            for m in self.regex.finditer(self.view):
+                s, e = m.span()
+                vpos.append(s - cum[-1])
+                cum.append(cum[-1] + e - s)
+            self._vpos, self._cum = vpos, cum
+        return self._vpos, self._cum
+
+    def view_start(self, pos: int) -> int:
+        """The view position of variant position ``pos`` (for decoded text: its token's)."""
+        if self.pieces is not None:
+            for vs, ve, os_, _oe in self.pieces:
+                if pos < ve or vs >= pos:
+                    return os_
+            return self.pieces[-1][2] if self.pieces else 0
+        vpos, cum = self._index()
+        return pos + cum[bisect.bisect_right(vpos, pos)]
+
+    def to_view(self, start: int, end: int) -> tuple[int, int] | None:
+        """The view span of variant span [start, end), or None when it needs no variant."""
+        if self.pieces is not None:
+            for vs, ve, os_, oe in self.pieces:
+                if vs <= start < ve:
+                    return os_, oe
+            return None
+        vpos, cum = self._index()
+        k_start = bisect.bisect_right(vpos, start)
+        k_end = bisect.bisect_right(vpos, end - 1)
+        if k_end == k_start:
+            return None  # nothing was removed inside the hit: the plain scan has it
+        return start + cum[k_start], end + cum[k_end]
+
+
+def _removal(kind: str, view: str, regex: Any) -> Variant | None:
+    if regex is _WS_RUN:
+        text = "".join(view.split())
+    elif regex is _WS_HYPHEN_RUN:
+        text = "".join(view.replace("-", " ").split())
+    else:
+        text = regex.sub("", view)
+    if len(text) == len(view):
+        return None
+    return Variant(kind, text, view=view, regex=regex)
+
+
+def _printable(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 8:
+        return None
+    bad = sum(1 for c in text if not (c.isprintable() or c in "\n\r\t"))
+    return text if bad * 20 <= len(text) else None
+
+
+_HEX_CHARS = "0123456789abcdefABCDEF-"
+
+
+def _decode_b64(tok: str) -> str | None:
+    if len(tok) < 16 or not tok.strip(_HEX_CHARS) or tok.islower() or tok.isupper():
+        # short, hex / UUID (ids and hashes, decoded as hex if at all), or one case only
+        # (slugs, words): base64 of text always mixes cases
+        return None
+    core = tok.rstrip("=")
+    # hashes, ids and words are rarely valid base64 of printable text
+    try:
+        raw = base64.urlsafe_b64decode(
+            core.replace("+", "-").replace("/", "_") + "=" * (-len(core) % 4)
+        )
+    except (ValueError, binascii.Error):
+        return None
+    return _printable(raw)
+
+
+def _decode_b64_or_hex(tok: str) -> str | None:
+    if len(tok) >= 20 and not tok.strip("0123456789abcdefABCDEF"):
+        return _decode_hex(tok)
+    return _decode_b64(tok)
+
+
+def _decode_hex(tok: str) -> str | None:
+    if len(tok) % 2:
+        return None
+    try:
+        return _printable(bytes.fromhex(tok))
+    except ValueError:
+        return None
+
+
+def _decode_pct(tok: str) -> str | None:
+    if "%" not in tok:
+        return None
+    try:
+        out = urllib.parse.unquote(tok, errors="strict")
+    except UnicodeDecodeError:  # %F6 alone is not UTF-8: not an encoded key
+        return None
+    return out if out and out != tok else None
+
+
+def _decode_entities(tok: str) -> str | None:
+    out = html.unescape(tok)
+    return out if out != tok else None
+
+
+def decoded_variant(view: str) -> Variant | None:
+    """Encoded tokens of ``view`` decoded, one per line, each mapped to its token span."""
+    if not _ENCODED_HINT.search(view):
+        return None
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int, int]] = []
+    pos = 0
+    budget = MAX_DECODED_TOKENS
+    for regex, decode, hint in (
+        (_PCT_TOKEN, _decode_pct, "%"),
+        (_ENT_TOKEN, _decode_entities, "&"),
+        (_B64_TOKEN, _decode_b64_or_hex, None),
+    ):
+        if hint is not None and hint not in view:
+            continue
+        for m in regex.finditer(view):
+            if budget <= 0 or pos >= MAX_DECODED_CHARS:
+                break
+            budget -= 1
+            if m.end() - m.start() > 8192:
+                continue
+            decoded = decode(m.group(0))
+            if not decoded:
+                continue
+            decoded = decoded[: MAX_DECODED_CHARS - pos]
+            s, e = m.span()
+            pieces.append((pos, pos + len(decoded), s, e))
+            parts.append(decoded)
+            pos += len(decoded) + 1
+    if not parts:
+        return None
+    return Variant("decoded", "\n".join(parts), pieces=pieces)
+
+
+def secret_variants(view: str) -> list[Variant]:
+    """Derived texts of ``view`` in which split, marked or encoded tokens are whole."""
+    out: list[Variant] = []
+    split = _removal("split", view, _WS_RUN)
+    if split is not None:
+        out.append(split)
+    if "-" in view:
+        hyphen = _removal("split_hyphen", view, _WS_HYPHEN_RUN)
+        if hyphen is not None and (split is None or hyphen.text != split.text):
+            out.append(hyphen)
+    if not view.isascii():
+        marked = _removal("marked", view, _MARK_RUN)
+        if marked is not None:
+            out.append(marked)
+    d = decoded_variant(view)
+    if d is not None:
+        out.append(d)
+    return out
+
+
+def glued_pattern(pattern: str) -> str:
+    """``pattern`` without a leading word boundary, for text whose separators are gone
+    (a word before the token is glued to it: "token ghp_…" becomes "tokenghp_…")."""
+    for head in ("(?i)\\b", "\\b"):
+        if pattern.startswith(head):
+            return pattern[: len(head) - 2] + pattern[len(head) :]
+    return pattern
