@@ -182,11 +182,11 @@ def sql_specs() -> tuple[SqlSpec, ...]:
 
 def clear_caches() -> None:
     """Forget cached decodings and fingerprints (benchmarks time cold values)."""
-    from sluice.sanitize.sqli_fingerprint import _detect_prefix
+    from sluice.sanitize.sqli_fingerprint import clear_cache as clear_fingerprints
 
     decoded_forms.cache_clear()
     _clear_probes()
-    _detect_prefix.cache_clear()
+    clear_fingerprints()
 
 
 def _base_rule(spec: SqlSpec) -> Rule:

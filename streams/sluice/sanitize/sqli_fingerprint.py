@@ -60,6 +60,7 @@ __all__ = [
     "MAX_TOKENS_PER_PASS",
     "RawToken",
     "SqliResult",
+    "clear_cache",
     "detect_sqli",
     "fingerprints_of",
     "raw_tokens",
@@ -203,6 +204,11 @@ def detect_sqli(value: str) -> SqliResult | None:
     if not value:
         return None
     return _detect_prefix(value[:MAX_CHARS])
+
+
+def clear_cache() -> None:
+    """Forget cached fingerprints (benchmarks time cold values)."""
+    _detect_prefix.cache_clear()
 
 
 @functools.lru_cache(maxsize=1024)
