@@ -39,10 +39,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sluice.clock import now_ms
 from sluice.gate.queue import ReviewError
+from sluice.review_wait import DecisionResult, Status
 
 if TYPE_CHECKING:
     from sluice.gate.queue import QueueState
     from sluice.gate.reviewers import Registry
+    from sluice.gate.signatures import PrivateKeyFile
     from sluice.settings import Settings
 
 __all__ = [
@@ -66,11 +68,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: What became of a decision: ``published`` (not waited for), ``approved`` /
-#: ``rejected`` (the event was released so), ``refused`` (the gate did not count it),
-#: ``pending`` (no outcome before the timeout).
-Status = Literal["published", "approved", "rejected", "refused", "pending"]
-
 
 @dataclass(frozen=True)
 class Queue:
@@ -82,42 +79,6 @@ class Queue:
     partial: bool = False
     #: Records that could not be decoded, per topic (skipped).
     undecodable: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    """A published decision and, with ``wait``, what the gate made of it."""
-
-    #: The signed Decision record as published.
-    decision: dict[str, Any]
-    status: Status = "published"
-    #: The gate's refusal reason (a :class:`sluice.gate.votes.Refusal` value) when refused.
-    refusal: str | None = None
-    #: Whether the gate counted this vote (seen in its audit records while waiting).
-    counted: bool = False
-    #: The Outcome record of the release (``approved``/``rejected``), else None.
-    outcome: dict[str, Any] | None = None
-
-    @property
-    def decision_id(self) -> str:
-        """The published decision's id."""
-        return str(self.decision["decision_id"])
-
-    def summary(self) -> str:
-        """One line for people: the decision id and what became of it."""
-        if self.status == "refused":
-            return f"{self.decision_id} refused: {self.refusal}"
-        if self.status in ("approved", "rejected") and self.outcome is not None:
-            by = ", ".join(self.outcome.get("reviewers") or []) or "-"
-            reason = self.outcome.get("reason")
-            return (
-                f"{self.decision_id} {self.status} (source {self.outcome.get('source')}, "
-                f"reviewers {by})" + (f": {reason}" if reason else "")
-            )
-        if self.status == "pending":
-            how = "counted, event still held" if self.counted else "no answer from the gate"
-            return f"{self.decision_id} pending ({how})"
-        return self.decision_id
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -276,14 +237,14 @@ async def adecide(
         ConfigError: the key file cannot be read.
     """
     from sluice.gate.queue import check_decidable, is_own_event
-    from sluice.gate.signatures import build_decision, read_private_key, sign_decision
+    from sluice.gate.signatures import build_decision, sign_decision
     from sluice.review_wait import Watch
 
     event_id = check_event_id(event_id)
     reason = (reason or "").strip()
     if verdict == "REJECT" and not reason:
         raise ReviewError("reject needs a non-empty --reason")
-    key_file = read_private_key(key)
+    key_file = _read_key(key)
     settings = _settings(settings)
     state, _ = await _load_state(settings, votes=False, timeout_s=timeout_s)
     now = now_ms()
@@ -320,6 +281,13 @@ async def adecide(
         counted=seen.counted,
         outcome=seen.outcome,
     )
+
+
+def _read_key(key: str | Path) -> PrivateKeyFile:
+    """The reviewer's private key file (``~`` expanded; a small local read)."""
+    from sluice.gate.signatures import read_private_key
+
+    return read_private_key(Path(key).expanduser())
 
 
 def _logged(decision: Mapping[str, Any]) -> None:

@@ -1,4 +1,6 @@
-"""Waiting for what the gate makes of one published decision (``wait=True``).
+"""What became of a published decision (:class:`DecisionResult`), and waiting for it.
+
+Used by :mod:`sluice.review` (``wait=True``).
 
 :class:`Watch` assigns every partition of ``workflow.events.approved``,
 ``workflow.events.rejected`` and ``workflow.audit`` (no consumer group, committed
@@ -26,10 +28,55 @@ if TYPE_CHECKING:
 
     from sluice.settings import Settings
 
-__all__ = ["Seen", "Watch", "observe"]
+__all__ = ["DecisionResult", "Seen", "Status", "Watch", "observe"]
 
 #: Outcome reason codes of HeldEvents the gate refused: not a release of the open hold.
 _NOT_A_RELEASE = frozenset({"duplicate_event_id", "content_hash_mismatch"})
+
+
+#: What became of a decision: ``published`` (not waited for), ``approved`` /
+#: ``rejected`` (the event was released so), ``refused`` (the gate did not count it),
+#: ``pending`` (no outcome before the timeout).
+Status = Literal["published", "approved", "rejected", "refused", "pending"]
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """A published decision and, with ``wait``, what the gate made of it."""
+
+    #: The signed Decision record as published.
+    decision: dict[str, Any]
+    status: Status = "published"
+    #: The gate's refusal reason (a :class:`sluice.gate.votes.Refusal` value) when refused.
+    refusal: str | None = None
+    #: Whether the gate counted this vote (seen in its audit records while waiting).
+    counted: bool = False
+    #: The Outcome record of the release (``approved``/``rejected``), else None.
+    outcome: dict[str, Any] | None = None
+
+    @property
+    def decision_id(self) -> str:
+        """The published decision's id."""
+        return str(self.decision["decision_id"])
+
+    def summary(self) -> str:
+        """One line for people: the decision id and what became of it (reviewer text
+        with invisible characters made visible)."""
+        from sluice.gate.marks import visible
+
+        if self.status == "refused":
+            return f"{self.decision_id} refused: {self.refusal}"
+        if self.status in ("approved", "rejected") and self.outcome is not None:
+            by = visible(", ".join(self.outcome.get("reviewers") or [])) or "-"
+            reason = visible(self.outcome.get("reason") or "")
+            return (
+                f"{self.decision_id} {self.status} (source {self.outcome.get('source')}, "
+                f"reviewers {by})" + (f": {reason}" if reason else "")
+            )
+        if self.status == "pending":
+            how = "counted, event still held" if self.counted else "no answer from the gate"
+            return f"{self.decision_id} pending ({how})"
+        return self.decision_id
 
 
 @dataclass(frozen=True)
