@@ -9,7 +9,6 @@ worker decides whether it counts (``--wait`` says what it decided).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +17,6 @@ import typer
 from sluice.cli.options import BootstrapServers
 
 __all__ = ["register"]
-
-log = logging.getLogger(__name__)
 
 review_app = typer.Typer(
     help="Review held events: list, show, approve, reject.", no_args_is_help=True
