@@ -257,6 +257,36 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "alert": "SluiceReviewWaiting",
+        "groups": [
+            {
+                "name": "fires per role: only the role whose events wait, summed over workers",
+                "series": [
+                    ('sluice_held_events{instance="w1:9464",role="security"}', "2+0x30"),
+                    ('sluice_held_events{instance="w2:9464",role="security"}', "1+0x30"),
+                    ('sluice_held_events{instance="w1:9464",role="finance"}', "0+0x30"),
+                ],
+                "evals": [
+                    (10, []),
+                    (
+                        20,
+                        [
+                            {
+                                "labels": {"role": "security"},
+                                "summary": "3 held events have waited 15m for role security",
+                            }
+                        ],
+                    ),
+                ],
+            },
+            {
+                "name": "quiet: holds decided within minutes",
+                "series": [('sluice_held_events{instance="w1:9464",role="security"}', "1 0 1 0 0x26")],
+                "evals": [(20, [])],
+            },
+        ],
+    },
+    {
         "alert": "SluiceThroughputStalled",
         "groups": [
             {

@@ -114,7 +114,9 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
         ),
         held_events=Gauge(
             f"{p}_held_events",
-            "Events currently held for review on this worker.",
+            "Events currently held for review on this worker, by the role first asked to"
+            " decide (a registry role, else other); sum without(role) for the total.",
+            ["role"],
             registry=registry,
         ),
         oldest_held_age=Gauge(

@@ -26,7 +26,7 @@ FIELDS = {f.name for f in dataclasses.fields(Topics)}
 DEFAULT = Topics()
 
 #: The modules behind each principal's commands (those that exist on this tree).
-REVIEW_MODULES = ["cli/review.py", "gate/queue.py"]
+REVIEW_MODULES = ["cli/review.py", "review.py", "review_wait.py", "gate/queue.py"]
 TRACE_MODULES = ["cli/trace.py", "audit/trace.py", "audit/topic.py"]
 AUDIT_MODULES = ["cli/audit.py", "audit/topic.py", "audit/resume.py"]
 

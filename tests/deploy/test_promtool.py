@@ -137,6 +137,15 @@ def test_alertmanager_config(amtool: str) -> None:
         (["severity=warning"], {"sre-tickets"}),
         (["severity=critical", "team=security"], {"security-oncall", "sre-pager"}),
         (["severity=warning", "team=security"], {"security-oncall", "sre-tickets"}),
+        (
+            ["alertname=SluiceReviewWaiting", "severity=warning", "role=security"],
+            {"security-reviewers", "sre-tickets"},
+        ),
+        (
+            ["alertname=SluiceReviewWaiting", "severity=warning", "role=release-manager"],
+            {"release-managers", "sre-tickets"},
+        ),
+        (["alertname=SluiceReviewWaiting", "severity=warning", "role=other"], {"sre-tickets"}),
     ],
 )
 def test_alertmanager_routes_by_severity(

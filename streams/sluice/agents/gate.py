@@ -100,6 +100,7 @@ class GateAgent(Stage):
         self._next_tick = 0.0
         self._committed: list[Effect] = []
         self._gauges_at = 0.0
+        self._held_roles: set[str] = set()
         #: registry generation swapped in / revalidated in a committed transaction
         self._registry_gen = 0
         self._revalidated_gen = 0
@@ -398,13 +399,19 @@ class GateAgent(Stage):
         if not force and mono - self._gauges_at < 5.0:
             return
         self._gauges_at = mono
-        held = 0
+        roles = getattr(self.registry, "roles", None)
+        known = roles if isinstance(roles, frozenset) else frozenset()
+        held = dict.fromkeys(known | {"other"}, 0)  # bounded by the registry
         oldest: int | None = None
         for s in self.states.values():
             for e in s.entries.values():
                 if e.status == "open":
-                    held += 1
+                    held[e.role_label(known)] += 1
                     if oldest is None or e.held_at < oldest:
                         oldest = e.held_at
-        self.metrics.held_events.set(held)
+        if set(held) != self._held_roles:  # roles left the registry: drop their series
+            self.metrics.held_events.clear()
+            self._held_roles = set(held)
+        for role, n in held.items():
+            self.metrics.held_events.labels(role).set(n)
         self.metrics.oldest_held_age.set(0 if oldest is None else max(0, now_ms() - oldest) / 1000)

@@ -1,32 +1,22 @@
 """``sluice review list|show|approve|reject``: the reviewer's side of the gate.
 
-The queue is read from Kafka, never from a worker's memory (what it holds and shows:
+A thin front end to :mod:`sluice.review` (the programmatic reviewer API): the queue is
+read from Kafka, never from a worker's memory (what it holds and shows:
 :mod:`sluice.gate.queue`). ``approve``/``reject`` sign a Decision with the reviewer's
 private key file and publish it to ``workflow.decisions`` keyed by event id; the gate
-worker decides whether it counts.
+worker decides whether it counts (``--wait`` says what it decided).
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import typer
 
 from sluice.cli.options import BootstrapServers
-from sluice.clock import now_ms
-from sluice.gate.queue import ReviewError
-
-if TYPE_CHECKING:
-    from sluice.gate.queue import QueueState
-    from sluice.gate.reviewers import Registry
-    from sluice.settings import Settings
 
 __all__ = ["register"]
-
-log = logging.getLogger(__name__)
 
 review_app = typer.Typer(
     help="Review held events: list, show, approve, reject.", no_args_is_help=True
@@ -54,44 +44,6 @@ def _line(e: Mapping[str, Any]) -> str:
         f"roles={','.join(e['roles'])}  approvals={e['approvals']}/{e['approvals_required']}"
         f"{'  rejections=' + str(e['rejections']) if e['rejections'] else ''}  left={left}"
     )
-
-
-# -- Kafka I/O ----------------------------------------------------------------------
-
-
-def _load_state(
-    settings: Settings,
-    *,
-    votes: bool = True,
-    timeout_s: float = 30.0,
-    on_progress: Callable[[int], None] | None = None,
-) -> QueueState:
-    import asyncio
-
-    from sluice.gate.queue import queue_state, queue_topics
-    from sluice.kafka.reads import read_key_values
-    from sluice.topics import Topics
-
-    topics = Topics.with_prefix(settings.topic_prefix)
-    wanted = queue_topics(topics, votes=votes)
-    records = asyncio.run(
-        read_key_values(settings, wanted, timeout_s=timeout_s, on_progress=on_progress)
-    )
-    return queue_state(topics, records, votes=votes)
-
-
-def _registry(settings: Settings, path: str | None) -> Registry | None:
-    from sluice.gate.reviewers import load_registry
-
-    chosen = path or settings.reviewers_file
-    return load_registry(chosen) if chosen else None
-
-
-def _check_event_id(event_id: str) -> str:
-    try:
-        return str(uuid.UUID(event_id))
-    except ValueError:
-        raise ReviewError("EVENT_ID must be a UUID") from None
 
 
 def _dumps(obj: Any, *, pretty: bool = False) -> str:
@@ -130,20 +82,34 @@ def list_(
     """The review queue, oldest first: rule, risk, roles, votes so far, time left.
 
     A progress line goes to stderr while the topics are read, when it is a terminal
-    (not with --json).
+    (not with --json). When a read hit --timeout, stderr says the list may be partial.
     """
+    import asyncio
+
+    from sluice import review
     from sluice.cli.progress import progress
-    from sluice.gate.queue import queue_entries
     from sluice.settings import load_settings
 
     settings = load_settings(bootstrap_servers=bootstrap_servers)
-    registry = _registry(settings, reviewers)
     with progress("reading the review queue", json_out=json_out) as on_progress:
-        state = _load_state(settings, timeout_s=timeout, on_progress=on_progress)
-    entries = queue_entries(state, now_ms(), role=role, registry=registry)
-    for e in entries:
+        queue = asyncio.run(
+            review.alist(
+                role=role,
+                settings=settings,
+                registry=reviewers,
+                timeout_s=timeout,
+                on_progress=on_progress,
+            )
+        )
+    for e in queue.entries:
         typer.echo(_dumps(e) if json_out else _line(e))
-    if not json_out and not entries:
+    if queue.partial:
+        typer.echo(
+            f"warning: reading the queue hit --timeout {timeout:g}s; this list may be "
+            "partial (raise --timeout)",
+            err=True,
+        )
+    if not json_out and not queue.entries:
         typer.echo("no held events" + (f" for role {role}" if role else ""), err=True)
 
 
@@ -155,25 +121,26 @@ def show(
     reviewers: str = _REVIEWERS,
     timeout: float = _TIMEOUT,
 ) -> None:
-    """One held event: the sanitized event, findings, rule, votes so far."""
-    from sluice.gate.queue import detail_view
+    """One held event: rule, votes so far, then the sanitized event as text with each
+    finding marked ⟦…⟧ⁿ and listed (detector, severity, action, offsets)."""
+    from sluice import review
+    from sluice.gate.marks import render_detail, visible
     from sluice.settings import load_settings
 
-    event_id = _check_event_id(event_id)
     settings = load_settings(bootstrap_servers=bootstrap_servers)
-    registry = _registry(settings, reviewers)
-    state = _load_state(settings, timeout_s=timeout)
-    view = detail_view(state, event_id, now_ms(), registry)
+    view = review.show(event_id, settings=settings, registry=reviewers, timeout_s=timeout)
     if json_out:
         typer.echo(_dumps(view))
         return
     left = "EXPIRED" if view["expired"] else _duration(view["time_left_s"])
-    typer.echo(f"event      {event_id}  ({view['status']})")
+    typer.echo(f"event      {view['event_id']}  ({view['status']})")
     typer.echo(
-        f"kind       {view['kind']}   actor {view['actor_id']}"
-        + (f" on behalf of {view['on_behalf_of']}" if view["on_behalf_of"] else "")
+        f"kind       {view['kind']}   actor {visible(view['actor_id'])}"
+        + (f" on behalf of {visible(view['on_behalf_of'])}" if view["on_behalf_of"] else "")
     )
-    typer.echo(f"rule       {view['rule']}" + (f"  ({view['reason']})" if view["reason"] else ""))
+    typer.echo(
+        f"rule       {view['rule']}" + (f"  ({visible(view['reason'])})" if view["reason"] else "")
+    )
     typer.echo(f"risk       {view['risk']['score']:.2f}")
     typer.echo(
         f"needs      {view['approvals_required']} approval(s) from {', '.join(view['roles'])}; "
@@ -183,21 +150,14 @@ def show(
         got = "?" if r["approved_by"] is None else str(len(r["approved_by"]))
         typer.echo(f"  level {r['level']}: {r['role']} {got}/{r['count']}")
     typer.echo(f"hash       {view['content_hash']}")
-    typer.echo(f"findings   {len(view['findings'])}")
-    for f in view["findings"]:
-        typer.echo(
-            f"  - {f['kind']}/{f['detector']} in {f['field']} [{f['start']}:{f['end']}] "
-            f"{f.get('severity', '')} {f.get('action', '')}"
-        )
     typer.echo(f"votes      {view['approvals']} approve, {view['rejections']} reject")
     for v in view["votes"]:
         mark = {True: "valid", False: f"refused: {v['refusal']}", None: "unchecked"}[v["valid"]]
         typer.echo(
-            f"  - {v['reviewer_id']} {v['verdict']} ({mark})"
-            + (f": {v['reason']}" if v["reason"] else "")
+            f"  - {visible(str(v['reviewer_id']))} {v['verdict']} ({mark})"
+            + (f": {visible(v['reason'])}" if v["reason"] else "")
         )
-    typer.echo("event")
-    typer.echo(_dumps(view["event"], pretty=True))
+    typer.echo(render_detail(view["event"], view["findings"]))
 
 
 def _decide(
@@ -208,69 +168,53 @@ def _decide(
     bootstrap_servers: str | None,
     timeout: float,
     json_out: bool,
+    wait: bool,
 ) -> None:
-    import asyncio
-
-    from sluice.gate.queue import check_decidable, is_own_event
-    from sluice.gate.signatures import build_decision, read_private_key, sign_decision
+    from sluice import review
     from sluice.settings import load_settings
 
-    event_id = _check_event_id(event_id)
-    reason = (reason or "").strip()
-    if verdict == "REJECT" and not reason:
-        raise ReviewError("reject needs a non-empty --reason")
-    key_file = read_private_key(key)
     settings = load_settings(bootstrap_servers=bootstrap_servers)
-    state = _load_state(settings, votes=False, timeout_s=timeout)
-    now = now_ms()
-    # Binds to the bytes actually held, and refuses a record that contradicts itself.
-    held = check_decidable(state, event_id, now)
-    if is_own_event(held, key_file.reviewer_id):
-        typer.echo(
-            "warning: you are this event's actor or principal; the gate will refuse "
-            "this decision (separation of duties)",
-            err=True,
-        )
-    decision = build_decision(
-        event_id=event_id,
-        verdict=verdict,
-        reviewer_id=key_file.reviewer_id,
-        key_id=key_file.key_id,
-        content_hash=held["content_hash"],
+    result = review.decide(
+        "APPROVE" if verdict == "APPROVE" else "REJECT",
+        event_id,
+        key=key,
         reason=reason,
-        decided_at=now,
+        wait=wait,
+        timeout_s=timeout,
+        settings=settings,
+        on_warning=lambda line: typer.echo(f"warning: {line}", err=True),
     )
-    sign_decision(decision, key_file.private_key)
-    asyncio.run(_publish(settings, decision))
-    log.info(
-        "published decision",
-        extra={"decision_id": decision["decision_id"], "event_id": event_id, "verdict": verdict},
-    )
-    typer.echo(_dumps(decision) if json_out else decision["decision_id"])
-
-
-async def _publish(settings: Settings, decision: dict[str, Any]) -> None:
-    from aiokafka.errors import KafkaError
-
-    from sluice.codec import default_codec
-    from sluice.kafka import make_producer
-    from sluice.topics import Topics
-
-    topic = Topics.with_prefix(settings.topic_prefix).decisions
-    value = default_codec().encode("Decision", decision)
-    producer = make_producer(settings, linger_ms=0)
-    try:
-        await producer.start()
-        await producer.send_and_wait(topic, value, key=decision["event_id"].encode())
-    except KafkaError as exc:
-        raise ReviewError(
-            f"cannot publish to {topic} at {settings.bootstrap_servers} ({type(exc).__name__})"
-        ) from None
-    finally:
-        await producer.stop()
+    if json_out:
+        out: dict[str, Any] = {"decision": result.decision} if wait else result.decision
+        if wait:
+            out.update(
+                status=result.status,
+                refusal=result.refusal,
+                counted=result.counted,
+                outcome=result.outcome,
+            )
+        typer.echo(_dumps(out))
+    else:
+        typer.echo(result.summary() if wait else result.decision_id)
+    if result.status == "refused":
+        raise typer.Exit(1)
+    if result.status == "pending":
+        raise typer.Exit(3)
 
 
 _KEY = typer.Option(..., "--key", help="Your private key file (from `sluice keys new`).")
+_WAIT = typer.Option(
+    False,
+    "--wait",
+    help="Wait for the outcome: prints approved/rejected, or the gate's refusal reason "
+    "(exit 1), or pending after --timeout (exit 3).",
+)
+_DECIDE_TIMEOUT = typer.Option(
+    30.0,
+    "--timeout",
+    min=1.0,
+    help="Seconds to spend reading the topics; with --wait, also the longest wait.",
+)
 
 
 @review_app.command("approve")
@@ -280,10 +224,11 @@ def approve(
     reason: str = typer.Option(None, "--reason", help="Why (optional for approve)."),
     json_out: bool = typer.Option(False, "--json", help="Print the signed decision as JSON."),
     bootstrap_servers: BootstrapServers = None,
-    timeout: float = _TIMEOUT,
+    timeout: float = _DECIDE_TIMEOUT,
+    wait: bool = _WAIT,
 ) -> None:
-    """Sign and publish an APPROVE decision; prints its decision id."""
-    _decide("APPROVE", event_id, key, reason, bootstrap_servers, timeout, json_out)
+    """Sign and publish an APPROVE decision; prints its decision id (--wait: the outcome)."""
+    _decide("APPROVE", event_id, key, reason, bootstrap_servers, timeout, json_out, wait)
 
 
 @review_app.command("reject")
@@ -293,10 +238,12 @@ def reject(
     reason: str = typer.Option(None, "--reason", help="Why (required)."),
     json_out: bool = typer.Option(False, "--json", help="Print the signed decision as JSON."),
     bootstrap_servers: BootstrapServers = None,
-    timeout: float = _TIMEOUT,
+    timeout: float = _DECIDE_TIMEOUT,
+    wait: bool = _WAIT,
 ) -> None:
-    """Sign and publish a REJECT decision (needs --reason); prints its decision id."""
-    _decide("REJECT", event_id, key, reason, bootstrap_servers, timeout, json_out)
+    """Sign and publish a REJECT decision (needs --reason); prints its decision id
+    (--wait: the outcome)."""
+    _decide("REJECT", event_id, key, reason, bootstrap_servers, timeout, json_out, wait)
 
 
 def register(app: typer.Typer) -> None:

@@ -84,6 +84,18 @@ class Entry:
             return [(frozenset(self.escalate_roles), self.escalate_approvals or first, 1)]
         return [(frozenset(self.roles), first, 1)]
 
+    def role_label(self, known: frozenset[str]) -> str:
+        """The one role this open hold is counted under in ``sluice_held_events``: the
+        first role of the current phase, lowest level first and in the policy's order,
+        that is in ``known`` (the registry's roles); ``"other"`` when none is. One role
+        per hold, so summing the gauge over roles still counts each hold once."""
+        reqs = self.escalate_requirements if self.escalated else self.requirements
+        if reqs:
+            roles = [role for role, _, _ in sorted(reqs, key=lambda r: r[2])]
+        else:
+            roles = list(self.escalate_roles if self.escalated else self.roles)
+        return next((r for r in roles if r in known), "other")
+
     @classmethod
     def opened(cls, held: dict[str, Any], raw: bytes, content_hash: str, seen: set[str]) -> Entry:
         """A new open entry for the HeldEvent ``held`` (``raw``: its bytes, whose body

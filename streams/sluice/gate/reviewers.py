@@ -141,6 +141,11 @@ class Registry:
         return len(self._by_id)
 
     @property
+    def roles(self) -> frozenset[str]:
+        """Every role some reviewer holds (what bounds the ``role`` metric label)."""
+        return frozenset(r for rv in self._by_id.values() for r in rv.roles)
+
+    @property
     def key_count(self) -> int:
         """Registered keys, revoked or not."""
         return sum(len(r.keys) for r in self._by_id.values())

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from sluice.agents.gate import LOG_APPEND_TIME, GateAgent, closed_ttl_ms
 from sluice.codec import default_codec
+from sluice.gate.reviewers import registry_from_data
 from sluice.http import Health
 from sluice.metrics import create
 from sluice.settings import Settings
@@ -115,3 +116,26 @@ async def test_a_fetched_batch_is_never_overtaken_by_a_timer_commit() -> None:
     a.idle = idle  # type: ignore[method-assign]
     await a.run()
     assert calls == ["batch", "idle"]
+
+
+def test_held_events_gauge_counts_each_hold_once_under_a_registry_role() -> None:
+    prom = CollectorRegistry()
+    a = GateAgent(Settings(), CODEC, create(prom), Health(), REG, Topics.with_prefix(""))
+    a.states = {0: a._new_state()}
+    put(a.states[0], held(approvals=2))  # roles ("rm",): a registry role
+    a._gauges(force=True)
+
+    def samples() -> dict[str, float]:
+        return {
+            s.labels["role"]: s.value
+            for metric in prom.collect()
+            if metric.name == "sluice_held_events"
+            for s in metric.samples
+        }
+
+    got = samples()
+    assert got["rm"] == 1 and got["other"] == 0 and sum(got.values()) == 1
+    assert set(got) == REG.roles | {"other"}, "bounded by the registry"
+    a.reload_registry(registry_from_data({"reviewers": []}))
+    a._gauges(force=True)
+    assert samples() == {"other": 1}, "roles gone from the registry lose their series"
