@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +22,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The worker process handle the chaos tooling uses (start, wait_ready, metrics, stop, kill).
 WorkerProcess = WorkerHandle
+
+
+def run_sluice(
+    env: dict[str, str], *args: str, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``python -m sluice ARGS`` to its end in a subprocess, with ``env`` laid over this
+    process's environment; stdout and stderr captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "sluice", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:

@@ -12,8 +12,6 @@ import base64
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sluice.codec import default_codec
 from sluice.tools.bench.events import make_events
 from sluice.tools.chaos.scenario import Scenario
-from tests.helpers import WorkerProcess, collect, produce, settings_from_env, topics_for
+from tests.helpers import WorkerProcess, collect, produce, run_sluice, settings_from_env, topics_for
 
 pytestmark = pytest.mark.integration
 
@@ -190,12 +188,5 @@ async def test_revoked_key_is_refused_without_restart(
     log_text = (tmp_path / "worker.log").read_text()
     assert "reviewers registry reload refused" in log_text
     # The chains still verify with the control records in them.
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "audit", "verify", "--json"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_sluice(env, "audit", "verify", "--json")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
