@@ -11,7 +11,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from sluice.codec import default_codec
+from sluice.gate.signatures import public_key_to_b64
 from sluice.kafka import make_producer, read_topic
 from sluice.settings import Settings, load_settings
 from sluice.tools.chaos.procs import WorkerHandle
@@ -36,6 +40,29 @@ def run_sluice(
         text=True,
         timeout=timeout,
         check=check,
+    )
+
+
+def reviewers_yaml(keys: dict[str, Ed25519PrivateKey], revoked: set[str]) -> str:
+    """A reviewers registry: each of ``keys`` a release manager with one key
+    (``<id>-k1``), revoked for the ids in ``revoked``."""
+    return yaml.safe_dump(
+        {
+            "reviewers": [
+                {
+                    "id": rid,
+                    "roles": ["release-manager"],
+                    "keys": [
+                        {
+                            "id": f"{rid}-k1",
+                            "public_key": public_key_to_b64(key.public_key()),
+                            "revoked": rid in revoked,
+                        }
+                    ],
+                }
+                for rid, key in keys.items()
+            ]
+        }
     )
 
 

@@ -76,6 +76,13 @@ class ChainState:
         # Where the chain's first record was read (for a break about the whole chain).
         self.first_loc: tuple[int, int] | None = None
 
+    def fail(
+        self, what: str, seq: int, partition: int | None, offset: int | None, detail: str
+    ) -> None:
+        """Record the chain's first break; records waiting beyond it no longer count."""
+        self.brk = BrokenLink(what, self.name, seq, partition, offset, detail)
+        self.pending.clear()
+
     def loc(self, seq: int) -> tuple[int | None, int | None]:
         i = seq - self.base
         if 0 <= i < len(self.locs_p):

@@ -146,15 +146,13 @@ class Verifier:
         last = c.part_last.get(partition)
         if last is not None and seq <= last[0]:
             what = report.DUPLICATE_SEQ if seq == last[0] else report.OUT_OF_ORDER
-            c.brk = BrokenLink(
+            c.fail(
                 what,
-                name,
                 seq,
                 partition,
                 offset,
                 f"seq {seq} follows seq {last[0]} (offset {last[1]}) in partition {partition}",
             )
-            c.pending.clear()
             return
         c.part_last[partition] = (seq, offset)
         sig: str | None = None
@@ -169,28 +167,24 @@ class Verifier:
         elif seq > c.next_seq:
             other = c.pending.get(seq)
             if other is not None:
-                c.brk = BrokenLink(
+                c.fail(
                     report.DUPLICATE_SEQ,
-                    name,
                     seq,
                     partition,
                     offset,
                     f"seq {seq} also at partition {other[1]} offset {other[2]}",
                 )
-                c.pending.clear()
             else:
                 c.pending[seq] = entry
         else:
             p, o = c.loc(seq)
-            c.brk = BrokenLink(
+            c.fail(
                 report.DUPLICATE_SEQ,
-                name,
                 seq,
                 partition,
                 offset,
                 f"seq {seq} already seen at partition {p} offset {o}",
             )
-            c.pending.clear()
 
     def resume(self, chain: str, seq: int, prev_hash: str, partition: int, offset: int) -> None:
         """Start ``chain`` at its checkpoint (``seq``, ``prev_hash``) at ``partition``/
@@ -274,8 +268,7 @@ class Verifier:
                     f"{c.last_cp} without another (appended without the service key?)"
                 )
         if what is not None:
-            c.brk = BrokenLink(what, c.name, seq, partition, offset, detail or what)
-            c.pending.clear()
+            c.fail(what, seq, partition, offset, detail or what)
             return
         if sig is not None:
             c.checkpoints += 1
