@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +43,37 @@ def run_sluice(
     )
 
 
-def reviewers_yaml(keys: dict[str, Ed25519PrivateKey], revoked: set[str]) -> str:
-    """A reviewers registry: each of ``keys`` a release manager with one key
-    (``<id>-k1``), revoked for the ids in ``revoked``."""
-    return yaml.safe_dump(
-        {
-            "reviewers": [
-                {
-                    "id": rid,
-                    "roles": ["release-manager"],
-                    "keys": [
-                        {
-                            "id": f"{rid}-k1",
-                            "public_key": public_key_to_b64(key.public_key()),
-                            "revoked": rid in revoked,
-                        }
-                    ],
-                }
-                for rid, key in keys.items()
-            ]
-        }
-    )
+def reviewers_data(
+    keys: Mapping[str, Ed25519PrivateKey],
+    roles: Mapping[str, Sequence[str]] | None = None,
+    *,
+    key_suffix: str = "k1",
+    revoked: Collection[str] = (),
+) -> dict[str, Any]:
+    """A reviewers registry document: each reviewer of ``keys`` with one key
+    (``<id>-<key_suffix>``), the roles ``roles`` gives it (default: release manager),
+    revoked for the ids in ``revoked``."""
+    return {
+        "reviewers": [
+            {
+                "id": rid,
+                "roles": list(roles[rid]) if roles is not None else ["release-manager"],
+                "keys": [
+                    {
+                        "id": f"{rid}-{key_suffix}",
+                        "public_key": public_key_to_b64(key.public_key()),
+                        "revoked": rid in revoked,
+                    }
+                ],
+            }
+            for rid, key in keys.items()
+        ]
+    }
+
+
+def reviewers_yaml(keys: Mapping[str, Ed25519PrivateKey], revoked: Collection[str]) -> str:
+    """:func:`reviewers_data` as YAML text, for a registry file."""
+    return yaml.safe_dump(reviewers_data(keys, revoked=revoked))
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:

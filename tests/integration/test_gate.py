@@ -7,7 +7,6 @@ each refused decision is counted and never applied; each release happens once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.codec import default_codec
 from sluice.gate.signatures import build_decision, sign_decision
@@ -26,6 +24,7 @@ from tests.helpers import (
     WorkerProcess,
     collect,
     produce,
+    reviewers_data,
     settings_from_env,
     topics_for,
     wait_for_count,
@@ -60,25 +59,7 @@ REVIEWERS = {  # id → roles
 
 def _keys() -> tuple[dict[str, Ed25519PrivateKey], dict[str, Any]]:
     keys = {rid: Ed25519PrivateKey.generate() for rid in REVIEWERS}
-    registry = {
-        "reviewers": [
-            {
-                "id": rid,
-                "roles": roles,
-                "keys": [
-                    {
-                        "id": f"{rid}-k1",
-                        "public_key": base64.b64encode(
-                            keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-                        ).decode(),
-                        "revoked": rid == "rev",
-                    }
-                ],
-            }
-            for rid, roles in REVIEWERS.items()
-        ]
-    }
-    return keys, registry
+    return keys, reviewers_data(keys, REVIEWERS, revoked={"rev"})
 
 
 def _refused(metrics: str) -> dict[str, float]:
