@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from sluice.codec import default_codec
+from sluice.gate.signatures import public_key_to_b64
 from sluice.kafka import make_producer, read_topic
 from sluice.settings import Settings, load_settings
 from sluice.tools.chaos.procs import WorkerHandle
@@ -19,6 +26,54 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The worker process handle the chaos tooling uses (start, wait_ready, metrics, stop, kill).
 WorkerProcess = WorkerHandle
+
+
+def run_sluice(
+    env: dict[str, str], *args: str, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``python -m sluice ARGS`` to its end in a subprocess, with ``env`` laid over this
+    process's environment; stdout and stderr captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "sluice", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def reviewers_data(
+    keys: Mapping[str, Ed25519PrivateKey],
+    roles: Mapping[str, Sequence[str]] | None = None,
+    *,
+    key_suffix: str = "k1",
+    revoked: Collection[str] = (),
+) -> dict[str, Any]:
+    """A reviewers registry document: each reviewer of ``keys`` with one key
+    (``<id>-<key_suffix>``), the roles ``roles`` gives it (default: release manager),
+    revoked for the ids in ``revoked``."""
+    return {
+        "reviewers": [
+            {
+                "id": rid,
+                "roles": list(roles[rid]) if roles is not None else ["release-manager"],
+                "keys": [
+                    {
+                        "id": f"{rid}-{key_suffix}",
+                        "public_key": public_key_to_b64(key.public_key()),
+                        "revoked": rid in revoked,
+                    }
+                ],
+            }
+            for rid, key in keys.items()
+        ]
+    }
+
+
+def reviewers_yaml(keys: Mapping[str, Ed25519PrivateKey], revoked: Collection[str]) -> str:
+    """:func:`reviewers_data` as YAML text, for a registry file."""
+    return yaml.safe_dump(reviewers_data(keys, revoked=revoked))
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:

@@ -7,7 +7,6 @@ each refused decision is counted and never applied; each release happens once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.codec import default_codec
 from sluice.gate.signatures import build_decision, sign_decision
@@ -26,6 +24,7 @@ from tests.helpers import (
     WorkerProcess,
     collect,
     produce,
+    reviewers_data,
     settings_from_env,
     topics_for,
     wait_for_count,
@@ -60,25 +59,7 @@ REVIEWERS = {  # id → roles
 
 def _keys() -> tuple[dict[str, Ed25519PrivateKey], dict[str, Any]]:
     keys = {rid: Ed25519PrivateKey.generate() for rid in REVIEWERS}
-    registry = {
-        "reviewers": [
-            {
-                "id": rid,
-                "roles": roles,
-                "keys": [
-                    {
-                        "id": f"{rid}-k1",
-                        "public_key": base64.b64encode(
-                            keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-                        ).decode(),
-                        "revoked": rid == "rev",
-                    }
-                ],
-            }
-            for rid, roles in REVIEWERS.items()
-        ]
-    }
-    return keys, registry
+    return keys, reviewers_data(keys, REVIEWERS, revoked={"rev"})
 
 
 def _refused(metrics: str) -> dict[str, float]:
@@ -93,18 +74,8 @@ def _refused(metrics: str) -> dict[str, float]:
 async def test_quorum_reject_expiry_and_refusals(
     sluice_env: dict[str, str], tmp_path: Path
 ) -> None:
-    keys, registry = _keys()
-    (tmp_path / "reviewers.yaml").write_text(yaml.safe_dump(registry))
-    (tmp_path / "policy.yaml").write_text(POLICY)
-    env = {
-        **sluice_env,
-        "SLUICE_REVIEWERS_FILE": str(tmp_path / "reviewers.yaml"),
-        "SLUICE_POLICY_FILE": str(tmp_path / "policy.yaml"),
-    }
-    settings = settings_from_env(env)
-    topics = topics_for(env)
     # Signed decisions as the chaos tooling makes them (key ids "<reviewer>-k1").
-    scn = Scenario(env=env, settings=settings, topics=topics, workdir=tmp_path, keys=keys)
+    env, settings, topics, scn = await _setup(sluice_env, tmp_path, POLICY)
     codec = default_codec()
     now = time.time_ns() // 1_000_000
     base = make_events(3, held_share=0.0, seed=11, now_ms=now)
@@ -150,7 +121,7 @@ async def test_quorum_reject_expiry_and_refusals(
             key_id="zed-k1",
             content_hash=h1["content_hash"],
         )
-        unknown["signature"] = sign_decision(unknown, keys["carol"])
+        unknown["signature"] = sign_decision(unknown, scn.keys["carol"])
         bad.append(codec.encode("Decision", unknown))  # unknown_reviewer
         stream = [(default_codec().decode("Decision", d)["event_id"].encode(), d) for d in bad]
         stream += [(b"not-the-event-id", scn.decision(h1, "frank"))]  # malformed: misrouted
@@ -243,11 +214,12 @@ def _metric(metrics: str, prefix: str) -> float:
 
 
 async def _setup(
-    sluice_env: dict[str, str], tmp_path: Path
+    sluice_env: dict[str, str], tmp_path: Path, policy: str = HARDENING_POLICY
 ) -> tuple[dict[str, str], Any, Any, Scenario]:
+    """A worker environment with the test reviewers and ``policy``, and its scenario."""
     keys, registry = _keys()
     (tmp_path / "reviewers.yaml").write_text(yaml.safe_dump(registry))
-    (tmp_path / "policy.yaml").write_text(HARDENING_POLICY)
+    (tmp_path / "policy.yaml").write_text(policy)
     env = {
         **sluice_env,
         "SLUICE_REVIEWERS_FILE": str(tmp_path / "reviewers.yaml"),

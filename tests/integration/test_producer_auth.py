@@ -188,7 +188,7 @@ async def test_non_utf8_header_name_is_not_poison(
     raises on every fetch of the partition) reaches the DLQ; the next record flows."""
     from aiokafka import AIOKafkaProducer
 
-    from tests.unit.test_producers import _crafted_batch
+    from tests.unit.producers.test_producers import _crafted_batch
 
     registry, key_file = _files(tmp_path)
     env = {**sluice_env, "SLUICE_PRODUCERS_FILE": str(registry)}

@@ -8,25 +8,28 @@ registry in force; every swap is an audit record on the gate's chain.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.codec import default_codec
 from sluice.tools.bench.events import make_events
 from sluice.tools.chaos.scenario import Scenario
-from tests.helpers import WorkerProcess, collect, produce, settings_from_env, topics_for
+from tests.helpers import (
+    WorkerProcess,
+    collect,
+    produce,
+    reviewers_yaml,
+    run_sluice,
+    settings_from_env,
+    topics_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,29 +43,6 @@ default:
 """
 
 REVIEWERS = ("carol", "erin", "frank", "gina")
-
-
-def registry_doc(keys: dict[str, Ed25519PrivateKey], revoked: set[str]) -> str:
-    return yaml.safe_dump(
-        {
-            "reviewers": [
-                {
-                    "id": rid,
-                    "roles": ["release-manager"],
-                    "keys": [
-                        {
-                            "id": f"{rid}-k1",
-                            "public_key": base64.b64encode(
-                                keys[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-                            ).decode(),
-                            "revoked": rid in revoked,
-                        }
-                    ],
-                }
-                for rid in REVIEWERS
-            ]
-        }
-    )
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -84,7 +64,7 @@ async def test_revoked_key_is_refused_without_restart(
 ) -> None:
     keys = {rid: Ed25519PrivateKey.generate() for rid in REVIEWERS}
     reg = tmp_path / "reviewers.yaml"
-    reg.write_text(registry_doc(keys, set()))
+    reg.write_text(reviewers_yaml(keys, set()))
     (tmp_path / "policy.yaml").write_text(POLICY)
     env = {
         **sluice_env,
@@ -127,7 +107,7 @@ async def test_revoked_key_is_refused_without_restart(
 
         # 1. File change, no signal: erin's key is revoked while the worker runs.
         await vote(h1, "carol")
-        text = registry_doc(keys, {"erin"})
+        text = reviewers_yaml(keys, {"erin"})
         write_atomically(reg, text)
         hashes.append(hashlib.sha256(text.encode()).hexdigest())
         await wait_until(lambda: reloads("ok") == 1)
@@ -146,7 +126,7 @@ async def test_revoked_key_is_refused_without_restart(
 
         # 3. SIGHUP right after writing: frank revoked. A timed poll reads a changed file
         #    only after a second poll saw it unchanged; the signal loads it at once.
-        text = registry_doc(keys, {"erin", "frank"})
+        text = reviewers_yaml(keys, {"erin", "frank"})
         write_atomically(reg, text)
         hashes.append(hashlib.sha256(text.encode()).hexdigest())
         assert worker.proc is not None
@@ -190,12 +170,5 @@ async def test_revoked_key_is_refused_without_restart(
     log_text = (tmp_path / "worker.log").read_text()
     assert "reviewers registry reload refused" in log_text
     # The chains still verify with the control records in them.
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "audit", "verify", "--json"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_sluice(env, "audit", "verify", "--json")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from sluice.kafka import create_topics, describe_topic_configs
 from sluice.topics import TIMESTAMP_TYPE, config_drift
-from tests.helpers import WorkerProcess, settings_from_env, topics_for
+from tests.helpers import WorkerProcess, run_sluice, settings_from_env, topics_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +20,7 @@ pytestmark = pytest.mark.integration
 async def test_gate_topics_must_be_co_partitioned(sluice_env: dict[str, str]) -> None:
     settings = settings_from_env(sluice_env)
     await create_topics(settings, names=[topics_for(sluice_env).decisions], partitions=3)
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "run", "--metrics-port", "0"],
-        env={**os.environ, **sluice_env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_sluice(sluice_env, "run", "--metrics-port", "0")
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("sluice: error: the gate needs co-partitioned topics")
@@ -40,14 +30,7 @@ async def test_gate_topics_must_be_co_partitioned(sluice_env: dict[str, str]) ->
 def test_bad_policy_refuses_to_start(sluice_env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "policy.yaml"
     bad.write_text("rules:\n  - name: broken-rule\n    when: event.kind ==\n    allow: {}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "run", "--policy", str(bad)],
-        env={**os.environ, **sluice_env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_sluice(sluice_env, "run", "--policy", str(bad))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("sluice: error:") and "broken-rule" in lines[-1]
@@ -75,14 +58,7 @@ async def test_decisions_topic_without_log_append_time_refuses_to_start(
         )
     finally:
         await admin.close()
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "run", "--metrics-port", "0"],
-        env={**os.environ, **sluice_env},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    proc = run_sluice(sluice_env, "run", "--metrics-port", "0", timeout=90)
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(
@@ -97,14 +73,7 @@ async def test_topics_create_sets_the_table_and_a_worker_warns_on_drift(
 ) -> None:
     settings = settings_from_env(sluice_env)
     topics = topics_for(sluice_env)
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "topics", "create", "--json"],
-        env={**os.environ, **sluice_env},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    )
+    proc = run_sluice(sluice_env, "topics", "create", "--json", timeout=90, check=True)
     lines = [orjson.loads(line) for line in proc.stdout.splitlines()]
     assert {r["topic"] for r in lines} == set(topics.all())
     assert all(r["status"] == "created" and r["differs"] == [] for r in lines)
@@ -134,14 +103,7 @@ async def test_topics_create_sets_the_table_and_a_worker_warns_on_drift(
         )
     finally:
         await admin.close()
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "topics", "create", "--json"],
-        env={**os.environ, **sluice_env},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    )
+    proc = run_sluice(sluice_env, "topics", "create", "--json", timeout=90, check=True)
     differs = {
         r["topic"]: r["differs"]
         for r in map(orjson.loads, proc.stdout.splitlines())

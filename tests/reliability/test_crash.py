@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from sluice.tools.chaos.runs import crash_run
 from sluice.tools.chaos.scenario import Scenario
+from tests.helpers import run_sluice
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -34,12 +32,5 @@ async def test_sigkill_three_times_mid_stream(scenario: Scenario) -> None:
     assert acc["released_from_hold"] >= report.decisions_sent
     # The audit chains survived three SIGKILLs: every chain continues from its committed
     # head (no gap, no fork), and matches the heads the consumer groups committed.
-    verify = subprocess.run(
-        [sys.executable, "-m", "sluice", "audit", "verify", "--json"],
-        env={**os.environ, **scenario.env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    verify = run_sluice(scenario.env, "audit", "verify", "--json", timeout=300)
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +37,7 @@ from sluice.tools.chaos.load import encode_events, pace
 from sluice.tools.chaos.procs import WorkerHandle
 from sluice.tools.chaos.scenario import Scenario
 from sluice.tools.dev.broker import KafkaBroker, free_port
+from tests.helpers import run_sluice
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -215,14 +213,7 @@ async def test_gate_releases_after_not_enough_replicas(
     assert acc.ok, acc.as_dict()
     assert code == 0
     # The audit chains verify against the committed heads, signatures checked.
-    verify = subprocess.run(
-        [sys.executable, "-m", "sluice", "audit", "verify", "--json"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    verify = run_sluice(env, "audit", "verify", "--json", timeout=300)
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
     report = json.loads(verify.stdout)
     assert report["signatures_checked"] and report["checkpoints"] > 0

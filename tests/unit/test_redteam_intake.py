@@ -14,7 +14,7 @@ import pytest
 
 from sluice.errors import ErrorCode
 from sluice.pipeline import Intake
-from tests.unit.test_producers import (  # noqa: F401 - fixtures
+from tests.unit.producers.test_producers import (  # noqa: F401 - fixtures
     HEADER_KEY,
     HEADER_SIG,
     INVOICE,

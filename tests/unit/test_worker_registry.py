@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.errors import ConfigError
 from sluice.gate.reviewers import Registry, registry_from_data
@@ -19,31 +16,9 @@ from sluice.kafka import TopicReport
 from sluice.settings import load_settings
 from sluice.topics import TOPIC_CONFIGS, Topics
 from sluice.worker import Worker, check_topic_configs, swap_registry
+from tests.helpers import reviewers_yaml
 
 KEYS = {rid: Ed25519PrivateKey.generate() for rid in ("carol", "erin")}
-
-
-def registry_text(revoked: set[str]) -> str:
-    return yaml.safe_dump(
-        {
-            "reviewers": [
-                {
-                    "id": rid,
-                    "roles": ["release-manager"],
-                    "keys": [
-                        {
-                            "id": f"{rid}-k1",
-                            "public_key": base64.b64encode(
-                                key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-                            ).decode(),
-                            "revoked": rid in revoked,
-                        }
-                    ],
-                }
-                for rid, key in KEYS.items()
-            ]
-        }
-    )
 
 
 class State:
@@ -93,7 +68,7 @@ def test_swap_registry_without_reload_registry_swaps_agent_and_states() -> None:
 @pytest.fixture
 def worker(tmp_path: Path) -> tuple[Worker, Path]:
     path = tmp_path / "reviewers.yaml"
-    path.write_text(registry_text(set()))
+    path.write_text(reviewers_yaml(KEYS, set()))
     settings = load_settings(
         reviewers_file=path, data_dir=tmp_path / "data", fingerprint_key="k" * 16
     )
@@ -122,7 +97,7 @@ async def test_reload_swaps_audits_and_counts(
     assert before.key_live(*vote_key)
 
     assert await w.reload_registry(force=True) is False  # unchanged
-    path.write_text(registry_text({"erin"}))
+    path.write_text(reviewers_yaml(KEYS, {"erin"}))
     caplog.set_level(logging.INFO, logger="sluice.worker")
     assert await w.reload_registry(force=True) is True
     now = w.registry_file.current

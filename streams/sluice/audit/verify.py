@@ -1,7 +1,10 @@
 """Verification of audit chains read back from the topic: pure, streaming, first break.
 
-Records of many chains interleave in ``workflow.audit``, and one chain's records spread
-over the topic's partitions (the key is the event id), so the verifier:
+Records of many chains interleave in ``workflow.audit``: a worker writes each chain's
+records to the audit partition of the chain's source partition (modulo the audit
+topic's partitions), so one partition holds several chains, and a chain whose records
+were written while the partition count differed spreads over more than one. The
+verifier therefore:
 
 - groups records by ``chain`` and puts each chain back in ``seq`` order (records that
   arrive early wait in a small buffer); within one partition a chain's seqs must only
@@ -29,12 +32,12 @@ can be trusted, and the location (partition, offset) is where an operator starts
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sluice.audit import report
-from sluice.audit.chain import GENESIS_HASH, ChainHead, checkpoint_message, record_hash
+from sluice.audit.chain import ChainHead, checkpoint_message, record_hash
+from sluice.audit.chain_state import SIG_OK, SIG_UNCHECKED, ChainState, Entry, end_break
 from sluice.audit.report import BrokenLink, ChainReport, VerifyReport
 
 if TYPE_CHECKING:
@@ -42,69 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Verifier", "verify_records"]
 
-# Checkpoint signature states.
-_SIG_OK = "ok"
-_SIG_UNCHECKED = "unchecked"  # no public keys were given
 _MAX_MALFORMED_KEPT = 100
-
-
-# An entry waiting for its turn: seq, partition, offset, stored hash, prev_hash,
-# whether the stored hash matches the content, checkpoint signature state (or None).
-_Entry = tuple[int, int, int, str, str, bool, str | None]
-
-
-class _Chain:
-    __slots__ = (
-        "anchor",
-        "anchor_hit",
-        "base",
-        "brk",
-        "checkpoints",
-        "cp_hash",
-        "cp_verified",
-        "first_loc",
-        "last_cp",
-        "last_hash",
-        "locs_o",
-        "locs_p",
-        "name",
-        "next_seq",
-        "part_last",
-        "pending",
-        "records",
-        "resume_at",
-        "unsigned",
-    )
-
-    def __init__(self, name: str, anchor: ChainHead | None) -> None:
-        self.name = name
-        self.records = 0
-        self.next_seq = 0
-        self.last_hash = GENESIS_HASH
-        self.pending: dict[int, _Entry] = {}
-        self.part_last: dict[int, tuple[int, int]] = {}
-        self.brk: BrokenLink | None = None
-        self.checkpoints = 0
-        self.cp_verified = 0
-        self.last_cp: int | None = None
-        self.cp_hash: str | None = None  # of the last signature-verified checkpoint
-        self.base = 0  # seq of locs[0], and where a resumed chain resumed
-        self.resume_at: tuple[int, int] | None = None
-        # Location of every verified record, indexed by seq - base (16 bytes per record).
-        self.locs_p = array("q")
-        self.locs_o = array("q")
-        self.anchor = anchor
-        self.anchor_hit: bool | None = None
-        # Records applied since the last checkpoint (or since seq 0).
-        self.unsigned = 0
-        # Where the chain's first record was read (for a break about the whole chain).
-        self.first_loc: tuple[int, int] | None = None
-
-    def loc(self, seq: int) -> tuple[int | None, int | None]:
-        i = seq - self.base
-        if 0 <= i < len(self.locs_p):
-            return self.locs_p[i], self.locs_o[i]
-        return None, None
 
 
 class Verifier:
@@ -137,7 +78,7 @@ class Verifier:
         self._anchors = dict(anchors or {})
         self._allowed = frozenset(chains) if chains is not None else None
         self._max_unsigned = max_unsigned if self._keys else None
-        self._chains: dict[str, _Chain] = {}
+        self._chains: dict[str, ChainState] = {}
         self._records = 0
         self._malformed: list[BrokenLink] = []
         self._malformed_count = 0
@@ -187,7 +128,7 @@ class Verifier:
                 return
         self._records += 1
         if c is None:
-            c = self._chains[name] = _Chain(name, self._anchors.get(name))
+            c = self._chains[name] = ChainState(name, self._anchors.get(name))
             c.first_loc = (partition, offset)
             if self._allowed is not None and name not in self._allowed:
                 c.brk = BrokenLink(
@@ -205,21 +146,19 @@ class Verifier:
         last = c.part_last.get(partition)
         if last is not None and seq <= last[0]:
             what = report.DUPLICATE_SEQ if seq == last[0] else report.OUT_OF_ORDER
-            c.brk = BrokenLink(
+            c.fail(
                 what,
-                name,
                 seq,
                 partition,
                 offset,
                 f"seq {seq} follows seq {last[0]} (offset {last[1]}) in partition {partition}",
             )
-            c.pending.clear()
             return
         c.part_last[partition] = (seq, offset)
         sig: str | None = None
         if record.get("transition") == "checkpoint" or record.get("stage") == "checkpoint":
             sig = self._check_signature(name, seq, prev, record)
-        entry: _Entry = (seq, partition, offset, stored, prev, computed == stored, sig)
+        entry: Entry = (seq, partition, offset, stored, prev, computed == stored, sig)
         if seq == c.next_seq:
             self._apply(c, entry)
             pending = c.pending
@@ -228,34 +167,30 @@ class Verifier:
         elif seq > c.next_seq:
             other = c.pending.get(seq)
             if other is not None:
-                c.brk = BrokenLink(
+                c.fail(
                     report.DUPLICATE_SEQ,
-                    name,
                     seq,
                     partition,
                     offset,
                     f"seq {seq} also at partition {other[1]} offset {other[2]}",
                 )
-                c.pending.clear()
             else:
                 c.pending[seq] = entry
         else:
             p, o = c.loc(seq)
-            c.brk = BrokenLink(
+            c.fail(
                 report.DUPLICATE_SEQ,
-                name,
                 seq,
                 partition,
                 offset,
                 f"seq {seq} already seen at partition {p} offset {o}",
             )
-            c.pending.clear()
 
     def resume(self, chain: str, seq: int, prev_hash: str, partition: int, offset: int) -> None:
         """Start ``chain`` at its checkpoint (``seq``, ``prev_hash``) at ``partition``/
         ``offset``, which must still be read and verifies like any record. The chain's
         earlier seqs are skipped in other partitions and before it in its own."""
-        c = self._chains[chain] = _Chain(chain, self._anchors.get(chain))
+        c = self._chains[chain] = ChainState(chain, self._anchors.get(chain))
         c.next_seq = c.base = seq
         c.last_hash = prev_hash
         c.resume_at = c.first_loc = (partition, offset)
@@ -286,7 +221,7 @@ class Verifier:
         if signature is None:
             return report.UNSIGNED_CHECKPOINT
         if not self._keys:
-            return _SIG_UNCHECKED
+            return SIG_UNCHECKED
         key = self._keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
             return report.UNKNOWN_KEY
@@ -295,9 +230,9 @@ class Verifier:
         from sluice.audit.keys import verify_signature
 
         message = checkpoint_message(chain, seq, prev, at, key_id)
-        return _SIG_OK if verify_signature(key, bytes(signature), message) else report.BAD_SIGNATURE
+        return SIG_OK if verify_signature(key, bytes(signature), message) else report.BAD_SIGNATURE
 
-    def _apply(self, c: _Chain, entry: _Entry) -> None:
+    def _apply(self, c: ChainState, entry: Entry) -> None:
         seq, partition, offset, stored, prev, hash_ok, sig = entry
         what = detail = None
         if not hash_ok:
@@ -312,7 +247,7 @@ class Verifier:
                 if seq
                 else "prev_hash of seq 0 is not the genesis hash"
             )
-        elif sig is not None and sig not in (_SIG_OK, _SIG_UNCHECKED):
+        elif sig is not None and sig not in (SIG_OK, SIG_UNCHECKED):
             what = sig
             detail = {
                 report.UNSIGNED_CHECKPOINT: "a checkpoint without a signature",
@@ -333,13 +268,12 @@ class Verifier:
                     f"{c.last_cp} without another (appended without the service key?)"
                 )
         if what is not None:
-            c.brk = BrokenLink(what, c.name, seq, partition, offset, detail or what)
-            c.pending.clear()
+            c.fail(what, seq, partition, offset, detail or what)
             return
         if sig is not None:
             c.checkpoints += 1
-            c.cp_verified += sig == _SIG_OK
-            c.cp_hash = stored if sig == _SIG_OK else None
+            c.cp_verified += sig == SIG_OK
+            c.cp_hash = stored if sig == SIG_OK else None
             c.last_cp = seq
             c.unsigned = 0
         else:
@@ -368,7 +302,9 @@ class Verifier:
         bounds = bounds or {}
         chains: dict[str, ChainReport] = {}
         for name, c in self._chains.items():
-            brk = c.brk or self._end_break(c, bounds.get(name), complete=complete_bounds)
+            brk = c.brk or end_break(
+                c, bounds.get(name), complete=complete_bounds, max_unsigned=self._max_unsigned
+            )
             chains[name] = ChainReport(
                 chain=name,
                 records=c.records,
@@ -398,76 +334,6 @@ class Verifier:
             missing=missing,
             key_ids=sorted(self._keys),
         )
-
-    def _end_break(
-        self, c: _Chain, bound: ChainHead | None, *, complete: bool = False
-    ) -> BrokenLink | None:
-        if c.pending:
-            seq = min(c.pending)
-            entry = c.pending[seq]
-            return BrokenLink(
-                report.SEQ_GAP,
-                c.name,
-                c.next_seq,
-                entry[1],
-                entry[2],
-                f"seq {c.next_seq} is missing; the chain resumes at seq {seq}",
-            )
-        anchor = c.anchor
-        if anchor is not None and anchor.seq > 0:
-            if c.next_seq < anchor.seq:
-                p, o = c.loc(c.next_seq - 1)
-                return BrokenLink(
-                    report.TRUNCATED,
-                    c.name,
-                    c.next_seq,
-                    p,
-                    o,
-                    f"the chain ends before seq {c.next_seq}; its expected head is at seq "
-                    f"{anchor.seq}",
-                )
-            if not c.anchor_hit:
-                p, o = c.loc(anchor.seq - 1)
-                return BrokenLink(
-                    report.HEAD_MISMATCH,
-                    c.name,
-                    anchor.seq - 1,
-                    p,
-                    o,
-                    "the record at the expected head has a different hash (tail rewritten)",
-                )
-        if self._max_unsigned is not None and c.next_seq > 0 and c.cp_verified == 0:
-            p, o = c.first_loc or (None, None)
-            return BrokenLink(
-                report.NO_CHECKPOINT,
-                c.name,
-                0,
-                p,
-                o,
-                f"none of the chain's {c.next_seq} records is a signed checkpoint",
-            )
-        if bound is None and complete and c.next_seq > 0:
-            p, o = c.first_loc or (None, None)
-            return BrokenLink(
-                report.NO_COMMITTED_HEAD,
-                c.name,
-                0,
-                p,
-                o,
-                f"seq 0..{c.next_seq - 1} of a chain no writer committed a head for "
-                "(forged, or the workers use other consumer groups)",
-            )
-        if bound is not None and c.next_seq > bound.seq:
-            p, o = c.loc(bound.seq)
-            return BrokenLink(
-                report.AFTER_HEAD,
-                c.name,
-                bound.seq,
-                p,
-                o,
-                f"seq {bound.seq}..{c.next_seq - 1} lie beyond the head its writer committed",
-            )
-        return None
 
 
 def verify_records(

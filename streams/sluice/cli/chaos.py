@@ -23,18 +23,13 @@ def _base_env(bootstrap_servers: str | None) -> dict[str, str]:
     import uuid
 
     from sluice.settings import load_settings
+    from sluice.tools.chaos.procs import worker_env
 
     settings = load_settings(
         **({"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {})
     )
     prefix = f"chaos-{uuid.uuid4().hex[:8]}."
-    return {
-        "SLUICE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "SLUICE_TOPIC_PREFIX": prefix,
-        "SLUICE_GROUP_ID": f"{prefix}intake",
-        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
-        "SLUICE_FINGERPRINT_KEY": uuid.uuid4().hex,
-    }
+    return worker_env(settings.bootstrap_servers, prefix, uuid.uuid4().hex)
 
 
 def _emit(result: dict[str, object], json_out: bool) -> None:

@@ -34,7 +34,6 @@ The public half goes into the reviewers registry (``sluice.gate.reviewers``).
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import os
@@ -53,6 +52,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from sluice.clock import now_ms
 from sluice.errors import ConfigError
+from sluice.keytext import decode_b64_key
 
 __all__ = [
     "DECISION_FIELDS",
@@ -200,20 +200,8 @@ def public_key_from_b64(text: Any) -> Ed25519PublicKey:
     Raises:
         ValueError: not strict base64 of exactly 32 bytes.
     """
-    raw = _b64_32(text, "public key")
+    raw = decode_b64_key(text, _RAW_KEY_LEN, "public key")
     return Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _b64_32(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise ValueError(f"{what} must be a base64 string")
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{what} is not valid base64") from None
-    if len(raw) != _RAW_KEY_LEN:
-        raise ValueError(f"{what} must be {_RAW_KEY_LEN} bytes, got {len(raw)}")
-    return raw
 
 
 @dataclass(frozen=True)
@@ -304,7 +292,7 @@ def read_private_key(path: str | os.PathLike[str]) -> PrivateKeyFile:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"key file {target}: {name} is missing or empty")
     try:
-        raw = _b64_32(data.get("private_key"), "private_key")
+        raw = decode_b64_key(data.get("private_key"), _RAW_KEY_LEN, "private_key")
     except ValueError as exc:
         raise ConfigError(f"key file {target}: {exc}") from None
     return PrivateKeyFile(

@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sluice.errors import ConfigError
 from sluice.identity import fold_id
+from sluice.keytext import decode_b64_key
 from sluice.producers.registry import ProducerKey, ProducerRegistry
-from sluice.producers.wire import ALGORITHMS, KEY_ID, MIN_SECRET_BYTES, decode_b64_key
+from sluice.producers.wire import ALGORITHMS, KEY_ID, MIN_SECRET_BYTES
 
 __all__ = ["load_producers", "producers_from_data"]
 

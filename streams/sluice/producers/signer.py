@@ -12,6 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.errors import ConfigError
+from sluice.keytext import decode_b64_key
 from sluice.producers.wire import (
     ALGORITHMS,
     HEADER_KEY,
@@ -20,7 +21,6 @@ from sluice.producers.wire import (
     KEY_ID,
     MIN_SECRET_BYTES,
     Algorithm,
-    decode_b64_key,
     signing_prefix,
 )
 

@@ -7,11 +7,9 @@ Shared by the intake side (:mod:`sluice.producers.registry`) and the producer si
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import struct
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = [
     "ALGORITHMS",
@@ -23,7 +21,6 @@ __all__ = [
     "MIN_SECRET_BYTES",
     "TAG_LEN",
     "Algorithm",
-    "decode_b64_key",
     "signing_bytes",
     "signing_prefix",
 ]
@@ -59,21 +56,3 @@ def signing_prefix(key_id: str, topic: str, key: bytes | None) -> bytes:
     top = topic.encode()
     k = b"\x00" if key is None else b"\x01" + _U32.pack(len(key)) + key
     return b"".join((DOMAIN_TAG, _U32.pack(len(kid)), kid, _U32.pack(len(top)), top, k))
-
-
-def decode_b64_key(text: Any, n: int, what: str) -> bytes:
-    """``n`` raw key bytes from standard base64 text.
-
-    Raises:
-        ValueError: not a string, not base64, or not ``n`` bytes (names ``what``, never
-            the text).
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"{what} must be a base64 string")
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{what} is not valid base64") from None
-    if len(raw) != n:
-        raise ValueError(f"{what} must be {n} bytes, got {len(raw)}")
-    return raw

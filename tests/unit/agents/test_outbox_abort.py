@@ -17,34 +17,16 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.structs import OffsetAndMetadata
-from prometheus_client import CollectorRegistry
 
-from sluice.agents import base
 from sluice.agents.base import Stage
 from sluice.agents.control import append_control_audit
 from sluice.audit.chain import ChainHead, ChainWriter
-from sluice.codec import default_codec
-from sluice.http import Health
-from sluice.kafka import outbox
 from sluice.kafka.heads import partition_heads
 from sluice.kafka.outbox import DeliveryFailed, Outbox
-from sluice.metrics import create
-from sluice.settings import load_settings
+from tests.unit.agents.fakes import FakeBatch, FakeStage, aborted, speed_up_restarts
 
 IN0 = TopicPartition("in", 0)
 IN1 = TopicPartition("in", 1)
-
-
-class FakeBatch:
-    def __init__(self) -> None:
-        self.values: list[bytes | None] = []
-
-    def append(self, *, timestamp: Any, key: bytes | None, value: bytes | None) -> object:
-        self.values.append(value)
-        return object()
-
-    def record_count(self) -> int:
-        return len(self.values)
 
 
 class TxnProducer:
@@ -131,26 +113,11 @@ class Rec:
         self.offset = offset
 
 
-class Probe(Stage):
+class Probe(FakeStage):
     """A stage whose handler audits each record and then does what ``fail`` says."""
 
-    name = "probe"
-    abort_timeout_s = 0.2
-
     def __init__(self, producers: list[TxnProducer], assigned: set[TopicPartition]) -> None:
-        s = load_settings(fingerprint_key="k" * 8, data_dir="/nonexistent")
-        super().__init__(
-            s,
-            default_codec(),
-            create(CollectorRegistry()),
-            Health(),
-            group_id="g",
-            inputs=["in"],
-            chain_topic="in",
-            audit_topic="audit",
-        )
-        self._queue = list(producers)
-        self.producer = self._queue.pop(0)
+        super().__init__(producers)
         self.consumer = FakeConsumer(assigned)  # type: ignore[assignment]
         self._n_audit = 2
         for tp in assigned:
@@ -158,10 +125,6 @@ class Probe(Stage):
         self.fail: BaseException | None = None
         self.rolled_back = 0
         self.commits: list[int] = []
-
-    async def _start_producer(self) -> None:
-        self.producer = self._queue.pop(0)
-        await self.producer.start()
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         n = 0
@@ -182,10 +145,6 @@ class Probe(Stage):
         self.commits.append(n)
 
 
-def aborted(stage: Stage) -> float:
-    return stage.metrics.transactions_aborted.labels(stage.name)._value.get()
-
-
 def seeks(stage: Stage) -> list[tuple[TopicPartition, int]]:
     assert isinstance(stage.consumer, FakeConsumer)
     return stage.consumer.seeks
@@ -193,14 +152,7 @@ def seeks(stage: Stage) -> list[tuple[TopicPartition, int]]:
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "RESTART_FIRST_S", 0.0)
-    monkeypatch.setattr(outbox, "RESTART_MAX_S", 0.0)
-    real_sleep = asyncio.sleep
-
-    async def no_wait(delay: float, *a: Any) -> Any:
-        return await real_sleep(0, *a)
-
-    monkeypatch.setattr(base.asyncio, "sleep", no_wait)
+    speed_up_restarts(monkeypatch, 0.0, 0.0, 0.0)
 
 
 async def test_a_handler_that_raises_aborts_commits_nothing_and_reads_the_batch_again() -> None:

@@ -16,30 +16,13 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, ProducerFenced
-from prometheus_client import CollectorRegistry
 
 from sluice.agents import base
-from sluice.agents.base import Stage
-from sluice.codec import default_codec
-from sluice.http import Health
 from sluice.kafka import outbox
 from sluice.kafka.outbox import DeliveryFailed, Outbox, close_producer, restart_delays
-from sluice.metrics import create
-from sluice.settings import load_settings
+from tests.unit.agents.fakes import FakeBatch, FakeStage, aborted, speed_up_restarts
 
 TP = TopicPartition("in", 0)
-
-
-class FakeBatch:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def append(self, **_: Any) -> object:
-        self.n += 1
-        return object()
-
-    def record_count(self) -> int:
-        return self.n
 
 
 class FakeAccumulator:
@@ -112,31 +95,10 @@ class FakeProducer:
         self.stopped = True
 
 
-class Probe(Stage):
-    name = "probe"
-    abort_timeout_s = 0.2
-
+class Probe(FakeStage):
     def __init__(self, producers: list[FakeProducer], **settings: Any) -> None:
-        s = load_settings(fingerprint_key="k" * 8, data_dir="/nonexistent", **settings)
-        super().__init__(
-            s,
-            default_codec(),
-            create(CollectorRegistry()),
-            Health(),
-            group_id="g",
-            inputs=["in"],
-            chain_topic="in",
-            audit_topic="audit",
-        )
-        self._queue = list(producers)
-        self.producer = self._queue.pop(0)
+        super().__init__(producers, **settings)
         self.handled = 0
-
-    async def _start_producer(self) -> None:
-        if not self._queue:
-            raise KafkaConnectionError()
-        self.producer = self._queue.pop(0)
-        await self.producer.start()
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         self.handled += 1
@@ -148,20 +110,9 @@ class Rec:
     offset = 7
 
 
-def aborted(stage: Stage) -> float:
-    return stage.metrics.transactions_aborted.labels(stage.name)._value.get()
-
-
 @pytest.fixture(autouse=True)
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "RESTART_FIRST_S", 0.01)
-    monkeypatch.setattr(outbox, "RESTART_MAX_S", 0.02)
-    real_sleep = asyncio.sleep
-
-    async def short_sleep(delay: float, *a: Any) -> Any:
-        return await real_sleep(min(delay, 0.01), *a)
-
-    monkeypatch.setattr(base.asyncio, "sleep", short_sleep)
+    speed_up_restarts(monkeypatch, 0.01, 0.02, 0.01)
 
 
 async def test_a_fence_from_commit_starts_a_new_producer_not_an_exit() -> None:

@@ -6,13 +6,11 @@ Each test states the guarantee and plays the attacker against it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +20,7 @@ from sluice.gate.quorum import Effect, Entry, GateState, closed_marker_ttl_ms, m
 from sluice.gate.reviewers import Registry, registry_from_data
 from sluice.gate.signatures import build_decision, sign_decision
 from sluice.settings import Settings
+from tests.helpers import reviewers_data
 
 FULLWIDTH_CAROL = "\uff23\uff21\uff32\uff2f\uff2c"  # CAROL in fullwidth letters
 ROLES: dict[str, list[str]] = {
@@ -47,26 +46,7 @@ CODEC = default_codec()
 
 
 def registry(revoked: frozenset[str] = frozenset()) -> Registry:
-    return registry_from_data(
-        {
-            "reviewers": [
-                {
-                    "id": rid,
-                    "roles": roles,
-                    "keys": [
-                        {
-                            "id": f"{rid}-1",
-                            "public_key": base64.b64encode(
-                                KEYS[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-                            ).decode(),
-                            "revoked": rid in revoked,
-                        }
-                    ],
-                }
-                for rid, roles in ROLES.items()
-            ]
-        }
-    )
+    return registry_from_data(reviewers_data(KEYS, ROLES, key_suffix="1", revoked=revoked))
 
 
 REG = registry()

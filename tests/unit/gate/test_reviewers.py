@@ -396,36 +396,3 @@ def test_registry_file_force_reads_at_once(tmp_path: Path) -> None:
     got = watched.poll(force=True)  # SIGHUP: the operator says it is done
     assert got is not None and got.registry is not None
     assert watched.poll() is None and watched.poll() is None
-
-
-def test_sluice_run_refuses_a_colliding_registry_with_one_line(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    import yaml
-
-    path = tmp_path / "reviewers.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {"reviewers": [_reviewer("alice", ALICE_NEW), _reviewer("alice-admin", ALICE_NEW)]}
-        )
-    )
-    env = {
-        **os.environ,
-        "SLUICE_DATA_DIR": str(tmp_path / "data"),
-        "SLUICE_FINGERPRINT_KEY": "test-fingerprint-key",
-        "SLUICE_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never reached: refused before Kafka
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice", "run", "--reviewers", str(path), "--metrics-port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 2
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"sluice: error: {path}: one public key is listed as 'alice' key")
-    assert public_key_to_b64(ALICE_NEW.public_key()) not in proc.stderr + proc.stdout

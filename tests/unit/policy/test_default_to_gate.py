@@ -4,13 +4,11 @@ is met by distinct reviewers."""
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sluice.codec import default_codec
 from sluice.gate.quorum import GateState
@@ -19,6 +17,7 @@ from sluice.gate.signatures import build_decision, sign_decision
 from sluice.policy.cases import base_event
 from sluice.settings import load_settings
 from sluice.worker import build_intake
+from tests.helpers import reviewers_data
 
 CODEC = default_codec()
 ROLES = {
@@ -29,25 +28,7 @@ ROLES = {
     "sec2": ["security"],
 }
 KEYS = {rid: Ed25519PrivateKey.generate() for rid in ROLES}
-REGISTRY = registry_from_data(
-    {
-        "reviewers": [
-            {
-                "id": rid,
-                "roles": roles,
-                "keys": [
-                    {
-                        "id": f"{rid}-1",
-                        "public_key": base64.b64encode(
-                            KEYS[rid].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-                        ).decode(),
-                    }
-                ],
-            }
-            for rid, roles in ROLES.items()
-        ]
-    }
-)
+REGISTRY = registry_from_data(reviewers_data(KEYS, ROLES, key_suffix="1"))
 
 
 def hold_through_intake(partial: dict[str, Any]) -> tuple[dict[str, Any], bytes, int]:

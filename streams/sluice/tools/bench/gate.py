@@ -41,7 +41,7 @@ async def run_gate_bench(
 ) -> dict[str, Any]:
     """Hold ``n`` events, approve each at ``rate``/s; return decision→release p50/p99 (ms)."""
     from sluice.gate.signatures import sign_decision
-    from sluice.tools.chaos.procs import WorkerHandle
+    from sluice.tools.chaos.procs import WorkerHandle, worker_env
 
     key = Ed25519PrivateKey.generate()
     pub = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
@@ -55,16 +55,9 @@ async def run_gate_bench(
     s = settings.model_copy(update={"topic_prefix": prefix})
     topics = Topics.with_prefix(prefix)
     await create_topics(s, topics)
-    env = {
-        "SLUICE_BOOTSTRAP_SERVERS": s.bootstrap_servers,
-        "SLUICE_TOPIC_PREFIX": prefix,
-        "SLUICE_GROUP_ID": f"{prefix}intake",
-        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
-        "SLUICE_DATA_DIR": str(tmp / "data"),
-        "SLUICE_POLICY_FILE": str(tmp / "policy.yaml"),
-        "SLUICE_REVIEWERS_FILE": str(tmp / "reviewers.yaml"),
-        "SLUICE_FINGERPRINT_KEY": uuid.uuid4().hex,
-    }
+    env = worker_env(s.bootstrap_servers, prefix, uuid.uuid4().hex, tmp / "data")
+    env["SLUICE_POLICY_FILE"] = str(tmp / "policy.yaml")
+    env["SLUICE_REVIEWERS_FILE"] = str(tmp / "reviewers.yaml")
     worker = WorkerHandle(env, tmp / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}")
     worker.start()
     worker.wait_ready(120)

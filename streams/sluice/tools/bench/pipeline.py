@@ -146,7 +146,7 @@ async def _pipeline(
     import tempfile
     from pathlib import Path
 
-    from sluice.tools.chaos.procs import WorkerHandle
+    from sluice.tools.chaos.procs import WorkerHandle, worker_env
 
     s = settings.model_copy(update={"topic_prefix": prefix, "group_id": f"{prefix}intake"})
     topics = Topics.with_prefix(prefix)
@@ -158,16 +158,8 @@ async def _pipeline(
     # The worker runs in its own process, as in production: the load generator and the
     # measuring consumer here do not compete with it for the event loop.
     work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
-    env = {
-        "SLUICE_BOOTSTRAP_SERVERS": s.bootstrap_servers,
-        "SLUICE_TOPIC_PREFIX": prefix,
-        "SLUICE_GROUP_ID": f"{prefix}intake",
-        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
-        "SLUICE_DATA_DIR": str(work / "data"),
-        "SLUICE_FINGERPRINT_KEY": s.fingerprint_key.get_secret_value()
-        if s.fingerprint_key
-        else os.urandom(16).hex(),
-    }
+    key = s.fingerprint_key.get_secret_value() if s.fingerprint_key else os.urandom(16).hex()
+    env = worker_env(s.bootstrap_servers, prefix, key, work / "data")
     if s.policy_file is not None:
         env["SLUICE_POLICY_FILE"] = str(s.policy_file)
     worker = WorkerHandle(env, work / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}")

@@ -13,9 +13,26 @@ import time
 from pathlib import Path
 from typing import IO
 
-__all__ = ["WorkerHandle", "rss_kb"]
+__all__ = ["WorkerHandle", "rss_kb", "worker_env"]
 
 log = logging.getLogger(__name__)
+
+
+def worker_env(
+    bootstrap_servers: str, prefix: str, fingerprint_key: str, data_dir: Path | None = None
+) -> dict[str, str]:
+    """Environment for a worker of its own: topics, intake and gate groups under ``prefix``
+    (so runs never see each other's records), and its data directory if given."""
+    env = {
+        "SLUICE_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "SLUICE_TOPIC_PREFIX": prefix,
+        "SLUICE_GROUP_ID": f"{prefix}intake",
+        "SLUICE_GATE_GROUP_ID": f"{prefix}gate",
+        "SLUICE_FINGERPRINT_KEY": fingerprint_key,
+    }
+    if data_dir is not None:
+        env["SLUICE_DATA_DIR"] = str(data_dir)
+    return env
 
 
 def rss_kb(pid: int) -> int:

@@ -18,7 +18,6 @@ import gzip
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from sluice.sanitize import Sanitizer
 from sluice.sanitize.pi_classifier import MODEL_PATH, load_model, model_sha256
 from sluice.sanitize.prompt_injection import phrase_specs
 from sluice.tools.bench.detect.public import eval_dir
+from sluice.tools.bench.detect.samples import event
 
 __all__ = ["HELDOUT_PATH", "REGRESSION", "binary_metrics", "prompt_injection_report"]
 
@@ -171,20 +171,10 @@ def _text_kb(rng: random.Random, size: int) -> str:
 
 
 def _event(rng: random.Random, content: str) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
-        "workflow_id": "wf-invoice-processing",
-        "run_id": f"run-{rng.randrange(10**6)}",
-        "step": "summarise-invoice",
-        "kind": "TOOL_CALL",
-        "actor": {"id": "agent-billing-7", "type": "AGENT", "roles": ["billing"]},
-        "action": "crm.update_record",
-        "data_classification": "INTERNAL",
-        "occurred_at": 1_700_000_000_000,
-        "content": content,
-        "arguments": {"account": "ACME-42", "note": _text_kb(rng, 120)},
-        "trace_id": f"{rng.getrandbits(128):032x}",
-    }
+    """The detection samples' routine event, with a long free-text argument."""
+    ev = event(rng, content)
+    ev["arguments"] = {"account": "ACME-42", "note": _text_kb(rng, 120)}
+    return ev
 
 
 def _eps(s: Sanitizer, events: list[dict[str, Any]], seconds: float) -> float:

@@ -459,17 +459,25 @@ def _append(settings: Settings, topic: str, records: list[dict[str, Any]]) -> li
     return write(settings, topic, list(records))
 
 
+def _with_state(
+    env: dict[str, str], keyfile: tuple[CheckpointSigner, Path], name: str, state: Path
+) -> tuple[CheckpointSigner, Settings, str, tuple[str, ...]]:
+    """Signer, settings, the test's topic ``<prefix><name>.audit`` and the ``audit verify``
+    arguments that check it with the public key and keep its state in ``state``."""
+    signer, pub = keyfile
+    topic = f"{env['SLUICE_TOPIC_PREFIX']}{name}.audit"
+    args = ("--topic", topic, "--public-key", str(pub), "--state", str(state))
+    return signer, settings_from_env(env), topic, args
+
+
 def test_since_checkpoint_reads_only_new_records_and_catches_tampering(
     sluice_env: dict[str, str],
     keyfile: tuple[CheckpointSigner, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    signer, pub = keyfile
-    settings = settings_from_env(sluice_env)
-    topic = f"{sluice_env['SLUICE_TOPIC_PREFIX']}daily.audit"
     state = tmp_path / "state" / "verify.json"
-    args = ("--topic", topic, "--public-key", str(pub), "--state", str(state))
+    signer, settings, topic, args = _with_state(sluice_env, keyfile, "daily", state)
     writers = {c: ChainWriter(c, None, signer=signer, checkpoint_every=5) for c in ("a:0", "b:1")}
     first = [r for w in writers.values() for r in _transitions(w, 0, 60)]
     _append(settings, topic, first)
@@ -517,11 +525,8 @@ def test_forged_state_file_fails_or_restarts_from_zero(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    signer, pub = keyfile
-    settings = settings_from_env(sluice_env)
-    topic = f"{sluice_env['SLUICE_TOPIC_PREFIX']}forged.audit"
     state = tmp_path / "verify.json"
-    args = ("--topic", topic, "--public-key", str(pub), "--state", str(state))
+    signer, settings, topic, args = _with_state(sluice_env, keyfile, "forged", state)
     w = ChainWriter("a:0", None, signer=signer, checkpoint_every=5)
     _append(settings, topic, _transitions(w, 0, 30))
     assert verify(capsys, *args)[0] == 0
