@@ -16,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SLUICE_DATA_DIR=/var/lib/sluice \
     SLUICE_METRICS_PORT=9464
 COPY --from=build /dist/*.whl /tmp/wheels/
-RUN pip install --no-cache-dir /tmp/wheels/*.whl \
+RUN pip install --no-cache-dir "$(ls /tmp/wheels/*.whl)[worker]" \
     && rm -rf /tmp/wheels \
     && groupadd --system --gid 10001 sluice \
     && useradd --system --uid 10001 --gid sluice --home-dir /var/lib/sluice --create-home sluice

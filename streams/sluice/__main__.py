@@ -1,5 +1,5 @@
 """python -m sluice → the sluice command line."""
 
-from sluice.cli.main import main
+from sluice.cli.entry import main
 
 raise SystemExit(main())

@@ -3,6 +3,13 @@
     async with Emitter() as emitter:
         await emitter.emit({"event_id": ..., "kind": "TOOL_CALL", ...})
 
+From synchronous code (a Flask or Django view, a Celery task, a script):
+
+    with SyncEmitter() as emitter:
+        emitter.emit({...})          # blocks until the broker acknowledges
+
+or once, connecting and disconnecting around it: ``emit_sync({...})``.
+
 The event is validated against the contract (schema and field rules) before it is
 sent, so a bad event fails fast in the caller, not later in the DLQ. With a producer
 key (``producer_key=`` or ``SLUICE_PRODUCER_KEY_FILE``) every record carries the
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
 import uuid
 from types import TracebackType
@@ -28,7 +36,7 @@ from sluice.settings import Settings, load_settings
 from sluice.topics import Topics
 from sluice.validate import Validator
 
-__all__ = ["Emitter", "prepare_event"]
+__all__ = ["Emitter", "SyncEmitter", "emit_sync", "prepare_event"]
 
 
 def prepare_event(
@@ -178,3 +186,122 @@ class Emitter:
         if self._producer is None:
             raise RuntimeError("Emitter not started")
         await self._producer.send_and_wait(self.topic, payload, key=key)
+
+
+class SyncEmitter:
+    """Blocking publisher for synchronous code: an :class:`Emitter` on its own event loop.
+
+    The loop runs in a daemon thread owned by this object, so ``emit`` works from plain
+    threads (several may call it at once) and does not touch the caller's event loop. In
+    async code use :class:`Emitter`: calling ``emit`` from a coroutine would block that
+    loop until the broker acknowledges.
+
+    Raises:
+        ConfigError: the producer key file is unusable.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        topic: str | None = None,
+        producer_key: ProducerSigner | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._emitter = Emitter(settings, topic=topic, producer_key=producer_key)
+        self.timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def topic(self) -> str:
+        """The topic events go to."""
+        return self._emitter.topic
+
+    def start(self) -> None:
+        """Start the loop thread and connect. Raises RuntimeError if already started."""
+        if self._loop is not None:
+            raise RuntimeError("SyncEmitter already started")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="sluice-emitter", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._call(self._emitter.start(), self.timeout)
+        except BaseException:
+            self._shutdown()
+            raise
+
+    def emit(self, event: dict[str, Any], *, timeout: float | None = None) -> str:
+        """Validate, encode and publish ``event``; blocks until acknowledged (acks=all).
+
+        Returns the event_id.
+
+        Raises:
+            EmitError: the event is invalid (nothing was sent).
+            RuntimeError: not started.
+            TimeoutError: no acknowledgement within ``timeout`` (default ``self.timeout``).
+        """
+        return self._call(self._emitter.emit(event), timeout)
+
+    def close(self) -> None:
+        """Flush, disconnect and stop the loop thread; safe twice."""
+        if self._loop is None:
+            return
+        try:
+            self._call(self._emitter.stop(), self.timeout)
+        finally:
+            self._shutdown()
+
+    def __enter__(self) -> SyncEmitter:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _call(self, coro: Any, timeout: float | None) -> Any:
+        loop = self._loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("SyncEmitter not started")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(self.timeout if timeout is None else timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def _shutdown(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(self.timeout)
+        if not loop.is_running():
+            loop.close()
+
+
+def emit_sync(
+    event: dict[str, Any],
+    settings: Settings | None = None,
+    *,
+    topic: str | None = None,
+    producer_key: ProducerSigner | None = None,
+    timeout: float = 30.0,
+) -> str:
+    """Publish one event from synchronous code and return its event_id.
+
+    Connects, sends, waits for the acknowledgement and disconnects: for scripts and
+    rare events. A service that emits often keeps one :class:`SyncEmitter` open.
+
+    Raises:
+        EmitError: the event is invalid (nothing was sent).
+        ConfigError: the producer key file is unusable.
+    """
+    with SyncEmitter(settings, topic=topic, producer_key=producer_key, timeout=timeout) as em:
+        return em.emit(event)

@@ -291,7 +291,7 @@ def test_wheel_installs_and_runs_from_a_clean_venv(tmp_path: Path) -> None:
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     proc = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[worker]"],
         capture_output=True,
         text=True,
         check=False,

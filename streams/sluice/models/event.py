@@ -18,6 +18,7 @@ __all__ = [
     "DataClassification",
     "Limits",
     "StepKind",
+    "WorkflowEvent",
     "event_model",
 ]
 
@@ -120,3 +121,9 @@ def event_model(limits: Limits = Limits()) -> type[BaseModel]:  # noqa: B008 - f
         attributes: StrMap = {}
 
     return WorkflowEvent
+
+
+#: The WorkflowEvent model with the default limits, for producers that want to build or
+#: check events as typed objects: ``WorkflowEvent.model_validate(event_dict)``. The worker
+#: uses :func:`event_model` with the limits from its settings.
+WorkflowEvent: type[BaseModel] = event_model()
