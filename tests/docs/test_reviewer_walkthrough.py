@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "reviewer-guide.md"
 SKIP = "# docs-test: skip"
@@ -47,6 +45,7 @@ def test_extraction_finds_the_walkthrough() -> None:
     assert "AKIA…" not in script and "EVENT_ID=$(" in script
 
 
+@pytest.mark.integration
 def test_reviewer_walkthrough_runs_as_written(kafka: str, prefix: str, tmp_path: Path) -> None:
     script, _count = walkthrough_script(GUIDE.read_text())
     venv_bin = str(Path(sys.executable).parent)
