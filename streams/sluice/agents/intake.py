@@ -2,7 +2,7 @@
 
 Batch-first on aiokafka (``getmany`` → pure :class:`sluice.pipeline.Intake` → sends →
 one transaction): faust's per-event stream machinery costs ~100 µs an event, more than
-the whole pipeline (see README, "Performance").
+the whole pipeline (see docs/performance.md).
 """
 
 from __future__ import annotations

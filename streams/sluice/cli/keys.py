@@ -43,7 +43,7 @@ def new(
         key_id = f"{reviewer}-{dt.datetime.now(dt.UTC):%Y-%m}"
     roles = [r.strip() for r in (role or []) if r.strip()]
     key = Ed25519PrivateKey.generate()
-    ensure_parent_dir(out)  # the README walkthrough's keys/ does not exist on a fresh machine
+    ensure_parent_dir(out)  # the reviewer guide's keys/ does not exist on a fresh machine
     write_private_key(out, reviewer, key_id, key, force=force)
     public = public_key_to_b64(key.public_key())
     typer.echo(f"wrote private key {key_id} for {reviewer} to {out} (mode 0600)", err=True)

@@ -114,7 +114,7 @@ def _name_completion_shell(argv: list[str]) -> bool:
     With shellingham installed Typer makes both options plain flags and guesses the
     shell from the process tree, which fails (or guesses wrong) in a container or a
     CI step without a shell ancestor. Typer reads this switch each time it builds the
-    command; with it the options take the shell's name, as the README shows.
+    command; with it the options take the shell's name, as docs/getting-started.md shows.
     """
     for i, arg in enumerate(argv[:-1]):
         if arg in ("--show-completion", "--install-completion") and argv[i + 1] in _SHELLS:

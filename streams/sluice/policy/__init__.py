@@ -1,14 +1,14 @@
 """The policy: YAML rules with CEL conditions → allow, hold or deny (SPEC §4).
 
 Deny wins; otherwise every matching hold applies together; allow only when nothing
-stricter matches; CEL run-time errors fail closed (``sluice/policy/README.md``).
+stricter matches; CEL run-time errors fail closed (``docs/policy.md``).
 
 ::
 
     policy = load_policy(settings.policy_file)     # None: the default shipped here
     a = policy.assess(event_dict, findings)         # Assessment(outcome, rule, hold, rules...)
 
-See ``sluice/policy/README.md`` for the file format and the default policy.
+See ``docs/policy.md`` for the file format and the default policy.
 """
 
 from sluice.policy.engine import Policy

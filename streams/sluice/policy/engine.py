@@ -1,6 +1,6 @@
 """The compiled policy: deny wins, matching holds combine, allow only when nothing else.
 
-Precedence (``Policy.assess``; see ``sluice/policy/README.md``, "Precedence"):
+Precedence (``Policy.assess``; see ``docs/policy.md``, "Precedence"):
 
 1. Deny rules, in file order: the first that matches decides (``deny``).
 2. Otherwise every hold rule is evaluated; if any matches, the outcome is ``hold`` and

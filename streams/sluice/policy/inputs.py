@@ -1,7 +1,7 @@
 """What rules see of findings, and the risk score the review queue ranks by.
 
 :func:`finding_to_cel` is the map a finding becomes in ``findings`` (the fields listed
-in ``sluice/policy/README.md``); :func:`risk_score` is ``Assessment.risk_score``.
+in ``docs/policy.md``); :func:`risk_score` is ``Assessment.risk_score``.
 """
 
 from __future__ import annotations

@@ -195,7 +195,7 @@ class Assessment:
     hold: HoldSpec | None
     #: Hex SHA-256 of the policy file's bytes.
     policy_hash: str
-    #: 0..1; see ``sluice/policy/README.md`` ("Risk score").
+    #: 0..1; see ``docs/policy.md`` ("Risk score").
     risk_score: float
     #: Rules whose condition raised at run time for this event: a deny or hold rule
     #: counts as matching (fail closed), an allow rule as not matching.

@@ -1,6 +1,6 @@
 """Rule-set checks: rules that can never decide, and what can still weaken a hold.
 
-Under the precedence (deny > every hold > first allow, ``sluice/policy/README.md``) a
+Under the precedence (deny > every hold > first allow, ``docs/policy.md``) a
 rule is unreachable when another always decides first for every event it could match;
 these checks use the static analysis of each condition
 (:class:`~sluice.policy.analysis.ConditionInfo`), so they only report what is sure.
