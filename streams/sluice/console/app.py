@@ -26,14 +26,15 @@ from sluice.clock import now_ms
 from sluice.console import render
 from sluice.console.security import COOKIE_NAME, SECURITY_HEADERS, Access, check_csrf
 from sluice.console.state import QueueFeed
-from sluice.gate.queue import ReviewError, check_decidable, detail_view, queue_entries
+from sluice.console.views import EntryCache, RegistryFile, filter_entries
+from sluice.gate.queue import ReviewError, check_decidable, detail_view
 
 if TYPE_CHECKING:
     from sluice.gate.reviewers import Registry
     from sluice.settings import Settings
     from sluice.topics import Topics
 
-__all__ = ["ConsoleConfig", "build_app", "filter_entries"]
+__all__ = ["ConsoleConfig", "build_app"]
 
 log = logging.getLogger(__name__)
 
@@ -57,34 +58,17 @@ class ConsoleConfig:
 CONFIG = web.AppKey("config", ConsoleConfig)
 FEED = web.AppKey("feed", QueueFeed)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+REGISTRY = web.AppKey("registry", RegistryFile)
+ENTRIES = web.AppKey("entries", EntryCache)
 # Typed request storage where aiohttp has it (3.13+), plain keys before.
 _KEY: Any = getattr(web, "RequestKey", None)
 SESSION: Any = _KEY("session", str) if _KEY else "sluice_session"
 USER: Any = _KEY("user", str) if _KEY else "sluice_user"
 
 
-def _registry(config: ConsoleConfig) -> Registry | None:
-    from sluice.gate.reviewers import load_registry
-
-    # Read per use: a key registered while the console runs is seen at once (small file).
-    return load_registry(config.reviewers_file) if config.reviewers_file else None
-
-
-def filter_entries(entries: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:
-    """Entries matching the queue filters (role, rule, kind, workflow, min risk)."""
-    out = entries
-    if filters.get("role"):
-        out = [e for e in out if filters["role"] in e["roles"]]
-    for name, field in (("rule", "rule"), ("kind", "kind"), ("workflow", "workflow_id")):
-        if filters.get(name):
-            out = [e for e in out if e[field] == filters[name]]
-    if filters.get("risk"):
-        try:
-            floor = float(filters["risk"])
-        except ValueError:
-            floor = 0.0
-        out = [e for e in out if float(e["risk"]["score"]) >= floor]
-    return out
+def _registry(request: web.Request) -> Registry | None:
+    # Re-read when the file changes: a key registered while the console runs counts at once.
+    return request.app[REGISTRY].get()
 
 
 # -- access -------------------------------------------------------------------------
@@ -154,7 +138,9 @@ def _filters(request: web.Request) -> dict[str, str]:
 
 def _queue(request: web.Request) -> tuple[str, dict[str, list[str]]]:
     feed: QueueFeed = request.app[FEED]
-    entries = queue_entries(feed.state, now_ms(), registry=_registry(request.app[CONFIG]))
+    registry = _registry(request)
+    generation = request.app[REGISTRY].generation
+    entries = request.app[ENTRIES].entries(feed.state, now_ms(), registry, generation)
     entries.sort(key=lambda e: (e["expires_at"], e["event_id"]))  # least time left first
     counts: dict[str, int] = {}
     options: dict[str, set[str]] = {"role": set(), "rule": set(), "kind": set(), "workflow": set()}
@@ -217,7 +203,7 @@ async def detail(request: web.Request) -> web.Response:
     event_id = _event_id(request)
     feed: QueueFeed = request.app[FEED]
     try:
-        view = detail_view(feed.state, event_id, now_ms(), _registry(request.app[CONFIG]))
+        view = detail_view(feed.state, event_id, now_ms(), _registry(request))
     except ReviewError as exc:
         page = render.message_page("Not found", str(exc))
         return web.Response(status=404, text=page, content_type="text/html")
@@ -297,7 +283,7 @@ async def decide(request: web.Request) -> web.Response:
         return web.json_response({"error": str(exc)}, status=409)
     if decision["content_hash"] != held["content_hash"]:
         return web.json_response({"error": "signed content hash is not the held one"}, status=409)
-    registry = _registry(config)
+    registry = _registry(request)
     if registry is not None:
         refusal = registry.check(decision)
         if refusal is not None:
@@ -330,6 +316,8 @@ def build_app(
     app = web.Application(middlewares=[_access], client_max_size=4 * 1024 * 1024)
     app[CONFIG] = config
     app[FEED] = feed or QueueFeed(settings, config.topics)
+    app[REGISTRY] = RegistryFile(config.reviewers_file)
+    app[ENTRIES] = EntryCache()
     app.on_response_prepare.append(_headers)
 
     async def lifecycle(app: web.Application) -> Any:
