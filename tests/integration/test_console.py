@@ -146,6 +146,8 @@ async def test_console_review_to_release(
     registry_path = tmp_path / "reviewers.yaml"
     bob = Ed25519PrivateKey.generate()
     bob_entry = ("bob-k1", public_key_to_b64(bob.public_key()))
+    dave = Ed25519PrivateKey.generate()  # the event's principal: may not approve it
+    dave_entry = ("dave-k1", public_key_to_b64(dave.public_key()))
     registry_path.write_text(yaml.safe_dump(_registry({"bob": bob_entry})))
     (tmp_path / "policy.yaml").write_text(POLICY)
     env = {
@@ -175,7 +177,9 @@ async def test_console_review_to_release(
         assert len(base64.b64decode(pub)) == 32
         assert "alice-k1" in browser.find_element(By.ID, "registry-entry").text
         registry_path.write_text(
-            yaml.safe_dump(_registry({"alice": ("alice-k1", pub), "bob": bob_entry}))
+            yaml.safe_dump(
+                _registry({"alice": ("alice-k1", pub), "bob": bob_entry, "dave": dave_entry})
+            )
         )
 
         # Python signature → crypto.subtle.verify in the browser (and a tampered one fails).
@@ -249,7 +253,6 @@ async def test_console_review_to_release(
             if (a.get_attribute("href") or "").lower().startswith("javascript")
         ]
         assert browser.execute_script("return window.__pwned") is None
-        _screenshot(browser, "console-detail.png")
 
         # CSRF: a POST with the session cookie but no token, or with no login, is refused.
         status = browser.execute_async_script(
@@ -272,8 +275,29 @@ async def test_console_review_to_release(
         assert status_el.text.startswith("Published approve"), status_el.text
         browser_decision_id = status_el.get_attribute("data-decision-id")
 
-        # The second approval, signed in Python, as the CLI does.
+        # A self-approval (dave is the principal) is shown refused, with its reason.
         held = next(h for h in await collect(settings, topics.approvals) if h["event_id"] == eid)
+        own = build_decision(
+            event_id=eid,
+            verdict="APPROVE",
+            reviewer_id="dave",
+            key_id="dave-k1",
+            content_hash=held["content_hash"],
+        )
+        sign_decision(own, dave)
+        await produce(settings, topics.decisions, [(eid.encode(), codec.encode("Decision", own))])
+        for _ in range(30):
+            browser.refresh()
+            votes = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "ul.votes"))
+            if "dave" in votes:
+                break
+            await asyncio.sleep(1)
+        assert "dave APPROVE (refused: self_approval" in votes, votes
+        assert "alice APPROVE (valid): diff reviewed in the console" in votes, votes
+        assert browser.execute_script("return window.__pwned") is None
+        _screenshot(browser, "console-detail.png")
+
+        # The second approval, signed in Python, as the CLI does.
         second = build_decision(
             event_id=eid,
             verdict="APPROVE",
@@ -318,9 +342,16 @@ async def test_console_review_to_release(
 
 
 def _screenshot(driver: Any, name: str) -> None:
+    """The whole page (up to 2400 px tall) at 1280 px wide, into docs/."""
     if os.environ.get("SLUICE_SCREENSHOTS") != "1":
         return
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(int(height) + 150, 2400))
+    driver.execute_script("window.scrollTo(0, 0)")
     target = REPO / "docs" / name
     tmp = target.with_suffix(".tmp.png")
-    driver.save_screenshot(str(tmp))
-    shutil.move(tmp, target)
+    try:
+        driver.save_screenshot(str(tmp))
+        shutil.move(tmp, target)
+    finally:
+        driver.set_window_size(1280, 800)

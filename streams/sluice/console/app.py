@@ -27,7 +27,7 @@ from sluice.console import render
 from sluice.console.security import COOKIE_NAME, SECURITY_HEADERS, Access, check_csrf
 from sluice.console.state import QueueFeed
 from sluice.console.views import EntryCache, RegistryFile, filter_entries
-from sluice.gate.queue import ReviewError, check_decidable, detail_view
+from sluice.gate.queue import ReviewError, check_decidable, detail_view, is_own_event
 
 if TYPE_CHECKING:
     from sluice.gate.reviewers import Registry
@@ -207,7 +207,19 @@ async def detail(request: web.Request) -> web.Response:
     except ReviewError as exc:
         page = render.message_page("Not found", str(exc))
         return web.Response(status=404, text=page, content_type="text/html")
-    held_b64 = base64.b64encode(feed.state.held[event_id]["event"]).decode("ascii")
+    held = feed.state.held[event_id]
+    for vote in view["votes"]:  # the gate refuses these too; say so before it does
+        if vote["valid"] is not False and is_own_event(held, vote["reviewer_id"] or ""):
+            vote["valid"], vote["refusal"] = False, "self_approval (separation of duties)"
+    for verdict, name in (("APPROVE", "approvals"), ("REJECT", "rejections")):
+        view[name] = len(
+            {
+                v["reviewer_id"]
+                for v in view["votes"]
+                if v["verdict"] == verdict and v["valid"] is not False
+            }
+        )
+    held_b64 = base64.b64encode(held["event"]).decode("ascii")
     access: Access = request.app[CONFIG].access
     html = render.detail_page(view, held_b64, csrf=access.csrf_token(session or ""), user=user)
     return web.Response(text=html, content_type="text/html")
@@ -262,7 +274,6 @@ def _signed_decision(body: Any, event_id: str, now: int) -> dict[str, Any]:
 
 async def decide(request: web.Request) -> web.Response:
     from sluice.codec import default_codec
-    from sluice.gate.queue import is_own_event
     from sluice.identity import fold_id
 
     _, user = _session(request)

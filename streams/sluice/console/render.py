@@ -192,31 +192,35 @@ def _label(f: Mapping[str, Any]) -> str:
 def finding_marks(text: str, spans: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, str]]:
     """Where each finding is in the *sanitized* ``text``: (start, end, label), sorted.
 
-    Finding offsets index the field as received; a redaction replaced its span with a
-    ``[REDACTED:...]`` placeholder, so redacted findings are marked at their placeholders
-    (in order) and the others at their offsets shifted by the redactions before them.
-    When the placeholders and redacted findings do not pair up, only the placeholders
-    are marked (the findings table still lists everything).
+    Finding offsets index the field as received, and sanitizing edited it: a redaction
+    replaced its span with a ``[REDACTED:...]`` placeholder, a removal (invisible
+    characters) deleted it, an HTML cleaning rewrote it by an amount not recorded. So
+    redacted findings are marked at their placeholders (in order), flagged ones at their
+    offsets shifted by the edits before them, and none after a cleaning. When the
+    placeholders and redacted findings do not pair up, only the placeholders are marked
+    (the findings table lists everything either way).
     """
     found = sorted(spans, key=lambda f: (int(f["start"]), int(f["end"])))
     redacted = [f for f in found if f.get("action") == "redacted"]
+    edits = [f for f in found if f.get("action") in ("redacted", "removed", "cleaned")]
     holders = list(_PLACEHOLDER.finditer(text))
-    marks: list[tuple[int, int, str]] = []
     if len(holders) != len(redacted):
         return [(m.start(), m.end(), "redacted") for m in holders]
-    pairs = list(zip(redacted, holders, strict=True))
-    marks += [(m.start(), m.end(), _label(f)) for f, m in pairs]
+    placed = {id(f): m for f, m in zip(redacted, holders, strict=True)}
+    marks = [(m.start(), m.end(), _label(f)) for f, m in zip(redacted, holders, strict=True)]
     for f in found:
-        if f.get("action") == "redacted":
+        if f in edits:
             continue
         start, end = int(f["start"]), int(f["end"])
-        if any(start < int(r["end"]) and int(r["start"]) < end for r in redacted):
-            continue  # inside a redacted span: the placeholder is marked
-        shift = sum(
-            (m.end() - m.start()) - (int(r["end"]) - int(r["start"]))
-            for r, m in pairs
-            if int(r["end"]) <= start
-        )
+        before = [e for e in edits if int(e["end"]) <= start]
+        if any(start < int(e["end"]) and int(e["start"]) < end for e in edits) or any(
+            e.get("action") == "cleaned" for e in before
+        ):
+            continue  # inside an edit, or after a rewrite of unknown length
+        shift = 0
+        for e in before:
+            m = placed.get(id(e))
+            shift += (m.end() - m.start() if m else 0) - (int(e["end"]) - int(e["start"]))
         start, end = max(0, start + shift), min(len(text), end + shift)
         if start < end:
             marks.append((start, end, _label(f)))

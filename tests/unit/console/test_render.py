@@ -157,3 +157,16 @@ def test_findings_marked_in_the_sanitized_text() -> None:
     marks = render.finding_marks(text, findings)
     assert [text[a:b] for a, b, _ in marks] == ["[REDACTED:aws_key:0123456789abcdef]", "a@b.c"]
     assert marks[1][2] == "pii/email flagged"
+
+
+def test_removed_characters_shift_later_findings() -> None:
+    # Received "a\u202eb <script>": the bidi override (1..2) removed, the tag (3..11) flagged.
+    text = "ab <script>"
+    findings = [
+        {"field": "content", "start": 1, "end": 2, "detector": "bidi", "action": "removed"},
+        {"field": "content", "start": 4, "end": 12, "detector": "script_tag", "action": "flagged"},
+    ]
+    marks = render.finding_marks(text, findings)
+    assert [text[a:b] for a, b, _ in marks] == ["<script>"]
+    cleaned = [{**findings[0], "action": "cleaned"}, findings[1]]
+    assert render.finding_marks(text, cleaned) == []  # shift unknown: not guessed
