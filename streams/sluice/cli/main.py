@@ -81,6 +81,7 @@ VERB_MODULES = (
     "trace",
     "bench",
     "chaos",
+    "console",
 )
 
 for _name in VERB_MODULES:
