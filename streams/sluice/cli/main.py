@@ -81,6 +81,7 @@ VERB_MODULES = (
     "trace",
     "bench",
     "chaos",
+    "notify",
 )
 
 for _name in VERB_MODULES:
