@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from sluice.codec import Codec
 from sluice.errors import ErrorCode
@@ -94,6 +95,8 @@ class Notifier:
         self.open: dict[str, _Open] = {}
         #: "<event_id>/<transition>/<sink>" already delivered or dead-lettered
         self.done: set[str] = set()
+        #: gate_state partitions whose keys and open holds are loaded
+        self.loaded: set[int] = set()
         self._producer: AIOKafkaProducer | None = None
         for s in sinks:
             for result in ("sent", "failed", "dead_letter", "duplicate"):
@@ -117,9 +120,11 @@ class Notifier:
         for p in partitions:
             for rec in await read_partition(self.settings, self.topics.gate_state, p):
                 self._track(rec)
+            self.loaded.add(p)
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Revoked: stop watching their holds."""
+        self.loaded -= partitions
         self.open = {k: v for k, v in self.open.items() if v.partition not in partitions}
 
     def _track(self, rec: Any) -> Entry | None:
@@ -159,9 +164,19 @@ class Notifier:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=100)
                 for tp, records in batch.items():
+                    # The fetcher can hand out records while the assignment listener is
+                    # still loading the delivered keys: wait for them, or a restart
+                    # would resend what it has not read yet.
+                    while tp.partition not in self.loaded and tp in consumer.assignment():
+                        await asyncio.sleep(0.05)
+                    if tp.partition not in self.loaded:
+                        continue  # revoked meanwhile: its new owner will handle it
                     for rec in records:
                         await self.on_record(rec)
-                        await consumer.commit({tp: rec.offset + 1})
+                        try:
+                            await consumer.commit({tp: rec.offset + 1})
+                        except (CommitFailedError, IllegalStateError):
+                            break  # rebalanced: the new owner re-reads, the keys dedupe
                 await self.check_expiry()
         finally:
             await consumer.stop()
