@@ -83,6 +83,7 @@ class Notifier:
         codec: Codec,
         metrics: Metrics,
         topics: Topics | None = None,
+        producer: AIOKafkaProducer | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -97,7 +98,9 @@ class Notifier:
         self.done: set[str] = set()
         #: gate_state partitions whose keys and open holds are loaded
         self.loaded: set[int] = set()
-        self._producer: AIOKafkaProducer | None = None
+        #: started by run() unless one is given (tests pass a stand-in)
+        self._producer: AIOKafkaProducer | None = producer
+        self._own_producer = producer is None
         for s in sinks:
             for result in ("sent", "failed", "dead_letter", "duplicate"):
                 metrics.notifications.labels(s.config.name, result)
@@ -156,8 +159,10 @@ class Notifier:
             group_id=self.settings.notify_group_id,
             auto_offset_reset="earliest",
         )
-        self._producer = make_producer(self.settings)
-        await self._producer.start()
+        if self._own_producer:
+            self._producer = make_producer(self.settings)
+            await self._producer.start()
+        producer = self._require_producer()
         try:
             await consumer.start()
             consumer.subscribe([topic], listener=_Rebalance(self))
@@ -180,7 +185,8 @@ class Notifier:
                 await self.check_expiry()
         finally:
             await consumer.stop()
-            await self._producer.stop()
+            if self._own_producer:
+                await producer.stop()
             for s in self.sinks:
                 await s.close()
 
@@ -216,12 +222,16 @@ class Notifier:
 
     async def deliver(self, notice: Notice, src: tuple[int, int, int, str]) -> None:
         """Send ``notice`` to every sink that wants it and has not had it."""
-        todo = [
-            s
-            for s in self.sinks
-            if s.config.wants(notice.transition, notice.roles)
-            and f"{notice.key}/{s.config.name}" not in self.done
-        ]
+        todo = []
+        for s in self.sinks:
+            if not s.config.wants(notice.transition, notice.roles):
+                continue
+            if f"{notice.key}/{s.config.name}" in self.done:
+                # Sent before (a replay after a restart, or a later write of the same
+                # transition, e.g. a counted vote): counted, not resent.
+                self.metrics.notifications.labels(s.config.name, "duplicate").inc()
+                continue
+            todo.append(s)
         await asyncio.gather(*(self._deliver_one(s, notice, src) for s in todo))
 
     async def _deliver_one(
