@@ -101,6 +101,7 @@ class Notifier:
         #: started by run() unless one is given (tests pass a stand-in)
         self._producer: AIOKafkaProducer | None = producer
         self._own_producer = producer is None
+        self._expiry_checked_at = 0
         for s in sinks:
             for result in ("sent", "failed", "dead_letter", "duplicate"):
                 metrics.notifications.labels(s.config.name, result)
@@ -214,6 +215,9 @@ class Notifier:
         if not self.warn_ms:
             return
         now = int(time.time() * 1000)
+        if now - self._expiry_checked_at < 1000:
+            return  # O(open holds): once a second is precise enough for a warning
+        self._expiry_checked_at = now
         for o in list(self.open.values()):
             e = o.entry
             if e.expires_at - self.warn_ms <= now < e.expires_at:

@@ -77,3 +77,22 @@ def test_retry_then_sent_dead_letter_and_no_resend() -> None:
 
     assert value("ok", "sent") == 1 and value("flaky", "failed") == 2
     assert value("dead", "dead_letter") == 1 and value("ok", "duplicate") == 1
+
+
+def test_stage_for_sluice_run(tmp_path: Any, monkeypatch: Any) -> None:
+    import pytest
+
+    from sluice.errors import ConfigError
+    from sluice.notify.stage import NotifyStage
+    from sluice.topics import Topics
+
+    metrics = create(CollectorRegistry())
+    with pytest.raises(ConfigError):
+        NotifyStage(load_settings(), default_codec(), metrics, Topics())
+    f = tmp_path / "notify.yaml"
+    f.write_text("sinks:\n  - {name: s, type: slack, url: 'http://127.0.0.1:9/x'}\n")
+    monkeypatch.setenv("SLUICE_CONSOLE_URL", "https://c.example/")
+    stage = NotifyStage(load_settings(notify_file=f), default_codec(), metrics, Topics())
+    assert stage.name == "notify"
+    assert stage.notifier.config.console_url == "https://c.example"
+    assert [s.config.name for s in stage.notifier.sinks] == ["s"]
