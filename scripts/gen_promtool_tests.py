@@ -487,6 +487,38 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "alert": "SluiceNotificationSinkFailing",
+        "groups": [
+            {
+                "name": "fires: every attempt to sink hook fails",
+                "series": [
+                    ('sluice_notifications_total{sink="hook",result="failed"}', "0+0x10 0+1x30"),
+                    ('sluice_notifications_total{sink="hook",result="sent"}', "0+0x40"),
+                ],
+                "evals": [
+                    (12, []),
+                    (
+                        25,
+                        [
+                            {
+                                "labels": {"sink": "hook"},
+                                "summary": "Notifications to sink hook keep failing",
+                            }
+                        ],
+                    ),
+                ],
+            },
+            {
+                "name": "quiet: a flaky sink that still delivers",
+                "series": [
+                    ('sluice_notifications_total{sink="hook",result="failed"}', "0+1x40"),
+                    ('sluice_notifications_total{sink="hook",result="sent"}', "0+2x40"),
+                ],
+                "evals": [(25, []), (40, [])],
+            },
+        ],
+    },
+    {
         "alert": "SluiceRefusedDecisionsBurst",
         "groups": [
             {

@@ -63,6 +63,8 @@ class ErrorCode(StrEnum):
     SCHEMA_WRONG_SUBJECT = "schema_wrong_subject"
     #: Never a DLQ code: the batch is retried (sluice.codec.registry.RegistryUnavailable).
     SCHEMA_REGISTRY_UNAVAILABLE = "schema_registry_unavailable"
+    #: A notification a sink kept refusing (sluice.notify); no event payload is kept.
+    NOTIFY_FAILED = "notify_failed"
 
 
 class SluiceError(Exception):

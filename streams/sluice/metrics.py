@@ -68,6 +68,7 @@ class Metrics(NamedTuple):
     last_event_timestamp: Gauge
     held_refused: Counter
     registry_reloads: Counter
+    notifications: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -190,6 +191,13 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             f"{p}_registry_reloads",
             "Reviewers registry reloads by result (ok: swapped in; refused: old one kept).",
             ["result"],
+            registry=registry,
+        ),
+        notifications=Counter(
+            f"{p}_notifications",
+            "Notification deliveries by sink (configured name) and result: sent, failed "
+            "(one attempt), dead_letter (gave up), duplicate (already sent before).",
+            ["sink", "result"],
             registry=registry,
         ),
     )

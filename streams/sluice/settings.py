@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     #: How often the worker looks at the reviewers registry file for changes (SIGHUP: now).
     registry_poll_seconds: float = Field(default=3.0, gt=0, le=3600)
 
+    # Notifications (sluice.notify); unset file: ``sluice notify`` refuses to start.
+    #: The sinks file (YAML, README "Notifications").
+    notify_file: Path | None = None
+    notify_group_id: str = "sluice-notify"
+    #: Notify reviewers this long before a hold expires (0: no expiry warnings).
+    notify_expiry_warning_seconds: int = Field(default=900, ge=0)
+    #: Base URL of the review console; notifications link to ``<url>/events/<id>``.
+    console_url: str = ""
+
     # Schema registry (sluice.codec.registry); unset URL: single-object encoding only.
     #: Base URL of a Confluent-compatible registry API (for Apicurio: .../apis/ccompat/v7).
     schema_registry_url: str = ""

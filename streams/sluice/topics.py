@@ -29,6 +29,8 @@ REJECTED = "workflow.events.rejected"
 DLQ = "workflow.dlq"
 AUDIT = "workflow.audit"
 GATE_STATE = "workflow.gate.state"
+#: The notifier's delivered-notification keys (sluice.notify): latest per key.
+NOTIFY_STATE = "workflow.notify.state"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -47,6 +49,13 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     GATE_STATE: {
         "cleanup.policy": "compact",
         "min.compaction.lag.ms": "60000",
+        "segment.ms": str(3600 * 1000),
+    },
+    # One record per (event, transition, sink) delivered: compacted, and deleted after
+    # 30 days (older transitions are past any replay the notifier does).
+    NOTIFY_STATE: {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(30 * _DAY_MS),
         "segment.ms": str(3600 * 1000),
     },
 }
@@ -106,6 +115,7 @@ class Topics:
     dlq: str = DLQ
     audit: str = AUDIT
     gate_state: str = GATE_STATE
+    notify_state: str = NOTIFY_STATE
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -123,6 +133,7 @@ class Topics:
             self.dlq,
             self.audit,
             self.gate_state,
+            self.notify_state,
         )
 
     def configs(self) -> dict[str, dict[str, str]]:

@@ -215,6 +215,11 @@ class Worker:
                     self.settings, codec, self.metrics, self.health, registry, self.topics, signer
                 )
             )
+        if self.settings.notify_file is not None:
+            # Reviewer notifications: own consumer group, never part of a gate transaction.
+            from sluice.notify.stage import NotifyStage
+
+            self.agents.append(NotifyStage(self.settings, codec, self.metrics, self.topics))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then shut down cleanly."""

@@ -82,6 +82,7 @@ VERB_MODULES = (
     "bench",
     "chaos",
     "console",
+    "notify",
 )
 
 for _name in VERB_MODULES:
