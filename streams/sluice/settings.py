@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     #: a commit, with a retriable error; aiokafka's 100 ms default then sits in every
     #: such batch's latency (docs/performance.md).
     stage_retry_backoff_ms: int = Field(default=10, ge=1, le=1000)
-    #: Longest the broker holds a stage's fetch with no new records.
-    stage_fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
+    #: Longest the broker holds a stage's fetch with no new records (aiokafka's 500: at
+    #: 100, tests/reliability/test_rebalance.py saw no expiry move to the new owner).
+    stage_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
 
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)
