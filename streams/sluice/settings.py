@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     #: Kafka transaction timeout of each stage's producer: the broker aborts (and fences)
     #: a transaction left open longer; the stage then starts a new producer.
     transaction_timeout_ms: int = Field(default=30_000, ge=1000, le=900_000)
+    #: Linger of each stage's transactional producer. 0: the outbox already builds
+    #: whole batches, so waiting for more records only adds latency (docs/performance.md).
+    stage_linger_ms: int = Field(default=0, ge=0, le=1000)
+    #: Backoff of each stage's producer before retrying a request. Kafka 4 answers a
+    #: produce into a transaction still being verified, or an AddPartitions right after
+    #: a commit, with a retriable error; aiokafka's 100 ms default then sits in every
+    #: such batch's latency (docs/performance.md).
+    stage_retry_backoff_ms: int = Field(default=10, ge=1, le=1000)
+    #: Longest the broker holds a stage's fetch with no new records (aiokafka's 500: at
+    #: 100, tests/reliability/test_rebalance.py saw no expiry move to the new owner).
+    stage_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
 
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)

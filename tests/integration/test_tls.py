@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sluice.chaos import encode_events
 
 from sluice.tools.bench.events import make_events
+from sluice.tools.chaos.load import encode_events
 from sluice.tools.dev.broker import KafkaBroker, free_port
 from tests.helpers import WorkerProcess, produce, settings_from_env, topics_for, wait_for_count
 

@@ -139,6 +139,7 @@ class Stage:
             session_timeout_ms=20000,
             heartbeat_interval_ms=3000,
             max_poll_interval_ms=120000,
+            fetch_max_wait_ms=self.settings.stage_fetch_max_wait_ms,
             **kw,
         )
         self.consumer.subscribe(self.inputs, listener=_Listener(self))
@@ -149,6 +150,8 @@ class Stage:
             self.settings,
             transactional_id=self._txn_id,
             transaction_timeout_ms=self.settings.transaction_timeout_ms,
+            linger_ms=self.settings.stage_linger_ms,
+            retry_backoff_ms=self.settings.stage_retry_backoff_ms,
         )
         await self.producer.start()
 
