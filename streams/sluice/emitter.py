@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from sluice.codec import Codec, default_codec
 from sluice.errors import EmitError, RejectedRecord
 from sluice.kafka import make_producer
+from sluice.models.records import event_optional_fields
 from sluice.producers import ProducerSigner, read_producer_key
 from sluice.settings import Settings, load_settings
 from sluice.topics import Topics
@@ -62,16 +63,7 @@ def prepare_event(
     if isinstance(occurred, dt.datetime):
         ev["occurred_at"] = int(occurred.timestamp() * 1000)
     ev.setdefault("attributes", {})
-    for opt in (
-        "on_behalf_of",
-        "resource",
-        "content",
-        "arguments",
-        "model",
-        "confidence",
-        "cost_usd",
-        "trace_id",
-    ):
+    for opt in event_optional_fields():  # the fields whose schema default is null
         ev.setdefault(opt, None)
     if isinstance(ev.get("actor"), dict):
         ev["actor"] = {"roles": [], **ev["actor"]}

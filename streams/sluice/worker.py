@@ -24,6 +24,7 @@ from sluice.http import Health, MetricsServer
 from sluice.kafka import TopicReport, create_topics, make_admin
 from sluice.metrics import create as create_metrics
 from sluice.models.event import Limits
+from sluice.models.records import AuditStage, Transition, audit_entry
 from sluice.pipeline import Intake
 from sluice.settings import Settings
 from sluice.topics import TIMESTAMP_TYPE, ConfigDrift, Topics, config_drift
@@ -359,14 +360,14 @@ class Worker:
         )
         if len(self._pending_audit) < _MAX_PENDING_AUDIT:
             self._pending_audit.append(
-                {
-                    "stage": "gate",
-                    "transition": "registry_reloaded",
-                    "at": now_ms(),
-                    "content_hash": registry.source_hash,
-                    "reason_code": trigger,
-                    "source": " ".join(f"{k}={v}" for k, v in counts.items()),
-                }
+                audit_entry(
+                    AuditStage.GATE,
+                    Transition.REGISTRY_RELOADED,
+                    at=now_ms(),
+                    content_hash=registry.source_hash,
+                    reason_code=trigger,
+                    source=" ".join(f"{k}={v}" for k, v in counts.items()),
+                )
             )
         return True
 

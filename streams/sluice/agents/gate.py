@@ -39,6 +39,17 @@ from sluice.gate.quorum import (
 from sluice.http import Health
 from sluice.kafka import read_partition
 from sluice.metrics import Metrics
+from sluice.models.records import (
+    AuditStage,
+    DecisionSource,
+    Disposition,
+    OutcomeKind,
+    ReasonCode,
+    RecordName,
+    Transition,
+    audit_entry,
+    outcome_of_held,
+)
 from sluice.settings import Settings
 from sluice.topics import Topics
 
@@ -166,7 +177,7 @@ class GateAgent(Stage):
             return
         self._next_tick = now + self.settings.expiry_interval_ms / 1000
         t = now_ms()
-        due = any(s._heap and s._heap[0][0] <= t for s in self.states.values())  # noqa: SLF001
+        due = any(d is not None and d <= t for d in (s.next_due_ms() for s in self.states.values()))
         if due or self._registry_gen != self._revalidated_gen:
             await self._transact({})
         self._gauges()
@@ -206,7 +217,7 @@ class GateAgent(Stage):
 
     def _on_held(self, state: GateState, rec: Any, now: int) -> list[Effect]:
         try:
-            held = self.codec.decode("HeldEvent", rec.value)
+            held = self.codec.decode(RecordName.HELD_EVENT, rec.value)
         except Exception as exc:
             log.error(
                 "undecodable HeldEvent on approvals topic",
@@ -221,8 +232,8 @@ class GateAgent(Stage):
                     "audit",
                     "",
                     {
-                        "transition": "invalid",
-                        "reason_code": "bad_held_event",
+                        "transition": Transition.INVALID,
+                        "reason_code": ReasonCode.BAD_HELD_EVENT,
                         "source": f"{rec.topic}/{rec.partition}/{rec.offset}",
                     },
                 )
@@ -231,7 +242,7 @@ class GateAgent(Stage):
 
     def _on_decision(self, state: GateState, rec: Any, now: int) -> list[Effect]:
         try:
-            dec = self.codec.decode("Decision", rec.value)
+            dec = self.codec.decode(RecordName.DECISION, rec.value)
         except Exception:
             eid = rec.key.decode("utf-8", "replace")[:64] if rec.key else ""
             return [
@@ -277,22 +288,24 @@ class GateAgent(Stage):
             key = e.event_id.encode() if e.event_id else None
             if e.kind == "audit":
                 await self.send_audit(
-                    p, key, {"stage": "gate", "at": now, "event_id": e.event_id or None, **e.data}
+                    p,
+                    key,
+                    audit_entry(AuditStage.GATE, at=now, event_id=e.event_id or None, **e.data),
                 )
             elif e.kind == "refused":
                 await self.send_audit(
                     p,
                     key,
-                    {
-                        "stage": "gate",
-                        "at": now,
-                        "event_id": e.event_id or None,
-                        "transition": "decision_refused",
-                        "outcome": "refused",
-                        "reason_code": e.data["reason"],
-                        "reviewer_id": e.data.get("reviewer_id"),
-                        "decision_id": e.data.get("decision_id"),
-                    },
+                    audit_entry(
+                        AuditStage.GATE,
+                        Transition.DECISION_REFUSED,
+                        at=now,
+                        outcome=Disposition.REFUSED,
+                        event_id=e.event_id or None,
+                        reason_code=e.data["reason"],
+                        reviewer_id=e.data.get("reviewer_id"),
+                        decision_id=e.data.get("decision_id"),
+                    ),
                 )
                 self._committed.append(e)
             elif e.kind == "changelog":
@@ -306,7 +319,7 @@ class GateAgent(Stage):
                 self._committed.append(e)
             elif e.kind == "republish":
                 # For reviewers only: read back, it is a same-content re-send (no-op).
-                held = self.codec.decode("HeldEvent", e.data["held"])
+                held = self.codec.decode(RecordName.HELD_EVENT, e.data["held"])
                 held.update(
                     roles=e.data["roles"],
                     approvals=e.data["approvals"],
@@ -316,7 +329,7 @@ class GateAgent(Stage):
                 )
                 await send(
                     self.topics.approvals,
-                    self.codec.encode("HeldEvent", held),
+                    self.codec.encode(RecordName.HELD_EVENT, held),
                     key=key,
                     partition=p,
                 )
@@ -324,62 +337,43 @@ class GateAgent(Stage):
                 self._committed.append(e)
 
     def _outcome(self, e: Effect, now: int) -> tuple[str, bytes]:
-        held = self.codec.decode("HeldEvent", e.data["held"])
-        approved = e.data["outcome"] == "APPROVED"
-        rec = {
-            "event_id": held["event_id"],
-            "run_id": held["run_id"],
-            "workflow_id": held["workflow_id"],
-            "kind": held["kind"],
-            "trace_id": held.get("trace_id"),
-            "outcome": e.data["outcome"],
-            "source": e.data["source"],
-            "rule": held["rule"],
-            "policy_hash": held["policy_hash"],
-            "reason": e.data.get("reason"),
-            "reviewers": e.data["reviewers"],
-            "findings": held["findings"],
-            "event": held["event"],
-            "content_hash": held["content_hash"],
-            "reason_code": "expiry" if e.data["source"] == "EXPIRY" else None,
-            "producer_key_id": held.get("producer_key_id"),
-            "received_at": held["received_at"],
-            "decided_at": now,
-        }
-        topic = self.topics.approved if approved else self.topics.rejected
-        return topic, self.codec.encode("Outcome", rec)
+        held = self.codec.decode(RecordName.HELD_EVENT, e.data["held"])
+        outcome = OutcomeKind(e.data["outcome"])
+        source = DecisionSource(e.data["source"])
+        rec = outcome_of_held(
+            held,
+            outcome=outcome,
+            source=source,
+            reason=e.data.get("reason"),
+            reviewers=e.data["reviewers"],
+            reason_code=ReasonCode.EXPIRY if source == DecisionSource.EXPIRY else None,
+            decided_at=now,
+        )
+        topic = self.topics.approved if outcome == OutcomeKind.APPROVED else self.topics.rejected
+        return topic, self.codec.encode(RecordName.OUTCOME, rec)
 
     def _refused_outcome(self, e: Effect, now: int) -> tuple[str, bytes]:
         """The Outcome for a HeldEvent the gate will not hold: its own body, rejected."""
-        held = self.codec.decode("HeldEvent", e.data["held"])
-        rec = {
-            "event_id": held["event_id"],
-            "run_id": held["run_id"],
-            "workflow_id": held["workflow_id"],
-            "kind": held["kind"],
-            "trace_id": held.get("trace_id"),
-            "outcome": "REJECTED",
-            "source": "POLICY",
-            "rule": held["rule"],
-            "policy_hash": held["policy_hash"],
-            "reason": "the gate refused this hold: " + e.data["reason"].replace("_", " "),
-            "reviewers": [],
-            "findings": held["findings"],
-            "event": held["event"],
-            "content_hash": hashlib.sha256(held["event"]).hexdigest(),
-            "reason_code": e.data["reason"],
-            "producer_key_id": held.get("producer_key_id"),
-            "received_at": held["received_at"],
-            "decided_at": now,
-        }
-        return self.topics.rejected, self.codec.encode("Outcome", rec)
+        held = self.codec.decode(RecordName.HELD_EVENT, e.data["held"])
+        rec = outcome_of_held(
+            held,
+            outcome=OutcomeKind.REJECTED,
+            source=DecisionSource.POLICY,
+            reason="the gate refused this hold: " + e.data["reason"].replace("_", " "),
+            reviewers=[],
+            reason_code=e.data["reason"],
+            decided_at=now,
+            # Its own content_hash is the claim that may be false: hash what it carries.
+            content_hash=hashlib.sha256(held["event"]).hexdigest(),
+        )
+        return self.topics.rejected, self.codec.encode(RecordName.OUTCOME, rec)
 
     def after_commit(self, batch: dict[TopicPartition, list[Any]], n: int, seconds: float) -> None:
         m = self.metrics
         now = now_ms()
         for e in self._committed:
             if e.kind == "release":
-                verdict = "approve" if e.data["outcome"] == "APPROVED" else "reject"
+                verdict = "approve" if e.data["outcome"] == OutcomeKind.APPROVED else "reject"
                 m.decisions.labels(verdict, e.data["source"].lower()).inc()
                 m.decision_wait.observe(max(0.0, (now - e.data["held_at"]) / 1000))
             elif e.kind == "refused":

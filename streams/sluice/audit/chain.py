@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sluice.clock import now_ms
+from sluice.models.records import RecordName, Transition, record_field_names
 
 if TYPE_CHECKING:
     from sluice.audit.keys import CheckpointSigner
@@ -58,38 +59,17 @@ __all__ = [
 #: ``prev_hash`` of the first record of every chain.
 GENESIS_HASH = "0" * 64
 #: ``stage`` and ``transition`` of checkpoint records.
-CHECKPOINT = "checkpoint"
+CHECKPOINT: str = Transition.CHECKPOINT
 
-#: Every AuditRecord field, in schema order (a unit test pins this to the .avsc).
-ALL_FIELDS: tuple[str, ...] = (
-    "chain",
-    "seq",
-    "prev_hash",
-    "hash",
-    "stage",
-    "transition",
-    "event_id",
-    "run_id",
-    "workflow_id",
-    "trace_id",
-    "kind",
-    "outcome",
-    "actor_id",
-    "reviewer_id",
-    "decision_id",
-    "reason_code",
-    "rule",
-    "policy_hash",
-    "content_hash",
-    "detectors",
-    "source",
-    "at",
-    "key_id",
-    "signature",
-)
-#: Fields added to the schema after v1, in schema order after :data:`ALL_FIELDS`. They
-#: are hashed only through the trailing object (when not null), so v1 hashes stay valid.
+#: Fields added to the schema after v1, in schema order. They are hashed only through
+#: the trailing object (when not null), so v1 hashes stay valid. A field added to
+#: ``AuditRecord.avsc`` must be named here too (``test_v1_hash_is_pinned`` fails until
+#: it is): otherwise it would become part of the v1 array and change every hash.
 LATER_FIELDS: tuple[str, ...] = ("producer_key_id",)
+#: Every v1 AuditRecord field, in schema order: the schema's fields less LATER_FIELDS.
+ALL_FIELDS: tuple[str, ...] = tuple(
+    f for f in record_field_names(RecordName.AUDIT_RECORD) if f not in LATER_FIELDS
+)
 #: The fields the hash covers: all but ``hash`` itself.
 HASHED_FIELDS: tuple[str, ...] = tuple(f for f in ALL_FIELDS if f != "hash")
 

@@ -165,6 +165,13 @@ class GateState:
 
     # -- queries ----------------------------------------------------------------
 
+    def next_due_ms(self) -> int | None:
+        """When :meth:`tick` may next have work (ms since the epoch); None: nothing scheduled.
+
+        Superseded schedule entries count too: a tick at that time may find nothing to do.
+        """
+        return self._heap[0][0] if self._heap else None
+
     def open_entries(self) -> list[Entry]:
         """Entries currently held."""
         return [e for e in self.entries.values() if e.status == "open"]

@@ -11,8 +11,6 @@ from typing import Any
 
 __all__ = ["base_event", "load_cases", "run_cases"]
 
-_OUTCOMES = ("allow", "hold", "deny")
-
 
 def base_event(now_ms: int) -> dict[str, Any]:
     """A complete, routine WorkflowEvent dict that a case's partial ``event`` is laid over."""
@@ -67,6 +65,7 @@ def load_cases(path: str | Path) -> list[dict[str, Any]]:
     import yaml
 
     from sluice.errors import ConfigError
+    from sluice.policy.model import OUTCOMES
 
     p = Path(path)
     try:
@@ -94,7 +93,7 @@ def load_cases(path: str | Path) -> list[dict[str, Any]]:
         unknown = set(case) - {"name", "event", "findings", "expect", "rule", "rules", "now"}
         if unknown:
             raise ConfigError(f"case '{name}': unknown keys {sorted(unknown)}")
-        if case.get("expect") not in _OUTCOMES:
+        if case.get("expect") not in OUTCOMES:
             raise ConfigError(f"case '{name}': expect must be allow, hold or deny")
         if not isinstance(case.get("findings") or [], list):
             raise ConfigError(f"case '{name}': findings must be a list")

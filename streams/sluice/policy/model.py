@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sluice.models.records import PolicyEffect, event_field_names
+
 __all__ = [
     "EVENT_FIELDS",
     "OUTCOMES",
@@ -17,32 +19,12 @@ __all__ = [
     "pool_requirements",
 ]
 
-#: Outcomes a rule (or the default) may have.
-OUTCOMES = ("allow", "hold", "deny")
+#: Outcomes a rule (or the default) may have: allow, hold, deny.
+OUTCOMES: tuple[PolicyEffect, ...] = tuple(PolicyEffect)
 
-#: WorkflowEvent field names (schemas/WorkflowEvent.avsc); ``event.<other>`` is a check error.
-EVENT_FIELDS = frozenset(
-    {
-        "event_id",
-        "workflow_id",
-        "run_id",
-        "step",
-        "kind",
-        "actor",
-        "action",
-        "data_classification",
-        "occurred_at",
-        "on_behalf_of",
-        "resource",
-        "content",
-        "arguments",
-        "model",
-        "confidence",
-        "cost_usd",
-        "trace_id",
-        "attributes",
-    }
-)
+#: WorkflowEvent field names (from schemas/WorkflowEvent.avsc); ``event.<other>`` is a
+#: check error.
+EVENT_FIELDS = frozenset(event_field_names())
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")

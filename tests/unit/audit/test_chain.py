@@ -228,3 +228,13 @@ def test_rollback_of_the_opening_checkpoint_writes_it_again(signer: CheckpointSi
     assert [(r["seq"], r["transition"]) for r in recs] == [(0, "checkpoint"), (1, "assessed")]
     keys = {signer.key_id: signer.public_key}
     assert verify_records(located(recs), keys, max_unsigned=1000).ok
+
+
+def test_v1_hash_is_pinned() -> None:
+    """Hashes of known records, computed before the field list was derived from the
+    schema: a field added to AuditRecord.avsc but not to LATER_FIELDS changes them."""
+    w = ChainWriter("intake:0", None)
+    (a,) = w.append(**fields(0))
+    (b,) = w.append(**fields(1), producer_key_id="pk-1", reviewer_id="rv", decision_id="d")
+    assert a["hash"] == "79180f0f11658cce5506a85ef018d1e6febb429f98230fee33691f14b8dc8f98"
+    assert b["hash"] == "44f793fe8958ed54b1475d00b5f98df71e940540297cbc2452877e758943eae5"

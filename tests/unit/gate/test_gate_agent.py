@@ -139,3 +139,29 @@ def test_held_events_gauge_counts_each_hold_once_under_a_registry_role() -> None
     a.reload_registry(registry_from_data({"reviewers": []}))
     a._gauges(force=True)
     assert samples() == {"other": 1}, "roles gone from the registry lose their series"
+
+
+async def test_idle_starts_a_timer_transaction_only_when_an_entry_is_due() -> None:
+    """``idle`` asks each partition's state when it is next due (``next_due_ms``)."""
+    from sluice.clock import now_ms
+
+    a = agent()
+    state = a._new_state()
+    assert state.next_due_ms() is None
+    a.states = {0: state}
+    calls: list[object] = []
+
+    async def transact(batch: dict[object, object]) -> None:
+        calls.append(batch)
+
+    a._transact = transact  # type: ignore[method-assign]
+    later = now_ms() + 3_600_000
+    put(state, held(held_at=later - 10_000, expires_at=later), later - 10_000)
+    assert state.next_due_ms() == later
+    await a.idle()
+    assert calls == []
+    put(a.states.setdefault(1, a._new_state()), held(expires_at=5))
+    a._next_tick = 0.0
+    await a.idle()
+    assert calls == [{}]
+    assert a.states[1].tick(now_ms()) and a.states[1].next_due_ms() is not None
