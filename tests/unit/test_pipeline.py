@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from sluice.bench.events import make_events
 
 from sluice.audit.chain import ChainWriter
 from sluice.codec import default_codec
@@ -26,6 +25,7 @@ from sluice.producers import (
     ProducerSigner,
 )
 from sluice.settings import load_settings
+from sluice.tools.bench.events import make_events
 from sluice.topics import Topics
 from sluice.worker import build_intake
 

@@ -36,7 +36,7 @@ from sluice.models.records import (
 from sluice.policy.model import EVENT_FIELDS, OUTCOMES
 
 CODEC = default_codec()
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 
 
 def avsc(name: str) -> dict[str, Any]:
