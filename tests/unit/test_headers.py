@@ -8,11 +8,13 @@ import time
 from typing import Any
 
 import pytest
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from sluice.codec import default_codec
 from sluice.gate.entry import Entry
 from sluice.gate.quorum import GateState
 from sluice.headers import MAX_BYTES, MAX_HEADERS, carry
+from sluice.kafka.outbox import Outbox
 from sluice.pipeline import Intake
 from sluice.policy.model import Assessment, HoldSpec
 from sluice.settings import load_settings
@@ -142,3 +144,21 @@ def test_release_carries_the_held_headers() -> None:
     (release,) = [e.data for e in out if e.kind == "release"]
     assert release["headers"] == [TP]
     assert g.entries[held()["event_id"]].headers == ()  # dropped with the body
+
+
+# -- outbox -----------------------------------------------------------------------------
+
+
+class _Producer:
+    """Just enough of AIOKafkaProducer for Outbox.add, with aiokafka's real batch builder."""
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(16384, 0, is_transactional=1)
+
+
+@pytest.mark.parametrize("given", [None, [], (), [TP], ((TP[0], TP[1]),)])
+async def test_outbox_appends_headers_with_the_real_batch_builder(given: Any) -> None:
+    # aiokafka's C record builder takes a list only: a tuple raised TypeError per batch.
+    box = Outbox(_Producer(), {"t": [0]})
+    await box.add("t", b"v", key=b"k", headers=given)
+    await box.add("t", b"v", key=b"k", partition=0, headers=given)

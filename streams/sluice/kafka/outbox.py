@@ -108,7 +108,8 @@ class Outbox:
     ) -> None:
         """Queue one record (partition by key like the Java client when not given), with
         ``headers`` (``(name, value)`` pairs; none by default)."""
-        hdrs = headers or ()
+        # A list: aiokafka's C record builder refuses any other sequence (TypeError).
+        hdrs = headers if type(headers) is list else list(headers or ())
         if partition is None:
             parts = self._partitions.get(topic)
             if parts is None:
