@@ -18,6 +18,7 @@ import orjson
 
 from sluice.codec import Codec
 from sluice.errors import ErrorCode, RejectedRecord
+from sluice.headers import carry
 from sluice.models.event import UUID_PATTERN
 from sluice.models.finding import Finding
 from sluice.models.records import (
@@ -102,6 +103,8 @@ class IntakeResult:
     #: Policy rules whose condition failed at run time on this event (deny/hold rules fail
     #: closed: they count as matching; allow rules do not match).
     policy_errors: tuple[str, ...] = ()
+    #: Kafka headers for the output record: :func:`sluice.headers.carry` of the input's.
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class Intake:
@@ -159,19 +162,20 @@ class Intake:
     ) -> IntakeResult:
         """Route one record. Never raises: every failure becomes a DLQ result.
 
-        ``headers`` are the record's Kafka headers (producer authentication reads them).
+        ``headers`` are the record's Kafka headers (producer authentication reads them);
+        the result carries :func:`sluice.headers.carry` of them for its output record.
         """
         try:
-            return self._process(value, key, source, now_ms, headers)
+            r = self._process(value, key, source, now_ms, headers)
         except RejectedRecord as exc:
-            return self._dead_letter(value, key, source, timestamp_ms, now_ms, exc.code, exc.detail)
+            r = self._dead_letter(value, key, source, timestamp_ms, now_ms, exc.code, exc.detail)
         except Exception as exc:  # a bug must cost one record, not the partition
             # No traceback: exception messages of libraries may quote event values.
             log.error(
                 "intake internal error",
                 extra={"source": _src(source), "exc_type": type(exc).__name__},
             )
-            return self._dead_letter(
+            r = self._dead_letter(
                 value,
                 key,
                 source,
@@ -180,6 +184,9 @@ class Intake:
                 ErrorCode.INTERNAL_ERROR,
                 f"internal error ({type(exc).__name__})",
             )
+        if headers:  # no headers (the common case): no work
+            r.headers = carry(headers)
+        return r
 
     def _process(
         self,

@@ -36,6 +36,7 @@ from sluice.gate.quorum import (
     RegistryLike,
     closed_marker_ttl_ms,
 )
+from sluice.headers import carry
 from sluice.http import Health
 from sluice.kafka import read_partition
 from sluice.metrics import Metrics
@@ -238,7 +239,14 @@ class GateAgent(Stage):
                     },
                 )
             ]
-        return state.on_held(held, rec.value, now)
+        # What intake carried (re-filtered: the approvals topic has other writers too).
+        headers = carry(rec.headers) if rec.headers else []
+        effects = state.on_held(held, rec.value, now, headers)
+        if headers:
+            for e in effects:
+                if e.kind == "held_refused":
+                    e.data["headers"] = headers
+        return effects
 
     def _on_decision(self, state: GateState, rec: Any, now: int) -> list[Effect]:
         try:
@@ -312,10 +320,10 @@ class GateAgent(Stage):
                 value = e.entry.to_bytes() if e.entry is not None else None
                 await send(self.topics.gate_state, value, key=key, partition=p)
             elif e.kind == "release":
-                await send(*self._outcome(e, now), key=key)
+                await send(*self._outcome(e, now), key=key, headers=e.data.get("headers"))
                 self._committed.append(e)
             elif e.kind == "held_refused":
-                await send(*self._refused_outcome(e, now), key=key)
+                await send(*self._refused_outcome(e, now), key=key, headers=e.data.get("headers"))
                 self._committed.append(e)
             elif e.kind == "republish":
                 # For reviewers only: read back, it is a same-content re-send (no-op).
@@ -332,6 +340,7 @@ class GateAgent(Stage):
                     self.codec.encode(RecordName.HELD_EVENT, held),
                     key=key,
                     partition=p,
+                    headers=e.data.get("headers"),
                 )
             elif e.kind == "counted":
                 self._committed.append(e)

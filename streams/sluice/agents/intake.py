@@ -75,7 +75,7 @@ class IntakeAgent(Stage):
                 r = process(
                     rec.value, rec.key, (topic, part, rec.offset), rec.timestamp, now, rec.headers
                 )
-                await send(r.topic, r.value, key=r.key)
+                await send(r.topic, r.value, key=r.key, headers=r.headers)
                 await send_audit(part, r.key if r.event_id else None, r.audit)
                 ck = (r.outcome, r.kind)
                 counts[ck] = counts.get(ck, 0) + 1

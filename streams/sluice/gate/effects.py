@@ -175,9 +175,10 @@ def closed(
     reviewers: list[str],
     reason: str | None,
     decisions: list[str],
+    headers: Sequence[tuple[str, bytes]] = (),
 ) -> list[Effect]:
-    """The release of a closed entry (outcome ``e.outcome``, held bytes ``body``) and its
-    audit."""
+    """The release of a closed entry (outcome ``e.outcome``, held bytes ``body``, the
+    Kafka headers its HeldEvent carried ``headers``) and its audit."""
     outcome = e.outcome or ""
     return [
         Effect(
@@ -192,6 +193,7 @@ def closed(
                 "held_at": e.held_at,
                 "content_hash": e.content_hash,
                 "decisions": decisions,
+                "headers": list(headers),
             },
         ),
         Effect(
@@ -229,6 +231,7 @@ def escalated(e: Entry, groups: Sequence[Group], now_ms: int) -> list[Effect]:
                 "expires_at": e.expires_at,
                 "held_at": now_ms,
                 "held": e.held,
+                "headers": list(e.headers),
             },
         ),
     ]

@@ -2,12 +2,13 @@
 
 Plain data: :class:`sluice.gate.quorum.GateState` owns the transitions. ``to_bytes`` /
 ``from_bytes`` are the gate changelog's value format; ``from_bytes`` also reads entries
-written before the per-role requirement and key-fingerprint fields existed.
+written before the per-role requirement, key-fingerprint and headers fields existed.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,9 @@ class Entry:
     escalate_carry_votes: bool = False
     #: when the current phase began (held_at, then the escalation time)
     phase_at: int = 0
+    #: Kafka headers the HeldEvent record carried (:func:`sluice.headers.carry`), for
+    #: the release; dropped with ``held`` when the entry closes.
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     def groups(self) -> list[Group]:
         """The current phase's requirement groups."""
@@ -97,9 +101,17 @@ class Entry:
         return next((r for r in roles if r in known), "other")
 
     @classmethod
-    def opened(cls, held: dict[str, Any], raw: bytes, content_hash: str, seen: set[str]) -> Entry:
+    def opened(
+        cls,
+        held: dict[str, Any],
+        raw: bytes,
+        content_hash: str,
+        seen: set[str],
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> Entry:
         """A new open entry for the HeldEvent ``held`` (``raw``: its bytes, whose body
-        hashes to ``content_hash``); ``seen``: decision ids already seen for it."""
+        hashes to ``content_hash``); ``seen``: decision ids already seen for it;
+        ``headers``: the Kafka headers its record carried."""
         return cls(
             event_id=held["event_id"],
             status="open",
@@ -120,11 +132,12 @@ class Entry:
             escalate_requirements=requirement_tuples(held.get("escalate_requirements") or ()),
             escalate_carry_votes=bool(held.get("escalate_carry_votes")),
             phase_at=held["held_at"],
+            headers=tuple(headers),
         )
 
     def to_bytes(self) -> bytes:
         """Changelog value."""
-        d = {
+        d: dict[str, Any] = {
             "e": self.event_id,
             "s": self.status,
             "ch": self.content_hash,
@@ -154,6 +167,8 @@ class Entry:
             "cv": self.escalate_carry_votes,
             "pa": self.phase_at,
         }
+        if self.headers:  # only when there are: entries without stay as they were
+            d["hd"] = [[n, base64.b64encode(v).decode()] for n, v in self.headers]
         return orjson.dumps(d)
 
     @classmethod
@@ -192,6 +207,7 @@ class Entry:
             escalate_requirements=requirement_tuples(d.get("erq") or ()),
             escalate_carry_votes=bool(d.get("cv")),
             phase_at=int(d.get("pa", d["ha"])),
+            headers=tuple((n, base64.b64decode(v)) for n, v in d.get("hd") or ()),
         )
 
 

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Sequence
 from typing import Any
 
 from sluice.gate import effects as fx
@@ -187,8 +188,15 @@ class GateState:
 
     # -- inputs -----------------------------------------------------------------
 
-    def on_held(self, held: dict[str, Any], raw: bytes, now_ms: int) -> list[Effect]:
-        """A HeldEvent arrived from intake (or this gate's escalation republish, read back)."""
+    def on_held(
+        self,
+        held: dict[str, Any],
+        raw: bytes,
+        now_ms: int,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> list[Effect]:
+        """A HeldEvent arrived from intake (or this gate's escalation republish, read back);
+        ``headers``: the Kafka headers its record carried, for the release."""
         eid = held["event_id"]
         body_hash = hashlib.sha256(held["event"]).hexdigest()
         e = self.entries.get(eid)
@@ -201,7 +209,7 @@ class GateState:
             return [fx.held_resent(e, body_hash)]
         early = e.early if e is not None else []
         seen = e.seen if e is not None else set()
-        e = Entry.opened(held, raw, body_hash, seen)
+        e = Entry.opened(held, raw, body_hash, seen, headers)
         self.entries[eid] = e
         self._schedule(e)
         effects = [fx.held(e, held)]
@@ -345,10 +353,11 @@ class GateState:
         e.status = "closed"
         e.outcome = outcome
         e.closed_at = now_ms
-        held = e.held
+        held, headers = e.held, e.headers
         e.held = None  # the body is no longer needed: keep the marker small
+        e.headers = ()
         self._schedule(e)
-        return fx.closed(e, held, source, reviewers, reason, decisions)
+        return fx.closed(e, held, source, reviewers, reason, decisions, headers)
 
     # -- clock -----------------------------------------------------------------
 

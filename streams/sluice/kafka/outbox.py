@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -104,8 +104,12 @@ class Outbox:
         *,
         key: bytes | None = None,
         partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Queue one record (partition by key like the Java client when not given)."""
+        """Queue one record (partition by key like the Java client when not given), with
+        ``headers`` (``(name, value)`` pairs; none by default)."""
+        # A list: aiokafka's C record builder refuses any other sequence (TypeError).
+        hdrs = headers if type(headers) is list else list(headers or ())
         if partition is None:
             parts = self._partitions.get(topic)
             if parts is None:
@@ -116,12 +120,12 @@ class Outbox:
         builder = self._builders.get(tp)
         if builder is None:
             builder = self._builders[tp] = self._producer.create_batch()
-        if builder.append(timestamp=None, key=key, value=value) is None:
+        if builder.append(timestamp=None, key=key, value=value, headers=hdrs) is None:
             self._deliveries.append(
                 await self._producer.send_batch(builder, topic, partition=partition)
             )
             builder = self._builders[tp] = self._producer.create_batch()
-            if builder.append(timestamp=None, key=key, value=value) is None:
+            if builder.append(timestamp=None, key=key, value=value, headers=hdrs) is None:
                 raise ValueError("record larger than the producer's max batch size")
 
     async def flush(self) -> None:

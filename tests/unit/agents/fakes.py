@@ -26,13 +26,17 @@ __all__ = ["FakeBatch", "FakeStage", "aborted", "speed_up_restarts"]
 
 
 class FakeBatch:
-    """A producer batch that keeps the values appended to it."""
+    """A producer batch that keeps the values (and headers) appended to it."""
 
     def __init__(self) -> None:
         self.values: list[bytes | None] = []
+        self.headers: list[Any] = []
 
-    def append(self, *, timestamp: Any, key: bytes | None, value: bytes | None) -> object:
+    def append(
+        self, *, timestamp: Any, key: bytes | None, value: bytes | None, headers: Any = ()
+    ) -> object:
         self.values.append(value)
+        self.headers.append(list(headers))
         return object()
 
     def record_count(self) -> int:
