@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/sluice dev demo
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	BIN=$(BIN) bash tests/run-all.sh
 
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not reliability and not slow"
