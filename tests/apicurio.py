@@ -24,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sluice.tools.dev.broker import free_port
+
 __all__ = ["ApicurioRegistry", "RegistryUnavailableHere", "ensure_dist", "find_java"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +128,9 @@ class ApicurioRegistry:
 
     def __init__(self, port: int, data_dir: Path, heap: str = "384m") -> None:
         self.port = port
+        #: Quarkus serves health and metrics on a second port, 9000 unless told: a free one,
+        #: so two registries (or anything else on 9000) never collide.
+        self.management_port = free_port()
         self.data_dir = Path(data_dir).resolve()
         self.heap = heap
         self._proc: subprocess.Popen[bytes] | None = None
@@ -152,6 +157,8 @@ class ApicurioRegistry:
             "-XX:TieredStopAtLevel=1",
             f"-Dquarkus.http.port={self.port}",
             "-Dquarkus.http.host=127.0.0.1",
+            f"-Dquarkus.management.port={self.management_port}",
+            "-Dquarkus.management.host=127.0.0.1",
             f"-Dapicurio.datasource.url=jdbc:h2:file:{db}",
             f"-Djava.io.tmpdir={self.data_dir}",
             "-Dquarkus.log.level=WARN",
