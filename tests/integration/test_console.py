@@ -39,14 +39,22 @@ from tests.helpers import REPO, WorkerProcess, collect, produce, settings_from_e
 
 pytestmark = pytest.mark.integration
 
-webdriver = pytest.importorskip("selenium.webdriver")
+from selenium import webdriver  # noqa: E402 (the dev extra installs it)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
+# Never skipped: a missing browser is a missing install step (.ci/install-system-deps.sh
+# installs Debian's chromium and chromium-driver), so the test fails and says so.
+_MISSING = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+
+
+@pytest.fixture(autouse=True)
+def _browser_installed() -> None:
+    if _MISSING:
+        pytest.fail(f"not installed: {', '.join(_MISSING)} (run .ci/install-system-deps.sh)")
+
 
 POLICY = """
 rules:
