@@ -42,7 +42,7 @@ def broker(
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         typer.echo("stopping Kafka", err=True)
-        kafka.stop()
+        kafka.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from sluice.errors import DecodeError, ErrorCode
@@ -75,6 +76,43 @@ def _strip_logical(node: Any) -> Any:
             )
         return {k: _strip_logical(v) for k, v in node.items()}
     return node
+
+
+def read_body(
+    body: bytes, writer: Any, reader: Any | None, *, unresolvable: str | None = None
+) -> dict[str, Any]:
+    """Decode one Avro ``body`` written with ``writer`` (into ``reader`` if given).
+
+    Every failure is a ``DecodeError`` with a code; fastavro raises many exception types
+    on garbage and none may escape a stage. ``unresolvable`` is the message for a writer
+    schema that does not resolve into the reader (the registry path names the id).
+    """
+    buf = io.BytesIO(body)
+    try:
+        record = fastavro.schemaless_reader(buf, writer, reader)
+    except SchemaResolutionError:
+        if unresolvable is None:
+            raise DecodeError(
+                ErrorCode.MALFORMED_AVRO, "cannot decode Avro body (SchemaResolutionError)"
+            ) from None
+        raise DecodeError(ErrorCode.WRONG_SCHEMA, unresolvable) from None
+    except (EOFError, StopIteration):
+        raise DecodeError(ErrorCode.TRUNCATED, "record ends early") from None
+    except UnicodeDecodeError:
+        raise DecodeError(ErrorCode.INVALID_UTF8, "a string is not valid UTF-8") from None
+    except MemoryError:
+        raise DecodeError(ErrorCode.MALFORMED_AVRO, "length prefix too large") from None
+    except Exception as exc:  # fastavro raises many types on garbage; none may escape
+        raise DecodeError(
+            ErrorCode.MALFORMED_AVRO, f"cannot decode Avro body ({type(exc).__name__})"
+        ) from None
+    if buf.tell() != len(body):
+        raise DecodeError(
+            ErrorCode.TRAILING_BYTES, f"{len(body) - buf.tell()} bytes after the record"
+        )
+    if not isinstance(record, dict):
+        raise DecodeError(ErrorCode.MALFORMED_AVRO, "not a record")
+    return record
 
 
 class _Entry:
@@ -170,29 +208,7 @@ class Codec:
                 ErrorCode.WRONG_SCHEMA,
                 f"writer schema is {entry.name}, expected {name}",
             )
-        buf = io.BytesIO(body)
-        try:
-            if entry is reader:
-                record = fastavro.schemaless_reader(buf, entry.parsed, None)
-            else:
-                record = fastavro.schemaless_reader(buf, entry.parsed, reader.parsed)
-        except (EOFError, StopIteration):
-            raise DecodeError(ErrorCode.TRUNCATED, "record ends early") from None
-        except UnicodeDecodeError:
-            raise DecodeError(ErrorCode.INVALID_UTF8, "a string is not valid UTF-8") from None
-        except MemoryError:
-            raise DecodeError(ErrorCode.MALFORMED_AVRO, "length prefix too large") from None
-        except Exception as exc:  # fastavro raises many types on garbage; none may escape
-            raise DecodeError(
-                ErrorCode.MALFORMED_AVRO, f"cannot decode Avro body ({type(exc).__name__})"
-            ) from None
-        if buf.tell() != len(body):
-            raise DecodeError(
-                ErrorCode.TRAILING_BYTES, f"{len(body) - buf.tell()} bytes after the record"
-            )
-        if not isinstance(record, dict):
-            raise DecodeError(ErrorCode.MALFORMED_AVRO, "not a record")
-        return record
+        return read_body(body, entry.parsed, None if entry is reader else reader.parsed)
 
     def split(self, data: bytes) -> tuple[_Entry, bytes]:
         """Check the header; return the writer schema entry and the Avro body."""

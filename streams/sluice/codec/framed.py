@@ -38,10 +38,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import fastavro
-from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
-from sluice.codec.avro import Codec, default_codec
+from sluice.codec.avro import Codec, default_codec, read_body
 from sluice.codec.registry import (
     COMPATIBILITY,
     CONFLUENT_MAGIC,
@@ -243,30 +242,10 @@ class RegistryCodec(Codec):
             )
         if w.name != name:
             raise DecodeError(ErrorCode.WRONG_SCHEMA, f"writer schema is {w.name}, expected {name}")
-        buf = io.BytesIO(data)
-        buf.seek(5)
         reader = None if w.same_as_reader else self._readers[name]
-        try:
-            record = fastavro.schemaless_reader(buf, w.parsed, reader)
-        except SchemaResolutionError:
-            raise DecodeError(
-                ErrorCode.WRONG_SCHEMA, f"schema id {sid} does not resolve into {name}"
-            ) from None
-        except (EOFError, StopIteration):
-            raise DecodeError(ErrorCode.TRUNCATED, "record ends early") from None
-        except UnicodeDecodeError:
-            raise DecodeError(ErrorCode.INVALID_UTF8, "a string is not valid UTF-8") from None
-        except Exception as exc:  # fastavro raises many types on garbage; none may escape
-            raise DecodeError(
-                ErrorCode.MALFORMED_AVRO, f"cannot decode Avro body ({type(exc).__name__})"
-            ) from None
-        if buf.tell() != len(data):
-            raise DecodeError(
-                ErrorCode.TRAILING_BYTES, f"{len(data) - buf.tell()} bytes after the record"
-            )
-        if not isinstance(record, dict):
-            raise DecodeError(ErrorCode.MALFORMED_AVRO, "not a record")
-        return record
+        return read_body(
+            data[5:], w.parsed, reader, unresolvable=f"schema id {sid} does not resolve into {name}"
+        )
 
     def writer_name(self, data: bytes) -> str:
         """The record name ``data`` was written with (either framing)."""

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from importlib import resources
@@ -345,6 +346,26 @@ class KafkaBroker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def request_stop(self, kill_after: float = 30.0) -> None:
+        """SIGTERM without waiting (safe inside a signal handler); SIGKILL after ``kill_after``.
+
+        ``stop`` waits on the process, which deadlocks when called from a signal handler
+        that interrupted ``wait`` in the same thread (``Popen``'s wait lock is not
+        reentrant); this only signals, and ``wait`` returns once Kafka has shut down.
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+
+        def _kill() -> None:
+            if proc.poll() is None:
+                proc.kill()
+
+        timer = threading.Timer(kill_after, _kill)
+        timer.daemon = True
+        timer.start()
 
     def kill(self) -> None:
         """SIGKILL, for fault tests."""
