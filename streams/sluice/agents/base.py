@@ -332,7 +332,7 @@ class Stage:
         for p, head in heads.items():
             if p in self.chains:
                 self.chains[p].rollback(head)
-        await self.rollback_state()
+        await self._rollback_state_retrying()
         if not new_producer:
             try:
                 # Bounded: aiokafka's abort first waits for every pending batch, and it
@@ -374,6 +374,27 @@ class Stage:
                 if tp in assignment:
                     self.consumer.seek(tp, recs[0].offset)
         await asyncio.sleep(0.5)
+
+    async def _rollback_state_retrying(self) -> None:
+        """Undo in-memory state (:meth:`rollback_state`), retrying while Kafka is away.
+
+        A stage's rollback may re-read its changelog (the gate does); when the broker is
+        down, that read fails, and the stage must wait for the broker rather than die
+        with half-restored state.
+        """
+        delays = restart_delays()
+        while True:
+            try:
+                await self.rollback_state()
+                return
+            except Exception as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning(
+                    "state rollback failed; retrying",
+                    extra={"stage": self.name, "error": type(exc).__name__},
+                )
+                await asyncio.sleep(next(delays))
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         """Process a batch inside the open transaction; return records handled."""
