@@ -91,6 +91,8 @@ def _stage(tracer: Tracer, name: str, fn: Callable[..., Any]) -> Callable[..., A
     """``fn`` inside a child span ``name``; an exception sets ERROR with its type only."""
 
     def traced(*args: Any, **kwargs: Any) -> Any:
+        if not trace.get_current_span().is_recording():
+            return fn(*args, **kwargs)  # an unsampled event: no stage spans
         with tracer.start_as_current_span(
             name, record_exception=False, set_status_on_exception=False
         ) as span:
