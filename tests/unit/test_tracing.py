@@ -311,3 +311,24 @@ def test_off_imports_no_opentelemetry_and_carries_headers_unchanged() -> None:
         [sys.executable, "-c", OFF], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+MISSING = """
+import sys
+sys.modules["opentelemetry"] = None  # as in an install without the otel extra
+from sluice import tracing
+from sluice.errors import ConfigError
+from sluice.settings import load_settings
+try:
+    tracing.setup(load_settings(otel=True, data_dir="/nonexistent"))
+except ConfigError as exc:
+    print(exc)
+"""
+
+
+def test_on_without_the_extra_is_a_config_error_naming_the_install() -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'streams'}{os.pathsep}{ROOT}"}
+    out = subprocess.run(
+        [sys.executable, "-c", MISSING], env=env, capture_output=True, text=True, check=True
+    )
+    assert "pip install 'sluice-gate[otel]'" in out.stdout, out.stdout + out.stderr

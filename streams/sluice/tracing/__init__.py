@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sluice.errors import ConfigError
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -51,8 +53,13 @@ def setup(settings: Settings) -> None:
     global active
     if not settings.otel:
         return
-    from sluice.tracing.otel import Otel
-
+    try:
+        from sluice.tracing.otel import Otel
+    except ImportError as exc:
+        raise ConfigError(
+            f"SLUICE_OTEL=1 needs OpenTelemetry ({exc.name} is missing): "
+            "pip install 'sluice-gate[otel]'"
+        ) from None
     active = Otel.from_settings(settings)
 
 
