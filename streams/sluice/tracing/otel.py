@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 import weakref
@@ -30,6 +31,8 @@ from sluice.pipeline import Intake, IntakeResult
 from sluice.settings import Settings
 
 __all__ = ["JsonLinesExporter", "Otel", "extract", "inject"]
+
+log = logging.getLogger(__name__)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = ("traceparent", "tracestate")
@@ -134,6 +137,7 @@ class Otel:
         """The global SDK provider when the application set one, else a new one with the
         exporters of ``OTEL_TRACES_EXPORTER`` and ``settings.otel_file``."""
         provider = trace.get_tracer_provider()
+        own = not isinstance(provider, TracerProvider)
         if not isinstance(provider, TracerProvider):
             attrs: dict[str, str] = {"service.instance.id": settings.worker_id}
             if not os.environ.get("OTEL_SERVICE_NAME"):
@@ -144,6 +148,14 @@ class Otel:
             trace.set_tracer_provider(provider)
         if settings.otel_file is not None:
             provider.add_span_processor(BatchSpanProcessor(JsonLinesExporter(settings.otel_file)))
+        log.info(
+            "opentelemetry spans on",
+            extra={
+                "provider": "own" if own else "the application's",
+                "exporters": os.environ.get("OTEL_TRACES_EXPORTER") or "default",
+                "span_file": str(settings.otel_file) if settings.otel_file else None,
+            },
+        )
         return cls(provider.get_tracer("sluice"))
 
     # -- intake ----------------------------------------------------------------------
