@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -150,6 +150,20 @@ class Intake:
     def validator(self) -> Validator:
         """The field rules and time window this intake applies (read-only)."""
         return self._validator
+
+    def with_stages(self, wrap: Callable[[str, Any], Any]) -> Intake:
+        """A copy whose stage objects are ``wrap(name, obj)`` (:mod:`sluice.tracing`):
+        names ``codec``, ``validator``, ``sanitizer``, ``policy``, ``producers``."""
+        p = self._producers
+        return Intake(
+            wrap("codec", self._codec),
+            wrap("validator", self._validator),
+            wrap("sanitizer", self._sanitizer),
+            wrap("policy", self._policy),
+            self._topics,
+            max_record_bytes=self._max_bytes,
+            producers=wrap("producers", p) if p is not None else None,
+        )
 
     def process(
         self,

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     #: Framing of the records written to the approved/rejected topics.
     output_framing: Literal["single-object", "confluent"] = "single-object"
 
+    # OpenTelemetry spans (sluice.tracing, the `otel` extra; docs/operating.md "Traces").
+    #: Off: opentelemetry is never imported; headers are carried unchanged.
+    otel: bool = False
+    #: With otel: also write every finished span as one JSON line to this file.
+    otel_file: Path | None = None
+
     # Kafka security.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from prometheus_client import CollectorRegistry
 
+from sluice import tracing
 from sluice.agents.gate import GateAgent
 from sluice.agents.intake import IntakeAgent
 from sluice.clock import now_ms
@@ -188,6 +189,7 @@ class Worker:
         self._reload_now.set()
 
     def _build(self) -> None:
+        tracing.setup(self.settings)  # off unless SLUICE_OTEL: imports nothing
         codec = codec_for(self.settings, self.topics)
         signer = None
         if self.settings.audit_key_file is not None:

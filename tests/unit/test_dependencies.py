@@ -25,6 +25,8 @@ PROJECT = PYPROJECT["project"]
 IMPORT_NAME = {
     "common-expression-language": "cel",
     "google-re2": "re2",
+    "opentelemetry-api": "opentelemetry",
+    "opentelemetry-sdk": "opentelemetry",
     "pyyaml": "yaml",
     "python-stdnum": "stdnum",
     "scikit-learn": "sklearn",
@@ -84,7 +86,8 @@ def _declared(group: list[str]) -> list[str]:
 #: what the package under streams/ imports.
 PRODUCER = _declared(PROJECT["dependencies"])
 WORKER = _declared(PROJECT["optional-dependencies"]["worker"])
-RUNTIME = [*PRODUCER, *WORKER]
+OTEL = _declared(PROJECT["optional-dependencies"]["otel"])  # sluice.tracing, imported when on
+RUNTIME = [*PRODUCER, *WORKER, *OTEL]
 DEV = _declared(PROJECT["optional-dependencies"]["dev"])
 TRAIN = _declared(PROJECT["optional-dependencies"]["train"])
 

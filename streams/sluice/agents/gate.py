@@ -25,6 +25,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
+from sluice import tracing
 from sluice.agents.base import Stage
 from sluice.clock import now_ms
 from sluice.codec import Codec
@@ -292,6 +293,8 @@ class GateAgent(Stage):
 
     async def _apply(self, p: int, effects: list[Effect], now: int) -> None:
         send = self.out.add
+        if tracing.active is not None:  # spans; sets the release's traceparent
+            tracing.active.gate(effects, self.states.get(p))
         for e in effects:
             key = e.event_id.encode() if e.event_id else None
             if e.kind == "audit":

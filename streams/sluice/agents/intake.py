@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from sluice import tracing
 from sluice.agents.base import Stage
 from sluice.clock import now_ms
 from sluice.codec import Codec
@@ -62,7 +63,7 @@ class IntakeAgent(Stage):
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         await resolve_batch(self.codec, batch)  # registry ids, before routing (may retry)
-        process = self.intake.process
+        process = tracing.intake_process(self.intake)  # off: self.intake.process
         send = self.out.add
         send_audit = self.send_audit
         now = now_ms()
