@@ -3,7 +3,8 @@
 Engaged by a signed control while events stream: the quarantined actor's next events are
 held under rule ``quarantine`` (publish → first held latency printed, not asserted),
 other actors pass; a forged control is refused; one lift vote does not lift; the second
-distinct security vote does, and the actor's events pass again. Metrics and audit
+distinct security vote does, and the actor's events pass again. Re-engaged in reject
+mode with ``--include-open-holds``, the actor's holds still open are rejected too. Metrics and audit
 records follow each step.
 """
 
@@ -23,7 +24,12 @@ from sluice.clock import now_ms
 from sluice.codec import default_codec
 from sluice.gate.signatures import write_private_key
 from sluice.kafka import make_producer, read_topic
-from sluice.quarantine.client import add_quarantine, lift_quarantine, read_controls
+from sluice.quarantine.client import (
+    add_quarantine,
+    lift_quarantine,
+    read_controls,
+    reject_open_holds,
+)
 from sluice.quarantine.records import build_control, control_key, encode_control, sign_control
 from sluice.tools.bench.events import make_events
 from tests.helpers import (
@@ -210,6 +216,35 @@ async def test_quarantine_engaged_holds_next_events_and_two_votes_lift_it(
             }
 
         await _until(audited, "the controls' audit records")
+
+        # Re-engaged in reject mode with --include-open-holds: the actor's holds still open
+        # at the gate are rejected by the signer's REJECT decisions, new events at intake.
+        again = await add_quarantine(
+            "actor",
+            "agent-a",
+            reason="again",
+            key=key_files["sec1"],
+            mode="reject",
+            settings=settings,
+        )
+        open_ids = set(await reject_open_holds(again, key=key_files["sec1"], settings=settings))
+        assert {h["event_id"] for h in held} <= open_ids
+
+        async def refused_new() -> bool:
+            return worker.metric("sluice_quarantined_subjects", subject="actor") == 1
+
+        await _until(refused_new, "the second quarantine")
+        last = next_event("agent-a")
+        await send(last)
+
+        async def all_rejected() -> bool:
+            rejected = {o["event_id"]: o for o in await collect(settings, topics.rejected)}
+            return open_ids | {last["event_id"]} <= set(rejected)
+
+        await _until(all_rejected, "the open holds and the new event to be rejected")
+        rejected = {o["event_id"]: o for o in await collect(settings, topics.rejected)}
+        assert rejected[last["event_id"]]["rule"] == "quarantine"
+        assert all(rejected[e]["source"] == "REVIEWER" for e in open_ids)
     finally:
         await producer.stop()
         worker.stop()

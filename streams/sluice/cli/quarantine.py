@@ -72,6 +72,12 @@ def add(
     mode: str = typer.Option(
         "hold", "--mode", help="hold (review each event) or reject (refuse each event)."
     ),
+    include_open_holds: bool = typer.Option(
+        False,
+        "--include-open-holds",
+        help="With --mode reject: also sign a REJECT for each open hold of the subject"
+        " (counted by the gate where your roles are asked for).",
+    ),
     bootstrap_servers: BootstrapServers = None,
 ) -> None:
     """Sign and publish a quarantine; prints its id (lift it with `sluice quarantine lift`)."""
@@ -82,6 +88,11 @@ def add(
         raise typer.BadParameter("give exactly one of --actor, --workflow, --run")
     if mode not in ("hold", "reject"):
         raise typer.BadParameter("hold or reject", param_hint="--mode")
+    if include_open_holds and mode != "reject":
+        raise typer.BadParameter(
+            "open holds are already held; it goes with --mode reject",
+            param_hint="--include-open-holds",
+        )
     stype, subject = given[0]
     control = client.run(
         client.add_quarantine(
@@ -95,6 +106,15 @@ def add(
         )
     )
     typer.echo(control["quarantine_id"])
+    if include_open_holds:
+        rejected = client.run(
+            client.reject_open_holds(control, key=key, settings=_settings(bootstrap_servers))
+        )
+        typer.echo(
+            f"{len(rejected)} open hold(s) of the subject: REJECT published"
+            " (`sluice review list` shows any the gate did not count)",
+            err=True,
+        )
 
 
 @quarantine_app.command("lift")

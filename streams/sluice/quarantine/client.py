@@ -33,7 +33,9 @@ __all__ = [
     "QuarantineError",
     "add_quarantine",
     "lift_quarantine",
+    "matching_holds",
     "read_controls",
+    "reject_open_holds",
 ]
 
 
@@ -182,6 +184,56 @@ async def lift_quarantine(
     )
     await _publish(settings, topics, control)
     return control, q
+
+
+_SUBJECT_FIELD = {"actor": "actor_id", "workflow": "workflow_id", "run": "run_id"}
+
+
+def matching_holds(
+    entries: list[dict[str, Any]], subject_type: str, subject: str
+) -> list[dict[str, Any]]:
+    """The open, unexpired queue entries of one subject (look-alike ids included)."""
+    from sluice.identity import skeleton_id
+
+    name = _SUBJECT_FIELD[str(subject_type)]
+    want = skeleton_id(subject)
+    return [e for e in entries if not e["expired"] and skeleton_id(str(e.get(name) or "")) == want]
+
+
+async def reject_open_holds(
+    control: dict[str, Any],
+    *,
+    key: str | Path,
+    settings: Settings | None = None,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Sign and publish a REJECT for every open hold of a quarantine's subject.
+
+    The decisions go through the gate like any reviewer's: each counts where the
+    signer holds a role the hold asks for (otherwise the gate refuses and audits it).
+    Returns the event ids a REJECT was published for.
+    """
+    from sluice import review
+    from sluice.gate.signatures import build_decision, read_private_key, sign_decision
+
+    settings, _ = _settings_and_topics(settings)
+    pk = read_private_key(key)
+    queue = await review.alist(settings=settings, timeout_s=timeout_s)
+    reason = f"quarantine {control['quarantine_id']}: {control['reason']}"[:500]
+    done: list[str] = []
+    for e in matching_holds(queue.entries, control["subject_type"], control["subject"]):
+        decision = build_decision(
+            event_id=e["event_id"],
+            verdict="REJECT",
+            reviewer_id=pk.reviewer_id,
+            key_id=pk.key_id,
+            content_hash=e["content_hash"],
+            reason=reason,
+        )
+        sign_decision(decision, pk.private_key)
+        await review.apublish(settings, decision)
+        done.append(e["event_id"])
+    return done
 
 
 def run(coro: Any) -> Any:

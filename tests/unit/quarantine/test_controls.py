@@ -252,3 +252,16 @@ def test_config_section_parses_and_reports_problems() -> None:
     qid = engaged(three)
     assert three.apply(lift(qid, "sec1"), NOW).result == "lift_counted"
     assert three.apply(lift(qid, "sec2"), NOW).result == "lift_counted", "3 needed"
+
+
+def test_open_holds_of_the_subject_are_found_look_alikes_included() -> None:
+    from sluice.quarantine.client import matching_holds
+
+    entries = [
+        {"event_id": "1", "actor_id": "agent-7", "workflow_id": "w", "expired": False},
+        {"event_id": "2", "actor_id": "AGENT-7", "workflow_id": "w", "expired": False},
+        {"event_id": "3", "actor_id": "agent-7", "workflow_id": "w", "expired": True},
+        {"event_id": "4", "actor_id": "agent-8", "workflow_id": "w", "expired": False},
+    ]
+    assert [e["event_id"] for e in matching_holds(entries, "actor", "agent-7")] == ["1", "2"]
+    assert len(matching_holds(entries, "workflow", "W")) == 3
