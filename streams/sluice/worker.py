@@ -227,8 +227,9 @@ class Worker:
             from sluice.agents.quarantine import build_follower
 
             current = self.registry_file.current if self.registry_file is not None else None
+            intake_agent = next(a for a in self.agents if a.name == "intake")
             self.controls = build_follower(
-                self.settings, self.topics, self.metrics, self.agents[0], current
+                self.settings, self.topics, self.metrics, intake_agent, current
             )
 
     async def run(self, stop: asyncio.Event) -> None:
