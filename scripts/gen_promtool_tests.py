@@ -546,6 +546,64 @@ CASES: list[dict[str, Any]] = [
             },
         ],
     },
+    {
+        "alert": "SluiceQuarantineEngaged",
+        "groups": [
+            {
+                "name": "fires: one actor quarantined for 5 minutes",
+                "series": [('sluice_quarantined_subjects{subject="actor"}', "0x5 1x10")],
+                "evals": [
+                    (6, []),
+                    (
+                        9,
+                        [
+                            {
+                                "labels": {"subject": "actor"},
+                                "summary": "1 actor subject(s) quarantined",
+                            }
+                        ],
+                    ),
+                ],
+            },
+            {
+                "name": "quiet: nothing quarantined",
+                "series": [('sluice_quarantined_subjects{subject="actor"}', "0x20")],
+                "evals": [(10, []), (20, [])],
+            },
+        ],
+    },
+    {
+        "alert": "SluiceControlRefused",
+        "groups": [
+            {
+                "name": "fires: one forged control",
+                "series": [
+                    (
+                        'sluice_controls_total{result="refused",reason="bad_signature"}',
+                        "0x10 1x10",
+                    )
+                ],
+                "evals": [
+                    (8, []),
+                    (
+                        12,
+                        [
+                            {
+                                "labels": {"reason": "bad_signature"},
+                                "summary": "1 quarantine control(s) refused in 5 minutes"
+                                " (reason bad_signature)",
+                            }
+                        ],
+                    ),
+                ],
+            },
+            {
+                "name": "quiet: controls applied, none refused",
+                "series": [('sluice_controls_total{result="added",reason="none"}', "0+1x20")],
+                "evals": [(10, []), (20, [])],
+            },
+        ],
+    },
 ]
 
 

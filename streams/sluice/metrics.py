@@ -69,6 +69,9 @@ class Metrics(NamedTuple):
     held_refused: Counter
     registry_reloads: Counter
     notifications: Counter
+    quarantined_subjects: Gauge
+    quarantine_events: Counter
+    controls_applied: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -200,6 +203,25 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             ["sink", "result"],
             registry=registry,
         ),
+        quarantined_subjects=Gauge(
+            f"{p}_quarantined_subjects",
+            "Subjects under a quarantine in force on this worker, by subject type.",
+            ["subject"],
+            registry=registry,
+        ),
+        quarantine_events=Counter(
+            f"{p}_quarantine_events",
+            "New events a quarantine held or rejected at intake, by action and subject type.",
+            ["action", "subject"],
+            registry=registry,
+        ),
+        controls_applied=Counter(
+            f"{p}_controls",
+            "Control records read from workflow.controls, by result (added, lift_counted, "
+            "lifted, pending, refused) and refusal reason (none when applied).",
+            ["result", "reason"],
+            registry=registry,
+        ),
     )
     m.build_info.info({"version": sluice.__version__, "python": platform.python_version()})
     # Known label sets start at 0, so rate() sees the first increment of each series.
@@ -214,4 +236,8 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             m.decisions.labels(verdict, source)
     for result in ("ok", "refused"):
         m.registry_reloads.labels(result)
+    for subject in ("actor", "workflow", "run"):
+        m.quarantined_subjects.labels(subject)
+        for action in ("held", "rejected"):
+            m.quarantine_events.labels(action, subject)
     return m

@@ -41,7 +41,7 @@ from sluice.validate import Validator
 if TYPE_CHECKING:
     from sluice.producers import ProducerKey, ProducerRegistry
 
-__all__ = ["Intake", "IntakeResult", "PolicyLike", "SanitizerLike"]
+__all__ = ["Intake", "IntakeResult", "PolicyLike", "QuarantineLike", "SanitizerLike"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,18 @@ class PolicyLike(Protocol):
     hash: str
 
     def assess(self, event: dict[str, Any], findings: list[Finding]) -> Any: ...
+
+
+class QuarantineLike(Protocol):
+    """What intake needs of :class:`sluice.quarantine.Controls` (the kill switch)."""
+
+    #: (held | rejected, subject type) → events changed since the last clear.
+    hits: dict[tuple[str, str], int]
+
+    @property
+    def active(self) -> bool: ...
+
+    def override(self, a: Any, event: dict[str, Any], now: int) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -140,6 +152,8 @@ class Intake:
         self._max_bytes = max_record_bytes
         self._producers = producers
         self._event_fp = codec.fingerprint(_EVENT)
+        #: Quarantines in force (set by the worker); None: no kill switch.
+        self.quarantine: QuarantineLike | None = None
 
     @property
     def sanitizer(self) -> SanitizerLike:
@@ -240,6 +254,9 @@ class Intake:
             body = self._codec.encode(_EVENT, clean)
         content_hash = hashlib.sha256(body).hexdigest()
         a = self._policy.assess(clean, findings)
+        quarantine = self.quarantine
+        if quarantine is not None and quarantine.active:
+            a = quarantine.override(a, clean, now_ms)
         event_id: str = clean["event_id"]
         kind: str = clean["kind"]
         run_id: str = clean["run_id"]

@@ -31,6 +31,8 @@ AUDIT = "workflow.audit"
 GATE_STATE = "workflow.gate.state"
 #: The notifier's delivered-notification keys (sluice.notify): latest per key.
 NOTIFY_STATE = "workflow.notify.state"
+#: Signed operator controls (quarantine add/lift, sluice.quarantine): compacted, kept.
+CONTROLS = "workflow.controls"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -58,6 +60,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
         "retention.ms": str(30 * _DAY_MS),
         "segment.ms": str(3600 * 1000),
     },
+    # One record per control action (distinct keys): compaction keeps every one of them.
+    CONTROLS: {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)},
 }
 
 
@@ -116,6 +120,7 @@ class Topics:
     audit: str = AUDIT
     gate_state: str = GATE_STATE
     notify_state: str = NOTIFY_STATE
+    controls: str = CONTROLS
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -134,6 +139,7 @@ class Topics:
             self.audit,
             self.gate_state,
             self.notify_state,
+            self.controls,
         )
 
     def configs(self) -> dict[str, dict[str, str]]:

@@ -183,6 +183,8 @@ class Worker:
         self.registry_file: RegistryFile | None = None
         self._reload_now = asyncio.Event()  # set by SIGHUP, even before run() is there
         self._pending_audit: list[dict[str, Any]] = []
+        #: Follows workflow.controls for intake (quarantines); None without intake.
+        self.controls: Any = None
 
     def request_reload(self) -> None:
         """Look at the reviewers registry file now (the SIGHUP handler)."""
@@ -223,6 +225,14 @@ class Worker:
             from sluice.notify.stage import NotifyStage
 
             self.agents.append(NotifyStage(self.settings, codec, self.metrics, self.topics))
+        if "intake" in self.stages:
+            from sluice.agents.quarantine import build_follower
+
+            current = self.registry_file.current if self.registry_file is not None else None
+            intake_agent = next(a for a in self.agents if a.name == "intake")
+            self.controls = build_follower(
+                self.settings, self.topics, self.metrics, intake_agent, current
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then shut down cleanly."""
@@ -248,24 +258,34 @@ class Worker:
         )
         await self.server.start()
         await ready(codec_for(self.settings, self.topics), stop)  # schema registry ids
+        if self.controls is not None:
+            await self.controls.start()  # quarantines in force before the first event
         for agent in self.agents:
             await agent.start()
         tasks = [asyncio.create_task(a.run(), name=a.name) for a in self.agents]
         stopper = asyncio.create_task(stop.wait())
+        follow = (
+            [asyncio.create_task(self.controls.run(), name="controls")] if self.controls else []
+        )
         watcher = asyncio.create_task(self._watch_registry(), name="registry")
         log.info(
             "sluice worker running",
             extra={"worker_id": self.settings.worker_id, "metrics_port": self.server.port},
         )
         try:
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [*tasks, *follow, stopper], return_when=asyncio.FIRST_COMPLETED
+            )
             for t in done:
                 if t is not stopper and t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for w in (watcher, *follow):
+                w.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await w
+            if self.controls is not None:
+                await self.controls.stop()
             for a in self.agents:
                 a.request_stop()
             # Let each loop finish its current transaction, then cancel what is left.
@@ -345,6 +365,8 @@ class Worker:
                 done = swap_registry(agent, registry)
                 if inspect.isawaitable(done):
                     await done
+        if self.controls is not None:
+            self.controls.controls.registry = registry
         self.metrics.registry_reloads.labels("ok").inc()
         counts = {
             "reviewers": len(registry),

@@ -70,6 +70,8 @@ class IntakeAgent(Stage):
         n = 0
         counts = self._counts = {}
         extras = self._extras = []
+        if self.intake.quarantine is not None:
+            self.intake.quarantine.hits.clear()  # a retried batch counts once
         for tp, records in batch.items():
             topic, part = tp.topic, tp.partition
             for rec in records:
@@ -102,6 +104,11 @@ class IntakeAgent(Stage):
                 m.cost_usd.labels(r.kind).inc(r.cost_usd)
             for rule in r.policy_errors:
                 m.policy_errors.labels(rule).inc()
+        q = self.intake.quarantine
+        if q is not None and q.hits:
+            for (action, subject), c in q.hits.items():
+                m.quarantine_events.labels(action, subject).inc(c)
+            q.hits.clear()
         per_event = seconds  # every record of the batch waited for the whole transaction
         for _ in range(n):
             m.processing.observe(per_event)

@@ -75,6 +75,7 @@ VERB_MODULES = (
     "scan",
     "policy",
     "review",
+    "quarantine",
     "keys",
     "producer_keys",
     "audit",

@@ -141,6 +141,11 @@ class Transition(StrEnum):
     ESCALATED = "escalated"
     REGISTRY_RELOADED = "registry_reloaded"
     CHECKPOINT = "checkpoint"
+    #: intake: a signed quarantine control applied (sluice.quarantine), or refused.
+    QUARANTINE_ADDED = "quarantine_added"
+    QUARANTINE_LIFT_COUNTED = "quarantine_lift_counted"
+    QUARANTINE_LIFTED = "quarantine_lifted"
+    CONTROL_REFUSED = "control_refused"
 
 
 class ReasonCode(StrEnum):

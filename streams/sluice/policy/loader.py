@@ -65,6 +65,9 @@ def _parse(data: bytes) -> _Doc:
         if rule is not None:
             doc.rules.append(rule)
     default_outcome = parse_default(raw.body, problems)
+    from sluice.quarantine.config import parse_quarantine_config
+
+    parse_quarantine_config(raw.body.get("controls"), problems)  # who may quarantine, lift
     if default_outcome is not None:
         doc.default = compile_default(default_outcome)
     if not doc.rules and not raw.rules:

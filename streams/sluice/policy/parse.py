@@ -26,7 +26,7 @@ __all__ = [
     "parse_rules",
 ]
 
-_TOP_KEYS = frozenset({"version", "description", "lists", "limits", "rules", "default"})
+_TOP_KEYS = frozenset({"version", "description", "lists", "limits", "rules", "default", "controls"})
 _RULE_KEYS = frozenset({"name", "description", "when", "allow", "hold", "deny"})
 _OUTCOME_KEYS = {
     "allow": frozenset({"reason"}),
