@@ -160,6 +160,26 @@ def show(
     typer.echo(render_detail(view["event"], view["findings"]))
 
 
+def _read_amendment(path: str) -> dict[str, Any]:
+    """The JSON merge patch in ``path`` (one line naming the file when it is not one)."""
+    from pathlib import Path
+
+    import orjson
+
+    from sluice.errors import ConfigError
+
+    target = Path(path).expanduser()
+    try:
+        data = orjson.loads(target.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {target}: {exc.strerror}") from None
+    except orjson.JSONDecodeError:
+        raise ConfigError(f"{target}: not JSON (a JSON merge patch is expected)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{target}: a JSON object (a merge patch) is expected")
+    return data
+
+
 def _decide(
     verdict: str,
     event_id: str,
@@ -169,10 +189,12 @@ def _decide(
     timeout: float,
     json_out: bool,
     wait: bool,
+    amend: str | None = None,
 ) -> None:
     from sluice import review
     from sluice.settings import load_settings
 
+    patch = _read_amendment(amend) if amend is not None else None
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     result = review.decide(
         "APPROVE" if verdict == "APPROVE" else "REJECT",
@@ -183,6 +205,7 @@ def _decide(
         timeout_s=timeout,
         settings=settings,
         on_warning=lambda line: typer.echo(f"warning: {line}", err=True),
+        amend=patch,
     )
     if json_out:
         out: dict[str, Any] = {"decision": result.decision} if wait else result.decision
@@ -226,9 +249,20 @@ def approve(
     bootstrap_servers: BootstrapServers = None,
     timeout: float = _DECIDE_TIMEOUT,
     wait: bool = _WAIT,
+    amend: str = typer.Option(
+        None,
+        "--amend",
+        help="Approve with amendments: a JSON merge patch (RFC 7396) on the sanitized "
+        'event, e.g. {"arguments": {"cc": null}}. Amendable: content, arguments, '
+        "resource, attributes. Checked and re-sanitized before signing; counts only with "
+        "approvals of the same amended event.",
+    ),
 ) -> None:
-    """Sign and publish an APPROVE decision; prints its decision id (--wait: the outcome)."""
-    _decide("APPROVE", event_id, key, reason, bootstrap_servers, timeout, json_out, wait)
+    """Sign and publish an APPROVE decision; prints its decision id (--wait: the outcome).
+
+    With --amend FILE the decision carries the amended event and its hash: the gate
+    releases the amended event once enough reviewers approved those same bytes."""
+    _decide("APPROVE", event_id, key, reason, bootstrap_servers, timeout, json_out, wait, amend)
 
 
 @review_app.command("reject")
