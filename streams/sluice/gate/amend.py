@@ -21,16 +21,20 @@ Rules, checked by the client before signing (:func:`prepare`) and again by the g
   schema, are not in canonical form, fail the intake field rules (sizes, NUL bytes,
   enums...), change a field outside :data:`AMENDABLE_FIELDS`, or change nothing;
 * ``amendment_unsafe``: re-sanitizing the amended event would change a field the
-  amendment changed (a secret, PII to redact, markup...), or finds something in one
+  amendment changed (a secret, PII of a PUBLIC event, control characters...), or finds
+  in one a high or critical finding (prompt injection, a script tag, SQL injection...)
   that the held event did not have (same detector and fingerprint). The amendment is
   refused, never released re-sanitized: the released bytes are always bytes every
-  counted vote signed.
+  counted vote signed. Findings that are only flagged at low or medium severity (an
+  email address as a new recipient of an INTERNAL event) are allowed and carried in
+  the Outcome, as they would be for an event that arrived so.
 
 The policy is not re-run: the reviewers who approve the amended bytes are its judges.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,6 +71,8 @@ __all__ = [
 #: kind, actor, on_behalf_of, classification, times, step, action, model...) is bound.
 AMENDABLE_FIELDS: frozenset[str] = frozenset({"content", "arguments", "resource", "attributes"})
 _MAPS = ("arguments", "attributes")
+#: Severities of a new finding that make an amendment unsafe even when only flagged.
+_BLOCKING = frozenset({"high", "critical"})
 _EVENT = RecordName.WORKFLOW_EVENT.value
 
 
@@ -184,7 +190,9 @@ def examine(
         {
             f"{f.detector} in {_top(f.field)}"
             for f in findings
-            if _top(f.field) in touched and _finding_key(f) not in known
+            if _top(f.field) in touched
+            and str(f.severity) in _BLOCKING
+            and _finding_key(f) not in known
         }
     )
     if redacted or new:
@@ -328,14 +336,18 @@ def validator_for(settings: Settings) -> Validator:
 
 
 def sanitizer_for(settings: Settings) -> Sanitizer:
-    """Intake's sanitizer, from ``settings`` (compiles the detectors: seconds, memory)."""
+    """Intake's sanitizer, from ``settings`` (compiling the detectors takes seconds and
+    memory: one per distinct configuration is kept for the process)."""
+    return _sanitizer(
+        settings.fingerprint_key_bytes(), settings.re2_max_mem_mb, settings.pi_classifier
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _sanitizer(key: bytes, re2_max_mem_mb: int, pi_classifier: bool) -> Sanitizer:
     from sluice.sanitize import Sanitizer
 
-    return Sanitizer(
-        settings.fingerprint_key_bytes(),
-        re2_max_mem_mb=settings.re2_max_mem_mb,
-        pi_classifier=settings.pi_classifier,
-    )
+    return Sanitizer(key, re2_max_mem_mb=re2_max_mem_mb, pi_classifier=pi_classifier)
 
 
 def amendment_checker(settings: Settings, sanitizer: Sanitizing | None = None) -> AmendmentChecker:
