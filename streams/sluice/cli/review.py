@@ -153,8 +153,10 @@ def show(
     typer.echo(f"votes      {view['approvals']} approve, {view['rejections']} reject")
     for v in view["votes"]:
         mark = {True: "valid", False: f"refused: {v['refusal']}", None: "unchecked"}[v["valid"]]
+        amended = v.get("amended_hash")
         typer.echo(
             f"  - {visible(str(v['reviewer_id']))} {v['verdict']} ({mark})"
+            + (f" amended {str(amended)[:12]}" if amended else "")
             + (f": {visible(v['reason'])}" if v["reason"] else "")
         )
     typer.echo(render_detail(view["event"], view["findings"]))
