@@ -246,6 +246,7 @@ async def adecide(
             not pass (the gate's refusal reason and why), or Kafka refused.
         ConfigError: the key file cannot be read.
     """
+    from sluice.gate.amend import AmendmentError, prepare_for
     from sluice.gate.queue import check_decidable, is_own_event
     from sluice.gate.signatures import build_decision, sign_decision
     from sluice.review_wait import Watch
@@ -267,7 +268,10 @@ async def adecide(
             "you are this event's actor or principal; the gate will refuse "
             "this decision (separation of duties)"
         )
-    amended = _amended(settings, held, amend) if amend is not None else None
+    try:
+        amended = prepare_for(settings, held, amend) if amend is not None else None
+    except AmendmentError as exc:
+        raise ReviewError(f"amendment refused ({exc.refusal.value}): {exc}") from None
     decision = build_decision(
         event_id=event_id,
         verdict=verdict,
@@ -295,26 +299,6 @@ async def adecide(
         counted=seen.counted,
         outcome=seen.outcome,
     )
-
-
-def _amended(settings: Settings, held: Mapping[str, Any], patch: Mapping[str, Any]) -> bytes:
-    """The amended event's canonical bytes (checked as the gate checks them).
-
-    Raises:
-        ReviewError: it does not pass; the message names the gate's refusal reason.
-    """
-    from sluice.gate.amend import AmendmentError, prepare, sanitizer_for, validator_for
-
-    try:
-        raw, _ = prepare(
-            held,
-            patch,
-            validator=validator_for(settings),
-            sanitizer=sanitizer_for(settings),
-        )
-    except AmendmentError as exc:
-        raise ReviewError(f"amendment refused ({exc.refusal.value}): {exc}") from None
-    return raw
 
 
 def _read_key(key: str | Path) -> PrivateKeyFile:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sluice.codec import default_codec
 from sluice.errors import DecodeError, ValidationError
+from sluice.gate.entry import Amendment, Entry
 from sluice.gate.votes import Refusal
 from sluice.models.finding import Finding
 from sluice.models.records import RecordName
@@ -59,10 +60,12 @@ __all__ = [
     "Sanitizing",
     "amendment_checker",
     "changed_fields",
+    "checked_amendment",
     "encode_amended",
     "examine",
     "merge_patch",
     "prepare",
+    "prepare_for",
     "sanitizer_for",
     "validator_for",
 ]
@@ -247,6 +250,19 @@ def prepare(
     return raw, changed
 
 
+def prepare_for(settings: Settings, held: Mapping[str, Any], patch: Mapping[str, Any]) -> bytes:
+    """:func:`prepare` with intake's field rules and sanitizer from ``settings``; the
+    amended bytes only (the reviewer's client: :func:`sluice.review.adecide`).
+
+    Raises:
+        AmendmentError: the amendment does not pass.
+    """
+    raw, _ = prepare(
+        held, patch, validator=validator_for(settings), sanitizer=sanitizer_for(settings)
+    )
+    return raw
+
+
 @dataclass(frozen=True)
 class Checked:
     """A gate-side check that passed: the fields changed and the amended findings."""
@@ -317,6 +333,24 @@ class AmendmentChecker:
             received_at=int(held["received_at"]),
         )
         return Checked(tuple(changed), [f.to_avro() for f in findings])
+
+
+def checked_amendment(
+    checker: AmendmentChecker | None, e: Entry, dec: Mapping[str, Any], target: str
+) -> Amendment:
+    """The checked amendment of an APPROVE for the open entry ``e`` (bytes, changed
+    fields, findings); ``target``: its ``amended_hash``.
+
+    Raises:
+        AmendmentError: it does not pass (None ``checker``: amendment_invalid).
+    """
+    if checker is None or e.held is None:
+        raise AmendmentError(Refusal.AMENDMENT_INVALID, "amendments are not checked here")
+    known = e.amendments.get(target)
+    if known is not None and dec.get("amended_event") == known[0]:
+        return known  # the same bytes already passed
+    checked = checker.check(e.held, dec.get("amended_event"), target)
+    return (bytes(dec["amended_event"]), checked.changed, checked.findings)
 
 
 def validator_for(settings: Settings) -> Validator:

@@ -239,15 +239,21 @@ class Entry:
         )
 
 
+#: Decision fields that are bytes (base64 in the changelog's JSON).
+_DEC_BYTES = ("signature", "amended_event")
+
+
 def _dec_json(d: dict[str, Any]) -> dict[str, Any]:
     out = dict(d)
-    if isinstance(out.get("signature"), bytes):
-        out["signature"] = base64.b64encode(out["signature"]).decode()
+    for name in _DEC_BYTES:
+        if isinstance(out.get(name), bytes | bytearray):
+            out[name] = base64.b64encode(out[name]).decode()
     return out
 
 
 def _dec_unjson(d: dict[str, Any]) -> dict[str, Any]:
     out = dict(d)
-    if isinstance(out.get("signature"), str):
-        out["signature"] = base64.b64decode(out["signature"])
+    for name in _DEC_BYTES:
+        if isinstance(out.get(name), str):
+            out[name] = base64.b64decode(out[name])
     return out

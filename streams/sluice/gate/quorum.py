@@ -44,16 +44,11 @@ body goes to the rejected topic, the existing hold is untouched). Escalation is 
 here, by the clock; the HeldEvent the agent republishes for reviewers is such a
 same-body re-send when read back.
 
-Approve with amendments (:mod:`sluice.gate.amend`): an APPROVE may carry an amended
-event; each counted vote has a *target*, the final bytes it approves (the held bytes,
-or one amendment's hash), and a quorum is met only by votes of one target. A vote over
-the original does not count for an amendment (the reviewer approves the amendment
-again: that vote then replaces the earlier one, audited ``vote_withdrawn`` /
-``superseded``); two different amendments split the votes. An amendment is checked
-(:class:`~sluice.gate.amend.AmendmentChecker`: hash, schema, field rules, amendable
-fields, re-sanitization) when its vote is counted, and the release of an amendment
-carries its bytes, its hash and the original's, and the fields it changed. So every
-release's bytes still hash to what every counted vote for it signed.
+Approve with amendments (rules: :mod:`sluice.gate.amend`): each counted vote has a
+*target*, the final bytes it approves (``""``: the held bytes, else an amended hash);
+a quorum counts the votes of one target only, and a reviewer's vote for another target
+replaces theirs (``vote_withdrawn``/``superseded``). Every release's bytes still hash
+to what every counted vote for it signed.
 
 Layout: this module holds the transitions (:class:`GateState`); the entry and its
 changelog form are :mod:`sluice.gate.entry`, the quorum arithmetic
@@ -69,7 +64,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sluice.gate import effects as fx
-from sluice.gate.amend import AmendmentChecker, AmendmentError
+from sluice.gate.amend import AmendmentChecker, AmendmentError, checked_amendment
 from sluice.gate.effects import Effect
 from sluice.gate.entry import Entry, Vote
 from sluice.gate.requirements import current_level, match_count
@@ -197,11 +192,8 @@ class GateState:
     def current_level(self, e: Entry, target: str = "") -> int | None:
         """Lowest level of the current phase not yet complete for the votes approving
         ``target`` (``""``: the held bytes; else an amended event's hash); None: met."""
-        voters = [
-            (self._roles(v.reviewer_id), v.level)
-            for v in e.approvers.values()
-            if v.target == target
-        ]
+        votes = [v for v in e.approvers.values() if v.target == target]
+        voters = [(self._roles(v.reviewer_id), v.level) for v in votes]
         return current_level(e.groups(), voters)
 
     def _roles(self, reviewer_id: str) -> frozenset[str]:
@@ -289,7 +281,7 @@ class GateState:
         amendment = None
         if target:
             try:
-                amendment = self._check_amendment(e, dec, target)
+                amendment = checked_amendment(self.amendments, e, dec, target)
             except AmendmentError as exc:
                 return [fx.refused(eid, dec, exc.refusal)]
         roles = self._roles(rid)
@@ -313,34 +305,19 @@ class GateState:
             ]
         kid = _s(dec.get("key_id"))
         fp = key_fingerprint(self.registry, rid, kid)
-        prior = e.approvers.get(fold_id(rid))
-        withdrawn = []
-        if prior is not None:  # over other final bytes (vote_refusal saw to that)
-            withdrawn.append(fx.vote_withdrawn(e, prior, "superseded"))
+        prior = e.approvers.pop(fold_id(rid), None)  # over other bytes (see vote_refusal)
+        superseded = [fx.vote_withdrawn(e, prior, "superseded")] if prior is not None else []
         e.approvers[fold_id(rid)] = Vote(rid, did, kid, level, fp, target)
         if amendment is not None:
             e.amendments[target] = amendment
-        withdrawn += self._withdraw_dead(e)
+        # Superseding may reopen a level of the prior vote's target, as a withdrawal does.
+        withdrawn = self._withdraw_dead(e, superseded)
         # Keep only amendments some counted vote approves (bounded by the reviewers).
         targets = {v.target for v in e.approvers.values()}
         e.amendments = {h: a for h, a in e.amendments.items() if h in targets}
         if self.current_level(e, target) is None:
             return [*counted, *withdrawn, *self._release_approved(e, now_ms, target)]
         return [*counted, *withdrawn]
-
-    def _check_amendment(self, e: Entry, dec: dict[str, Any], target: str) -> Any:
-        """The checked amendment of an APPROVE (bytes, changed fields, findings).
-
-        Raises:
-            AmendmentError: it does not pass (:mod:`sluice.gate.amend`).
-        """
-        if self.amendments is None or e.held is None:
-            raise AmendmentError(Refusal.AMENDMENT_INVALID, "amendments are not checked here")
-        known = e.amendments.get(target)
-        if known is not None and dec.get("amended_event") == known[0]:
-            return known  # the same bytes already passed
-        checked = self.amendments.check(e.held, dec.get("amended_event"), target)
-        return (bytes(dec["amended_event"]), checked.changed, checked.findings)
 
     def _release_approved(self, e: Entry, now_ms: int, target: str = "") -> list[Effect]:
         votes = [v for v in e.approvers.values() if v.target == target]
@@ -355,7 +332,7 @@ class GateState:
             target,
         )
 
-    def _withdraw_dead(self, e: Entry) -> list[Effect]:
+    def _withdraw_dead(self, e: Entry, withdrawn: Sequence[Effect] = ()) -> list[Effect]:
         """Drop counted votes whose key is no longer live (revoked, or reviewer removed).
 
         Then, if that reopened a lower level, drop the votes counted at a higher level
@@ -363,7 +340,7 @@ class GateState:
         on approvals that no longer count, and are signed again after the lower levels
         are complete once more.
         """
-        effects: list[Effect] = []
+        effects: list[Effect] = list(withdrawn)  # votes the caller already took away
         for folded, v in list(e.approvers.items()):
             if vote_live(self.registry, v):
                 continue

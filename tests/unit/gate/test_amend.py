@@ -508,3 +508,39 @@ def test_trace_shows_the_change() -> None:
     text = format_timeline(EID, build_timeline([entry]))
     assert f"amended=arguments.cc,content hash={orig[:12]}->{new[:12]}" in text
     assert "never shown" not in text
+
+
+def test_an_amended_decision_before_its_event_waits_in_the_changelog(
+    checker: AmendmentChecker, held: Any, sanitizer: Any
+) -> None:
+    x = amended(held, DROP_CC, sanitizer)
+    g = GateState(REGISTRY, amendments=checker)
+    g.on_decision(dec("a", held, x), NOW + 2, NOW + 2)  # before the HeldEvent
+    restored = GateState(REGISTRY, amendments=checker)
+    restored.restore(Entry.from_bytes(g.entries[EID].to_bytes()), EID)
+    assert restored.entries[EID].early[0][1]["amended_event"] == x
+    restored.on_held(held[0], held[1], NOW + 3)
+    (rel,) = releases(restored.on_decision(dec("b", held, x), NOW + 4, NOW + 4))
+    assert rel["reviewers"] == ["a", "b"] and rel["amended"] == x
+
+
+def test_amended_audit_records_hash_and_verify_after_a_round_trip() -> None:
+    from sluice.audit.chain import ChainWriter, record_hash
+    from sluice.models.records import audit_entry
+
+    writer = ChainWriter("gate:0", None)
+    fields = audit_entry(
+        "gate",
+        "approved",
+        event_id=EID,
+        content_hash="b" * 64,
+        original_content_hash="a" * 64,
+        amended_fields=["arguments.cc", "content"],
+        at=NOW,
+    )
+    (rec,) = writer.append_fields(fields)
+    back = CODEC.decode("AuditRecord", CODEC.encode("AuditRecord", rec))
+    assert back["amended_fields"] == ["arguments.cc", "content"]
+    assert record_hash(back) == rec["hash"]
+    tampered = {**back, "amended_fields": ["content"]}
+    assert record_hash(tampered) != rec["hash"]
