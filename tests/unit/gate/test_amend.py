@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluice.codec import default_codec
 from sluice.gate.amend import (
@@ -544,3 +546,87 @@ def test_amended_audit_records_hash_and_verify_after_a_round_trip() -> None:
     assert record_hash(back) == rec["hash"]
     tampered = {**back, "amended_fields": ["content"]}
     assert record_hash(tampered) != rec["hash"]
+
+
+class _AnyAmendment:
+    """A checker that passes every amendment whose bytes hash to its hash: the property
+    below is about which votes count, not about what an amendment may contain."""
+
+    def check(self, held_raw: bytes, amended: Any, amended_hash: Any) -> Any:
+        from sluice.gate.amend import Checked
+        from sluice.gate.votes import Refusal
+
+        if hashlib.sha256(amended).hexdigest() != amended_hash:
+            raise AmendmentError(Refusal.AMENDMENT_HASH_MISMATCH, "mismatch")
+        return Checked(("content",), [])
+
+
+_TARGETS = {"orig": None, "x": b"amended-x", "y": b"amended-y"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("vote"), st.sampled_from(["a", "b", "c"]), st.sampled_from(sorted(_TARGETS))
+            ),
+            st.tuples(st.just("restart")),
+        ),
+        max_size=14,
+    )
+)
+def test_every_release_is_bytes_every_counted_vote_for_it_signed(steps: list[Any]) -> None:
+    """Random votes over the original and two amendments, with restarts from the
+    changelog: at most one release; its bytes hash to the hash every one of its
+    decisions signed; its reviewers are distinct and meet the quorum (2)."""
+    from sluice.gate import quorum
+
+    body = b"held body"
+    rec = {
+        "event_id": EID,
+        "run_id": "r",
+        "workflow_id": "w",
+        "kind": "MESSAGE_SEND",
+        "actor_id": "actor",
+        "on_behalf_of": None,
+        "event": body,
+        "content_hash": hashlib.sha256(body).hexdigest(),
+        "roles": ["rm"],
+        "approvals": 2,
+        "on_expiry": "REJECT",
+        "held_at": NOW,
+        "expires_at": NOW + 10**6,
+    }
+    checker: Any = _AnyAmendment()
+    g = quorum.GateState(REGISTRY, amendments=checker)
+    g.on_held(rec, b"raw", NOW)
+    signed: dict[str, str] = {}
+    released: list[dict[str, Any]] = []
+    now = NOW
+    for step in steps:
+        now += 1
+        if step[0] == "restart":
+            e = g.entries[EID]
+            g = quorum.GateState(REGISTRY, amendments=checker)
+            g.restore(Entry.from_bytes(e.to_bytes()), EID)
+            continue
+        _, rid, target = step
+        d = build_decision(
+            event_id=EID,
+            verdict="APPROVE",
+            reviewer_id=rid,
+            key_id=f"{rid}-1",
+            content_hash=rec["content_hash"],
+            decided_at=now,
+            amended_event=_TARGETS[target],
+        )
+        sign_decision(d, KEYS[rid])
+        signed[d["decision_id"]] = d.get("amended_hash") or rec["content_hash"]
+        released += releases(g.on_decision(d, now, now))
+    assert len(released) <= 1
+    for rel in released:
+        final = rel.get("amended", body)
+        assert hashlib.sha256(final).hexdigest() == rel["content_hash"]
+        assert {signed[did] for did in rel["decisions"]} == {rel["content_hash"]}
+        assert len(set(rel["reviewers"])) == len(rel["reviewers"]) >= 2
