@@ -110,12 +110,12 @@ def test_amended_release_by_two_reviewers(
         sign_decision(bad, frank.private_key)
         asyncio.run(review.apublish(settings, bad))
 
-        # carol approves the original; erin approves the amendment (CLI): one vote each.
-        plain = review.approve(eid, key=tmp_path / "carol.key", wait=True, timeout_s=30)
-        assert plain.status == "pending" and plain.counted, plain
-        argv = ["review", "approve", eid, "--amend", str(tmp_path / "amend.json"), "--wait"]
-        assert main([*argv, "--key", str(tmp_path / "erin.key"), "--timeout", "10"]) == 3
-        assert "pending (counted" in capsys.readouterr().out
+        # carol approves the original; erin approves the amendment (CLI): one vote each,
+        # not a quorum (the audit below shows both counted, and nothing was released).
+        plain = review.approve(eid, key=tmp_path / "carol.key")
+        argv = ["review", "approve", eid, "--amend", str(tmp_path / "amend.json")]
+        assert main([*argv, "--key", str(tmp_path / "erin.key"), "--json"]) == 0
+        erin = json.loads(capsys.readouterr().out)
         # carol approves the same amendment: her vote moves to it, and it is released.
         done = review.approve(eid, key=tmp_path / "carol.key", amend=PATCH, wait=True, timeout_s=60)
         assert done.status == "approved", done
@@ -146,8 +146,22 @@ def test_amended_release_by_two_reviewers(
             if r["transition"] == "decision_refused" and r["decision_id"] == bad["decision_id"]
         ]
         assert refused == ["amendment_unsafe"]
-        withdrawn = [r["reason_code"] for r in audit if r["transition"] == "vote_withdrawn"]
-        assert withdrawn == ["superseded"]
+        counted = {
+            r["decision_id"]: r["content_hash"]
+            for r in audit
+            if r["transition"] == "decision_counted"
+        }
+        assert counted == {
+            plain.decision_id: held["content_hash"],  # the original: counted, not enough
+            erin["decision_id"]: amended_hash,
+            done.decision_id: amended_hash,
+        }
+        (withdrawn,) = [r for r in audit if r["transition"] == "vote_withdrawn"]
+        assert (withdrawn["reason_code"], withdrawn["decision_id"]) == (
+            "superseded",
+            plain.decision_id,
+        )
+        assert erin["amended_hash"] == amended_hash  # the same bytes, signed by two
         assert not [r for r in audit if AWS_KEY in json.dumps(r, default=str)]
 
         assert main(["trace", eid, "--run-id", ev["run_id"]]) == 0
