@@ -334,13 +334,23 @@ def _forced(held: Any, patch: dict[str, Any]) -> bytes:
     [
         lambda h: _forced(h, {"kind": "OTHER"}),
         lambda h: _forced(h, {"content": "nul\x00byte"}),
+        lambda h: _forced(h, {"content": "x" * 300_000}),  # over max_content_chars
         lambda h: _forced(h, {"arguments": {"to": "x", "a": "y"}}),  # keys not sorted
         lambda h: b"not avro at all",
         lambda h: h[0]["event"][:-3],
         lambda h: h[0]["event"],  # the held bytes themselves: changes nothing
         lambda h: h[1],  # a HeldEvent, not a WorkflowEvent
     ],
-    ids=["bound-field", "nul", "not-canonical", "garbage", "truncated", "unchanged", "other"],
+    ids=[
+        "bound-field",
+        "nul",
+        "oversized",
+        "not-canonical",
+        "garbage",
+        "truncated",
+        "unchanged",
+        "other",
+    ],
 )
 def test_an_invalid_amendment_is_refused_by_the_gate(
     checker: AmendmentChecker, held: Any, make: Any
