@@ -11,6 +11,8 @@ reviewer front end reads the queue and publishes decisions the same way::
     result = sluice.review.approve(event_id, key="~/.sluice/alice.key", wait=True)
     if result.status == "refused":
         print(result.refusal)  # e.g. "self_approval"
+    # approve with amendments: a JSON merge patch (RFC 7396) on the sanitized event
+    sluice.review.approve(event_id, key=key, amend={"arguments": {"cc": None}})
 
 The queue is read from Kafka (what it holds: :mod:`sluice.gate.queue`), never from a
 worker's memory. A decision is signed here with the reviewer's private key file and
@@ -223,9 +225,16 @@ async def adecide(
     timeout_s: float = 30.0,
     settings: Settings | None = None,
     on_warning: Callable[[str], None] | None = None,
+    amend: Mapping[str, Any] | None = None,
 ) -> DecisionResult:
     """Sign ``verdict`` on the held bytes of ``event_id`` with the key file ``key`` and
     publish it; with ``wait``, follow it until released, refused or ``timeout_s``.
+
+    ``amend`` (APPROVE only): approve with amendments, given as a JSON merge patch
+    (RFC 7396) on the sanitized event (``null`` drops a key). The amended event is
+    checked here as the gate will check it (:mod:`sluice.gate.amend`: amendable
+    fields, field rules, re-sanitization) and the decision carries it and its hash,
+    signed. It counts only with approvals of the same amended bytes.
 
     ``timeout_s`` bounds reading the queue, and then the wait. ``on_warning`` gets a
     line when the gate will surely refuse (the key's reviewer is the event's actor or
@@ -233,9 +242,11 @@ async def adecide(
 
     Raises:
         ReviewError: not a UUID, a REJECT without reason, no such hold, already
-            released, expired, its bytes do not match its hash, or Kafka refused.
+            released, expired, its bytes do not match its hash, an amendment that does
+            not pass (the gate's refusal reason and why), or Kafka refused.
         ConfigError: the key file cannot be read.
     """
+    from sluice.gate.amend import AmendmentError, prepare_for
     from sluice.gate.queue import check_decidable, is_own_event
     from sluice.gate.signatures import build_decision, sign_decision
     from sluice.review_wait import Watch
@@ -244,6 +255,8 @@ async def adecide(
     reason = (reason or "").strip()
     if verdict == "REJECT" and not reason:
         raise ReviewError("reject needs a non-empty --reason")
+    if amend is not None and verdict != "APPROVE":
+        raise ReviewError("only an approval can carry amendments")
     key_file = _read_key(key)
     settings = _settings(settings)
     state, _ = await _load_state(settings, votes=False, timeout_s=timeout_s)
@@ -255,6 +268,10 @@ async def adecide(
             "you are this event's actor or principal; the gate will refuse "
             "this decision (separation of duties)"
         )
+    try:
+        amended = prepare_for(settings, held, amend) if amend is not None else None
+    except AmendmentError as exc:
+        raise ReviewError(f"amendment refused ({exc.refusal.value}): {exc}") from None
     decision = build_decision(
         event_id=event_id,
         verdict=verdict,
@@ -263,6 +280,7 @@ async def adecide(
         content_hash=held["content_hash"],
         reason=reason,
         decided_at=now,
+        amended_event=amended,
     )
     sign_decision(decision, key_file.private_key)
     if not wait:
@@ -297,6 +315,7 @@ def _logged(decision: Mapping[str, Any]) -> None:
             "decision_id": decision["decision_id"],
             "event_id": decision["event_id"],
             "verdict": decision["verdict"],
+            "amended_hash": decision.get("amended_hash"),
         },
     )
 
@@ -309,8 +328,10 @@ async def aapprove(
     wait: bool = False,
     timeout_s: float = 30.0,
     settings: Settings | None = None,
+    amend: Mapping[str, Any] | None = None,
 ) -> DecisionResult:
-    """Sign and publish an APPROVE (see :func:`adecide`)."""
+    """Sign and publish an APPROVE, with ``amend``: approve with amendments (see
+    :func:`adecide`)."""
     return await adecide(
         "APPROVE",
         event_id,
@@ -319,6 +340,7 @@ async def aapprove(
         wait=wait,
         timeout_s=timeout_s,
         settings=settings,
+        amend=amend,
     )
 
 
@@ -380,6 +402,7 @@ def decide(
     timeout_s: float = 30.0,
     settings: Settings | None = None,
     on_warning: Callable[[str], None] | None = None,
+    amend: Mapping[str, Any] | None = None,
 ) -> DecisionResult:
     """Blocking :func:`adecide`."""
     return asyncio.run(
@@ -392,6 +415,7 @@ def decide(
             timeout_s=timeout_s,
             settings=settings,
             on_warning=on_warning,
+            amend=amend,
         )
     )
 
@@ -404,6 +428,7 @@ def approve(
     wait: bool = False,
     timeout_s: float = 30.0,
     settings: Settings | None = None,
+    amend: Mapping[str, Any] | None = None,
 ) -> DecisionResult:
     """Blocking :func:`aapprove`."""
     return decide(
@@ -414,6 +439,7 @@ def approve(
         wait=wait,
         timeout_s=timeout_s,
         settings=settings,
+        amend=amend,
     )
 
 

@@ -69,9 +69,12 @@ class DecisionResult:
         if self.status in ("approved", "rejected") and self.outcome is not None:
             by = visible(", ".join(self.outcome.get("reviewers") or [])) or "-"
             reason = visible(self.outcome.get("reason") or "")
+            amended = self.outcome.get("amended_fields") or []
             return (
                 f"{self.decision_id} {self.status} (source {self.outcome.get('source')}, "
-                f"reviewers {by})" + (f": {reason}" if reason else "")
+                f"reviewers {by})"
+                + (f", amended: {visible(', '.join(amended))}" if amended else "")
+                + (f": {reason}" if reason else "")
             )
         if self.status == "pending":
             how = "counted, event still held" if self.counted else "no answer from the gate"

@@ -20,16 +20,15 @@ from sluice.agents.intake import IntakeAgent
 from sluice.clock import now_ms
 from sluice.codec.framed import codec_for, ready
 from sluice.errors import ConfigError
+from sluice.gate.amend import amendment_checker, sanitizer_for, validator_for
 from sluice.gate.reviewers import Registry, RegistryFile
 from sluice.http import Health, MetricsServer
 from sluice.kafka import TopicReport, create_topics, make_admin
 from sluice.metrics import create as create_metrics
-from sluice.models.event import Limits
 from sluice.models.records import AuditStage, Transition, audit_entry
 from sluice.pipeline import Intake
 from sluice.settings import Settings
 from sluice.topics import TIMESTAMP_TYPE, ConfigDrift, Topics, config_drift
-from sluice.validate import Validator
 
 __all__ = [
     "Worker",
@@ -54,7 +53,6 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         ConfigError: the policy or producers file is invalid (one line naming the entry).
     """
     from sluice.policy import load_policy
-    from sluice.sanitize import Sanitizer
 
     topics = topics or Topics.with_prefix(settings.topic_prefix)
     producers = None
@@ -63,21 +61,9 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
 
         producers = load_producers(settings.producers_file)
     policy = load_policy(settings.policy_file)
-    validator = Validator(
-        Limits(
-            max_text_chars=settings.max_text_chars,
-            max_content_chars=settings.max_content_chars,
-            max_map_entries=settings.max_map_entries,
-            max_map_value_chars=settings.max_map_value_chars,
-        ),
-        max_past_ms=settings.max_past_seconds * 1000,
-        max_future_ms=settings.max_future_seconds * 1000,
-    )
-    sanitizer = Sanitizer(
-        settings.fingerprint_key_bytes(),
-        re2_max_mem_mb=settings.re2_max_mem_mb,
-        pi_classifier=settings.pi_classifier,
-    )
+    # The gate checks amendments with the same field rules and sanitizer (gate.amend).
+    validator = validator_for(settings)
+    sanitizer = sanitizer_for(settings)
     intake = Intake(
         codec_for(settings, topics),
         validator,
@@ -208,6 +194,7 @@ class Worker:
                     self.settings, codec, self.metrics, self.health, intake, self.topics, signer
                 )
             )
+        sanitizer = intake.sanitizer if "intake" in self.stages else None
         if "gate" in self.stages:
             if self.settings.reviewers_file is not None:
                 self.registry_file = RegistryFile(self.settings.reviewers_file)
@@ -217,7 +204,14 @@ class Worker:
                 registry = Registry([])
             self.agents.append(
                 GateAgent(
-                    self.settings, codec, self.metrics, self.health, registry, self.topics, signer
+                    self.settings,
+                    codec,
+                    self.metrics,
+                    self.health,
+                    registry,
+                    self.topics,
+                    signer,
+                    amendment_checker(self.settings, sanitizer),
                 )
             )
         if self.settings.notify_file is not None:

@@ -155,6 +155,8 @@ def test_allow_becomes_an_approved_outcome(parts: Intake) -> None:
         "producer_key_id": None,
         "received_at": NOW,
         "decided_at": NOW,
+        "original_content_hash": None,  # set only when approved with amendments
+        "amended_fields": [],
     }
     audit = chained(r)
     assert {k: audit[k] for k in ("stage", "transition", "outcome", "event_id", "source")} == {

@@ -29,6 +29,7 @@ from sluice import tracing
 from sluice.agents.base import Stage
 from sluice.clock import now_ms
 from sluice.codec import Codec
+from sluice.gate.amend import AmendmentChecker
 from sluice.gate.quorum import (
     Effect,
     Entry,
@@ -93,6 +94,7 @@ class GateAgent(Stage):
         registry: RegistryLike,
         topics: Topics,
         signer: Any = None,
+        amendments: AmendmentChecker | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -108,6 +110,8 @@ class GateAgent(Stage):
         )
         self.topics = topics
         self.registry = registry
+        #: Checks approvals with amendments (None: every amendment is refused).
+        self.amendments = amendments
         self.states: dict[int, GateState] = {}
         self._touched: set[int] = set()
         self._next_tick = 0.0
@@ -148,6 +152,7 @@ class GateAgent(Stage):
             early_ttl_ms=s.early_decision_ttl_seconds * 1000,
             closed_ttl_ms=closed_ttl_ms(s),
             skew_ms=s.decision_clock_skew_seconds * 1000,
+            amendments=self.amendments,
         )
 
     async def _restore(self, partition: int) -> GateState:
@@ -352,6 +357,13 @@ class GateAgent(Stage):
         held = self.codec.decode(RecordName.HELD_EVENT, e.data["held"])
         outcome = OutcomeKind(e.data["outcome"])
         source = DecisionSource(e.data["source"])
+        if e.data.get("amended") is not None:
+            # Approved with amendments: the amended bytes every counted vote signed.
+            held.update(
+                event=e.data["amended"],
+                findings=e.data["amended_findings"],
+                content_hash=e.data["content_hash"],
+            )
         rec = outcome_of_held(
             held,
             outcome=outcome,
@@ -360,6 +372,8 @@ class GateAgent(Stage):
             reviewers=e.data["reviewers"],
             reason_code=ReasonCode.EXPIRY if source == DecisionSource.EXPIRY else None,
             decided_at=now,
+            original_content_hash=e.data.get("original_content_hash"),
+            amended_fields=e.data.get("amended_fields") or (),
         )
         topic = self.topics.approved if outcome == OutcomeKind.APPROVED else self.topics.rejected
         return topic, self.codec.encode(RecordName.OUTCOME, rec)

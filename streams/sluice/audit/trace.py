@@ -47,6 +47,8 @@ _SHOWN: dict[str, tuple[str, ...]] = {
         "source",
         "chain",
         "seq",
+        "original_content_hash",
+        "amended_fields",
     ),
     RecordName.HELD_EVENT: (
         "rule",
@@ -58,8 +60,23 @@ _SHOWN: dict[str, tuple[str, ...]] = {
         "content_hash",
         "risk_score",
     ),
-    RecordName.DECISION: ("decision_id", "verdict", "reviewer_id", "key_id", "content_hash"),
-    RecordName.OUTCOME: ("outcome", "source", "rule", "reviewers", "content_hash"),
+    RecordName.DECISION: (
+        "decision_id",
+        "verdict",
+        "reviewer_id",
+        "key_id",
+        "content_hash",
+        "amended_hash",
+    ),
+    RecordName.OUTCOME: (
+        "outcome",
+        "source",
+        "rule",
+        "reviewers",
+        "content_hash",
+        "original_content_hash",
+        "amended_fields",
+    ),
     RecordName.DEAD_LETTER: (
         "error_code",
         "detail",
@@ -107,7 +124,8 @@ def _label(record_type: str, record: Mapping[str, Any]) -> str:
     if record_type == "HeldEvent":
         return f"held for {record.get('approvals')} approval(s)"
     if record_type == "Decision":
-        return f"decision {record.get('verdict')} by {record.get('reviewer_id')}"
+        amended = " amended" if record.get("amended_hash") else ""
+        return f"decision {record.get('verdict')}{amended} by {record.get('reviewer_id')}"
     if record_type == "Outcome":
         return f"outcome {record.get('outcome')} ({record.get('source')})"
     if record_type == "DeadLetter":
@@ -192,17 +210,37 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+#: Fields left out of the text lines (hashes are shown shortened for amendments only).
+_HIDDEN = frozenset(
+    {
+        "chain",
+        "seq",
+        "policy_hash",
+        "content_hash",
+        "original_content_hash",
+        "amended_fields",
+        "amended_hash",
+    }
+)
+
+
 def format_timeline(event_id: str, timeline: list[dict[str, Any]]) -> str:
     """Human-readable lines for ``sluice trace``."""
     lines = [f"event {event_id}: {len(timeline)} record(s)"]
     for item in timeline:
         delta = f"+{item['delta_ms']}ms"
         where = f"{item['topic']}[{item['partition']}]@{item['offset']}"
-        detail = " ".join(
-            f"{k}={_fmt_value(v)}"
-            for k, v in item["fields"].items()
-            if k not in ("chain", "seq", "policy_hash", "content_hash")
-        )
+        fields = item["fields"]
+        detail = " ".join(f"{k}={_fmt_value(v)}" for k, v in fields.items() if k not in _HIDDEN)
+        if "original_content_hash" in fields:  # approved with amendments: show the change
+            detail += (
+                f" amended={_fmt_value(fields.get('amended_fields', []))} "
+                f"hash={str(fields['original_content_hash'])[:12]}"
+                f"->{str(fields.get('content_hash', ''))[:12]}"
+            )
+        elif "amended_hash" in fields:
+            detail += f" amended_hash={str(fields['amended_hash'])[:12]}"
+        detail = detail.strip()
         lines.append(f"{item['at']}  {delta:>10}  {item['label']:<34} {where}  {detail}".rstrip())
     if timeline:
         lines.append(f"total {timeline[-1]['elapsed_ms']}ms")

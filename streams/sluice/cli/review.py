@@ -153,11 +153,33 @@ def show(
     typer.echo(f"votes      {view['approvals']} approve, {view['rejections']} reject")
     for v in view["votes"]:
         mark = {True: "valid", False: f"refused: {v['refusal']}", None: "unchecked"}[v["valid"]]
+        amended = v.get("amended_hash")
         typer.echo(
             f"  - {visible(str(v['reviewer_id']))} {v['verdict']} ({mark})"
+            + (f" amended {str(amended)[:12]}" if amended else "")
             + (f": {visible(v['reason'])}" if v["reason"] else "")
         )
     typer.echo(render_detail(view["event"], view["findings"]))
+
+
+def _read_amendment(path: str) -> dict[str, Any]:
+    """The JSON merge patch in ``path`` (one line naming the file when it is not one)."""
+    from pathlib import Path
+
+    import orjson
+
+    from sluice.errors import ConfigError
+
+    target = Path(path).expanduser()
+    try:
+        data = orjson.loads(target.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {target}: {exc.strerror}") from None
+    except orjson.JSONDecodeError:
+        raise ConfigError(f"{target}: not JSON (a JSON merge patch is expected)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{target}: a JSON object (a merge patch) is expected")
+    return data
 
 
 def _decide(
@@ -169,10 +191,12 @@ def _decide(
     timeout: float,
     json_out: bool,
     wait: bool,
+    amend: str | None = None,
 ) -> None:
     from sluice import review
     from sluice.settings import load_settings
 
+    patch = _read_amendment(amend) if amend is not None else None
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     result = review.decide(
         "APPROVE" if verdict == "APPROVE" else "REJECT",
@@ -183,6 +207,7 @@ def _decide(
         timeout_s=timeout,
         settings=settings,
         on_warning=lambda line: typer.echo(f"warning: {line}", err=True),
+        amend=patch,
     )
     if json_out:
         out: dict[str, Any] = {"decision": result.decision} if wait else result.decision
@@ -226,9 +251,20 @@ def approve(
     bootstrap_servers: BootstrapServers = None,
     timeout: float = _DECIDE_TIMEOUT,
     wait: bool = _WAIT,
+    amend: str = typer.Option(
+        None,
+        "--amend",
+        help="Approve with amendments: a JSON merge patch (RFC 7396) on the sanitized "
+        'event, e.g. {"arguments": {"cc": null}}. Amendable: content, arguments, '
+        "resource, attributes. Checked and re-sanitized before signing; counts only with "
+        "approvals of the same amended event.",
+    ),
 ) -> None:
-    """Sign and publish an APPROVE decision; prints its decision id (--wait: the outcome)."""
-    _decide("APPROVE", event_id, key, reason, bootstrap_servers, timeout, json_out, wait)
+    """Sign and publish an APPROVE decision; prints its decision id (--wait: the outcome).
+
+    With --amend FILE the decision carries the amended event and its hash: the gate
+    releases the amended event once enough reviewers approved those same bytes."""
+    _decide("APPROVE", event_id, key, reason, bootstrap_servers, timeout, json_out, wait, amend)
 
 
 @review_app.command("reject")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluice.gate.entry import Entry, Vote
+from sluice.gate.entry import Amendment, Entry, Vote
 from sluice.gate.requirements import Group
 from sluice.gate.votes import HeldRefusal, Refusal
 
@@ -130,8 +130,27 @@ def decision_early(eid: str, dec: dict[str, Any]) -> Effect:
     )
 
 
-def counted(e: Entry, verdict: str, reviewer_id: str, decision_id: str) -> list[Effect]:
-    """A counted vote: the ``counted`` effect and its audit."""
+def _amended(e: Entry, target: str, amendment: Amendment | None) -> dict[str, Any]:
+    """Audit fields of an amended target: its hash, the original's, the fields changed."""
+    if not target or amendment is None:
+        return {"content_hash": e.content_hash}
+    return {
+        "content_hash": target,
+        "original_content_hash": e.content_hash,
+        "amended_fields": list(amendment[1]),
+    }
+
+
+def counted(
+    e: Entry,
+    verdict: str,
+    reviewer_id: str,
+    decision_id: str,
+    target: str = "",
+    amendment: Amendment | None = None,
+) -> list[Effect]:
+    """A counted vote: the ``counted`` effect and its audit (an APPROVE of an amendment:
+    ``content_hash`` is the amended hash, beside the original's and the fields changed)."""
     return [
         Effect(
             "counted",
@@ -146,7 +165,7 @@ def counted(e: Entry, verdict: str, reviewer_id: str, decision_id: str) -> list[
                 "outcome": verdict,
                 "reviewer_id": reviewer_id,
                 "decision_id": decision_id,
-                "content_hash": e.content_hash,
+                **_amended(e, target, amendment),
             },
         ),
     ]
@@ -163,7 +182,7 @@ def vote_withdrawn(e: Entry, v: Vote, reason: str) -> Effect:
             "reason_code": reason,
             "reviewer_id": v.reviewer_id,
             "decision_id": v.decision_id,
-            "content_hash": e.content_hash,
+            "content_hash": v.target or e.content_hash,
         },
     )
 
@@ -176,10 +195,21 @@ def closed(
     reason: str | None,
     decisions: list[str],
     headers: Sequence[tuple[str, bytes]] = (),
+    target: str = "",
+    amendment: Amendment | None = None,
 ) -> list[Effect]:
     """The release of a closed entry (outcome ``e.outcome``, held bytes ``body``, the
-    Kafka headers its HeldEvent carried ``headers``) and its audit."""
+    Kafka headers its HeldEvent carried ``headers``) and its audit; approved with the
+    amendment ``amendment`` (hash ``target``): the release carries the amended bytes,
+    both hashes and the changed fields."""
     outcome = e.outcome or ""
+    amended: dict[str, Any] = {}
+    if target and amendment is not None:
+        amended = {
+            "amended": amendment[0],
+            "amended_findings": amendment[2],
+            **_amended(e, target, amendment),
+        }
     return [
         Effect(
             "release",
@@ -194,6 +224,7 @@ def closed(
                 "content_hash": e.content_hash,
                 "decisions": decisions,
                 "headers": list(headers),
+                **amended,
             },
         ),
         Effect(
@@ -203,7 +234,7 @@ def closed(
                 "transition": outcome.lower(),
                 "outcome": outcome.lower(),
                 "reason_code": source.lower(),
-                "content_hash": e.content_hash,
+                **_amended(e, target, amendment),
             },
         ),
     ]

@@ -17,7 +17,11 @@ import orjson
 from sluice.gate.requirements import Group, requirement_tuples
 from sluice.identity import fold_id
 
-__all__ = ["Entry", "Vote"]
+__all__ = ["Amendment", "Entry", "Vote"]
+
+#: An approved amendment kept on an open entry: (amended event bytes, changed fields,
+#: findings of the amended event as Avro ``Finding`` dicts).
+Amendment = tuple[bytes, tuple[str, ...], list[dict[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -33,6 +37,9 @@ class Vote:
     #: SHA-256 of the public key that verified it (None: registry without fingerprints,
     #: or a changelog written before they were kept).
     key_fp: str | None = None
+    #: The final bytes it approves: ``""`` for the held event, else the amended event's
+    #: hash (approve with amendments; the amended bytes are in ``Entry.amendments``).
+    target: str = ""
 
 
 @dataclass(slots=True)
@@ -73,6 +80,10 @@ class Entry:
     #: Kafka headers the HeldEvent record carried (:func:`sluice.headers.carry`), for
     #: the release; dropped with ``held`` when the entry closes.
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: Approve with amendments: amended event hash → (its bytes, the fields it changed,
+    #: its findings as Avro ``Finding`` dicts), for every amendment some counted vote
+    #: approves; dropped with ``held`` on close.
+    amendments: dict[str, Amendment] = field(default_factory=dict)
 
     def groups(self) -> list[Group]:
         """The current phase's requirement groups."""
@@ -153,6 +164,7 @@ class Entry:
             "esc": self.escalated,
             "ap": {
                 k: [v.reviewer_id, v.decision_id, v.key_id, v.level, v.key_fp]
+                + ([v.target] if v.target else [])
                 for k, v in self.approvers.items()
             },
             "seen": sorted(self.seen),
@@ -169,6 +181,11 @@ class Entry:
         }
         if self.headers:  # only when there are: entries without stay as they were
             d["hd"] = [[n, base64.b64encode(v).decode()] for n, v in self.headers]
+        if self.amendments:  # likewise
+            d["am"] = {
+                h: [base64.b64encode(b).decode(), list(c), f]
+                for h, (b, c, f) in self.amendments.items()
+            }
         return orjson.dumps(d)
 
     @classmethod
@@ -180,7 +197,14 @@ class Entry:
             if isinstance(v, str):  # older changelog: reviewer_id → decision_id
                 approvers[fold_id(k)] = Vote(k, v, None, 1)
             else:
-                approvers[k] = Vote(v[0], v[1], v[2], int(v[3]), v[4] if len(v) > 4 else None)
+                approvers[k] = Vote(
+                    v[0],
+                    v[1],
+                    v[2],
+                    int(v[3]),
+                    v[4] if len(v) > 4 else None,
+                    v[5] if len(v) > 5 else "",
+                )
         return cls(
             event_id=d["e"],
             status=d["s"],
@@ -208,18 +232,28 @@ class Entry:
             escalate_carry_votes=bool(d.get("cv")),
             phase_at=int(d.get("pa", d["ha"])),
             headers=tuple((n, base64.b64decode(v)) for n, v in d.get("hd") or ()),
+            amendments={
+                h: (base64.b64decode(b), tuple(c), list(f))
+                for h, (b, c, f) in (d.get("am") or {}).items()
+            },
         )
+
+
+#: Decision fields that are bytes (base64 in the changelog's JSON).
+_DEC_BYTES = ("signature", "amended_event")
 
 
 def _dec_json(d: dict[str, Any]) -> dict[str, Any]:
     out = dict(d)
-    if isinstance(out.get("signature"), bytes):
-        out["signature"] = base64.b64encode(out["signature"]).decode()
+    for name in _DEC_BYTES:
+        if isinstance(out.get(name), bytes | bytearray):
+            out[name] = base64.b64encode(out[name]).decode()
     return out
 
 
 def _dec_unjson(d: dict[str, Any]) -> dict[str, Any]:
     out = dict(d)
-    if isinstance(out.get("signature"), str):
-        out["signature"] = base64.b64decode(out["signature"])
+    for name in _DEC_BYTES:
+        if isinstance(out.get(name), str):
+            out[name] = base64.b64decode(out[name])
     return out

@@ -122,6 +122,9 @@ def vote_view(
         "reason": decision.get("reason") or None,
         "valid": None if registry is None and refusal is None else refusal is None,
         "refusal": refusal,
+        # Approve with amendments: the hash of the amended event this vote approves (it
+        # counts only with votes for the same hash); None: the held event as it is.
+        "amended_hash": decision.get("amended_hash"),
     }
 
 

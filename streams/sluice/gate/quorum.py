@@ -44,6 +44,12 @@ body goes to the rejected topic, the existing hold is untouched). Escalation is 
 here, by the clock; the HeldEvent the agent republishes for reviewers is such a
 same-body re-send when read back.
 
+Approve with amendments (rules: :mod:`sluice.gate.amend`): each counted vote has a
+*target*, the final bytes it approves (``""``: the held bytes, else an amended hash);
+a quorum counts the votes of one target only, and a reviewer's vote for another target
+replaces theirs (``vote_withdrawn``/``superseded``). Every release's bytes still hash
+to what every counted vote for it signed.
+
 Layout: this module holds the transitions (:class:`GateState`); the entry and its
 changelog form are :mod:`sluice.gate.entry`, the quorum arithmetic
 :mod:`sluice.gate.requirements`, the vote checks and refusal reasons
@@ -58,6 +64,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sluice.gate import effects as fx
+from sluice.gate.amend import AmendmentChecker, AmendmentError, checked_amendment
 from sluice.gate.effects import Effect
 from sluice.gate.entry import Entry, Vote
 from sluice.gate.requirements import current_level, match_count
@@ -70,6 +77,7 @@ from sluice.gate.votes import (
     refusal,
     vote_live,
     vote_refusal,
+    vote_target,
 )
 from sluice.identity import fold_id
 
@@ -116,6 +124,8 @@ class GateState:
             :func:`closed_marker_ttl_ms`; replays after that are refused as
             unknown_event rather than already_decided).
         skew_ms: tolerated clock difference for ``decided_at`` checks.
+        amendments: checks approvals with amendments (None: every amendment is refused
+            as ``amendment_invalid``).
     """
 
     def __init__(
@@ -125,8 +135,10 @@ class GateState:
         early_ttl_ms: int = 3600_000,
         closed_ttl_ms: int | None = None,
         skew_ms: int = DEFAULT_SKEW_MS,
+        amendments: AmendmentChecker | None = None,
     ) -> None:
         self.registry = registry
+        self.amendments = amendments
         self.entries: dict[str, Entry] = {}
         self._heap: list[tuple[int, str]] = []
         self._early_ttl_ms = early_ttl_ms
@@ -177,9 +189,11 @@ class GateState:
         """Entries currently held."""
         return [e for e in self.entries.values() if e.status == "open"]
 
-    def current_level(self, e: Entry) -> int | None:
-        """Lowest level of the current phase not yet complete (None: quorum met)."""
-        voters = [(self._roles(v.reviewer_id), v.level) for v in e.approvers.values()]
+    def current_level(self, e: Entry, target: str = "") -> int | None:
+        """Lowest level of the current phase not yet complete for the votes approving
+        ``target`` (``""``: the held bytes; else an amended event's hash); None: met."""
+        votes = [v for v in e.approvers.values() if v.target == target]
+        voters = [(self._roles(v.reviewer_id), v.level) for v in votes]
         return current_level(e.groups(), voters)
 
     def _roles(self, reviewer_id: str) -> frozenset[str]:
@@ -263,12 +277,19 @@ class GateState:
             return [fx.refused(eid, dec, refused)]
         rid = dec["reviewer_id"]
         verdict = dec["verdict"]
+        target = vote_target(dec)
+        amendment = None
+        if target:
+            try:
+                amendment = checked_amendment(self.amendments, e, dec, target)
+            except AmendmentError as exc:
+                return [fx.refused(eid, dec, exc.refusal)]
         roles = self._roles(rid)
         relevant = [g for g in e.groups() if not g[0].isdisjoint(roles)]
-        level = self.current_level(e) or max(g[2] for g in relevant)
+        level = self.current_level(e, target) or max(g[2] for g in relevant)
         if verdict != "REJECT" and min(g[2] for g in relevant) > level:
             return [fx.refused(eid, dec, Refusal.LEVEL_PENDING)]
-        counted = fx.counted(e, verdict, rid, did)
+        counted = fx.counted(e, verdict, rid, did, target, amendment)
         if verdict == "REJECT":
             return [
                 *counted,
@@ -284,14 +305,22 @@ class GateState:
             ]
         kid = _s(dec.get("key_id"))
         fp = key_fingerprint(self.registry, rid, kid)
-        e.approvers[fold_id(rid)] = Vote(rid, did, kid, level, fp)
-        withdrawn = self._withdraw_dead(e)
-        if self.current_level(e) is None:
-            return [*counted, *withdrawn, *self._release_approved(e, now_ms)]
+        prior = e.approvers.pop(fold_id(rid), None)  # over other bytes (see vote_refusal)
+        superseded = [fx.vote_withdrawn(e, prior, "superseded")] if prior is not None else []
+        e.approvers[fold_id(rid)] = Vote(rid, did, kid, level, fp, target)
+        if amendment is not None:
+            e.amendments[target] = amendment
+        # Superseding may reopen a level of the prior vote's target, as a withdrawal does.
+        withdrawn = self._withdraw_dead(e, superseded)
+        # Keep only amendments some counted vote approves (bounded by the reviewers).
+        targets = {v.target for v in e.approvers.values()}
+        e.amendments = {h: a for h, a in e.amendments.items() if h in targets}
+        if self.current_level(e, target) is None:
+            return [*counted, *withdrawn, *self._release_approved(e, now_ms, target)]
         return [*counted, *withdrawn]
 
-    def _release_approved(self, e: Entry, now_ms: int) -> list[Effect]:
-        votes = list(e.approvers.values())
+    def _release_approved(self, e: Entry, now_ms: int, target: str = "") -> list[Effect]:
+        votes = [v for v in e.approvers.values() if v.target == target]
         return self._close(
             e,
             "APPROVED",
@@ -300,9 +329,10 @@ class GateState:
             None,
             now_ms,
             [v.decision_id for v in votes],
+            target,
         )
 
-    def _withdraw_dead(self, e: Entry) -> list[Effect]:
+    def _withdraw_dead(self, e: Entry, withdrawn: Sequence[Effect] = ()) -> list[Effect]:
         """Drop counted votes whose key is no longer live (revoked, or reviewer removed).
 
         Then, if that reopened a lower level, drop the votes counted at a higher level
@@ -310,16 +340,18 @@ class GateState:
         on approvals that no longer count, and are signed again after the lower levels
         are complete once more.
         """
-        effects: list[Effect] = []
+        effects: list[Effect] = list(withdrawn)  # votes the caller already took away
         for folded, v in list(e.approvers.items()):
             if vote_live(self.registry, v):
                 continue
             del e.approvers[folded]
             effects.append(fx.vote_withdrawn(e, v, Refusal.REVOKED_KEY.value))
         while effects:
-            level = self.current_level(e)
+            levels = {t: self.current_level(e, t) for t in {v.target for v in e.approvers.values()}}
             above = [
-                (f, v) for f, v in e.approvers.items() if level is not None and v.level > level
+                (f, v)
+                for f, v in e.approvers.items()
+                if (level := levels[v.target]) is not None and v.level > level
             ]
             if not above:
                 break
@@ -349,15 +381,18 @@ class GateState:
         reason: str | None,
         now_ms: int,
         decisions: list[str],
+        target: str = "",
     ) -> list[Effect]:
         e.status = "closed"
         e.outcome = outcome
         e.closed_at = now_ms
         held, headers = e.held, e.headers
+        amendment = e.amendments.get(target) if target else None
         e.held = None  # the body is no longer needed: keep the marker small
         e.headers = ()
+        e.amendments = {}
         self._schedule(e)
-        return fx.closed(e, held, source, reviewers, reason, decisions, headers)
+        return fx.closed(e, held, source, reviewers, reason, decisions, headers, target, amendment)
 
     # -- clock -----------------------------------------------------------------
 
@@ -417,13 +452,16 @@ class GateState:
                 v.level = 1
         else:
             e.approvers.clear()  # the new phase counts its own votes
+            e.amendments = {}
         groups = e.groups()
         self._schedule(e)
         effects = fx.escalated(e, groups, now_ms)
         if e.escalate_carry_votes and e.approvers:
             effects += self._withdraw_dead(e)
-            if self.current_level(e) is None:
-                effects += self._release_approved(e, now_ms)
+            for target in sorted({v.target for v in e.approvers.values()}):
+                if self.current_level(e, target) is None:
+                    effects += self._release_approved(e, now_ms, target)
+                    break
         effects.append(Effect("changelog", e.event_id, entry=e))
         return effects
 

@@ -17,6 +17,18 @@ compared). The length prefixes make the encoding injective: no two different dec
 share signing bytes, whatever their fields contain. The domain tag keeps a Decision
 signature from being valid for any other message a reviewer key might ever sign.
 
+Approve with amendments (``sluice.decision.v2``)
+------------------------------------------------
+
+A Decision whose ``amended_hash`` is set (not null) is signed over the same encoding
+with the domain tag ``b"sluice.decision.v2\n"`` and one more field after
+``content_hash``: ``amended_hash`` (hex SHA-256 of ``amended_event``, the amended
+event's bytes; the gate checks that they hash to it). ``content_hash`` stays the held
+event's, so the signature binds both the hold and the amended bytes. A decision without
+an amendment keeps the v1 form byte for byte (the console signs it in JavaScript), and
+the two tags keep a v1 signature from verifying as v2 or the reverse: stripping or
+adding ``amended_hash`` breaks the signature.
+
 Private key file
 ----------------
 
@@ -34,6 +46,7 @@ The public half goes into the reviewers registry (``sluice.gate.reviewers``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -55,8 +68,10 @@ from sluice.errors import ConfigError
 from sluice.keytext import decode_b64_key
 
 __all__ = [
+    "AMENDED_DECISION_FIELDS",
     "DECISION_FIELDS",
     "DOMAIN_TAG",
+    "DOMAIN_TAG_AMENDED",
     "KEY_FILE_FORMAT",
     "PrivateKeyFile",
     "build_decision",
@@ -74,6 +89,8 @@ log = logging.getLogger(__name__)
 
 #: Domain separation tag, first bytes of every signed message.
 DOMAIN_TAG = b"sluice.decision.v1\n"
+#: Domain tag of a decision approving an amended event (``amended_hash`` set).
+DOMAIN_TAG_AMENDED = b"sluice.decision.v2\n"
 
 #: Signed fields, in signing order: every Decision field except ``signature``.
 DECISION_FIELDS: tuple[str, ...] = (
@@ -86,6 +103,8 @@ DECISION_FIELDS: tuple[str, ...] = (
     "key_id",
     "content_hash",
 )
+#: Signed fields of an amended decision (``DOMAIN_TAG_AMENDED``), in signing order.
+AMENDED_DECISION_FIELDS: tuple[str, ...] = (*DECISION_FIELDS, "amended_hash")
 
 #: ``format`` value of a private key file.
 KEY_FILE_FORMAT = "sluice.ed25519.v1"
@@ -99,15 +118,18 @@ def canonical_bytes(decision: Mapping[str, Any]) -> bytes:
     """The bytes a Decision's signature covers (format in the module docstring).
 
     Returns:
-        ``DOMAIN_TAG`` followed by each field of :data:`DECISION_FIELDS`, length-prefixed.
+        ``DOMAIN_TAG`` followed by each field of :data:`DECISION_FIELDS`, length-prefixed;
+        with ``amended_hash`` set, ``DOMAIN_TAG_AMENDED`` and
+        :data:`AMENDED_DECISION_FIELDS`.
 
     Raises:
         ValueError: a field is missing, has the wrong type (``decided_at`` must be an
             ``int``, the others ``str``) or is larger than 1 MiB. The message names the
             field, never its value.
     """
-    parts = [DOMAIN_TAG]
-    for name in DECISION_FIELDS:
+    amended = decision.get("amended_hash") is not None
+    parts = [DOMAIN_TAG_AMENDED if amended else DOMAIN_TAG]
+    for name in AMENDED_DECISION_FIELDS if amended else DECISION_FIELDS:
         if name not in decision:
             raise ValueError(f"decision field {name} is missing")
         value = decision[name]
@@ -140,8 +162,19 @@ def build_decision(
     reason: str = "",
     decided_at: int | None = None,
     decision_id: str | None = None,
+    amended_event: bytes | None = None,
 ) -> dict[str, Any]:
-    """An unsigned Decision record (sign it with :func:`sign_decision`)."""
+    """An unsigned Decision record (sign it with :func:`sign_decision`).
+
+    ``amended_event``: approve with amendments, the amended event's bytes (its hash is
+    set as ``amended_hash`` and signed, v2 form); None: a plain decision (v1 form).
+    """
+    amended: dict[str, Any] = {}
+    if amended_event is not None:
+        amended = {
+            "amended_event": amended_event,
+            "amended_hash": hashlib.sha256(amended_event).hexdigest(),
+        }
     return {
         "decision_id": decision_id or str(uuid.uuid4()),
         "event_id": event_id,
@@ -152,6 +185,7 @@ def build_decision(
         "key_id": key_id,
         "content_hash": content_hash,
         "signature": b"",
+        **amended,
     }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "refusal",
     "vote_live",
     "vote_refusal",
+    "vote_target",
 ]
 
 #: Default tolerated clock difference between reviewers, intake and the broker.
@@ -53,6 +54,14 @@ class Refusal(StrEnum):
     DECIDED_IN_FUTURE = "decided_in_future"
     #: The decision record's Kafka timestamp is not the broker's LogAppendTime.
     NOT_LOG_APPEND_TIME = "not_log_append_time"
+    #: Approve with amendments: ``amended_event`` does not hash to ``amended_hash``.
+    AMENDMENT_HASH_MISMATCH = "amendment_hash_mismatch"
+    #: The amended event does not decode or validate, changes a field that may not be
+    #: amended, changes nothing, is not in canonical form, or comes with a REJECT.
+    AMENDMENT_INVALID = "amendment_invalid"
+    #: The amended event is not clean: re-sanitizing it would change it (a secret, PII
+    #: to redact, markup...). Never released, not even redacted: nobody signed that.
+    AMENDMENT_UNSAFE = "amendment_unsafe"
 
 
 class HeldRefusal(StrEnum):
@@ -114,15 +123,27 @@ def vote_refusal(
         return Refusal.WRONG_ROLE
     if arrival_ms > e.expires_at:
         return Refusal.EXPIRED
-    if fold_id(rid) in e.approvers:
-        return Refusal.DUPLICATE_VOTE
     verdict = dec.get("verdict")
+    prior = e.approvers.get(fold_id(rid))
+    # One counted APPROVE per reviewer and final bytes: a vote over other bytes (the
+    # original, or another amendment) does not stop this one; it is replaced by it.
+    if prior is not None and (verdict == "REJECT" or prior.target == vote_target(dec)):
+        return Refusal.DUPLICATE_VOTE
     if verdict not in ("APPROVE", "REJECT"):
         # The schema's enum allows nothing else; a signed "ABSTAIN" never approves.
         return Refusal.MALFORMED
+    if verdict == "REJECT" and dec.get("amended_hash") is not None:
+        return Refusal.AMENDMENT_INVALID  # amendments come with approvals only
     if verdict == "REJECT" and not _visible(dec.get("reason")):
         return Refusal.MISSING_REASON
     return None
+
+
+def vote_target(dec: dict[str, Any]) -> str:
+    """The final bytes a decision votes for: its ``amended_hash``, or ``""`` for the
+    held bytes themselves (:attr:`sluice.gate.entry.Vote.target`)."""
+    amended = dec.get("amended_hash")
+    return amended if isinstance(amended, str) else ""
 
 
 def _visible(text: Any) -> bool:

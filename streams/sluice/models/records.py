@@ -159,6 +159,9 @@ class ReasonCode(StrEnum):
     SAME_CONTENT = "same_content"
     ALREADY_DECIDED = "already_decided"
     LEVEL_REOPENED = "level_reopened"
+    #: A reviewer's counted APPROVE replaced by their later APPROVE of other final bytes
+    #: (approve with amendments: one reviewer, one version).
+    SUPERSEDED = "superseded"
 
 
 # -- builders -------------------------------------------------------------------------
@@ -183,12 +186,17 @@ def outcome_record(
     producer_key_id: str | None,
     received_at: int,
     decided_at: int,
+    original_content_hash: str | None = None,
+    amended_fields: Sequence[str] = (),
 ) -> dict[str, Any]:
     """An ``Outcome`` (workflow.events.approved / .rejected): the final word on an event.
 
     Parameters are in schema order; call by keyword, except on intake's hot path.
+    ``original_content_hash`` and ``amended_fields`` are set for a release approved with
+    amendments (``event`` and ``content_hash`` are then the amended event's); left out
+    of the record otherwise (their schema defaults apply).
     """
-    return {
+    rec: dict[str, Any] = {
         "event_id": event_id,
         "run_id": run_id,
         "workflow_id": workflow_id,
@@ -208,6 +216,10 @@ def outcome_record(
         "received_at": received_at,
         "decided_at": decided_at,
     }
+    if original_content_hash is not None:
+        rec["original_content_hash"] = original_content_hash
+        rec["amended_fields"] = amended_fields
+    return rec
 
 
 def outcome_of_held(
@@ -220,11 +232,15 @@ def outcome_of_held(
     reason_code: str | None,
     decided_at: int,
     content_hash: str | None = None,
+    original_content_hash: str | None = None,
+    amended_fields: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``Outcome`` of a decoded ``HeldEvent`` (the gate's releases and refusals).
 
     ``content_hash`` defaults to the held event's own; pass the hash of its body when
-    that claim is not to be trusted.
+    that claim is not to be trusted. Approved with amendments: ``held`` carries the
+    amended event and findings, ``content_hash`` is the amended hash, and
+    ``original_content_hash`` / ``amended_fields`` say what it was amended from.
     """
     return outcome_record(
         event_id=held["event_id"],
@@ -245,6 +261,8 @@ def outcome_of_held(
         producer_key_id=held.get("producer_key_id"),
         received_at=held["received_at"],
         decided_at=decided_at,
+        original_content_hash=original_content_hash,
+        amended_fields=list(amended_fields),
     )
 
 
@@ -372,6 +390,8 @@ def audit_entry(
     source: str | None = None,
     at: int | None = None,
     producer_key_id: str | None = None,
+    original_content_hash: str | None = None,
+    amended_fields: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The fields of one ``AuditRecord`` transition, for ``ChainWriter.append_fields``.
 
@@ -407,6 +427,9 @@ def audit_entry(
         rec["decision_id"] = decision_id
     if producer_key_id is not None:
         rec["producer_key_id"] = producer_key_id
+    if original_content_hash is not None:  # approved with amendments (also after v1)
+        rec["original_content_hash"] = original_content_hash
+        rec["amended_fields"] = amended_fields
     return rec
 
 

@@ -150,7 +150,10 @@ def test_records_built_with_enum_members_encode_as_their_strings() -> None:
     plain = {**out, "outcome": "REJECTED", "source": "EXPIRY", "reason_code": "expiry"}
     assert CODEC.encode("Outcome", out) == CODEC.encode("Outcome", plain)
     decoded = CODEC.decode("Outcome", CODEC.encode("Outcome", out))
-    assert decoded == plain and decoded["producer_key_id"] == "pk-1"
+    # Not amended: the amendment fields are left out and decode as their defaults.
+    assert "original_content_hash" not in out
+    assert decoded == {**plain, "original_content_hash": None, "amended_fields": []}
+    assert decoded["producer_key_id"] == "pk-1"
     assert (decoded["received_at"], decoded["decided_at"]) == (10, 100)
 
 
