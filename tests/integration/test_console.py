@@ -329,7 +329,7 @@ async def test_console_review_to_release(
         # Live: the vote shows without a reload (a marker set on this page survives).
         browser.execute_script("window.__same_page = 1")
         await produce(settings, topics.decisions, [(eid.encode(), codec.encode("Decision", own))])
-        _wait(browser, lambda d: "dave" in d.find_element(By.ID, "facts").text, 60)
+        _wait(browser, lambda d: "dave APPROVE" in d.find_element(By.ID, "facts").text, 60)
         votes = browser.find_element(By.CSS_SELECTOR, "ul.votes").text
         assert browser.execute_script("return window.__same_page") == 1
         assert "dave APPROVE (refused: self_approval" in votes, votes
