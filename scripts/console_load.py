@@ -9,7 +9,8 @@ own process, logs in with the printed token and measures, as a browser would see
 
 - catch-up: console start → every hold counted on the queue page;
 - page load: ``GET /`` (the whole queue page, 500 rows rendered, counts over all) and
-  ``GET /queue/fragment`` (what the live update fetches), ``--loads`` times each;
+  ``GET /queue/fragment`` (what the live update fetches), ``--loads`` times each with
+  the queue unchanged, and the first fragment after each change (the view rebuilt);
 - queue update latency: one more hold published (``send_and_wait``) → the server-sent
   events stream announces a change (``sse``) → the fragment fetched then shows the new
   row (``visible``), ``--updates`` times; the new holds expire first so they sort on top;
@@ -167,7 +168,7 @@ async def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
             frag = [await timed("/queue/fragment") for _ in range(args.loads)]
             detail = [await timed(f"/event/{helds[i]['event_id']}") for i in range(args.loads)]
 
-            sse_lat, visible_lat = [], []
+            sse_lat, visible_lat, cold = [], [], []
             async with s.get(base + "/events", timeout=aiohttp.ClientTimeout(total=None)) as sse:
                 await sse.content.readline()  # the first version line
                 await sse.content.readline()
@@ -181,10 +182,16 @@ async def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                         if line.startswith(b"data:"):
                             break
                     sse_lat.append(time.monotonic() - t)
+                    first = True
                     while True:
+                        f0 = time.monotonic()
                         async with s.get(base + "/queue/fragment") as r:
-                            if held["event_id"] in await r.text():
-                                break
+                            text = await r.text()
+                        if first:  # the first fetch after a change rebuilds the view
+                            cold.append(time.monotonic() - f0)
+                            first = False
+                        if held["event_id"] in text:
+                            break
                         await asyncio.sleep(0.01)
                     visible_lat.append(time.monotonic() - t)
                     await asyncio.sleep(0.5)  # past the stream's 0.2 s coalescing
@@ -201,6 +208,7 @@ async def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
             "queue_page": {**_stats([x for x, _ in page]), "bytes": page[0][1]},
             "queue_fragment": {**_stats([x for x, _ in frag]), "bytes": frag[0][1]},
             "detail_page": _stats([x for x, _ in detail]),
+            "queue_fragment_after_change": _stats(cold),
             "update_sse": _stats(sse_lat),
             "update_visible": _stats(visible_lat),
             "loads": args.loads,

@@ -26,7 +26,7 @@ from sluice.clock import now_ms
 from sluice.console import render, trace
 from sluice.console.security import COOKIE_NAME, SECURITY_HEADERS, Access, check_csrf
 from sluice.console.state import QueueFeed
-from sluice.console.views import EntryCache, RegistryFile, filter_entries
+from sluice.console.views import QueueView, RegistryFile, filter_entries, refresh_time
 from sluice.gate.queue import ReviewError, check_decidable, detail_view, is_own_event
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ CONFIG = web.AppKey("config", ConsoleConfig)
 FEED = web.AppKey("feed", QueueFeed)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 REGISTRY = web.AppKey("registry", RegistryFile)
-ENTRIES = web.AppKey("entries", EntryCache)
+ENTRIES = web.AppKey("entries", QueueView)
 TRACE = web.AppKey("trace", trace.TraceReader)
 # Typed request storage where aiohttp has it (3.13+), plain keys before.
 _KEY: Any = getattr(web, "RequestKey", None)
@@ -141,27 +141,21 @@ def _queue(request: web.Request) -> tuple[str, dict[str, list[str]]]:
     feed: QueueFeed = request.app[FEED]
     registry = _registry(request)
     generation = request.app[REGISTRY].generation
-    entries = request.app[ENTRIES].entries(feed.state, now_ms(), registry, generation)
-    entries.sort(key=lambda e: (e["expires_at"], e["event_id"]))  # least time left first
-    counts: dict[str, int] = {}
-    options: dict[str, set[str]] = {"role": set(), "rule": set(), "kind": set(), "workflow": set()}
-    for e in entries:
-        for role in e["roles"]:
-            counts[role] = counts.get(role, 0) + 1
-        options["role"].update(e["roles"])
-        options["rule"].add(e["rule"])
-        options["kind"].add(e["kind"])
-        options["workflow"].add(e["workflow_id"])
+    now = now_ms()
+    entries, counts, options = request.app[ENTRIES].get(
+        feed.state, feed.version, now, registry, generation
+    )
     filters = _filters(request)
-    shown = filter_entries(entries, filters)
+    shown = filter_entries(entries, filters)[:MAX_ROWS]
+    refresh_time(shown, now)
     fragment = render.queue_fragment(
-        shown[:MAX_ROWS],
+        shown,
         counts,
         total=len(entries),
         filtered=bool(filters),
         partial=not feed.caught_up,
     )
-    return fragment, {k: sorted(v) for k, v in options.items()}
+    return fragment, options
 
 
 async def queue_page(request: web.Request) -> web.Response:
@@ -384,7 +378,7 @@ def build_app(
     app[CONFIG] = config
     app[FEED] = feed or QueueFeed(settings, config.topics)
     app[REGISTRY] = RegistryFile(config.reviewers_file)
-    app[ENTRIES] = EntryCache()
+    app[ENTRIES] = QueueView()
     app[TRACE] = trace.TraceReader(settings)
     app.on_response_prepare.append(_headers)
 
