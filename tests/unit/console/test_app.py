@@ -204,6 +204,46 @@ async def test_login_token_then_queue_and_detail(console: Console) -> None:
             assert r.status == 404
 
 
+async def test_trace_and_audit_need_login_and_an_event_id(console: Console) -> None:
+    eid = console.held["event_id"]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        for path in ("trace", "audit", "facts"):
+            async with s.get(f"{console.base}/event/{eid}/{path}") as r:
+                assert r.status == 403 and eid not in await r.text()
+        await _login(s, console)
+        for path in ("trace", "audit", "facts"):
+            async with s.get(f"{console.base}/event/<script>x/{path}") as r:
+                assert r.status == 404 and "<script>" not in await r.text()
+        # No Kafka here: the read fails, and the page says so instead of failing.
+        async with s.get(f"{console.base}/event/{eid}/trace") as r:
+            body = await r.text()
+        assert r.status == 200 and "could not read the trace" in body
+        assert "Content-Security-Policy" in r.headers
+        async with s.get(f"{console.base}/event/{eid}/audit") as r:
+            assert "could not read the trace" in await r.text()
+
+
+def test_trace_page_escapes_what_sluice_trace_prints() -> None:
+    from sluice.console.trace import trace_page
+
+    item = {
+        "at": "2026-01-01T00:00:00.000Z",
+        "at_ms": 0,
+        "elapsed_ms": 0,
+        "delta_ms": 0,
+        "role": "audit",
+        "topic": "workflow.audit",
+        "partition": 0,
+        "offset": 1,
+        "type": "AuditRecord",
+        "label": "intake/held held",
+        "fields": {"actor_id": "<script>window.__pwned=1</script>\u202e", "seq": 1},
+    }
+    html = trace_page("e", [item], None, csrf="c", user=None)
+    assert "<script>window" not in html and "&lt;script&gt;window.__pwned=1" in html
+    assert "\u202e" not in html and "⟨U+202E⟩" in html
+
+
 async def test_post_needs_login_and_csrf(console: Console) -> None:
     url = f"{console.base}/event/{console.held['event_id']}/decide"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
