@@ -81,6 +81,10 @@ class Queue:
     partial: bool = False
     #: Records that could not be decoded, per topic (skipped).
     undecodable: dict[str, int] = field(default_factory=dict)
+    #: Where the queue was read: "gate_state" (the gate's compacted table plus what it
+    #: has not consumed yet) or "topics" (the whole approvals, decisions and outcome
+    #: topics, when no gate has committed yet).
+    source: str = "gate_state"
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -152,16 +156,31 @@ async def alist(
     ``$SLUICE_REVIEWERS_FILE``) checks the votes shown. ``on_progress(k)`` is called as
     records are read.
 
+    Read from the gate's compacted state (:mod:`sluice.review_state`): fast at any
+    history length. Votes the gate counted have ``decided_at``/``reason`` None; votes
+    it refused are not listed (``show`` has them). Without a gate state (no gate has
+    committed yet) the topics are read whole (``Queue.source == "topics"``).
+
     Raises:
         KafkaReadError: Kafka could not be read.
     """
     from sluice.gate.queue import queue_entries
+    from sluice.gate.snapshot import snapshot_entries
+    from sluice.review_state import load_snapshot
 
     settings = _settings(settings)
     reg = _registry(settings, registry)
+    snap, partial = await load_snapshot(settings, timeout_s=timeout_s, on_progress=on_progress)
+    if snap is not None:
+        entries = snapshot_entries(snap, now_ms(), role=role, registry=reg)
+        undecodable = dict(snap.state.undecodable)
+        return Queue(entries=entries, partial=partial, undecodable=undecodable)
+    # No gate state yet (no gate worker has committed): the topics themselves.
     state, partial = await _load_state(settings, timeout_s=timeout_s, on_progress=on_progress)
     entries = queue_entries(state, now_ms(), role=role, registry=reg)
-    return Queue(entries=entries, partial=partial, undecodable=dict(state.undecodable))
+    return Queue(
+        entries=entries, partial=partial, undecodable=dict(state.undecodable), source="topics"
+    )
 
 
 async def ashow(

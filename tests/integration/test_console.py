@@ -4,9 +4,12 @@ A reviewer opens the queue, sees the held event with its findings, approves with
 made in the browser (non-extractable WebCrypto Ed25519); a second reviewer approves with
 a Python-signed decision; the release appears on ``workflow.events.approved``. The
 event carries script, ``javascript:``, event-handler and bidi payloads in its fields:
-they render inert (``window.__pwned`` is never set). Signatures cross both ways (browser
-→ Python registry, Python → ``crypto.subtle.verify``); POSTs without the CSRF token or
-without login are refused.
+they render inert (``window.__pwned`` is never set). Keyboard only (Tab to the row,
+Enter, Tab to Approve/Reject) and a 390x844 phone viewport (no horizontal scroll) are
+checked on the way; the detail page updates live (a vote, the release), lists the
+run's earlier step and the audit records, and links to the lifecycle trace. Signatures
+cross both ways (browser → Python registry, Python → ``crypto.subtle.verify``); POSTs
+without the CSRF token or without login are refused.
 
 Screenshots of the queue and the detail view go to ``docs/`` only with
 ``SLUICE_SCREENSHOTS=1`` (CI does not rewrite them).
@@ -41,7 +44,9 @@ pytestmark = pytest.mark.integration
 
 from selenium import webdriver  # noqa: E402 (the dev extra installs it)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -223,7 +228,15 @@ async def test_console_review_to_release(
         )
         event["actor"] = {"id": "agent-1", "type": "AGENT", "roles": []}
         event["on_behalf_of"] = "dave"
+        # An earlier step of the same run, allowed by the policy (a step of the run).
+        step = make_events(1, held_share=0.0, seed=6)[0]
+        step.update(run_id=event["run_id"], occurred_at=event["occurred_at"] - 1000)
         codec = default_codec()
+        await produce(
+            settings,
+            topics.events,
+            [(event["run_id"].encode(), codec.encode("WorkflowEvent", step))],
+        )
         produced_at = time.monotonic()
         await produce(
             settings,
@@ -239,11 +252,31 @@ async def test_console_review_to_release(
         queue_latency = time.monotonic() - produced_at
         assert "release-manager" in browser.find_element(By.CSS_SELECTOR, ".roles").text
         _screenshot(browser, "console-queue.png")
+        _assert_fits_phone(browser)
 
+        # Keyboard only: Tab reaches the row's link, Enter opens the detail.
+        link = browser.find_element(By.CSS_SELECTOR, f"{row} a")
+        _tab_until(browser, lambda d: d.switch_to.active_element == link)
         t0 = time.monotonic()
-        browser.find_element(By.CSS_SELECTOR, f"{row} a").click()
+        ActionChains(browser).send_keys(Keys.ENTER).perform()
         _wait(browser, lambda d: d.find_elements(By.ID, "event"))
         detail_load = time.monotonic() - t0
+        assert browser.current_url.endswith(f"/event/{eid}")
+        # ... and on to the reason, Approve and Reject.
+        reached: set[str] = set()
+        _tab_until(
+            browser,
+            lambda d: (
+                reached.add(d.switch_to.active_element.get_attribute("id") or "")
+                or {"reason", "approve", "reject"} <= reached
+            ),
+        )
+        _assert_fits_phone(browser)
+        # The earlier step of the run; the audit records (loaded by the page script).
+        steps = browser.find_element(By.ID, "run-steps").text
+        assert step["event_id"] in steps and "approved" in steps, steps
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#audit table.audit td"))
+        assert "intake/" in browser.find_element(By.ID, "audit").text
         pre = browser.find_element(By.ID, "event").text
         assert "<script>window.__pwned=1</script>" in pre  # shown as text
         # The intake strips bidi/zero-width controls; none reaches the page unmarked (the
@@ -293,13 +326,12 @@ async def test_console_review_to_release(
             content_hash=held["content_hash"],
         )
         sign_decision(own, dave)
+        # Live: the vote shows without a reload (a marker set on this page survives).
+        browser.execute_script("window.__same_page = 1")
         await produce(settings, topics.decisions, [(eid.encode(), codec.encode("Decision", own))])
-        for _ in range(30):
-            browser.refresh()
-            votes = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "ul.votes"))
-            if "dave" in votes:
-                break
-            await asyncio.sleep(1)
+        _wait(browser, lambda d: "dave APPROVE" in d.find_element(By.ID, "facts").text, 60)
+        votes = browser.find_element(By.CSS_SELECTOR, "ul.votes").text
+        assert browser.execute_script("return window.__same_page") == 1
         assert "dave APPROVE (refused: self_approval" in votes, votes
         assert "alice APPROVE (valid): diff reviewed in the console" in votes, votes
         assert browser.execute_script("return window.__pwned") is None
@@ -326,6 +358,16 @@ async def test_console_review_to_release(
             await asyncio.sleep(1)
         assert released, (tmp_path / "worker.log").read_text()[-3000:]
         assert sorted(released[0]["reviewers"]) == ["alice", "bob"]
+        # The release shows on the open detail page, no reload.
+        _wait(browser, lambda d: d.find_element(By.ID, "status").text == "approved", 60)
+        assert browser.execute_script("return window.__same_page") == 1
+
+        # The lifecycle trace: what `sluice trace` prints, as text.
+        browser.find_element(By.ID, "trace-link").click()
+        trace = _wait(browser, lambda d: d.find_elements(By.ID, "trace"))[0].text
+        for line in ("held for 2 approval(s)", "decision APPROVE by alice", "outcome APPROVED"):
+            assert line in trace, trace
+        assert browser.execute_script("return window.__pwned") is None
 
         # The browser's signature verifies in Python against the registry.
         from sluice.gate.reviewers import load_registry
@@ -347,6 +389,31 @@ async def test_console_review_to_release(
     finally:
         console.stop()
         assert worker.stop() == 0
+
+
+def _tab_until(driver: Any, done: Any, limit: int = 60) -> None:
+    """Press Tab (from the top of the page) until ``done(driver)``."""
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
+    for _ in range(limit):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        if done(driver):
+            return
+    raise AssertionError(f"Tab did not get there in {limit} presses")
+
+
+def _assert_fits_phone(driver: Any) -> None:
+    """At a phone's 390x844 the page scrolls only vertically."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    try:
+        scroll, inner = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert inner == 390 and scroll <= inner, (scroll, inner)
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def _screenshot(driver: Any, name: str) -> None:

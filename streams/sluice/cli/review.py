@@ -81,6 +81,11 @@ def list_(
 ) -> None:
     """The review queue, oldest first: rule, risk, roles, votes so far, time left.
 
+    Read from the gate's compacted state (workflow.gate.state) plus what the gate has
+    not consumed yet: fast at any history length. Votes the gate counted show without
+    time and reason; refused votes are in `review show`. Before any gate worker has
+    run, the approvals, decisions and outcome topics are read whole.
+
     A progress line goes to stderr while the topics are read, when it is a terminal
     (not with --json). When a read hit --timeout, stderr says the list may be partial.
     """
@@ -105,8 +110,8 @@ def list_(
         typer.echo(_dumps(e) if json_out else _line(e))
     if queue.partial:
         typer.echo(
-            f"warning: reading the queue hit --timeout {timeout:g}s; this list may be "
-            "partial (raise --timeout)",
+            f"warning: reading the queue ({queue.source.replace('_', ' ')}) hit --timeout "
+            f"{timeout:g}s; this list may be partial (raise --timeout)",
             err=True,
         )
     if not json_out and not queue.entries:

@@ -23,10 +23,10 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from sluice.clock import now_ms
-from sluice.console import render
+from sluice.console import render, trace
 from sluice.console.security import COOKIE_NAME, SECURITY_HEADERS, Access, check_csrf
 from sluice.console.state import QueueFeed
-from sluice.console.views import EntryCache, RegistryFile, filter_entries
+from sluice.console.views import QueueView, RegistryFile, filter_entries, refresh_time
 from sluice.gate.queue import ReviewError, check_decidable, detail_view, is_own_event
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ CONFIG = web.AppKey("config", ConsoleConfig)
 FEED = web.AppKey("feed", QueueFeed)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 REGISTRY = web.AppKey("registry", RegistryFile)
-ENTRIES = web.AppKey("entries", EntryCache)
+ENTRIES = web.AppKey("entries", QueueView)
+TRACE = web.AppKey("trace", trace.TraceReader)
 # Typed request storage where aiohttp has it (3.13+), plain keys before.
 _KEY: Any = getattr(web, "RequestKey", None)
 SESSION: Any = _KEY("session", str) if _KEY else "sluice_session"
@@ -140,27 +141,21 @@ def _queue(request: web.Request) -> tuple[str, dict[str, list[str]]]:
     feed: QueueFeed = request.app[FEED]
     registry = _registry(request)
     generation = request.app[REGISTRY].generation
-    entries = request.app[ENTRIES].entries(feed.state, now_ms(), registry, generation)
-    entries.sort(key=lambda e: (e["expires_at"], e["event_id"]))  # least time left first
-    counts: dict[str, int] = {}
-    options: dict[str, set[str]] = {"role": set(), "rule": set(), "kind": set(), "workflow": set()}
-    for e in entries:
-        for role in e["roles"]:
-            counts[role] = counts.get(role, 0) + 1
-        options["role"].update(e["roles"])
-        options["rule"].add(e["rule"])
-        options["kind"].add(e["kind"])
-        options["workflow"].add(e["workflow_id"])
+    now = now_ms()
+    entries, counts, options = request.app[ENTRIES].get(
+        feed.state, feed.version, now, registry, generation
+    )
     filters = _filters(request)
-    shown = filter_entries(entries, filters)
+    shown = filter_entries(entries, filters)[:MAX_ROWS]
+    refresh_time(shown, now)
     fragment = render.queue_fragment(
-        shown[:MAX_ROWS],
+        shown,
         counts,
         total=len(entries),
         filtered=bool(filters),
         partial=not feed.caught_up,
     )
-    return fragment, {k: sorted(v) for k, v in options.items()}
+    return fragment, options
 
 
 async def queue_page(request: web.Request) -> web.Response:
@@ -198,15 +193,14 @@ def _event_id(request: web.Request) -> str:
         raise web.HTTPNotFound(text="not an event id") from None
 
 
-async def detail(request: web.Request) -> web.Response:
-    session, user = _session(request)
-    event_id = _event_id(request)
+def _view(request: web.Request, event_id: str) -> dict[str, Any]:
+    """The detail view of ``event_id`` with votes checked as the gate will.
+
+    Raises:
+        ReviewError: no such hold, or its event does not decode.
+    """
     feed: QueueFeed = request.app[FEED]
-    try:
-        view = detail_view(feed.state, event_id, now_ms(), _registry(request))
-    except ReviewError as exc:
-        page = render.message_page("Not found", str(exc))
-        return web.Response(status=404, text=page, content_type="text/html")
+    view = detail_view(feed.state, event_id, now_ms(), _registry(request))
     held = feed.state.held[event_id]
     for vote in view["votes"]:  # the gate refuses these too; say so before it does
         if vote["valid"] is not False and is_own_event(held, vote["reviewer_id"] or ""):
@@ -219,10 +213,66 @@ async def detail(request: web.Request) -> web.Response:
                 if v["verdict"] == verdict and v["valid"] is not False
             }
         )
+    return view
+
+
+def _not_found(exc: ReviewError) -> web.Response:
+    page = render.message_page("Not found", str(exc))
+    return web.Response(status=404, text=page, content_type="text/html")
+
+
+async def detail(request: web.Request) -> web.Response:
+    session, user = _session(request)
+    event_id = _event_id(request)
+    feed: QueueFeed = request.app[FEED]
+    try:
+        view = _view(request, event_id)
+    except ReviewError as exc:
+        return _not_found(exc)
+    held = feed.state.held[event_id]
     held_b64 = base64.b64encode(held["event"]).decode("ascii")
+    at = int(held.get("received_at") or held["held_at"])
+    steps = feed.runs.earlier(view["run_id"], event_id, at)
+    run = trace.run_steps(view["run_id"], steps, at, feed.state.held)
     access: Access = request.app[CONFIG].access
-    html = render.detail_page(view, held_b64, csrf=access.csrf_token(session or ""), user=user)
+    html = render.detail_page(
+        view, held_b64, csrf=access.csrf_token(session or ""), user=user, run=run
+    )
     return web.Response(text=html, content_type="text/html")
+
+
+async def detail_facts(request: web.Request) -> web.Response:
+    """The live part of the detail page (reloaded on server-sent events)."""
+    try:
+        view = _view(request, _event_id(request))
+    except ReviewError as exc:
+        return _not_found(exc)
+    return web.Response(text=render.detail_facts(view), content_type="text/html")
+
+
+async def _timeline(request: web.Request) -> tuple[str, list[dict[str, Any]], str | None]:
+    event_id = _event_id(request)
+    held = request.app[FEED].state.held.get(event_id)
+    run_id = held["run_id"] if held is not None else None
+    timeline, error = await request.app[TRACE].timeline(event_id, run_id)
+    return event_id, timeline, error
+
+
+async def trace_view(request: web.Request) -> web.Response:
+    """What ``sluice trace`` shows for the event, as escaped text, and its audit records."""
+    session, user = _session(request)
+    event_id, timeline, error = await _timeline(request)
+    access: Access = request.app[CONFIG].access
+    html = trace.trace_page(
+        event_id, timeline, error, csrf=access.csrf_token(session or ""), user=user
+    )
+    return web.Response(text=html, content_type="text/html")
+
+
+async def audit_records(request: web.Request) -> web.Response:
+    """The event's audit records (a fragment the detail page loads)."""
+    _, timeline, error = await _timeline(request)
+    return web.Response(text=trace.audit_fragment(timeline, error), content_type="text/html")
 
 
 async def keys(request: web.Request) -> web.Response:
@@ -328,7 +378,8 @@ def build_app(
     app[CONFIG] = config
     app[FEED] = feed or QueueFeed(settings, config.topics)
     app[REGISTRY] = RegistryFile(config.reviewers_file)
-    app[ENTRIES] = EntryCache()
+    app[ENTRIES] = QueueView()
+    app[TRACE] = trace.TraceReader(settings)
     app.on_response_prepare.append(_headers)
 
     async def lifecycle(app: web.Application) -> Any:
@@ -352,6 +403,9 @@ def build_app(
     app.router.add_get("/events", events)
     app.router.add_get("/keys", keys)
     app.router.add_get("/event/{event_id}", detail)
+    app.router.add_get("/event/{event_id}/facts", detail_facts)
+    app.router.add_get("/event/{event_id}/trace", trace_view)
+    app.router.add_get("/event/{event_id}/audit", audit_records)
     app.router.add_post("/event/{event_id}/decide", decide)
     app.router.add_get("/static/{name}", static)
     return app

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 __all__ = [
     "FILTERS",
+    "detail_facts",
     "detail_page",
     "duration",
     "esc",
@@ -313,20 +314,17 @@ def _decide_form(view: Mapping[str, Any], held_b64: str) -> str:
     )
 
 
-def detail_page(
-    view: Mapping[str, Any], held_b64: str, *, csrf: str, user: str | None, audit: str = ""
-) -> str:
-    """One held event: the event as text with findings marked, rule, votes, decide form."""
+def detail_facts(view: Mapping[str, Any]) -> str:
+    """The live part of the detail page: status, rule, requirements, votes, time left."""
     left = "EXPIRED" if view["expired"] else duration(view["time_left_s"])
     reqs = "".join(
         f"<li>level {int(r['level'])}: {esc(r['role'])} "
         f"{'?' if r['approved_by'] is None else len(r['approved_by'])}/{int(r['count'])}</li>"
         for r in view.get("requirements") or []
     )
-    body = (
-        f"<h1>{esc(view['kind'])} <small>{esc(view['event_id'])}</small></h1>"
+    return (
         '<dl class="facts">'
-        f"<dt>status</dt><dd>{esc(view['status'])}</dd>"
+        f'<dt>status</dt><dd id="status">{esc(view["status"])}</dd>'
         f"<dt>workflow / run</dt><dd>{esc(view['workflow_id'])} / {esc(view['run_id'])}</dd>"
         f"<dt>actor</dt><dd>{esc(view['actor_id'])}"
         + (f" on behalf of {esc(view['on_behalf_of'])}" if view.get("on_behalf_of") else "")
@@ -344,11 +342,37 @@ def detail_page(
         f"<dt>trace</dt><dd>{esc(view.get('trace_id') or '-')}</dd>"
         f'<dt>content hash</dt><dd><code id="content-hash">{esc(view["content_hash"])}</code></dd>'
         "</dl>"
+    )
+
+
+def detail_page(
+    view: Mapping[str, Any],
+    held_b64: str,
+    *,
+    csrf: str,
+    user: str | None,
+    audit: str = "",
+    run: str = "",
+) -> str:
+    """One held event: the event as text with findings marked, rule, votes (live),
+    decide form, the earlier steps of its run (``run``, HTML) and, loaded by the page
+    script, its audit records; a link to the lifecycle trace."""
+    href = esc(_event_href(view["event_id"]))
+    body = (
+        f"<h1>{esc(view['kind'])} <small>{esc(view['event_id'])}</small></h1>"
+        f'<section id="facts" data-live="{href}/facts" aria-live="polite">'
+        f"{detail_facts(view)}</section>"
         f"<h2>Findings ({len(view['findings'])})</h2>{_findings_table(view['findings'])}"
         "<h2>Decide</h2>"
         + _decide_form(view, held_b64)
         + "<h2>Event (sanitized, shown as text)</h2>"
-        f'<pre class="event" id="event">{event_text(view["event"], view["findings"])}</pre>' + audit
+        f'<pre class="event" id="event">{event_text(view["event"], view["findings"])}</pre>'
+        f"<h2>Earlier steps of run {esc(view['run_id'])}</h2>{run}"
+        f'<h2>Audit records</h2><p><a id="trace-link" href="{href}/trace">Lifecycle trace'
+        "</a> (what <code>sluice trace</code> shows)</p>"
+        f'<section id="audit" data-src="{href}/audit">'
+        + (audit or "<p>Audit records load with the page script (or open the trace).</p>")
+        + "</section>"
     )
     return page(f"{view['kind']} {view['event_id']}", body, csrf=csrf, user=user)
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from sluice.console.runs import RunIndex
 from sluice.gate.queue import QueueState, queue_topics
 
 if TYPE_CHECKING:
@@ -23,9 +24,15 @@ if TYPE_CHECKING:
     from sluice.settings import Settings
     from sluice.topics import Topics
 
-__all__ = ["QueueFeed", "fold_record"]
+__all__ = ["MAX_PENDING", "QueueFeed", "fold_record"]
 
 log = logging.getLogger(__name__)
+
+#: Outcomes kept waiting for their HeldEvent at most (the oldest dropped first). Most
+#: Outcomes are of events never held (allowed at intake); they must not pile up.
+MAX_PENDING = 100_000
+#: Outcomes of a refused duplicate HeldEvent: not a step of the run.
+_REFUSED_HOLD = frozenset({"duplicate_event_id", "content_hash_mismatch"})
 
 
 def fold_record(
@@ -35,12 +42,14 @@ def fold_record(
     key: bytes | None,
     value: bytes | None,
     pending: dict[str, list[tuple[str, str | None]]],
+    runs: RunIndex | None = None,
 ) -> bool:
     """Fold one record into ``state`` (as :func:`~sluice.gate.queue.queue_state` does
     for a whole read). Returns whether anything changed.
 
     Topics are followed concurrently, so an Outcome may arrive before its HeldEvent;
-    it waits in ``pending`` until the hold is seen.
+    it waits in ``pending`` until the hold is seen (at most :data:`MAX_PENDING`).
+    ``runs`` (when given) notes every hold and outcome as a step of its run.
     """
     from sluice.codec import default_codec
     from sluice.errors import DecodeError
@@ -60,6 +69,8 @@ def fold_record(
         log.warning("skipped undecodable record", extra={"topic": topic, "code": str(exc.code)})
         return False
     if topic == topics.approvals:
+        if runs is not None:
+            runs.add(rec, "held")
         state.add_held(rec)
         eid = rec["event_id"]
         for outcome, reason_code in pending.pop(eid, ()):
@@ -70,8 +81,12 @@ def fold_record(
         return True
     outcome = "approved" if topic == topics.approved else "rejected"
     eid = key.decode("utf-8", "replace") if key else rec["event_id"]
+    if runs is not None and rec.get("reason_code") not in _REFUSED_HOLD:
+        runs.add(rec, outcome)
     if eid not in state.held:
         pending.setdefault(eid, []).append((outcome, rec.get("reason_code")))
+        while len(pending) > MAX_PENDING:
+            del pending[next(iter(pending))]
         return False
     state.add_outcome(eid, outcome, rec.get("reason_code"))
     return True
@@ -84,6 +99,8 @@ class QueueFeed:
         self.settings = settings
         self.topics = topics
         self.state = QueueState()
+        #: The steps of each run seen (bounded): the detail page's "earlier steps".
+        self.runs = RunIndex()
         #: Bumped on every change (the live updates compare it).
         self.version = 0
         #: True once the topics were read up to their ends seen at start.
@@ -97,7 +114,7 @@ class QueueFeed:
         changed = False
         for rec in records:
             changed |= fold_record(
-                self.state, self.topics, rec.topic, rec.key, rec.value, self._pending
+                self.state, self.topics, rec.topic, rec.key, rec.value, self._pending, self.runs
             )
         if changed:
             self.version += 1
@@ -158,7 +175,7 @@ class QueueFeed:
                 if not tps:
                     await asyncio.sleep(2.0)  # the topics do not exist yet
             # Start over: a fresh state from the beginning of every partition.
-            self.state, self._pending = QueueState(), {}
+            self.state, self._pending, self.runs = QueueState(), {}, RunIndex()
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sluice.gate.queue import QueueState
     from sluice.gate.reviewers import Registry
 
-__all__ = ["EntryCache", "RegistryFile", "filter_entries"]
+__all__ = ["EntryCache", "QueueView", "RegistryFile", "filter_entries", "refresh_time"]
 
 
 class RegistryFile:
@@ -93,6 +93,58 @@ class EntryCache:
             for eid in set(self._cache) - live:
                 del self._cache[eid]
         return out
+
+
+def refresh_time(entries: list[dict[str, Any]], now_ms: int) -> None:
+    """Set time left and expired of ``entries`` as of ``now_ms``."""
+    for entry in entries:
+        left = int(entry["expires_at"]) - now_ms
+        entry["time_left_s"] = round(max(left, 0) / 1000.0, 3)
+        entry["expired"] = left <= 0
+
+
+class QueueView:
+    """The sorted open entries, counts per role and filter options, rebuilt only when
+    the queue (its feed version) or the registry changed: between changes a page costs
+    the rows it shows, not the number of holds."""
+
+    def __init__(self) -> None:
+        self.entries = EntryCache()
+        self._key: tuple[int, int, int] | None = None
+        self._view: tuple[list[dict[str, Any]], dict[str, int], dict[str, list[str]]] = (
+            [],
+            {},
+            {},
+        )
+
+    def get(
+        self,
+        state: QueueState,
+        version: int,
+        now_ms: int,
+        registry: Registry | None,
+        generation: int,
+    ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, list[str]]]:
+        """(entries least time left first, open holds per role, filter options).
+        Time left is current only on the entries the caller refreshes
+        (:func:`refresh_time`)."""
+        key = (id(state), version, generation)
+        if key == self._key:
+            return self._view
+        entries = self.entries.entries(state, now_ms, registry, generation)
+        entries.sort(key=lambda e: (e["expires_at"], e["event_id"]))
+        counts: dict[str, int] = {}
+        options: dict[str, set[str]] = {n: set() for n in ("role", "rule", "kind", "workflow")}
+        for e in entries:
+            for role in e["roles"]:
+                counts[role] = counts.get(role, 0) + 1
+            options["role"].update(e["roles"])
+            options["rule"].add(e["rule"])
+            options["kind"].add(e["kind"])
+            options["workflow"].add(e["workflow_id"])
+        self._key = key
+        self._view = (entries, counts, {k: sorted(v) for k, v in options.items()})
+        return self._view
 
 
 def filter_entries(

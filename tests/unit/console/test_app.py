@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.codec import default_codec
 from sluice.console.app import ConsoleConfig, build_app
+from sluice.console.runs import RunIndex
 from sluice.console.security import COOKIE_NAME, Access
 from sluice.gate.queue import QueueState
 from sluice.gate.signatures import build_decision, public_key_to_b64, registry_entry, sign_decision
@@ -78,6 +79,9 @@ def _held(payload: str = "hello") -> dict[str, Any]:
 class FakeFeed:
     def __init__(self, state: QueueState) -> None:
         self.state, self.version, self.caught_up = state, 1, True
+        self.runs = RunIndex()
+        for held in state.held.values():
+            self.runs.add(held, "held")
 
     async def wait_change(self, version: int, timeout_s: float) -> int:
         await asyncio.sleep(min(timeout_s, 0.05))
@@ -134,7 +138,17 @@ async def _serve(tmp_path: Path, access: Access) -> AsyncIterator[Console]:
         topics=Topics.with_prefix("t."),
         reviewers_file=str(tmp_path / "reviewers.yaml"),
     )
-    app = build_app(None, config, feed=FakeFeed(state), producer=producer)  # type: ignore[arg-type]
+    feed = FakeFeed(state)
+    # An earlier step of the same run, allowed at intake: known from its Outcome only.
+    earlier = {
+        "event_id": str(uuid.uuid4()),
+        "run_id": held["run_id"],
+        "kind": "<b>TOOL_CALL</b>",
+        "rule": "allow-tools",
+        "received_at": held["received_at"] - 5_000,
+    }
+    feed.runs.add(earlier, "approved")
+    app = build_app(None, config, feed=feed, producer=producer)  # type: ignore[arg-type]
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -174,10 +188,60 @@ async def test_login_token_then_queue_and_detail(console: Console) -> None:
             body = await r.text()
         assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in body
         assert console.held["content_hash"] in body
+        # The earlier step of the run (escaped), the trace link, the live facts section.
+        assert '&lt;b&gt;TOOL_CALL&lt;/b&gt; <span class="status">approved</span>' in body
+        assert f'href="/event/{console.held["event_id"]}/trace"' in body
+        assert f'data-live="/event/{console.held["event_id"]}/facts"' in body
+        async with s.get(f"{console.base}/event/{console.held['event_id']}/facts") as r:
+            facts = await r.text()
+        assert r.status == 200 and '<dd id="status">held</dd>' in facts
+        assert "No votes yet." in facts and "<html" not in facts
+        async with s.get(f"{console.base}/event/{uuid.uuid4()}/facts") as r:
+            assert r.status == 404
         async with s.get(f"{console.base}/static/console.js") as r:
             assert r.status == 200 and r.content_type == "text/javascript"
         async with s.get(f"{console.base}/static/../app.py") as r:
             assert r.status == 404
+
+
+async def test_trace_and_audit_need_login_and_an_event_id(console: Console) -> None:
+    eid = console.held["event_id"]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        for path in ("trace", "audit", "facts"):
+            async with s.get(f"{console.base}/event/{eid}/{path}") as r:
+                assert r.status == 403 and eid not in await r.text()
+        await _login(s, console)
+        for path in ("trace", "audit", "facts"):
+            async with s.get(f"{console.base}/event/<script>x/{path}") as r:
+                assert r.status == 404 and "<script>" not in await r.text()
+        # No Kafka here: the read fails, and the page says so instead of failing.
+        async with s.get(f"{console.base}/event/{eid}/trace") as r:
+            body = await r.text()
+        assert r.status == 200 and "could not read the trace" in body
+        assert "Content-Security-Policy" in r.headers
+        async with s.get(f"{console.base}/event/{eid}/audit") as r:
+            assert "could not read the trace" in await r.text()
+
+
+def test_trace_page_escapes_what_sluice_trace_prints() -> None:
+    from sluice.console.trace import trace_page
+
+    item = {
+        "at": "2026-01-01T00:00:00.000Z",
+        "at_ms": 0,
+        "elapsed_ms": 0,
+        "delta_ms": 0,
+        "role": "audit",
+        "topic": "workflow.audit",
+        "partition": 0,
+        "offset": 1,
+        "type": "AuditRecord",
+        "label": "intake/held held",
+        "fields": {"actor_id": "<script>window.__pwned=1</script>\u202e", "seq": 1},
+    }
+    html = trace_page("e", [item], None, csrf="c", user=None)
+    assert "<script>window" not in html and "&lt;script&gt;window.__pwned=1" in html
+    assert "\u202e" not in html and "⟨U+202E⟩" in html
 
 
 async def test_post_needs_login_and_csrf(console: Console) -> None:

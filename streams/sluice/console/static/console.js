@@ -214,22 +214,40 @@
     });
   }
 
-  function liveQueue(section) {
-    if (!window.EventSource) return;
+  // Live sections (the queue, a detail page's facts): reloaded from their data-live URL
+  // on every server-sent change. Keyboard focus inside survives the reload.
+  function live(sections) {
+    if (!window.EventSource || !sections.length) return;
     const source = new EventSource("/events");
     let busy = false;
     source.onmessage = async () => {
       if (busy) return;
       busy = true;
       try {
-        const resp = await fetch(section.dataset.live, { credentials: "same-origin" });
-        if (resp.ok) {
+        for (const section of sections) {
+          const resp = await fetch(section.dataset.live, { credentials: "same-origin" });
+          if (!resp.ok) continue;
+          const focused = section.contains(document.activeElement) ?
+            document.activeElement.getAttribute("href") : null;
           // Server-rendered, escaped HTML from our own origin (see sluice.console.render).
           section.innerHTML = await resp.text();
           section.dataset.version = String((Number(section.dataset.version) || 0) + 1);
+          if (focused) {
+            const again = Array.from(section.querySelectorAll("a[href]"))
+              .find((a) => a.getAttribute("href") === focused);
+            if (again) again.focus();
+          }
         }
       } finally { busy = false; }
     };
+  }
+
+  async function loadInto(section) {
+    try {
+      const resp = await fetch(section.dataset.src, { credentials: "same-origin" });
+      // Server-rendered, escaped HTML from our own origin (see sluice.console.trace).
+      if (resp.ok) section.innerHTML = await resp.text();
+    } catch (e) { /* the trace link still works */ }
   }
 
   window.sluiceConsole = { canonicalBytes, b64encode, b64decode, signDecision, verifyDecision,
@@ -239,7 +257,8 @@
     if (byId("newkey")) keysPage();
     const form = byId("decide");
     if (form) decidePage(form);
-    const queue = byId("queue");
-    if (queue) liveQueue(queue);
+    live(["queue", "facts"].map(byId).filter(Boolean));
+    const audit = byId("audit");
+    if (audit && audit.dataset.src) loadInto(audit);
   });
 })();
