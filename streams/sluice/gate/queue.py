@@ -184,6 +184,20 @@ def requirement_progress(
     return {"requirements": reqs, "levels": levels, "current_level": current}
 
 
+def leading_approvers(votes: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Reviewers with a valid APPROVE of the version with the most of them.
+
+    Votes count per final bytes (approve with amendments: a vote over the held event
+    does not count for an amended version, nor the reverse), so the progress shown is
+    that of the leading version, as the gate counts it.
+    """
+    by_target: dict[str | None, set[str]] = {}
+    for v in votes:
+        if v["verdict"] == "APPROVE" and v["valid"] is not False:
+            by_target.setdefault(v.get("amended_hash"), set()).add(v["reviewer_id"])
+    return max(by_target.values(), key=len, default=set())
+
+
 def entry_view(
     held: Mapping[str, Any],
     votes: Iterable[Mapping[str, Any]],
@@ -192,9 +206,7 @@ def entry_view(
 ) -> dict[str, Any]:
     """One queue entry (the ``--json`` object of ``review list``)."""
     vote_list = [vote_view(d, held, registry) for d in votes]
-    approvers = {
-        v["reviewer_id"] for v in vote_list if v["verdict"] == "APPROVE" and v["valid"] is not False
-    }
+    approvers = leading_approvers(vote_list)
     rejecters = {
         v["reviewer_id"] for v in vote_list if v["verdict"] == "REJECT" and v["valid"] is not False
     }

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sluice.gate.entry import Entry
-from sluice.gate.queue import QueueState, entry_view, requirement_progress
+from sluice.gate.queue import QueueState, entry_view, leading_approvers, requirement_progress
 
 if TYPE_CHECKING:
     from sluice.gate.reviewers import Registry
@@ -108,6 +108,7 @@ def snapshot_state(
                 "reason": None,
                 "valid": True,
                 "refusal": None,
+                "amended_hash": v.target or None,
             }
             for v in entry.approvers.values()
         ]
@@ -145,9 +146,7 @@ def snapshot_entries(
         counted = snap.counted.get(eid, [])
         ids = {v["decision_id"] for v in counted}
         votes = counted + [v for v in entry["votes"] if v["decision_id"] not in ids]
-        approvers = {
-            v["reviewer_id"] for v in votes if v["verdict"] == "APPROVE" and v["valid"] is not False
-        }
+        approvers = leading_approvers(votes)
         rejecters = {
             v["reviewer_id"] for v in votes if v["verdict"] == "REJECT" and v["valid"] is not False
         }

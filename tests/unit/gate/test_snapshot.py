@@ -77,3 +77,20 @@ def test_open_entries_latest_per_key_and_tail() -> None:
 
 def k(entry: Entry) -> bytes:
     return entry.event_id.encode()
+
+
+def test_split_amendment_votes_show_the_leading_version_not_the_sum() -> None:
+    # Two approvals over two different final bytes are not a quorum of two (the gate
+    # counts votes per final bytes); the queue view must not say otherwise.
+    from sluice.gate.queue import leading_approvers
+
+    votes = [
+        {"reviewer_id": "carol", "verdict": "APPROVE", "valid": True, "amended_hash": None},
+        {"reviewer_id": "erin", "verdict": "APPROVE", "valid": True, "amended_hash": "ab" * 32},
+        {"reviewer_id": "dana", "verdict": "APPROVE", "valid": True, "amended_hash": "ab" * 32},
+        {"reviewer_id": "mallory", "verdict": "APPROVE", "valid": False, "amended_hash": None},
+        {"reviewer_id": "frank", "verdict": "REJECT", "valid": True, "amended_hash": None},
+    ]
+    assert leading_approvers(votes) == {"erin", "dana"}
+    assert leading_approvers(votes[:2]) in ({"carol"}, {"erin"})
+    assert leading_approvers([]) == set()
