@@ -31,6 +31,11 @@ AUDIT = "workflow.audit"
 GATE_STATE = "workflow.gate.state"
 #: The notifier's delivered-notification keys (sluice.notify): latest per key.
 NOTIFY_STATE = "workflow.notify.state"
+#: Events re-keyed by actor for velocity rules (internal: only sluice workers write it).
+VELOCITY_REPARTITION = "workflow.velocity.repartition"
+#: The velocity window counts' changelog: latest state per actor, co-partitioned with
+#: the repartition topic.
+VELOCITY_CHANGELOG = "workflow.velocity.changelog"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -56,6 +61,13 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     NOTIFY_STATE: {
         "cleanup.policy": "compact,delete",
         "retention.ms": str(30 * _DAY_MS),
+        "segment.ms": str(3600 * 1000),
+    },
+    # Only read within seconds of being written (a day covers any outage to catch up).
+    VELOCITY_REPARTITION: {"retention.ms": str(_DAY_MS)},
+    VELOCITY_CHANGELOG: {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "60000",
         "segment.ms": str(3600 * 1000),
     },
 }
@@ -116,6 +128,8 @@ class Topics:
     audit: str = AUDIT
     gate_state: str = GATE_STATE
     notify_state: str = NOTIFY_STATE
+    velocity_repartition: str = VELOCITY_REPARTITION
+    velocity_changelog: str = VELOCITY_CHANGELOG
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -134,6 +148,8 @@ class Topics:
             self.audit,
             self.gate_state,
             self.notify_state,
+            self.velocity_repartition,
+            self.velocity_changelog,
         )
 
     def configs(self) -> dict[str, dict[str, str]]:

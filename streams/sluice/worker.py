@@ -199,11 +199,31 @@ class Worker:
             self.metrics.policy_info.info(
                 {"policy_hash": policy.hash, "rules": str(len(policy.rules))}
             )
-            self.agents.append(
-                IntakeAgent(
-                    self.settings, codec, self.metrics, self.health, intake, self.topics, signer
+            if getattr(policy, "uses_velocity", False):
+                # Velocity rules: re-key by actor, then count and assess (docs/velocity.md).
+                from sluice.agents.velocity import VelocityIntakeAgent, VelocityRouter
+
+                self.agents.append(
+                    VelocityRouter(self.settings, codec, self.metrics, self.health, self.topics)
                 )
-            )
+                self.agents.append(
+                    VelocityIntakeAgent(
+                        self.settings,
+                        codec,
+                        self.metrics,
+                        self.health,
+                        intake,
+                        self.topics,
+                        policy.velocity,
+                        signer,
+                    )
+                )
+            else:
+                self.agents.append(
+                    IntakeAgent(
+                        self.settings, codec, self.metrics, self.health, intake, self.topics, signer
+                    )
+                )
         if "gate" in self.stages:
             if self.settings.reviewers_file is not None:
                 self.registry_file = RegistryFile(self.settings.reviewers_file)

@@ -57,7 +57,13 @@ async def expected_chains(settings: Settings) -> set[str]:
     from sluice.topics import Topics
 
     topics = Topics.with_prefix(settings.topic_prefix)
-    stages = {topics.events: "intake", topics.approvals: "gate"}
+    from sluice.velocity import VELOCITY_CHAIN
+
+    stages = {
+        topics.events: "intake",
+        topics.approvals: "gate",
+        topics.velocity_repartition: VELOCITY_CHAIN,  # velocity rules: intake after re-keying
+    }
     partitions = await topic_partitions(settings, stages)
     return {f"{stages[t]}:{p}" for t, parts in partitions.items() for p in parts}
 
