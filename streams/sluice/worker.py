@@ -260,6 +260,15 @@ class Worker:
                 + ", ".join(f"{t} has {counts.get(t)}" for t in gate)
                 + " partitions; give them the same count"
             )
+        velocity = [self.topics.velocity_repartition, self.topics.velocity_changelog]
+        if any(a.name == "velocity-router" for a in self.agents) and (
+            len({counts.get(t) for t in velocity}) != 1
+        ):
+            raise ConfigError(
+                "velocity rules need co-partitioned topics: "
+                + ", ".join(f"{t} has {counts.get(t)}" for t in velocity)
+                + " partitions; give them the same count"
+            )
         check_topic_configs(self.topics, reports, gate="gate" in self.stages)
         self.server = MetricsServer(
             self.registry, self.health, self.settings.metrics_host, self.settings.metrics_port
