@@ -5,7 +5,8 @@ has buckets (``bucket_ms`` wide, epoch-aligned) of amounts per scope: ``a`` (all
 events), ``w:<workflow>``, ``r:<run>``, ``k:<kind>`` and ``s:<workflow>`` (spend).
 A window of ``W`` at time ``t`` sums the buckets from the one holding ``t - W`` to the
 one holding ``t``: it counts every event of the last ``W`` and at most one bucket
-(``W / 30``) of older ones. It never undercounts, so a threshold never fires late.
+(``W / 30`` of the smallest window, or ``1/720`` of the largest if that is coarser) of
+older ones. It never undercounts, so a threshold never fires late.
 
 Time is the ingest time the router stamped (never the producer's ``occurred_at`` nor
 its record timestamp), bounded: a time more than ``max_future_ms`` ahead of the
@@ -29,11 +30,13 @@ import orjson
 
 from sluice.policy.velocity import VelocityRef
 
-__all__ = ["BUCKETS_PER_WINDOW", "WindowCounter", "actor_key"]
+__all__ = ["BUCKETS_PER_WINDOW", "MAX_BUCKETS", "WindowCounter", "actor_key"]
 
 #: The smallest window is cut into this many buckets (resolution of every window).
 BUCKETS_PER_WINDOW = 30
 _MIN_BUCKET_MS = 1000
+#: Most buckets one actor keeps (bounds memory and the work of every count).
+MAX_BUCKETS = 720
 
 _Buckets = dict[int, dict[str, float]]
 
@@ -72,7 +75,12 @@ class WindowCounter:
         if not self.refs:
             raise ValueError("a counter needs at least one window")
         smallest = min(r.window_ms for r in self.refs)
-        self.bucket_ms = max(_MIN_BUCKET_MS, smallest // BUCKETS_PER_WINDOW)
+        largest = max(r.window_ms for r in self.refs)
+        # At most MAX_BUCKETS per actor: a 1s window beside a 24h one gets 2-minute
+        # buckets (counts never lower than the truth: a threshold fires early, not late).
+        self.bucket_ms = max(
+            _MIN_BUCKET_MS, smallest // BUCKETS_PER_WINDOW, -(-largest // MAX_BUCKETS)
+        )
         #: Buckets older than this behind an actor's latest time are dropped.
         self.horizon_ms = max(r.window_ms for r in self.refs) + self.bucket_ms
         self.max_future_ms = max_future_ms

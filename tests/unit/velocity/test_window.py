@@ -164,3 +164,16 @@ def test_spellings_of_one_actor_count_together(alias: str) -> None:
 def test_a_counter_needs_a_window() -> None:
     with pytest.raises(ValueError):
         WindowCounter([])
+
+
+def test_bucket_count_is_bounded_when_windows_differ_widely() -> None:
+    """A 1s window beside a 24h one: at most MAX_BUCKETS per actor, still no undercount."""
+    from sluice.velocity.window import MAX_BUCKETS
+
+    c = counter(("actor", "1s"), ("workflow", "24h"))
+    assert c.bucket_ms == 120_000 and c.horizon_ms // c.bucket_ms <= MAX_BUCKETS + 1
+    for i in range(0, 86_400_000, 60_000):  # one event a minute for a day
+        out = c.observe(ev(), T0 + i, T0 + i)
+    assert len(c._actors["agent-1"].buckets) <= MAX_BUCKETS + 2
+    assert out["sluice_velocity_workflow_86400000"] >= 1440
+    assert out["sluice_velocity_actor_1000"] >= 1
