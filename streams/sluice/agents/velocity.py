@@ -61,11 +61,19 @@ _EVENT = RecordName.WORKFLOW_EVENT.value
 
 
 def _foreign(headers: Any) -> list[tuple[str, bytes]]:
-    """The record's headers without any ``sluice-velocity*`` one (a producer's forgery)."""
+    """The record's headers to copy: none named ``sluice-velocity*`` (a producer's
+    forgery), none whose name is not UTF-8 (read with escapes: it cannot be written
+    again, and no sluice header is named so; output records never carry it either)."""
     out: list[tuple[str, bytes]] = []
     for item in headers or ():
+        if not isinstance(item, tuple) or len(item) != 2:
+            continue
         name = item[0]
-        if isinstance(name, str) and name.lower().startswith(HEADER_PREFIX):
+        if not isinstance(name, str) or name.lower().startswith(HEADER_PREFIX):
+            continue
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
             continue
         out.append(item)
     return out
@@ -93,6 +101,19 @@ class VelocityRouter(Stage):
             audit_topic=topics.audit,
         )
         self.topics = topics
+        #: workflow.events partitions whose committed offset carries a chain head.
+        self._with_head: set[int] = set()
+
+    async def _committed_heads(self, tps: list[TopicPartition]) -> dict[TopicPartition, Any]:
+        heads = await super()._committed_heads(tps)
+        self._with_head = {tp.partition for tp, head in heads.items() if head is not None}
+        return heads
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        # The router never audits: it keeps a plain intake's committed chain heads as
+        # they are, and commits none where there was none (no empty chain appears).
+        for p in [p for p in self.chains if p not in self._with_head]:
+            del self.chains[p]
 
     def route_key(self, value: bytes | None, key: bytes | None) -> bytes | None:
         """The repartition key: the normalized actor id, else the original key (a record

@@ -109,9 +109,7 @@ def load_cases(path: str | Path) -> list[dict[str, Any]]:
         vel = case.get("velocity")
         if vel is not None and not (
             isinstance(vel, dict)
-            and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in vel.values()
-            )
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vel.values())
         ):
             raise ConfigError(f"case '{name}': velocity must map actor/workflow/... to numbers")
         rules = case.get("rules")

@@ -101,3 +101,13 @@ def test_the_pure_pipeline_counts_in_process_when_no_counter_is_passed() -> None
         outcomes.append(r.outcome)
     assert outcomes[:200] == ["approved"] * 200
     assert outcomes[200] == "held"
+
+
+def test_a_header_name_that_is_not_utf8_is_not_copied() -> None:
+    """Read with escapes (lone surrogates), it could not be produced again: dropping it
+    keeps the batch from failing for ever (poison); no sluice header is named so."""
+    bad = "x-\udcff"
+    assert _foreign([(bad, b"v"), ("sluice-producer-key", b"k"), ("ok", None)]) == [
+        ("sluice-producer-key", b"k"),
+        ("ok", None),
+    ]
