@@ -3,8 +3,8 @@
 Events are keyed by run_id, so one actor's burst over many runs lands on every
 partition of ``workflow.events`` and so on both workers; the count is still exact
 because each worker re-keys by actor (``workflow.velocity.repartition``) and one owner
-counts each actor. The counts live in ``workflow.velocity.changelog``: after every
-worker stopped, a new one holds the actor's next event at once.
+counts each actor. The counts live in ``workflow.velocity.changelog``: after one
+worker crashed (SIGKILL) and the other stopped, a new one holds the actor's next event.
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ async def test_burst_over_two_workers_holds_the_21st_and_the_count_survives_rest
         burst_seconds = time.monotonic() - t0
         routed = await collect(settings, topics.velocity_repartition)
     finally:
-        codes = [w.stop() for w in workers]
-    assert codes == [0, 0], [(tmp_path / f"w{i}.log").read_text()[-2000:] for i in range(2)]
+        # One worker crashes (SIGKILL: nothing flushed at exit), the other stops.
+        workers[0].kill()
+        code = workers[1].stop()
+    assert code == 0, (tmp_path / "w1.log").read_text()[-2000:]
 
     sources = await collect(settings, topics.events)
     assert {r["_partition"] for r in sources} == {0, 1}, "the burst spans both partitions"
@@ -116,7 +118,7 @@ async def test_burst_over_two_workers_holds_the_21st_and_the_count_survives_rest
     for log in (tmp_path / "w0.log", tmp_path / "w1.log"):
         assert "velocity partition restored" in log.read_text()
 
-    # Every worker gone; a new one restores the counts from the changelog.
+    # Every worker gone (one crashed); a new one restores the counts from the changelog.
     more = _events("runaway-agent", 1, now, "after") + _events("fresh-agent", 1, now, "f")
     restarted = WorkerProcess(env, tmp_path / "w2.log", worker_id="w2")
     try:
