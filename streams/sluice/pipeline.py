@@ -37,11 +37,12 @@ from sluice.models.records import (
 )
 from sluice.topics import Topics
 from sluice.validate import Validator
+from sluice.velocity.window import WindowCounter
 
 if TYPE_CHECKING:
     from sluice.producers import ProducerKey, ProducerRegistry
 
-__all__ = ["Intake", "IntakeResult", "PolicyLike", "QuarantineLike", "SanitizerLike"]
+__all__ = ["CounterLike", "Intake", "IntakeResult", "PolicyLike", "QuarantineLike", "SanitizerLike"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,14 @@ class QuarantineLike(Protocol):
     def active(self) -> bool: ...
 
     def override(self, a: Any, event: dict[str, Any], now: int) -> Any: ...
+
+
+class CounterLike(Protocol):
+    """What intake needs of :class:`sluice.velocity.WindowCounter`."""
+
+    def observe(self, event: dict[str, Any], at_ms: int, now_ms: int) -> dict[str, Any]: ...
+
+    def drain(self) -> list[tuple[str, bytes | None]]: ...
 
 
 @dataclass(slots=True)
@@ -154,6 +163,13 @@ class Intake:
         self._event_fp = codec.fingerprint(_EVENT)
         #: Quarantines in force (set by the worker); None: no kill switch.
         self.quarantine: QuarantineLike | None = None
+        #: With velocity rules and no counter passed to :meth:`process` (benchmarks, the
+        #: pure pipeline in tests): counts of this process alone. Workers pass the counter
+        #: of the actor's repartition partition (exact across the group).
+        self._local_counter: WindowCounter | None = None
+        refs = getattr(policy, "velocity", ())
+        if refs:
+            self._local_counter = WindowCounter(refs)
 
     @property
     def sanitizer(self) -> SanitizerLike:
@@ -187,14 +203,18 @@ class Intake:
         timestamp_ms: int | None,
         now_ms: int,
         headers: Sequence[tuple[str, bytes | None]] | None = None,
+        velocity: tuple[CounterLike, int] | None = None,
     ) -> IntakeResult:
         """Route one record. Never raises: every failure becomes a DLQ result.
 
         ``headers`` are the record's Kafka headers (producer authentication reads them);
         the result carries :func:`sluice.headers.carry` of them for its output record.
+        ``velocity`` is (the counter owning this event's actor, its ingest time in epoch
+        ms) when the policy has velocity rules; the caller drains the counter into the
+        changelog in the same transaction.
         """
         try:
-            r = self._process(value, key, source, now_ms, headers)
+            r = self._process(value, key, source, now_ms, headers, velocity)
         except RejectedRecord as exc:
             r = self._dead_letter(value, key, source, timestamp_ms, now_ms, exc.code, exc.detail)
         except Exception as exc:  # a bug must cost one record, not the partition
@@ -223,6 +243,7 @@ class Intake:
         source: tuple[str, int, int],
         now_ms: int,
         headers: Sequence[tuple[str, bytes | None]] | None = None,
+        velocity: tuple[CounterLike, int] | None = None,
     ) -> IntakeResult:
         if value is None:
             raise RejectedRecord(ErrorCode.TRUNCATED, "record has no value (tombstone)")
@@ -253,7 +274,19 @@ class Intake:
         else:
             body = self._codec.encode(_EVENT, clean)
         content_hash = hashlib.sha256(body).hexdigest()
-        a = self._policy.assess(clean, findings)
+        if velocity is None and self._local_counter is None:
+            a = self._policy.assess(clean, findings)
+        else:
+            if velocity is None:
+                counter = self._local_counter
+                assert counter is not None  # noqa: S101 - checked above
+                counts = counter.observe(event, now_ms, now_ms)
+                counter.commit()  # nothing to write: this process's own counts
+            else:
+                counts = velocity[0].observe(event, velocity[1], now_ms)
+            # The counting key is the validated event's actor as produced (before
+            # sanitizing), the same the router re-keyed it by.
+            a = self._policy.assess(clean, findings, velocity=counts)  # type: ignore[call-arg]
         quarantine = self.quarantine
         if quarantine is not None and quarantine.active:
             a = quarantine.override(a, clean, now_ms)

@@ -33,6 +33,11 @@ GATE_STATE = "workflow.gate.state"
 NOTIFY_STATE = "workflow.notify.state"
 #: Signed operator controls (quarantine add/lift, sluice.quarantine): compacted, kept.
 CONTROLS = "workflow.controls"
+#: Events re-keyed by actor for velocity rules (internal: only sluice workers write it).
+VELOCITY_REPARTITION = "workflow.velocity.repartition"
+#: The velocity window counts' changelog: latest state per actor, co-partitioned with
+#: the repartition topic.
+VELOCITY_CHANGELOG = "workflow.velocity.changelog"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -62,6 +67,13 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     },
     # One record per control action (distinct keys): compaction keeps every one of them.
     CONTROLS: {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)},
+    # Only read within seconds of being written (a day covers any outage to catch up).
+    VELOCITY_REPARTITION: {"retention.ms": str(_DAY_MS)},
+    VELOCITY_CHANGELOG: {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "60000",
+        "segment.ms": str(3600 * 1000),
+    },
 }
 
 
@@ -121,6 +133,8 @@ class Topics:
     gate_state: str = GATE_STATE
     notify_state: str = NOTIFY_STATE
     controls: str = CONTROLS
+    velocity_repartition: str = VELOCITY_REPARTITION
+    velocity_changelog: str = VELOCITY_CHANGELOG
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -140,6 +154,8 @@ class Topics:
             self.gate_state,
             self.notify_state,
             self.controls,
+            self.velocity_repartition,
+            self.velocity_changelog,
         )
 
     def configs(self) -> dict[str, dict[str, str]]:

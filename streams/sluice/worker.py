@@ -189,11 +189,31 @@ class Worker:
             self.metrics.policy_info.info(
                 {"policy_hash": policy.hash, "rules": str(len(policy.rules))}
             )
-            self.agents.append(
-                IntakeAgent(
-                    self.settings, codec, self.metrics, self.health, intake, self.topics, signer
+            if getattr(policy, "uses_velocity", False):
+                # Velocity rules: re-key by actor, then count and assess (docs/velocity.md).
+                from sluice.agents.velocity import VelocityIntakeAgent, VelocityRouter
+
+                self.agents.append(
+                    VelocityRouter(self.settings, codec, self.metrics, self.health, self.topics)
                 )
-            )
+                self.agents.append(
+                    VelocityIntakeAgent(
+                        self.settings,
+                        codec,
+                        self.metrics,
+                        self.health,
+                        intake,
+                        self.topics,
+                        policy.velocity,
+                        signer,
+                    )
+                )
+            else:
+                self.agents.append(
+                    IntakeAgent(
+                        self.settings, codec, self.metrics, self.health, intake, self.topics, signer
+                    )
+                )
         sanitizer = intake.sanitizer if "intake" in self.stages else None
         if "gate" in self.stages:
             if self.settings.reviewers_file is not None:
@@ -244,6 +264,15 @@ class Worker:
             raise ConfigError(
                 "the gate needs co-partitioned topics: "
                 + ", ".join(f"{t} has {counts.get(t)}" for t in gate)
+                + " partitions; give them the same count"
+            )
+        velocity = [self.topics.velocity_repartition, self.topics.velocity_changelog]
+        if any(a.name == "velocity-router" for a in self.agents) and (
+            len({counts.get(t) for t in velocity}) != 1
+        ):
+            raise ConfigError(
+                "velocity rules need co-partitioned topics: "
+                + ", ".join(f"{t} has {counts.get(t)}" for t in velocity)
                 + " partitions; give them the same count"
             )
         check_topic_configs(self.topics, reports, gate="gate" in self.stages)

@@ -74,6 +74,8 @@ class Stage:
     """
 
     name = "stage"
+    #: Audit chain name prefix (chains ``<chain_name>:<p>``); None: :attr:`name`.
+    chain_name: str | None = None
     #: Bound (seconds) on aborting a transaction and on closing a producer.
     abort_timeout_s = 5.0
 
@@ -194,7 +196,7 @@ class Stage:
             heads = await self._committed_heads(mine)
             for tp in mine:
                 self.chains[tp.partition] = ChainWriter(
-                    f"{self.name}:{tp.partition}",
+                    f"{self.chain_name or self.name}:{tp.partition}",
                     heads.get(tp),
                     signer=self.signer,
                     checkpoint_every=self.settings.checkpoint_every,

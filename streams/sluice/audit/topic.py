@@ -57,7 +57,13 @@ async def expected_chains(settings: Settings) -> set[str]:
     from sluice.topics import Topics
 
     topics = Topics.with_prefix(settings.topic_prefix)
-    stages = {topics.events: "intake", topics.approvals: "gate"}
+    from sluice.velocity import VELOCITY_CHAIN
+
+    stages = {
+        topics.events: "intake",
+        topics.approvals: "gate",
+        topics.velocity_repartition: VELOCITY_CHAIN,  # velocity rules: intake after re-keying
+    }
     partitions = await topic_partitions(settings, stages)
     return {f"{stages[t]}:{p}" for t, parts in partitions.items() for p in parts}
 
@@ -261,9 +267,19 @@ async def collect_trace(
         "events": topics.events,
     }
     counts: dict[str, int] = {}
+    rekeyed = False
     if not all_partitions:
-        found_parts = await topic_partitions(settings, by_role.values())
+        found_parts = await topic_partitions(
+            settings, [*by_role.values(), topics.velocity_repartition]
+        )
         counts = {r: len(found_parts[t]) for r, t in by_role.items() if found_parts.get(t)}
+        # With velocity rules intake chains on the actor's repartition partition, which
+        # the run id does not tell: once that topic was used, the audit topic is read whole.
+        rekeyed_parts = found_parts.get(topics.velocity_repartition)
+        if rekeyed_parts:
+            from sluice.kafka.reads import has_records
+
+            rekeyed = await has_records(settings, topics.velocity_repartition, rekeyed_parts)
     found: list[TraceEntry] = []
     run_ids: set[str] = set()
 
@@ -304,6 +320,8 @@ async def collect_trace(
         await read(role, parts.get(role))
     if run_id is None and len(run_ids) == 1 and not all_partitions:
         parts = trace_partitions(counts, event_id, next(iter(run_ids)))
+    if rekeyed:
+        parts["audit"] = None
     for role in ("audit", "dlq"):
         await read(role, parts.get(role))
     return found

@@ -64,15 +64,19 @@ async def committed_heads(settings: Settings) -> dict[str, ChainHead]:
     """chain → head its writer committed, from the consumer groups' offset metadata.
 
     Intake stores ``intake:<p>``'s head on ``workflow.events`` partition p of its group,
-    the gate ``gate:<p>``'s on ``workflow.approvals`` partition p of the gate group.
-    Groups or partitions without a head contribute nothing.
+    the gate ``gate:<p>``'s on ``workflow.approvals`` partition p of the gate group,
+    intake after the velocity repartition ``intake-velocity:<p>``'s on
+    ``workflow.velocity.repartition`` partition p of its group. Groups or partitions
+    without a head contribute nothing.
     """
     from sluice.audit.chain import ChainHead
+    from sluice.velocity import VELOCITY_CHAIN, velocity_group
 
     topics = Topics.with_prefix(settings.topic_prefix)
     sources = (
         (settings.group_id, topics.events, "intake"),
         (settings.gate_group_id, topics.approvals, "gate"),
+        (velocity_group(settings), topics.velocity_repartition, VELOCITY_CHAIN),
     )
     heads: dict[str, ChainHead] = {}
     admin = make_admin(settings)

@@ -22,6 +22,7 @@ __all__ = [
     "OnProgress",
     "TopicNotFound",
     "follow_topic",
+    "has_records",
     "read_key_values",
     "read_partition",
     "read_topic",
@@ -199,6 +200,20 @@ async def topic_partitions(settings: Settings, topics: Iterable[str]) -> dict[st
     finally:
         await admin.close()
     return out
+
+
+async def has_records(settings: Settings, topic: str, partitions: Iterable[int]) -> bool:
+    """Whether any of ``topic``'s ``partitions`` was ever written (an end offset > 0)."""
+    tps = [TopicPartition(topic, p) for p in partitions]
+    if not tps:
+        return False
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return any(v > 0 for v in ends.values())
 
 
 async def follow_topic(

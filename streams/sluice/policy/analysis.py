@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConditionInfo", "analyze", "rewrite_event_fields"]
+__all__ = ["ConditionInfo", "analyze", "mask_literals", "rewrite_event_fields"]
 
 # A comment or a plain one-line string literal, whichever starts first (left to right).
 _TOKEN = re.compile(r"""//[^\n]*|"(?:[^"\\\n])*"|'(?:[^'\\\n])*'""")
@@ -80,6 +80,11 @@ def _mask(source: str) -> tuple[str, list[str]] | None:
     if '"' in masked or "'" in masked or _PREFIXED.search(masked):
         return None
     return masked, literals
+
+
+def mask_literals(source: str) -> tuple[str, list[str]] | None:
+    """String literals as ``\\x00N\\x00`` placeholders, comments dropped; None when unsure."""
+    return _mask(source)
 
 
 def _split_top(masked: str, sep: str) -> list[str] | None:

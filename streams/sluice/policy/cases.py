@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["base_event", "load_cases", "run_cases"]
+__all__ = ["base_event", "case_velocity", "load_cases", "run_cases"]
 
 
 def base_event(now_ms: int) -> dict[str, Any]:
@@ -90,13 +90,28 @@ def load_cases(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(case, dict):
             raise ConfigError(f"{where}: must be a mapping")
         name = str(case.get("name") or where)
-        unknown = set(case) - {"name", "event", "findings", "expect", "rule", "rules", "now"}
+        unknown = set(case) - {
+            "name",
+            "event",
+            "findings",
+            "expect",
+            "rule",
+            "rules",
+            "now",
+            "velocity",
+        }
         if unknown:
             raise ConfigError(f"case '{name}': unknown keys {sorted(unknown)}")
         if case.get("expect") not in OUTCOMES:
             raise ConfigError(f"case '{name}': expect must be allow, hold or deny")
         if not isinstance(case.get("findings") or [], list):
             raise ConfigError(f"case '{name}': findings must be a list")
+        vel = case.get("velocity")
+        if vel is not None and not (
+            isinstance(vel, dict)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vel.values())
+        ):
+            raise ConfigError(f"case '{name}': velocity must map actor/workflow/... to numbers")
         rules = case.get("rules")
         if rules is not None and not (
             isinstance(rules, list) and rules and all(isinstance(r, str) for r in rules)
@@ -121,6 +136,21 @@ def _finding(raw: Any, name: str) -> Any:
         raise ConfigError(f"case '{name}': bad finding ({exc.error_count()} errors)") from exc
 
 
+def case_velocity(
+    policy: Any, event: dict[str, Any], given: dict[str, Any] | None
+) -> dict[str, int | float]:
+    """The window values a case is assessed with: ``velocity: {actor: 201}`` sets every
+    window of that dimension; the others are the event alone (1, spend: its cost)."""
+    out: dict[str, int | float] = {}
+    for ref in getattr(policy, "velocity", ()):
+        value = (given or {}).get(ref.dim)
+        if value is None:
+            cost = event.get("cost_usd")
+            value = float(cost or 0.0) if ref.dim == "spend" else 1
+        out[ref.var] = float(value) if ref.dim == "spend" else int(value)
+    return out
+
+
 def run_cases(policy: Any, cases: list[dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
     """Assess every case; one result dict per case (name, passed, expected, got...)."""
     results = []
@@ -129,7 +159,12 @@ def run_cases(policy: Any, cases: list[dict[str, Any]], now_ms: int) -> list[dic
         event = _case_event(case.get("event"), now_ms, f"case '{name}'")
         findings = [_finding(f, name) for f in case.get("findings") or []]
         case_now = case.get("now")
-        a = policy.assess(event, findings, now_ms=case_now if isinstance(case_now, int) else now_ms)
+        when = case_now if isinstance(case_now, int) else now_ms
+        if getattr(policy, "velocity", ()):
+            vel = case_velocity(policy, event, case.get("velocity"))
+            a = policy.assess(event, findings, now_ms=when, velocity=vel)
+        else:
+            a = policy.assess(event, findings, now_ms=when)
         want_rule = case.get("rule")
         want_rules = case.get("rules")
         got_rules = list(getattr(a, "rules", ()) or (a.rule,))

@@ -18,6 +18,7 @@ from sluice.policy.analysis import analyze, rewrite_event_fields
 from sluice.policy.model import EVENT_FIELDS, Problem
 from sluice.policy.parse import Outcome
 from sluice.policy.rule import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule
+from sluice.policy.velocity import VAR_PREFIX, rewrite_velocity
 
 __all__ = ["compile_default", "compile_rule"]
 
@@ -44,18 +45,30 @@ def compile_rule(
     limits: Mapping[str, Any],
     problems: list[Problem],
 ) -> CompiledRule | None:
-    """The compiled rule (None when its CEL does not compile); problems appended."""
+    """The compiled rule (None when its CEL does not compile); problems appended.
+
+    ``velocity.<dim>("<window>")`` calls are compiled as flat variables
+    (:mod:`sluice.policy.velocity`); ``CompiledRule.source`` keeps the text as written.
+    """
+    written = source
+    source, velocity, vproblems = rewrite_velocity(source)
+    if vproblems:
+        problems.extend(Problem(msg, name) for msg in vproblems)
+        return None
     try:
         program = cel.compile(source)
     except Exception as exc:  # the library raises ValueError; be broad, report one line
         problems.append(Problem(f"CEL error {_cel_message(exc)}", name))
         return None
     info = analyze(source)
-    variables = set(program.variables())
+    variables = set(program.variables()) - {v.var for v in velocity}
     unknown = variables - _VARIABLES - (info.bound if info.sure else set(variables))
     for var in sorted(unknown):
         problems.append(
-            Problem(f"unknown variable {var!r} (use event, findings, lists, limits, now)", name)
+            Problem(
+                f"unknown variable {var!r} (use event, findings, lists, limits, now, velocity)",
+                name,
+            )
         )
     if info.sure:
         for fld in sorted((info.event_fields or frozenset()) - EVENT_FIELDS):
@@ -66,12 +79,13 @@ def compile_rule(
                 problems.append(Problem(f"{section}.{item} is not defined in {section}:", name))
     rule = CompiledRule(
         name=name,
-        source=source,
+        source=written,
         outcome=outcome[0],
         reason=outcome[1],
         hold=outcome[2],
         program=program,
         info=info,
+        velocity=velocity,
     )
     if info.sure:
         rule.uses_findings = "findings" in variables
@@ -88,7 +102,28 @@ def compile_rule(
         preds = [_resolve(p, limits) for p in info.predicates]
         rule.preds = tuple(p for p in preds if p is not None)
         rule.pure = bool(preds) and all(p is not None for p in preds)
+    if velocity and info.sure:
+        rule.vpred = _velocity_pred(source, limits)
     return rule
+
+
+def _velocity_pred(source: str, limits: Mapping[str, Any]) -> tuple[str, int, float] | None:
+    """``<velocity variable> <op> <number | limits.name>`` as the whole condition."""
+    m = re.fullmatch(
+        r"\s*\(?\s*(" + VAR_PREFIX + r"\w+)\s*(<=|>=|<|>)\s*"
+        r"(-?\d+(?:\.\d+)?|limits\s*\.\s*[A-Za-z_]\w*)\s*\)?\s*",
+        source,
+    )
+    if m is None:
+        return None
+    rhs = m.group(3)
+    if rhs.startswith("limits"):
+        bound = limits.get(rhs.split(".", 1)[1].strip())
+        if type(bound) is not float and type(bound) is not int:
+            return None
+    else:
+        bound = rhs
+    return (m.group(1), CMP_OPS[m.group(2)], float(bound))
 
 
 def _resolve(pred: tuple[str, str, Any] | None, limits: Mapping[str, Any]) -> Any:

@@ -48,7 +48,7 @@ import cel
 from sluice.policy.inputs import finding_to_cel, risk_score
 from sluice.policy.memo import MEMO_LIMIT, Unhashable, freeze
 from sluice.policy.model import Assessment, HoldSpec, combine_holds
-from sluice.policy.rule import FLAT_PREFIX, CompiledRule, check_preds
+from sluice.policy.rule import FLAT_PREFIX, CompiledRule, check_preds, check_vpred
 
 __all__ = ["Policy"]
 
@@ -104,6 +104,8 @@ class Policy:
         self.error_counts: dict[str, int] = {}
         self._local = threading.local()
         self._uses_now = any(r.uses_now for r in self.rules)
+        #: Every ``velocity.<dim>("<window>")`` the rules read (empty: no velocity cost).
+        self.velocity = tuple(sorted({ref for r in self.rules for ref in r.velocity}))
         for rule in (*self.rules, default):
             rule.clean = Assessment(
                 rule.outcome,
@@ -133,7 +135,12 @@ class Policy:
 
     @staticmethod
     def _memoisable(rule: CompiledRule) -> bool:
-        return not rule.uses_now and rule.fields is not None
+        return not rule.uses_now and rule.fields is not None and not rule.velocity
+
+    @property
+    def uses_velocity(self) -> bool:
+        """Whether any rule reads ``velocity.*`` (then intake counts per actor)."""
+        return bool(self.velocity)
 
     @property
     def errors_total(self) -> int:
@@ -150,18 +157,26 @@ class Policy:
         return ctx
 
     def assess(
-        self, event: Mapping[str, Any], findings: Sequence[Any] = (), *, now_ms: int | None = None
+        self,
+        event: Mapping[str, Any],
+        findings: Sequence[Any] = (),
+        *,
+        now_ms: int | None = None,
+        velocity: Mapping[str, int | float] | None = None,
     ) -> Assessment:
         """Assess one decoded WorkflowEvent dict and its findings (precedence: module doc).
 
         ``now_ms`` (epoch ms, for ``now`` in conditions) defaults to the wall clock.
+        ``velocity`` maps :attr:`VelocityRef.var <sluice.policy.velocity.VelocityRef>`
+        names to this event's window counts; a count it lacks is null in CEL, so a rule
+        comparing it fails closed.
         Never raises: a failing condition fails closed (see module doc), and an internal
         error gives the fail-closed :meth:`fallback` assessment.
         """
         try:
             if not self.optimize:
-                return self._assess_plain(event, findings, now_ms)
-            return self._assess_fast(event, findings, now_ms)
+                return self._assess_plain(event, findings, now_ms, velocity)
+            return self._assess_fast(event, findings, now_ms, velocity)
         except Exception as exc:  # a bug must not decide an event: fail closed
             log.error(
                 "policy assessment failed; event held (fail closed)",
@@ -181,7 +196,11 @@ class Policy:
         )
 
     def _assess_fast(
-        self, event: Mapping[str, Any], findings: Sequence[Any], now_ms: int | None
+        self,
+        event: Mapping[str, Any],
+        findings: Sequence[Any],
+        now_ms: int | None,
+        velocity: Mapping[str, int | float] | None = None,
     ) -> Assessment:
         cel_findings: list[dict[str, Any]] | None = None
         fkey: Any = ()
@@ -197,10 +216,14 @@ class Policy:
         else:
             denies, holds, allows = self._all
         errors: list[str] | None = None
-        state: list[Any] = [None, False, False]  # CEL context, findings set, now set
+        state: list[Any] = [None, False, False, False]  # CEL context, findings, now, velocity
 
         def run(rule: CompiledRule) -> Any:
             """True, False or _ERROR for one rule on this event (fast paths, then CEL)."""
+            if rule.vpred is not None:
+                vdecided = check_vpred(rule.vpred, velocity)
+                if vdecided is not None:
+                    return vdecided
             decided = check_preds(rule.preds, event)
             if decided is False:
                 return False
@@ -229,6 +252,12 @@ class Policy:
             if rule.uses_now and not state[2]:
                 ctx.add_variable("now", self._now(now_ms))
                 state[2] = True
+            if rule.velocity and not state[3]:
+                # Every window, every event: a stale value from the last event must not stay.
+                vel = velocity or {}
+                for ref in self.velocity:
+                    ctx.add_variable(ref.var, vel.get(ref.var))
+                state[3] = True
             result = self._run(rule, event, ctx)
             if key is not None and memo is not None:
                 if len(memo) >= MEMO_LIMIT:
@@ -372,7 +401,11 @@ class Policy:
         )
 
     def _assess_plain(
-        self, event: Mapping[str, Any], findings: Sequence[Any], now_ms: int | None
+        self,
+        event: Mapping[str, Any],
+        findings: Sequence[Any],
+        now_ms: int | None,
+        velocity: Mapping[str, int | float] | None = None,
     ) -> Assessment:
         """Reference evaluation: every rule, full CEL, no index and no memo.
 
@@ -387,6 +420,8 @@ class Policy:
             "limits": self.limits,
             "now": self._now(now_ms),
         }
+        for ref in self.velocity:
+            activation[ref.var] = (velocity or {}).get(ref.var)
         errors: list[str] | None = None
 
         def run(rule: CompiledRule) -> Any:

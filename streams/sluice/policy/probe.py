@@ -14,6 +14,7 @@ from typing import Any
 from sluice.models.event import StepKind
 from sluice.policy.model import Problem
 from sluice.policy.rule import CompiledRule
+from sluice.policy.velocity import sample_value
 
 __all__ = ["probe"]
 
@@ -84,6 +85,8 @@ def probe(
                     "limits": limits,
                     "now": 1_700_000_000_000,
                 }
+                for ref in rule.velocity:
+                    activation[ref.var] = sample_value(ref)
                 try:
                     out = rule.program.execute(activation)
                 except TypeError:

@@ -16,8 +16,17 @@ import cel
 
 from sluice.policy.analysis import ConditionInfo
 from sluice.policy.model import Assessment, HoldSpec
+from sluice.policy.velocity import VelocityRef
 
-__all__ = ["CMP_OPS", "FLAT_PREFIX", "IN_OP", "NOTNULL_OP", "CompiledRule", "check_preds"]
+__all__ = [
+    "CMP_OPS",
+    "FLAT_PREFIX",
+    "IN_OP",
+    "NOTNULL_OP",
+    "CompiledRule",
+    "check_preds",
+    "check_vpred",
+]
 
 #: Prefix of the flat variables that stand for ``event.<field>`` in rewritten programs.
 FLAT_PREFIX = "sluice_event_"
@@ -58,6 +67,27 @@ class CompiledRule:
     memo: dict[Any, Any] | None = None
     #: The assessment for a match with no findings and no errors (built once).
     clean: Assessment | None = None
+    #: ``velocity.<dim>("<window>")`` windows the condition reads (flat variables).
+    velocity: tuple[VelocityRef, ...] = ()
+    #: The whole condition is ``velocity.<dim>("<w>") <op> <number>``: (variable, op
+    #: from ``CMP_OPS``, bound), decided in Python (no CEL) when the count is a number.
+    vpred: tuple[str, int, float] | None = None
+
+
+def check_vpred(vpred: tuple[str, int, float], counts: Mapping[str, Any] | None) -> bool | None:
+    """The rule's velocity comparison, or None when the count is missing or not a
+    number (then CEL decides, and a missing count fails closed there)."""
+    value = (counts or {}).get(vpred[0])
+    if type(value) is not int and type(value) is not float:
+        return None
+    op, bound = vpred[1], vpred[2]
+    if op == _LT:
+        return value < bound
+    if op == _LE:
+        return value <= bound
+    if op == _GT:
+        return value > bound
+    return value >= bound
 
 
 def check_preds(preds: tuple[tuple[str, int, Any], ...], event: Mapping[str, Any]) -> bool | None:

@@ -117,7 +117,9 @@ def test_check_validates_requirements(write_policy, hold, needle) -> None:
 
 def test_code_publish_with_injection_needs_release_managers_and_security(make_event) -> None:
     """Issue 11: first-match gave one security approval instead of two release managers."""
-    a = load_policy().assess(make_event(kind="CODE_PUBLISH"), [INJECTION])
+    a = load_policy().assess(
+        make_event(kind="CODE_PUBLISH"), [INJECTION], velocity={"sluice_velocity_actor_300000": 1}
+    )
     assert a.outcome == "hold" and a.hold is not None
     assert a.rules == ("injection-found", "code-publish") and a.rule == "injection-found"
     assert set(a.hold.requirements) == {

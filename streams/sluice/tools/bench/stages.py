@@ -21,7 +21,11 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
     Fresh events each time (no cache or DFA warm-up from repeats within one stage).
     ``policy_mix_us`` / ``policy_mix_held_share``: ``Policy.assess`` alone on the
     realistic mix of :func:`sluice.tools.bench.policy.measure_assess` (5 % with findings).
+    ``velocity_*``: what the policy's velocity rules add (none without them):
+    :func:`sluice.tools.bench.velocity.measure_velocity`.
     """
+    from sluice.tools.bench.policy import realistic_events
+    from sluice.tools.bench.velocity import assess_with_counts, measure_velocity
     from sluice.worker import build_intake
 
     intake, policy = build_intake(settings)
@@ -32,6 +36,7 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
     # The very objects intake uses, timed one stage at a time.
     sanitizer = intake.sanitizer
     validator = intake.validator
+    assess = assess_with_counts(policy)
 
     def timed(fn: Any, items: list[Any]) -> float:
         t = time.perf_counter()
@@ -43,7 +48,7 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
         "decode_us": timed(lambda b: codec.decode("WorkflowEvent", b), payloads),
         "validate_us": timed(lambda e: validator.validate(e, now), events),
         "sanitize_us": timed(sanitizer.sanitize_event, events),
-        "policy_us": timed(lambda e: policy.assess(e, []), events),
+        "policy_us": timed(lambda e: assess(e, []), events),
     }
     chain = ChainWriter("intake:0", None)
     results = []
@@ -62,6 +67,7 @@ def measure_stages(settings: Settings, n: int = 5000) -> dict[str, float]:
     mix = measure_assess(policy, n)
     out["policy_mix_us"] = mix["policy_us_per_event"]
     out["policy_mix_held_share"] = mix["held_ratio"]
+    out.update(measure_velocity(policy, realistic_events(n, seed=11)))
     return {k: round(v, 3) for k, v in out.items()}
 
 
