@@ -69,6 +69,8 @@ class Metrics(NamedTuple):
     held_refused: Counter
     registry_reloads: Counter
     notifications: Counter
+    shadow_disagreements: Counter
+    shadow_events: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -198,6 +200,18 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             "Notification deliveries by sink (configured name) and result: sent, failed "
             "(one attempt), dead_letter (gave up), duplicate (already sent before).",
             ["sink", "result"],
+            registry=registry,
+        ),
+        shadow_disagreements=Counter(
+            f"{p}_shadow_disagreements",
+            "Events the shadow (candidate) policy would have decided differently, by the live"
+            " and the candidate outcome (allow, hold, deny; equal: another rule or hold).",
+            ["live", "candidate"],
+            registry=registry,
+        ),
+        shadow_events=Counter(
+            f"{p}_shadow_events",
+            "Events assessed by both the live and the shadow policy.",
             registry=registry,
         ),
     )

@@ -147,6 +147,11 @@ class Intake:
         return self._sanitizer
 
     @property
+    def policy(self) -> PolicyLike:
+        """The policy this intake assesses with (a ShadowPolicy in shadow mode; read-only)."""
+        return self._policy
+
+    @property
     def validator(self) -> Validator:
         """The field rules and time window this intake applies (read-only)."""
         return self._validator

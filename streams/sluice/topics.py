@@ -31,6 +31,8 @@ AUDIT = "workflow.audit"
 GATE_STATE = "workflow.gate.state"
 #: The notifier's delivered-notification keys (sluice.notify): latest per key.
 NOTIFY_STATE = "workflow.notify.state"
+#: Live vs shadow (candidate) policy disagreements (SLUICE_SHADOW_POLICY_FILE).
+POLICY_SHADOW = "workflow.policy.shadow"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -58,6 +60,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
         "retention.ms": str(30 * _DAY_MS),
         "segment.ms": str(3600 * 1000),
     },
+    # Shadow-policy disagreements: evidence for a policy change, kept 30 days.
+    POLICY_SHADOW: {"retention.ms": str(30 * _DAY_MS)},
 }
 
 
@@ -116,6 +120,7 @@ class Topics:
     audit: str = AUDIT
     gate_state: str = GATE_STATE
     notify_state: str = NOTIFY_STATE
+    policy_shadow: str = POLICY_SHADOW
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -134,6 +139,7 @@ class Topics:
             self.audit,
             self.gate_state,
             self.notify_state,
+            self.policy_shadow,
         )
 
     def configs(self) -> dict[str, dict[str, str]]:

@@ -21,6 +21,7 @@ from sluice.http import Health
 from sluice.metrics import Metrics
 from sluice.pipeline import Intake, IntakeResult
 from sluice.settings import Settings
+from sluice.shadow import hook_for
 from sluice.topics import Topics
 
 __all__ = ["IntakeAgent"]
@@ -59,6 +60,10 @@ class IntakeAgent(Stage):
         self.intake = intake
         self._counts: dict[tuple[str, str], int] = {}
         self._extras: list[IntakeResult] = []
+        #: SLUICE_SHADOW_POLICY_FILE: disagreements into the same transaction (sluice.shadow).
+        self.shadow = hook_for(
+            getattr(intake, "policy", None), codec, topics.policy_shadow, metrics
+        )
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         await resolve_batch(self.codec, batch)  # registry ids, before routing (may retry)
@@ -69,6 +74,11 @@ class IntakeAgent(Stage):
         n = 0
         counts = self._counts = {}
         extras = self._extras = []
+        shadow = self.shadow
+        pending: Any = ()  # falsy for good without a shadow policy: one test a record
+        if shadow is not None:
+            shadow.begin()
+            pending = shadow.pending
         for tp, records in batch.items():
             topic, part = tp.topic, tp.partition
             for rec in records:
@@ -77,6 +87,9 @@ class IntakeAgent(Stage):
                 )
                 await send(r.topic, r.value, key=r.key, headers=r.headers)
                 await send_audit(part, r.key if r.event_id else None, r.audit)
+                if pending and shadow is not None:
+                    for skey, svalue in shadow.take(r, (topic, part, rec.offset), now):
+                        await send(shadow.topic, svalue, key=skey)
                 ck = (r.outcome, r.kind)
                 counts[ck] = counts.get(ck, 0) + 1
                 if r.error_code is not None or r.findings or r.cost_usd or r.policy_errors:
@@ -105,6 +118,8 @@ class IntakeAgent(Stage):
         for _ in range(n):
             m.processing.observe(per_event)
         m.batch_size.observe(n)
+        if self.shadow is not None:
+            self.shadow.after_commit(m)
         m.last_event_timestamp.labels(self.name).set(time.time())
         if self.consumer is not None:
             lag = 0
