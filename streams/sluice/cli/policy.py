@@ -132,7 +132,7 @@ def diff(
     from sluice.codec.framed import codec_for
     from sluice.policy import load_policy
     from sluice.settings import load_settings
-    from sluice.shadow.diff import format_report, replay
+    from sluice.shadow.diff import Replayer, format_report
     from sluice.shadow.replay import read_window
 
     cand = load_policy(candidate)
@@ -144,6 +144,7 @@ def diff(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     codec = codec_for(settings)
+    replayer = Replayer(cand, since_ms=since_ms, until_ms=until_ms, live=live_policy)
     with progress("reading stored decisions", json_out=json_out) as on_progress:
         window = asyncio.run(
             read_window(
@@ -151,14 +152,13 @@ def diff(
                 codec,
                 since_ms,
                 until_ms,
+                replayer.add,
                 audit=audit,
                 timeout_s=timeout,
                 on_progress=on_progress,
             )
         )
-    report = replay(
-        window.stored.values(), cand, since_ms=since_ms, until_ms=until_ms, live=live_policy
-    )
+    report = replayer.report
     report.undecodable = window.undecodable
     if audit:
         report.audited = len(window.audited)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sluice.shadow.compare import EFFECTS, disagreement, effect
 
-__all__ = ["DiffReport", "Stored", "format_report", "replay"]
+__all__ = ["DiffReport", "Replayer", "Stored", "format_report", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,37 @@ def _stored_change(s: Stored, c: Any) -> bool:
     return False
 
 
+class Replayer:
+    """Assesses stored events one at a time (a window can be large: nothing is kept but
+    the counts) with ``candidate``, and with ``live`` when given."""
+
+    def __init__(self, candidate: Any, *, since_ms: int, until_ms: int, live: Any = None) -> None:
+        self.candidate = candidate
+        self.live = live
+        self.report = DiffReport(candidate.hash, since_ms, until_ms)
+        if live is not None:
+            self.report.live = live.hash
+
+    def add(self, s: Stored) -> None:
+        """Replay one stored decision; count it when the candidate would change it."""
+        report = self.report
+        report.replayed += 1
+        report.live_hashes[s.live_policy_hash] = report.live_hashes.get(s.live_policy_hash, 0) + 1
+        findings = list(s.findings)
+        c = self.candidate.assess(s.event, findings, now_ms=s.at)
+        if self.live is not None:
+            a = self.live.assess(s.event, findings, now_ms=s.at)
+            if disagreement(a, c) is None:
+                return
+            key: RowKey = (a.rule, a.outcome, c.rule, c.outcome)
+        else:
+            if not _stored_change(s, c):
+                return
+            key = (s.live_rule, s.live_outcome, c.rule, c.outcome)
+        report.rows[key] = report.rows.get(key, 0) + 1
+        report.effects[effect(key[1], key[3])] += 1
+
+
 def replay(
     stored: Iterable[Stored],
     candidate: Any,
@@ -126,26 +157,10 @@ def replay(
     live: Any = None,
 ) -> DiffReport:
     """Assess every stored event with ``candidate`` (and ``live`` when given); count changes."""
-    report = DiffReport(candidate.hash, since_ms, until_ms)
-    if live is not None:
-        report.live = live.hash
+    r = Replayer(candidate, since_ms=since_ms, until_ms=until_ms, live=live)
     for s in stored:
-        report.replayed += 1
-        report.live_hashes[s.live_policy_hash] = report.live_hashes.get(s.live_policy_hash, 0) + 1
-        c = candidate.assess(s.event, list(s.findings), now_ms=s.at)
-        if live is not None:
-            a = live.assess(s.event, list(s.findings), now_ms=s.at)
-            if disagreement(a, c) is None:
-                continue
-            key: RowKey = (a.rule, a.outcome, c.rule, c.outcome)
-        else:
-            if not _stored_change(s, c):
-                continue
-            key = (s.live_rule, s.live_outcome, c.rule, c.outcome)
-        report.rows[key] = report.rows.get(key, 0) + 1
-        eff = effect(key[1], key[3])
-        report.effects[eff] += 1
-    return report
+        r.add(s)
+    return r.report
 
 
 _EFFECT_TEXT = {

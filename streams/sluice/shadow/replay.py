@@ -26,15 +26,16 @@ does not read a topic's whole history.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
 
 from sluice.codec import Codec
 from sluice.errors import DecodeError
-from sluice.kafka import make_consumer, read_topic
+from sluice.kafka import make_consumer, read_topic, refresh_metadata
 from sluice.kafka.reads import OnProgress
 from sluice.models.records import AuditStage, DecisionSource, OutcomeKind, RecordName, Transition
 from sluice.settings import Settings
@@ -61,9 +62,13 @@ async def offsets_since(settings: Settings, topic: str, since_ms: int) -> dict[i
     try:
         await consumer.start()
         parts = consumer.partitions_for_topic(topic)
+        if parts is None:
+            await refresh_metadata(consumer)  # a topic just created
+            parts = consumer.partitions_for_topic(topic)
         if not parts:
             return None
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)  # a consumer stopped unassigned raises CancelledError
         found = await consumer.offsets_for_times(dict.fromkeys(tps, max(since_ms, 0)))
         end = await consumer.end_offsets(tps)
         return {
@@ -110,10 +115,12 @@ def stored_from_outcome(codec: Codec, out: dict[str, Any]) -> Stored | None:
 
 
 class StoredWindow:
-    """The stored decisions of a window, one per event id (a HeldEvent first)."""
+    """The stored decisions of a window, each passed on once (by event id) as it is read."""
 
-    def __init__(self) -> None:
-        self.stored: dict[str, Stored] = {}
+    def __init__(self, on_stored: Callable[[Stored], None]) -> None:
+        self._on_stored = on_stored
+        #: Event ids passed on (replayed).
+        self.seen: set[str] = set()
         #: Event ids intake decided in the window, by the audit trail.
         self.audited: set[str] = set()
         self.undecodable = 0
@@ -121,11 +128,12 @@ class StoredWindow:
     @property
     def not_replayable(self) -> int:
         """Audited intake decisions with no stored event to replay."""
-        return len(self.audited - self.stored.keys())
+        return len(self.audited - self.seen)
 
     def add(self, s: Stored | None) -> None:
-        if s is not None and s.event_id not in self.stored:
-            self.stored[s.event_id] = s
+        if s is not None and s.event_id not in self.seen:
+            self.seen.add(s.event_id)
+            self._on_stored(s)
 
 
 async def _read(
@@ -134,17 +142,16 @@ async def _read(
     since_ms: int,
     timeout_s: float,
     on_progress: OnProgress | None,
-) -> list[bytes]:
+    on_value: Callable[[bytes], None],
+) -> None:
     offsets = await offsets_since(settings, topic, since_ms)
     if offsets is None:
-        return []
-    out: list[bytes] = []
+        return
     async for rec in read_topic(settings, topic, timeout_s=timeout_s, from_offsets=offsets):
         if rec.value is not None:
-            out.append(rec.value)
+            on_value(rec.value)
         if on_progress is not None:
             on_progress(1)
-    return out
 
 
 async def read_window(
@@ -152,57 +159,56 @@ async def read_window(
     codec: Codec,
     since_ms: int,
     until_ms: int,
+    on_stored: Callable[[Stored], None],
     *,
     topics: Topics | None = None,
     audit: bool = True,
     timeout_s: float = 30.0,
     on_progress: OnProgress | None = None,
 ) -> StoredWindow:
-    """Every stored intake decision received in ``[since_ms, until_ms]`` (module doc)."""
+    """Pass every stored intake decision received in ``[since_ms, until_ms]`` to
+    ``on_stored`` as it is read, once per event id (module doc); the topics are read
+    concurrently, records are not kept."""
     topics = topics or Topics.with_prefix(settings.topic_prefix)
-    window = StoredWindow()
+    window = StoredWindow(on_stored)
 
     def inside(at: int) -> bool:
         return since_ms <= at <= until_ms
 
-    for value in await _read(settings, topics.approvals, since_ms, timeout_s, on_progress):
+    def stored(value: bytes) -> None:
+        # Intake's HeldEvents and Outcomes are disjoint by event id; the gate's Outcomes
+        # (for held events) are skipped by stored_from_outcome.
         try:
             name, rec = codec.decode_any(value)
-            if name == RecordName.HELD_EVENT and inside(int(rec["received_at"])):
-                window.add(stored_from_held(codec, rec))
+            if name == RecordName.HELD_EVENT:
+                if inside(int(rec["received_at"])):
+                    window.add(stored_from_held(codec, rec))
+            elif name == RecordName.OUTCOME:
+                s = stored_from_outcome(codec, rec)
+                if s is not None and inside(s.at):
+                    window.add(s)
         except (DecodeError, KeyError, TypeError, ValueError):
             window.undecodable += 1
-    for topic in (topics.approved, topics.rejected):
-        for value in await _read(settings, topic, since_ms, timeout_s, on_progress):
-            try:
-                name, rec = codec.decode_any(value)
-                if name == RecordName.OUTCOME:
-                    s = stored_from_outcome(codec, rec)
-                    if s is not None and inside(s.at):
-                        window.add(s)
-            except (DecodeError, KeyError, TypeError, ValueError):
-                window.undecodable += 1
+
+    def audited(value: bytes) -> None:
+        try:
+            name, rec = codec.decode_any(value)
+        except DecodeError:
+            return
+        if (
+            name == RecordName.AUDIT_RECORD
+            and rec.get("stage") == AuditStage.INTAKE
+            and rec.get("transition") in _INTAKE_TRANSITIONS
+            and rec.get("event_id")
+            and inside(int(rec.get("at") or 0))
+        ):
+            window.audited.add(rec["event_id"])
+
+    reads = [
+        _read(settings, t, since_ms, timeout_s, on_progress, stored)
+        for t in (topics.approvals, topics.approved, topics.rejected)
+    ]
     if audit:
-        for value in await _read(settings, topics.audit, since_ms, timeout_s, on_progress):
-            try:
-                name, rec = codec.decode_any(value)
-            except DecodeError:
-                continue
-            if name == RecordName.AUDIT_RECORD:
-                _audited(window, rec, inside)
+        reads.append(_read(settings, topics.audit, since_ms, timeout_s, on_progress, audited))
+    await asyncio.gather(*reads)
     return window
-
-
-def _audited(window: StoredWindow, rec: dict[str, Any], inside: Any) -> None:
-    if (
-        rec.get("stage") == AuditStage.INTAKE
-        and rec.get("transition") in _INTAKE_TRANSITIONS
-        and rec.get("event_id")
-        and inside(int(rec.get("at") or 0))
-    ):
-        window.audited.add(rec["event_id"])
-
-
-def stored_events(window: StoredWindow) -> Iterable[Stored]:
-    """The window's stored decisions, in no particular order."""
-    return window.stored.values()
