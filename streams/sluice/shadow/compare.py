@@ -31,6 +31,7 @@ __all__ = [
     "disagreement",
     "disagreement_record",
     "effect",
+    "ids_of",
 ]
 
 #: The policy outcomes (the values of the metric's ``live`` and ``candidate`` labels).
