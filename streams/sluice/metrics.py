@@ -72,6 +72,8 @@ class Metrics(NamedTuple):
     quarantined_subjects: Gauge
     quarantine_events: Counter
     controls_applied: Counter
+    shadow_disagreements: Counter
+    shadow_events: Counter
 
 
 def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
@@ -220,6 +222,18 @@ def create(registry: CollectorRegistry, prefix: str = "sluice") -> Metrics:
             "Control records read from workflow.controls, by result (added, lift_counted, "
             "lifted, pending, refused) and refusal reason (none when applied).",
             ["result", "reason"],
+            registry=registry,
+        ),
+        shadow_disagreements=Counter(
+            f"{p}_shadow_disagreements",
+            "Events the shadow (candidate) policy would have decided differently, by the live"
+            " and the candidate outcome (allow, hold, deny; equal: another rule or hold).",
+            ["live", "candidate"],
+            registry=registry,
+        ),
+        shadow_events=Counter(
+            f"{p}_shadow_events",
+            "Events assessed by both the live and the shadow policy.",
             registry=registry,
         ),
     )

@@ -177,6 +177,11 @@ class Intake:
         return self._sanitizer
 
     @property
+    def policy(self) -> PolicyLike:
+        """The policy this intake assesses with (a ShadowPolicy in shadow mode; read-only)."""
+        return self._policy
+
+    @property
     def validator(self) -> Validator:
         """The field rules and time window this intake applies (read-only)."""
         return self._validator
@@ -185,7 +190,7 @@ class Intake:
         """A copy whose stage objects are ``wrap(name, obj)`` (:mod:`sluice.tracing`):
         names ``codec``, ``validator``, ``sanitizer``, ``policy``, ``producers``."""
         p = self._producers
-        return Intake(
+        copy = Intake(
             wrap("codec", self._codec),
             wrap("validator", self._validator),
             wrap("sanitizer", self._sanitizer),
@@ -194,6 +199,10 @@ class Intake:
             max_record_bytes=self._max_bytes,
             producers=wrap("producers", p) if p is not None else None,
         )
+        # Shared, not copied: the kill switch in force and this process's own counts.
+        copy.quarantine = self.quarantine
+        copy._local_counter = self._local_counter
+        return copy
 
     def process(
         self,

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=16)
 
     policy_file: Path | None = None
+    #: A candidate policy run beside the live one (sluice.shadow): disagreements go to
+    #: workflow.policy.shadow and a metric; routing never changes. Unset: no shadow.
+    shadow_policy_file: Path | None = None
     reviewers_file: Path | None = None
     #: Producers registry (sluice.producers); unset: producer authentication is off.
     producers_file: Path | None = None

@@ -38,6 +38,8 @@ VELOCITY_REPARTITION = "workflow.velocity.repartition"
 #: The velocity window counts' changelog: latest state per actor, co-partitioned with
 #: the repartition topic.
 VELOCITY_CHANGELOG = "workflow.velocity.changelog"
+#: Live vs shadow (candidate) policy disagreements (SLUICE_SHADOW_POLICY_FILE).
+POLICY_SHADOW = "workflow.policy.shadow"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -74,6 +76,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
         "min.compaction.lag.ms": "60000",
         "segment.ms": str(3600 * 1000),
     },
+    # Shadow-policy disagreements: evidence for a policy change, kept 30 days.
+    POLICY_SHADOW: {"retention.ms": str(30 * _DAY_MS)},
 }
 
 
@@ -135,6 +139,7 @@ class Topics:
     controls: str = CONTROLS
     velocity_repartition: str = VELOCITY_REPARTITION
     velocity_changelog: str = VELOCITY_CHANGELOG
+    policy_shadow: str = POLICY_SHADOW
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -156,6 +161,7 @@ class Topics:
             self.controls,
             self.velocity_repartition,
             self.velocity_changelog,
+            self.policy_shadow,
         )
 
     def configs(self) -> dict[str, dict[str, str]]:

@@ -61,6 +61,9 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
 
         producers = load_producers(settings.producers_file)
     policy = load_policy(settings.policy_file)
+    from sluice.shadow import load_shadow
+
+    shadow = load_shadow(settings, policy)  # None without SLUICE_SHADOW_POLICY_FILE
     # The gate checks amendments with the same field rules and sanitizer (gate.amend).
     validator = validator_for(settings)
     sanitizer = sanitizer_for(settings)
@@ -68,7 +71,7 @@ def build_intake(settings: Settings, topics: Topics | None = None) -> tuple[Inta
         codec_for(settings, topics),
         validator,
         sanitizer,
-        policy,
+        shadow or policy,
         topics,
         max_record_bytes=settings.max_record_bytes,
         producers=producers,

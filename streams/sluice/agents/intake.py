@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -22,6 +23,7 @@ from sluice.http import Health
 from sluice.metrics import Metrics
 from sluice.pipeline import Intake, IntakeResult
 from sluice.settings import Settings
+from sluice.shadow import hook_for
 from sluice.topics import Topics
 
 __all__ = ["IntakeAgent"]
@@ -60,32 +62,53 @@ class IntakeAgent(Stage):
         self.intake = intake
         self._counts: dict[tuple[str, str], int] = {}
         self._extras: list[IntakeResult] = []
+        #: SLUICE_SHADOW_POLICY_FILE: disagreements into the same transaction (sluice.shadow).
+        self.shadow = hook_for(
+            getattr(intake, "policy", None), codec, topics.policy_shadow, metrics
+        )
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         await resolve_batch(self.codec, batch)  # registry ids, before routing (may retry)
-        process = tracing.intake_process(self.intake)  # off: self.intake.process
-        send = self.out.add
-        send_audit = self.send_audit
+        process = self.begin_batch()
+        emit = self.emit
         now = now_ms()
         n = 0
-        counts = self._counts = {}
-        extras = self._extras = []
-        if self.intake.quarantine is not None:
-            self.intake.quarantine.hits.clear()  # a retried batch counts once
         for tp, records in batch.items():
             topic, part = tp.topic, tp.partition
             for rec in records:
-                r = process(
-                    rec.value, rec.key, (topic, part, rec.offset), rec.timestamp, now, rec.headers
-                )
-                await send(r.topic, r.value, key=r.key, headers=r.headers)
-                await send_audit(part, r.key if r.event_id else None, r.audit)
-                ck = (r.outcome, r.kind)
-                counts[ck] = counts.get(ck, 0) + 1
-                if r.error_code is not None or r.findings or r.cost_usd or r.policy_errors:
-                    extras.append(r)
+                source = (topic, part, rec.offset)
+                r = process(rec.value, rec.key, source, rec.timestamp, now, rec.headers)
+                await emit(r, part, source, now)
                 n += 1
         return n
+
+    def begin_batch(self) -> Callable[..., IntakeResult]:
+        """Reset the per-batch tallies; return the record processor (traced when on)."""
+        self._counts = {}
+        self._extras = []
+        if self.intake.quarantine is not None:
+            self.intake.quarantine.hits.clear()  # a retried batch counts once
+        shadow = self.shadow
+        self._shadow_pending: Any = ()  # falsy for good without a shadow policy
+        if shadow is not None:
+            shadow.begin()
+            self._shadow_pending = shadow.pending
+        return tracing.intake_process(self.intake)  # off: self.intake.process
+
+    async def emit(
+        self, r: IntakeResult, part: int, source: tuple[str, int, int], now: int
+    ) -> None:
+        """Send one record's output, its audit record and any shadow disagreement."""
+        await self.out.add(r.topic, r.value, key=r.key, headers=r.headers)
+        await self.send_audit(part, r.key if r.event_id else None, r.audit)
+        shadow = self.shadow
+        if self._shadow_pending and shadow is not None:
+            for skey, svalue in shadow.take(r, source, now):
+                await self.out.add(shadow.topic, svalue, key=skey)
+        ck = (r.outcome, r.kind)
+        self._counts[ck] = self._counts.get(ck, 0) + 1
+        if r.error_code is not None or r.findings or r.cost_usd or r.policy_errors:
+            self._extras.append(r)
 
     def after_commit(self, batch: dict[TopicPartition, list[Any]], n: int, seconds: float) -> None:
         m = self.metrics
@@ -113,6 +136,8 @@ class IntakeAgent(Stage):
         for _ in range(n):
             m.processing.observe(per_event)
         m.batch_size.observe(n)
+        if self.shadow is not None:
+            self.shadow.after_commit(m)
         m.last_event_timestamp.labels(self.name).set(time.time())
         if self.consumer is not None:
             lag = 0

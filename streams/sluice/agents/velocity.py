@@ -35,6 +35,7 @@ from sluice.metrics import Metrics
 from sluice.models.records import RecordName
 from sluice.pipeline import Intake
 from sluice.settings import Settings
+from sluice.shadow import hook_for
 from sluice.topics import Topics
 from sluice.velocity import VELOCITY_CHAIN, WindowCounter, actor_key, velocity_group
 
@@ -207,6 +208,11 @@ class VelocityIntakeAgent(IntakeAgent):
         self.counters: dict[int, WindowCounter] = {}
         self._counts = {}
         self._extras = []
+        self._shadow_pending = ()
+        #: SLUICE_SHADOW_POLICY_FILE: disagreements into the same transaction (sluice.shadow).
+        self.shadow = hook_for(
+            getattr(intake, "policy", None), codec, topics.policy_shadow, metrics
+        )
         self._next_sweep = 0
 
     # -- state ---------------------------------------------------------------------
@@ -246,15 +252,12 @@ class VelocityIntakeAgent(IntakeAgent):
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         await resolve_batch(self.codec, batch)
-        process = self.intake.process
-        send = self.out.add
-        send_audit = self.send_audit
+        process = self.begin_batch()
+        emit = self.emit
         events_topic = self.topics.events
         changelog = self.topics.velocity_changelog
         now = now_ms()
         n = 0
-        counts = self._counts = {}
-        extras = self._extras = []
         for tp, records in batch.items():
             part = tp.partition
             counter = self.counters.get(part)
@@ -263,12 +266,7 @@ class VelocityIntakeAgent(IntakeAgent):
             for rec in records:
                 source, key, at, headers = unwrap(rec, events_topic, tp.topic, part, now)
                 r = process(rec.value, key, source, rec.timestamp, now, headers, (counter, at))
-                await send(r.topic, r.value, key=r.key, headers=r.headers)
-                await send_audit(part, r.key if r.event_id else None, r.audit)
-                ck = (r.outcome, r.kind)
-                counts[ck] = counts.get(ck, 0) + 1
-                if r.error_code is not None or r.findings or r.cost_usd or r.policy_errors:
-                    extras.append(r)
+                await emit(r, part, source, now)
                 n += 1
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_EVERY_MS
@@ -276,7 +274,7 @@ class VelocityIntakeAgent(IntakeAgent):
                 counter.sweep(now)
         for part, counter in self.counters.items():
             for akey, value in counter.drain():
-                await send(
+                await self.out.add(
                     changelog, value, key=akey.encode("utf-8", "surrogatepass"), partition=part
                 )
         return n

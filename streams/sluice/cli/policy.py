@@ -1,8 +1,11 @@
-"""``sluice policy check|test``: validate a policy file and run table-driven cases on it."""
+"""``sluice policy check|test|diff``: validate a policy file, run table-driven cases on it,
+and replay stored events through a candidate."""
 
 from __future__ import annotations
 
 import typer
+
+from sluice.cli.options import BootstrapServers
 
 __all__ = ["register"]
 
@@ -87,6 +90,83 @@ def test(
         typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+@policy_app.command("diff")
+def diff(
+    candidate: str = typer.Argument(..., metavar="CANDIDATE", help="Candidate policy (YAML)."),
+    since: str = typer.Option(
+        "24h", "--since", help="Start of the window: a duration back from now (24h, 7d) or ISO."
+    ),
+    live: str | None = typer.Option(
+        None,
+        "--live",
+        help="Assess with this live policy file too, instead of comparing with the stored "
+        "decisions (then every deciding rule and the whole hold spec are compared).",
+    ),
+    audit: bool = typer.Option(
+        True, "--audit/--no-audit", help="Count audited decisions with no stored event."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    timeout: float = typer.Option(
+        30.0, "--timeout", min=1.0, help="Seconds without progress before giving up."
+    ),
+    bootstrap_servers: BootstrapServers = None,
+) -> None:
+    """Replay the stored intake decisions of a window through CANDIDATE; table of changes.
+
+    Replays the sanitized events (and findings) intake stored in the approvals topic
+    (held) and the approved/rejected topics (allowed/denied by policy): what the live
+    policy assessed. Prints how many would be held, released, rejected or approved
+    differently, and the changes by (live rule, candidate rule). The audit trail has
+    no event content; it is read to count decisions whose stored event has expired.
+    Exit 0 (changes are data, not an error), 2 when a policy does not load.
+    """
+    import asyncio
+
+    import orjson
+
+    from sluice.audit.export import iso_ms, parse_since
+    from sluice.cli.progress import progress
+    from sluice.clock import now_ms
+    from sluice.codec.framed import codec_for
+    from sluice.policy import load_policy
+    from sluice.settings import load_settings
+    from sluice.shadow.diff import Replayer, format_report
+    from sluice.shadow.replay import read_window
+
+    cand = load_policy(candidate)
+    live_policy = load_policy(live) if live is not None else None
+    until_ms = now_ms()
+    try:
+        since_ms = parse_since(since, now_ms=until_ms)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    settings = load_settings(bootstrap_servers=bootstrap_servers)
+    codec = codec_for(settings)
+    replayer = Replayer(cand, since_ms=since_ms, until_ms=until_ms, live=live_policy)
+    with progress("reading stored decisions", json_out=json_out) as on_progress:
+        window = asyncio.run(
+            read_window(
+                settings,
+                codec,
+                since_ms,
+                until_ms,
+                replayer.add,
+                audit=audit,
+                timeout_s=timeout,
+                on_progress=on_progress,
+            )
+        )
+    report = replayer.report
+    report.undecodable = window.undecodable
+    if audit:
+        report.audited = len(window.audited)
+        report.not_replayable = window.not_replayable
+    if json_out:
+        typer.echo(orjson.dumps(report.to_json()).decode())
+    else:
+        typer.echo(format_report(report, iso_ms))
 
 
 def register(app: typer.Typer) -> None:

@@ -60,6 +60,7 @@ class RecordName(StrEnum):
     AUDIT_RECORD = "AuditRecord"
     DECISION = "Decision"
     FINDING = "Finding"
+    SHADOW_DISAGREEMENT = "ShadowDisagreement"
 
 
 class OutcomeKind(StrEnum):

@@ -198,6 +198,7 @@ class Otel:
             timestamp_ms: int | None,
             now_ms: int,
             headers: Headers | None = None,
+            velocity: Any = None,
         ) -> IntakeResult:
             with tracer.start_as_current_span(
                 "sluice.intake",
@@ -213,7 +214,7 @@ class Otel:
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span:
-                r = process(value, key, source, timestamp_ms, now_ms, headers)
+                r = process(value, key, source, timestamp_ms, now_ms, headers, velocity)
                 if span.is_recording():
                     attrs: dict[str, str] = {
                         "sluice.outcome": r.outcome,
