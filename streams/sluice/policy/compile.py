@@ -15,6 +15,7 @@ from typing import Any
 import cel
 
 from sluice.policy.analysis import analyze, rewrite_event_fields
+from sluice.policy.fastpath import compile_fast
 from sluice.policy.model import EVENT_FIELDS, Problem
 from sluice.policy.parse import Outcome
 from sluice.policy.rule import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule
@@ -73,6 +74,8 @@ def compile_rule(
         program=program,
         info=info,
     )
+    if not unknown:
+        rule.fast = compile_fast(source, lists, limits)
     if info.sure:
         rule.uses_findings = "findings" in variables
         rule.uses_now = "now" in variables

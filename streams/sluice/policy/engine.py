@@ -45,6 +45,7 @@ from typing import Any
 
 import cel
 
+from sluice.policy.fastpath import Fallback
 from sluice.policy.inputs import finding_to_cel, risk_score
 from sluice.policy.memo import MEMO_LIMIT, Unhashable, freeze
 from sluice.policy.model import Assessment, HoldSpec, combine_holds
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 _MISSING = object()
 _MISS = object()
 _ERROR = object()
+_NO_FINDINGS: list[dict[str, Any]] = []
 
 
 _Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
@@ -220,6 +222,18 @@ class Policy:
                     hit = memo.get(key, _MISS)
                     if hit is not _MISS:
                         return hit
+            fast = rule.fast
+            if fast is not None:
+                try:
+                    result = fast(event, cel_findings or _NO_FINDINGS)
+                except Fallback:
+                    pass
+                else:
+                    if key is not None and memo is not None:
+                        if len(memo) >= MEMO_LIMIT:
+                            memo.clear()
+                        memo[key] = result
+                    return result
             ctx = state[0]
             if ctx is None:
                 ctx = state[0] = self._context()

@@ -1,0 +1,86 @@
+"""Per-stage µs/event of the pure intake stage over the mixed corpus (no Kafka).
+
+    PYTHONPATH=streams python scripts/profile_intake.py [--n 4000] [--rounds 5] [--cprofile]
+
+Stages are timed one at a time over the same events (decode, validate, sanitize,
+assess, route/encode = ``Intake.process`` minus the others, audit = chain append +
+AuditRecord encode), each round on a fresh sanitizer-warm process state; the figure is
+the median over rounds. ``--cold`` also reports sanitize on a fresh Sanitizer (cold RE2
+DFAs) against the same events after :func:`sluice.sanitize.warmup.warm_up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+from typing import Any
+
+from sluice.audit.chain import ChainWriter
+from sluice.codec import default_codec
+from sluice.settings import load_settings
+from sluice.tools.bench.corpus import NOW_MS, mixed_corpus
+from sluice.worker import build_intake
+
+
+def _timed(fn: Any, items: list[Any]) -> float:
+    t = time.perf_counter()
+    for x in items:
+        fn(x)
+    return (time.perf_counter() - t) / len(items) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cprofile", action="store_true")
+    args = ap.parse_args()
+    settings = load_settings(fingerprint_key="profile-key", data_dir="/nonexistent")
+    intake, policy = build_intake(settings)
+    codec = default_codec()
+    events = mixed_corpus(args.n)
+    payloads = [codec.encode("WorkflowEvent", e) for e in events]
+    sanitizer, validator = intake.sanitizer, intake.validator
+    cleaned = [sanitizer.sanitize_event(e) for e in events]  # also warms the DFAs
+    rows: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        r = {
+            "decode": _timed(lambda b: codec.decode("WorkflowEvent", b), payloads),
+            "validate": _timed(lambda e: validator.validate(e, NOW_MS), events),
+            "sanitize": _timed(sanitizer.sanitize_event, events),
+            "assess": _timed(lambda cf: policy.assess(cf[0], cf[1]), cleaned),
+        }
+        results = []
+        t = time.perf_counter()
+        for i, b in enumerate(payloads):
+            results.append(intake.process(b, None, ("bench", 0, i), NOW_MS, NOW_MS))
+        r["intake total"] = (time.perf_counter() - t) / len(payloads) * 1e6
+        chain = ChainWriter("intake:0", None)
+        t = time.perf_counter()
+        for res in results:
+            for rec in chain.append_fields(res.audit):
+                codec.encode("AuditRecord", rec)
+        r["audit"] = (time.perf_counter() - t) / len(payloads) * 1e6
+        r["route/encode/hash"] = r["intake total"] - sum(
+            r[k] for k in ("decode", "validate", "sanitize", "assess")
+        )
+        for k, v in r.items():
+            rows.setdefault(k, []).append(v)
+    print(f"| stage | µs/event (median of {args.rounds}) | min |")
+    print("|---|---|---|")
+    for k, vs in rows.items():
+        print(f"| {k} | {statistics.median(vs):.1f} | {min(vs):.1f} |")
+    if args.cprofile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for i, b in enumerate(payloads):
+            intake.process(b, None, ("bench", 0, i), NOW_MS, NOW_MS)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+
+
+if __name__ == "__main__":
+    main()
