@@ -261,3 +261,17 @@ def _compiles(source: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_kind_constraint_from_the_parsed_source() -> None:
+    from sluice.policy.fastpath import kind_constraint
+
+    by_name = {r.name: r for r in DEFAULT.rules}
+    for name, kind in [("external-api", "EXTERNAL_API"), ("message-internal", "MESSAGE_SEND")]:
+        assert not by_name[name].info.sure  # escapes in its regexes: analysis is unsure
+        assert by_name[name].constraints == (("kind", frozenset({kind})),)
+    assert kind_constraint('event.kind == "A" && ("B" == event.kind || x)') == {"A"}
+    assert kind_constraint('event.kind in ["A", "B"] && "B" == event.kind') == {"B"}
+    assert kind_constraint('event.kind == "A" || event.kind == "B"') is None
+    assert kind_constraint('findings.exists(event, event.kind == "A")') is None
+    assert kind_constraint('event.kind == "A\\"B" && true') == {'A"B'}
