@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["Unsupported", "parse"]
+__all__ = ["Unsupported", "kind_constraint", "parse"]
 
 
 class Unsupported(Exception):
@@ -260,3 +260,39 @@ def parse(source: str) -> Any:
     if p.peek()[0] != "end":
         raise Unsupported("trailing input")
     return node
+
+
+def kind_constraint(source: str) -> frozenset[str] | None:
+    """The kinds a condition can match, from its top-level ``&&`` conjuncts
+    ``event.kind == "X"`` / ``event.kind in ["X", ...]`` (None: no such conjunct).
+
+    Exact for the engine's index: in CEL ``false && anything`` is false, errors too.
+    Used when :func:`sluice.policy.analysis.analyze` is unsure of a source (escapes).
+    """
+    try:
+        node = parse(source)
+    except (Unsupported, RecursionError):
+        return None
+    conjuncts: list[Any] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n[0] == "and":
+            stack.extend((n[1], n[2]))
+        else:
+            conjuncts.append(n)
+    kind_ref = ("sel", ("id", "event"), "kind")
+    allowed: frozenset[str] | None = None
+    for n in conjuncts:
+        values: frozenset[str] | None = None
+        if n[0] == "bin" and n[1] == "==":
+            other = n[3] if n[2] == kind_ref else n[2] if n[3] == kind_ref else None
+            if other is not None and other[0] == "lit" and type(other[1]) is str:
+                values = frozenset({other[1]})
+        elif n[0] == "bin" and n[1] == "in" and n[2] == kind_ref and n[3][0] == "list":
+            items = n[3][1]
+            if items and all(i[0] == "lit" and type(i[1]) is str for i in items):
+                values = frozenset(i[1] for i in items)
+        if values is not None:
+            allowed = values if allowed is None else allowed & values
+    return allowed

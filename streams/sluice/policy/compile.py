@@ -15,7 +15,8 @@ from typing import Any
 import cel
 
 from sluice.policy.analysis import analyze, rewrite_event_fields
-from sluice.policy.fastpath import compile_fast, kind_constraint
+from sluice.policy.celparse import kind_constraint
+from sluice.policy.fastpath import compile_fast
 from sluice.policy.model import EVENT_FIELDS, Problem
 from sluice.policy.parse import Outcome
 from sluice.policy.rule import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule

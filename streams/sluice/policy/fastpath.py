@@ -27,7 +27,7 @@ import re2
 
 from sluice.policy.celparse import Unsupported, parse
 
-__all__ = ["Fallback", "FastCondition", "compile_fast", "kind_constraint"]
+__all__ = ["Fallback", "FastCondition", "compile_fast"]
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 #: ``double()`` on strings is only decided here for plain decimals (same in Rust and Python).
@@ -358,13 +358,12 @@ class _Compiler:
         if var in ("event", "findings", "lists", "limits", "now"):
             raise Unsupported("macro variable shadows a variable")
         ok, value = self.const(target, bound)
+        seq: Fn
         if ok:
             if type(value) is not list:
                 raise Unsupported("macro over a constant that is not a list")
             items = value
-
-            def seq(env: Env) -> Any:
-                return items
+            seq = lambda env: items  # noqa: E731
         else:
             seq = self.compile(target, bound)
         body = self.compile(args[1], bound | {var})
@@ -410,39 +409,3 @@ def compile_fast(
         raise _FALLBACK
 
     return run
-
-
-def kind_constraint(source: str) -> frozenset[str] | None:
-    """The kinds a condition can match, from its top-level ``&&`` conjuncts
-    ``event.kind == "X"`` / ``event.kind in ["X", ...]`` (None: no such conjunct).
-
-    Exact for the engine's index: in CEL ``false && anything`` is false, errors too.
-    Used when :func:`sluice.policy.analysis.analyze` is unsure of a source (escapes).
-    """
-    try:
-        node = parse(source)
-    except (Unsupported, RecursionError):
-        return None
-    conjuncts: list[Any] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n[0] == "and":
-            stack.extend((n[1], n[2]))
-        else:
-            conjuncts.append(n)
-    kind_ref = ("sel", ("id", "event"), "kind")
-    allowed: frozenset[str] | None = None
-    for n in conjuncts:
-        values: frozenset[str] | None = None
-        if n[0] == "bin" and n[1] == "==":
-            other = n[3] if n[2] == kind_ref else n[2] if n[3] == kind_ref else None
-            if other is not None and other[0] == "lit" and type(other[1]) is str:
-                values = frozenset({other[1]})
-        elif n[0] == "bin" and n[1] == "in" and n[2] == kind_ref and n[3][0] == "list":
-            items = n[3][1]
-            if items and all(i[0] == "lit" and type(i[1]) is str for i in items):
-                values = frozenset(i[1] for i in items)
-        if values is not None:
-            allowed = values if allowed is None else allowed & values
-    return allowed
