@@ -117,7 +117,9 @@ def main() -> None:
     print(f"| stage | {' | '.join(names)} (µs/event, median of {args.rounds}) |")
     print("|---|" + "---|" * len(names))
     for k in dict.fromkeys(k for k, _ in rows):
-        cells = " | ".join(f"{statistics.median(rows[(k, n)]):.1f}" for n in names)
+        cells = " | ".join(
+            f"{statistics.median(rows[(k, n)]):.1f} (min {min(rows[(k, n)]):.1f})" for n in names
+        )
         print(f"| {k} | {cells} |")
     if args.cprofile:
         prof = cProfile.Profile()

@@ -27,8 +27,12 @@ the plain evaluator on randomised events):
 - Otherwise the rule's result is memoised on the exact values it reads (the event
   fields named in it, the findings when it uses them); CEL is pure, so equal inputs give
   equal results, errors included. Rules using ``now`` or a bare ``event`` are not memoised.
-- On a miss the rule runs in CEL with only the values it reads, passed as flat variables
-  (``event.cost_usd`` is compiled as a plain variable).
+- On a miss, a condition compiled to Python (:mod:`sluice.policy.fastpath`) answers when
+  the event stays on its plain path (well-typed values, no run-time error); otherwise it
+  steps aside and the rule runs in CEL with only the values it reads, passed as flat
+  variables (``event.cost_usd`` is compiled as a plain variable).
+- Rules the static analysis is unsure of (escaped string literals) still join the index
+  by kind, from the compiled form's parser (:func:`sluice.policy.celparse.kind_constraint`).
 
 The compiled rule and its Python-decided conjuncts are :mod:`sluice.policy.rule`, the
 memo keys :mod:`sluice.policy.memo`, and what rules see of findings (and the risk
