@@ -49,7 +49,7 @@ from typing import Any
 
 import cel
 
-from sluice.policy.fastpath import Fallback
+from sluice.policy.fastpath import answer, convertible
 from sluice.policy.inputs import finding_to_cel, risk_score
 from sluice.policy.memo import MEMO_LIMIT, Unhashable, freeze
 from sluice.policy.model import Assessment, HoldSpec, combine_holds
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 _MISSING = object()
 _MISS = object()
 _ERROR = object()
-_NO_FINDINGS: list[dict[str, Any]] = []
 
 
 _Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
@@ -203,7 +202,8 @@ class Policy:
         else:
             denies, holds, allows = self._all
         errors: list[str] | None = None
-        state: list[Any] = [None, False, False]  # CEL context, findings set, now set
+        # CEL context, findings set, now set, values all convertible for CEL (None: unknown)
+        state: list[Any] = [None, False, False, None]
 
         def run(rule: CompiledRule) -> Any:
             """True, False or _ERROR for one rule on this event (fast paths, then CEL)."""
@@ -226,28 +226,23 @@ class Policy:
                     hit = memo.get(key, _MISS)
                     if hit is not _MISS:
                         return hit
-            fast = rule.fast
-            if fast is not None:
-                try:
-                    result = fast(event, cel_findings or _NO_FINDINGS)
-                except Fallback:
-                    pass
-                else:
-                    if key is not None and memo is not None:
-                        if len(memo) >= MEMO_LIMIT:
-                            memo.clear()
-                        memo[key] = result
-                    return result
-            ctx = state[0]
-            if ctx is None:
-                ctx = state[0] = self._context()
-            if rule.uses_findings and not state[1]:
-                ctx.add_variable("findings", cel_findings or [])
-                state[1] = True
-            if rule.uses_now and not state[2]:
-                ctx.add_variable("now", self._now(now_ms))
-                state[2] = True
-            result = self._run(rule, event, ctx)
+            result: Any = None
+            if rule.fast is not None:  # compiled to Python: None when CEL must decide
+                if state[3] is None:
+                    state[3] = convertible(event, cel_findings)
+                if state[3]:
+                    result = answer(rule.fast, event, cel_findings)
+            if result is None:
+                ctx = state[0]
+                if ctx is None:
+                    ctx = state[0] = self._context()
+                if rule.uses_findings and not state[1]:
+                    ctx.add_variable("findings", cel_findings or [])
+                    state[1] = True
+                if rule.uses_now and not state[2]:
+                    ctx.add_variable("now", self._now(now_ms))
+                    state[2] = True
+                result = self._run(rule, event, ctx)
             if key is not None and memo is not None:
                 if len(memo) >= MEMO_LIMIT:
                     memo.clear()

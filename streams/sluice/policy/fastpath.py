@@ -23,11 +23,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import re2
 
 from sluice.policy.celparse import Unsupported, parse
 
-__all__ = ["Fallback", "FastCondition", "compile_fast"]
+__all__ = ["Fallback", "FastCondition", "answer", "compile_fast", "convertible"]
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 #: ``double()`` on strings is only decided here for plain decimals (same in Rust and Python).
@@ -409,3 +410,29 @@ def compile_fast(
         raise _FALLBACK
 
     return run
+
+
+_NO_FINDINGS: list[dict[str, Any]] = []
+
+
+def answer(
+    fast: FastCondition, event: Mapping[str, Any], findings: list[dict[str, Any]] | None
+) -> bool | None:
+    """The compiled condition's answer, or None when CEL must decide."""
+    try:
+        return fast(event, findings or _NO_FINDINGS)
+    except Fallback:
+        return None
+
+
+def convertible(event: Mapping[str, Any], findings: list[dict[str, Any]] | None) -> bool:
+    """Whether CEL can take every value (no lone surrogate, no odd object): where it
+    cannot, a CEL condition errs (fails closed), so the compiled form, which converts
+    nothing, must not answer for that event."""
+    try:
+        orjson.dumps(event)
+        if findings:
+            orjson.dumps(findings)
+    except Exception:  # orjson refuses what CEL's conversion refuses, and more
+        return False
+    return True

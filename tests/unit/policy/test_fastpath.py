@@ -271,3 +271,20 @@ def test_kind_constraint_from_the_parsed_source() -> None:
     assert kind_constraint('event.kind == "A" || event.kind == "B"') is None
     assert kind_constraint('findings.exists(event, event.kind == "A")') is None
     assert kind_constraint('event.kind == "A\\"B" && true') == {'A"B'}
+
+
+def test_values_cel_cannot_take_leave_the_decision_to_cel() -> None:
+    """A lone surrogate (or bytes) in the event makes CEL fail where it converts it (fail
+    closed); the compiled form, which converts nothing, steps aside for such an event, so
+    the engine decides as it did without compiled conditions."""
+    without = load_policy(None)
+    for rule in without.rules:
+        rule.fast = None
+    for odd in ("\ud800", b"raw"):
+        event = base_event(1_700_000_000_000)
+        event.update(kind="EXTERNAL_API", resource="api.example.com", arguments=None)
+        event["content"] = odd
+        a, b = DEFAULT.assess(event, []), without.assess(event, [])
+        assert a == b
+        if isinstance(odd, str):  # CEL cannot convert it: failed closed (map form)
+            assert a.outcome == "hold" and a.errors
