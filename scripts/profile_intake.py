@@ -1,12 +1,14 @@
 """Per-stage µs/event of the pure intake stage over the mixed corpus (no Kafka).
 
-    PYTHONPATH=streams python scripts/profile_intake.py [--n 4000] [--rounds 5] [--cprofile]
+    PYTHONPATH=streams python scripts/profile_intake.py [--n 4000] [--rounds 5]
+        [--baseline] [--cprofile]
 
 Stages are timed one at a time over the same events (decode, validate, sanitize,
-assess, route/encode = ``Intake.process`` minus the others, audit = chain append +
-AuditRecord encode), each round on a fresh sanitizer-warm process state; the figure is
-the median over rounds. ``--cold`` also reports sanitize on a fresh Sanitizer (cold RE2
-DFAs) against the same events after :func:`sluice.sanitize.warmup.warm_up`.
+assess on the sanitized events, the rest of ``Intake.process``: hashing, routing and
+encoding; audit = chain append + AuditRecord encode), after one untimed sanitize pass;
+figures are the median (and min) over rounds. ``--baseline`` adds the policy engine as
+it was before issue 16 (no compiled conditions), in the same process, alternating the
+order round by round; ``--cprofile`` prints a profile of ``Intake.process``.
 """
 
 from __future__ import annotations
