@@ -15,6 +15,8 @@ from typing import Any
 import cel
 
 from sluice.policy.analysis import analyze, rewrite_event_fields
+from sluice.policy.celparse import kind_constraint
+from sluice.policy.fastpath import compile_fast
 from sluice.policy.model import EVENT_FIELDS, Problem
 from sluice.policy.parse import Outcome
 from sluice.policy.rule import CMP_OPS, FLAT_PREFIX, IN_OP, NOTNULL_OP, CompiledRule
@@ -87,6 +89,13 @@ def compile_rule(
         info=info,
         velocity=velocity,
     )
+    if not unknown and not velocity:  # velocity counts are not event fields: CEL decides
+        rule.fast = compile_fast(source, lists, limits)
+    if not info.sure:  # escapes etc.: the parser of the compiled form still finds the kinds
+        kinds = kind_constraint(source)
+        if kinds is not None:
+            rule.constraints = (("kind", kinds),)
+            rule.preds = (("kind", IN_OP, kinds),)
     if info.sure:
         rule.uses_findings = "findings" in variables
         rule.uses_now = "now" in variables

@@ -27,8 +27,12 @@ the plain evaluator on randomised events):
 - Otherwise the rule's result is memoised on the exact values it reads (the event
   fields named in it, the findings when it uses them); CEL is pure, so equal inputs give
   equal results, errors included. Rules using ``now`` or a bare ``event`` are not memoised.
-- On a miss the rule runs in CEL with only the values it reads, passed as flat variables
-  (``event.cost_usd`` is compiled as a plain variable).
+- On a miss, a condition compiled to Python (:mod:`sluice.policy.fastpath`) answers when
+  the event stays on its plain path (well-typed values, no run-time error); otherwise it
+  steps aside and the rule runs in CEL with only the values it reads, passed as flat
+  variables (``event.cost_usd`` is compiled as a plain variable).
+- Rules the static analysis is unsure of (escaped string literals) still join the index
+  by kind, from the compiled form's parser (:func:`sluice.policy.celparse.kind_constraint`).
 
 The compiled rule and its Python-decided conjuncts are :mod:`sluice.policy.rule`, the
 memo keys :mod:`sluice.policy.memo`, and what rules see of findings (and the risk
@@ -45,6 +49,7 @@ from typing import Any
 
 import cel
 
+from sluice.policy.fastpath import answer, convertible
 from sluice.policy.inputs import finding_to_cel, risk_score
 from sluice.policy.memo import MEMO_LIMIT, Unhashable, freeze
 from sluice.policy.model import Assessment, HoldSpec, combine_holds
@@ -216,7 +221,9 @@ class Policy:
         else:
             denies, holds, allows = self._all
         errors: list[str] | None = None
-        state: list[Any] = [None, False, False, False]  # CEL context, findings, now, velocity
+        # CEL context, findings set, now set, values all convertible for CEL (None:
+        # unknown), velocity counts set
+        state: list[Any] = [None, False, False, None, False]
 
         def run(rule: CompiledRule) -> Any:
             """True, False or _ERROR for one rule on this event (fast paths, then CEL)."""
@@ -243,22 +250,30 @@ class Policy:
                     hit = memo.get(key, _MISS)
                     if hit is not _MISS:
                         return hit
-            ctx = state[0]
-            if ctx is None:
-                ctx = state[0] = self._context()
-            if rule.uses_findings and not state[1]:
-                ctx.add_variable("findings", cel_findings or [])
-                state[1] = True
-            if rule.uses_now and not state[2]:
-                ctx.add_variable("now", self._now(now_ms))
-                state[2] = True
-            if rule.velocity and not state[3]:
-                # Every window, every event: a stale value from the last event must not stay.
-                vel = velocity or {}
-                for ref in self.velocity:
-                    ctx.add_variable(ref.var, vel.get(ref.var))
-                state[3] = True
-            result = self._run(rule, event, ctx)
+            result: Any = None
+            if rule.fast is not None:  # compiled to Python: None when CEL must decide
+                if state[3] is None:
+                    state[3] = convertible(event, cel_findings)
+                if state[3]:
+                    result = answer(rule.fast, event, cel_findings)
+            if result is None:
+                ctx = state[0]
+                if ctx is None:
+                    ctx = state[0] = self._context()
+                if rule.uses_findings and not state[1]:
+                    ctx.add_variable("findings", cel_findings or [])
+                    state[1] = True
+                if rule.uses_now and not state[2]:
+                    ctx.add_variable("now", self._now(now_ms))
+                    state[2] = True
+                if rule.velocity and not state[4]:
+                    # Every window, every event: a stale value from the last event must
+                    # not stay.
+                    vel = velocity or {}
+                    for ref in self.velocity:
+                        ctx.add_variable(ref.var, vel.get(ref.var))
+                    state[4] = True
+                result = self._run(rule, event, ctx)
             if key is not None and memo is not None:
                 if len(memo) >= MEMO_LIMIT:
                     memo.clear()

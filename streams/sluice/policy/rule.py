@@ -8,7 +8,7 @@ answers for them, and the engine hands CEL only what they leave undecided.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,9 @@ class CompiledRule:
     memo: dict[Any, Any] | None = None
     #: The assessment for a match with no findings and no errors (built once).
     clean: Assessment | None = None
+    #: The condition compiled to Python (:mod:`sluice.policy.fastpath`), when it can be:
+    #: (event, findings) → bool, or raises ``Fallback`` (then CEL decides).
+    fast: Callable[[Mapping[str, Any], list[dict[str, Any]]], bool] | None = None
     #: ``velocity.<dim>("<window>")`` windows the condition reads (flat variables).
     velocity: tuple[VelocityRef, ...] = ()
     #: The whole condition is ``velocity.<dim>("<w>") <op> <number>``: (variable, op
@@ -107,7 +110,7 @@ def check_preds(preds: tuple[tuple[str, int, Any], ...], event: Mapping[str, Any
                 return False
             if value is not _MISSING:
                 continue
-        elif type(value) is float:
+        elif type(value) is float and value == value:  # NaN: CEL errs on it (fails closed)
             if not (
                 value < arg
                 if op == _LT

@@ -1,0 +1,79 @@
+"""Intake outputs on a fixed corpus are byte-for-byte what they were before the
+performance work (issue 16): outcome, topic, key, output record (sanitized event bytes,
+findings, rule, reason, policy hash, hold requirements) and audit fields.
+
+The digest was computed with the code of main before the change (commit 8ea3831, the
+corpus module copied beside it); a change to detection or policy that is meant to change
+outputs must update it and say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+from sluice.codec import default_codec
+from sluice.settings import load_settings
+from sluice.tools.bench.corpus import NOW_MS, mixed_corpus
+from sluice.worker import build_intake
+
+#: sha256 over every result of the corpus below (see module doc).
+GOLDEN = "555a8ba11deac0f194d5208bc21b9c73c45a7a0e4a03a9f8f35c360a5954ef82"
+#: The outcome counts behind it (a readable cross-check when the digest moves).
+GOLDEN_COUNTS = {
+    "approved:external-api-allowlisted": 1,
+    "approved:routine": 503,
+    "approved:small-invoice-known-vendor": 3,
+    "held:active-markup": 28,
+    "held:code-publish": 43,
+    "held:confidential-data": 55,
+    "held:default": 16,
+    "held:external-api": 6,
+    "held:injection-found": 35,
+    "held:low-confidence": 7,
+    "held:message-send": 8,
+    "held:model-deploy": 37,
+    "held:obfuscated-text": 15,
+    "held:over-budget": 2,
+    "held:record-update": 2,
+    "held:restricted-data": 36,
+    "rejected:secret-found": 3,
+}
+
+
+def intake_digest(n: int = 800) -> tuple[str, dict[str, int]]:
+    intake, _ = build_intake(load_settings(fingerprint_key="golden-key", data_dir="/nonexistent"))
+    codec = default_codec()
+    h = hashlib.sha256()
+    counts: dict[str, int] = {}
+    for i, event in enumerate(mixed_corpus(n)):
+        payload = codec.encode("WorkflowEvent", event)
+        r = intake.process(payload, event["run_id"].encode(), ("in", 0, i), NOW_MS, NOW_MS)
+        counts[f"{r.outcome}:{r.audit.get('rule')}"] = (
+            counts.get(f"{r.outcome}:{r.audit.get('rule')}", 0) + 1
+        )
+        findings = [f.to_avro() for f in r.findings]
+        for part in (
+            r.outcome.encode(),
+            r.topic.encode(),
+            r.key or b"",
+            r.value,
+            orjson.dumps(r.audit, option=orjson.OPT_SORT_KEYS),
+            orjson.dumps(findings, option=orjson.OPT_SORT_KEYS),
+            repr(r.policy_errors).encode(),
+        ):
+            h.update(len(part).to_bytes(4, "big") + part)
+    return h.hexdigest(), counts
+
+
+def test_intake_outputs_are_unchanged() -> None:
+    digest, counts = intake_digest()
+    assert counts == GOLDEN_COUNTS
+    assert digest == GOLDEN
+
+
+if __name__ == "__main__":  # print the figures to pin
+    d, c = intake_digest()
+    print(repr(d))
+    print(repr(dict(sorted(c.items()))))
