@@ -208,7 +208,15 @@ class CkConsumer:
             self._call(self._listener.on_partitions_revoked(tps))
 
     def _fetch(self, max_records: int, timeout_s: float) -> tuple[list[Any], Any]:
-        msgs = self._c.consume(max_records, timeout_s)
+        # As aiokafka's getmany: what is fetched already, else wait for the first record
+        # only (``consume(n, timeout)`` would wait out the timeout for n records).
+        msgs = self._c.consume(max_records, 0)
+        if not msgs:
+            first = self._c.poll(timeout_s)
+            if first is not None:
+                msgs = [first]
+                if max_records > 1:
+                    msgs.extend(self._c.consume(max_records - 1, 0))
         return msgs, self._c.consumer_group_metadata()
 
     async def getmany(
