@@ -22,7 +22,9 @@ consumers see). aiokafka sends the group id only.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,11 +40,12 @@ from sluice.settings import Settings
 
 __all__ = [
     "CkConsumer",
-    "CkOutbox",
+    "CkFailure",
     "CkProducer",
     "CkRecord",
     "StaleGroupMetadata",
     "librdkafka_config",
+    "translate",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,8 @@ _rdlog = logging.getLogger("sluice.kafka.librdkafka")
 
 #: aiokafka's ``timestamp_type`` of a broker-stamped record (what the gate checks).
 _AIO_LOG_APPEND_TIME = 1
+#: Bound (seconds) on the stage's rebalance listener, run from the fetch thread.
+_LISTENER_TIMEOUT_S = 120.0
 #: Bound (seconds) on a blocking librdkafka call that has no timeout of its own.
 _CALL_TIMEOUT_S = 30.0
 #: librdkafka error codes that mean this producer's epoch is fenced.
@@ -66,20 +71,20 @@ class StaleGroupMetadata(KafkaError):  # type: ignore[misc]
     """The broker refused the batch's offsets: this member's generation is over (KIP-447)."""
 
 
-class _CkFailure(KafkaError):  # type: ignore[misc]
+class CkFailure(KafkaError):  # type: ignore[misc]
     """A librdkafka error, named by its code (never a message that could carry secrets)."""
 
 
-def _translate(exc: KafkaException) -> KafkaError:
+def translate(exc: KafkaException) -> KafkaError:
     err = exc.args[0] if exc.args else None
     if not isinstance(err, CkError):
-        return _CkFailure("KafkaException")
+        return CkFailure("KafkaException")
     code = err.code()
     if code in _FENCED:
         return ProducerFenced()
     if code in _STALE_MEMBER:
         return StaleGroupMetadata(err.name())
-    return _CkFailure(err.name())
+    return CkFailure(err.name())
 
 
 def librdkafka_config(settings: Settings) -> dict[str, Any]:
@@ -171,6 +176,8 @@ class CkConsumer:
         #: Group metadata (member id, generation) at the latest fetch (KIP-447).
         self.group_metadata: Any = None
         self._closed = False
+        #: One librdkafka call at a time on this consumer's threads (fetch vs close).
+        self._busy = threading.Lock()
 
     def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
         """Subscribe at :meth:`start`; ``listener``: an aiokafka ConsumerRebalanceListener."""
@@ -195,19 +202,31 @@ class CkConsumer:
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:
         # On the fetch thread: run the stage's listener on its loop and wait for it.
         assert self._loop is not None  # noqa: S101
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            fut.result(_LISTENER_TIMEOUT_S)
+        except concurrent.futures.TimeoutError:
+            # The loop is gone (shutdown) or stuck: do not hang the fetch thread forever.
+            fut.cancel()
+            log.error("rebalance listener did not finish; continuing")
 
     def _on_assign(self, _c: Any, parts: list[Any]) -> None:
-        if self._listener is not None and not self._closed:
+        if self._listener is not None:
             tps = {self._tp(p.topic, p.partition) for p in parts}
             self._call(self._listener.on_partitions_assigned(tps))
 
     def _on_revoke(self, _c: Any, parts: list[Any]) -> None:
-        if self._listener is not None and not self._closed:
+        if self._listener is not None:
             tps = {self._tp(p.topic, p.partition) for p in parts}
             self._call(self._listener.on_partitions_revoked(tps))
 
     def _fetch(self, max_records: int, timeout_s: float) -> tuple[list[Any], Any]:
+        with self._busy:
+            if self._closed:
+                return [], None
+            return self._fetch_locked(max_records, timeout_s)
+
+    def _fetch_locked(self, max_records: int, timeout_s: float) -> tuple[list[Any], Any]:
         # As aiokafka's getmany: what is fetched already, else wait for the first record
         # only (``consume(n, timeout)`` would wait out the timeout for n records).
         msgs = self._c.consume(max_records, 0)
@@ -226,7 +245,7 @@ class CkConsumer:
         try:
             msgs, meta = await asyncio.to_thread(self._fetch, max_records, timeout_ms / 1000)
         except KafkaException as exc:
-            raise _translate(exc) from None
+            raise translate(exc) from None
         self.group_metadata = meta
         out: dict[TopicPartition, list[CkRecord]] = {}
         for m in msgs:
@@ -261,7 +280,7 @@ class CkConsumer:
         try:
             self._c.seek(CkTP(tp.topic, tp.partition, offset))
         except KafkaException as exc:
-            raise _translate(exc) from None
+            raise translate(exc) from None
 
     async def position(self, tp: TopicPartition) -> int:
         """The next offset to fetch; the committed one before the first fetch (else 0)."""
@@ -284,10 +303,13 @@ class CkConsumer:
         """Leave the group (revoke callbacks run) and close."""
         if self._closed:
             return
-        try:
-            await asyncio.to_thread(self._c.close)
-        finally:
-            self._closed = True
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._busy:  # after a fetch still running on another thread
+            if not self._closed:
+                self._closed = True
+                self._c.close()
 
 
 class CkProducer:
@@ -329,7 +351,7 @@ class CkProducer:
         try:
             return await asyncio.to_thread(fn, *args)
         except KafkaException as exc:
-            raise _translate(exc) from None
+            raise translate(exc) from None
 
     async def start(self) -> None:
         """Register the transactional id: fences (and aborts) a predecessor's transaction."""
@@ -344,7 +366,7 @@ class CkProducer:
         try:
             self._p.begin_transaction()
         except KafkaException as exc:
-            raise _translate(exc) from None
+            raise translate(exc) from None
 
     async def send_offsets_to_transaction(
         self, offsets: dict[TopicPartition, tuple[int, str]], group_id: str
@@ -393,56 +415,3 @@ class CkProducer:
 
     def known_partitions(self, topic: str) -> set[int] | None:
         return self._partitions.get(topic)
-
-
-class CkOutbox:
-    """The records of one transaction, queued in librdkafka (it builds the batches)."""
-
-    def __init__(self, producer: CkProducer, partitions: dict[str, list[int]]) -> None:
-        del partitions  # librdkafka partitions by key itself (murmur2, as the Java client)
-        self._producer = producer
-
-    async def add(
-        self,
-        topic: str,
-        value: bytes | None,
-        *,
-        key: bytes | None = None,
-        partition: int | None = None,
-        headers: Sequence[tuple[str, bytes]] | None = None,
-    ) -> None:
-        """Queue one record (partition by key when not given), with ``headers``."""
-        part = -1 if partition is None else partition
-        hdrs: list[tuple[str, str | bytes | None]] | None = list(headers) if headers else None
-        while True:
-            try:
-                self._producer.produce(topic, value, key, part, hdrs)
-                return
-            except BufferError:
-                await self._producer.poll(0.05)  # local queue full: let batches go out
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, CkError) and err.code() == CkError.MSG_SIZE_TOO_LARGE:
-                    raise ValueError("record larger than the producer's max batch size") from None
-                raise _translate(exc) from None
-
-    async def flush(self) -> None:
-        """Nothing to hand over: librdkafka sends as records are queued."""
-
-    async def delivered(self, timeout_s: float | None = None) -> None:
-        """Wait until the broker acknowledged every record of this transaction.
-
-        Raises:
-            DeliveryFailed: a record failed (named by its error) or was not acknowledged
-                within ``timeout_s``.
-        """
-        from sluice.kafka.outbox import DeliveryFailed
-
-        left = await self._producer.flush(_CALL_TIMEOUT_S if timeout_s is None else timeout_s)
-        failed = self._producer.take_failures()
-        if failed:
-            raise DeliveryFailed(failed[0]) from _CkFailure(failed[0])
-        if left:
-            raise DeliveryFailed("TimeoutError") from TimeoutError(
-                f"{left} record(s) not acknowledged within {timeout_s}s"
-            )

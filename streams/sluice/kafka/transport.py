@@ -35,7 +35,7 @@ KafkaClient = Literal["aiokafka", "confluent"]
 
 
 class StageOutbox(Protocol):
-    """The records of one transaction (:class:`Outbox` or :class:`CkOutbox`)."""
+    """The records of one transaction (:class:`Outbox`, or ``confluent_outbox.CkOutbox``)."""
 
     async def add(
         self,
@@ -119,6 +119,7 @@ def new_outbox(producer: Any, partitions: dict[str, list[int]]) -> StageOutbox:
     """An empty outbox for one transaction of ``producer``."""
     ck = sys.modules.get("sluice.kafka.confluent")  # not imported: not a librdkafka producer
     if ck is not None and isinstance(producer, ck.CkProducer):
-        outbox: StageOutbox = ck.CkOutbox(producer, partitions)
-        return outbox
+        from sluice.kafka.confluent_outbox import CkOutbox
+
+        return CkOutbox(producer, partitions)
     return Outbox(producer, partitions)

@@ -10,7 +10,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from sluice.errors import ConfigError
-from sluice.kafka.confluent import CkOutbox, CkProducer, _headers, librdkafka_config
+from sluice.kafka.confluent import CkProducer, _headers, librdkafka_config
+from sluice.kafka.confluent_outbox import CkOutbox
 from sluice.kafka.outbox import Outbox
 from sluice.kafka.transport import new_outbox, stage_consumer, stage_producer
 from sluice.settings import load_settings
