@@ -328,7 +328,7 @@ class Stage:
         for p, head in heads.items():
             if p in self.chains:
                 self.chains[p].rollback(head)
-        await self.rollback_state()
+        await self._rollback_state()
         if not new_producer:
             try:
                 # Bounded: aiokafka's abort first waits for every pending batch, and it
@@ -370,6 +370,22 @@ class Stage:
                 if tp in assignment:
                     self.consumer.seek(tp, recs[0].offset)
         await asyncio.sleep(0.5)
+
+    async def _rollback_state(self) -> None:
+        # The gate reloads state from its changelog: with the broker away (a commit that
+        # timed out while it restarts) that read fails; retry rather than exit.
+        for delay in restart_delays():
+            try:
+                await self.rollback_state()
+                return
+            except Exception as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning(
+                    "state rollback failed; retrying",
+                    extra={"stage": self.name, "error": type(exc).__name__},
+                )
+                await asyncio.sleep(delay)
 
     async def handle(self, batch: dict[TopicPartition, list[Any]]) -> int:
         """Process a batch inside the open transaction; return records handled."""

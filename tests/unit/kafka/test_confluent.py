@@ -130,3 +130,23 @@ def test_hostile_header_name_does_not_poison_the_record() -> None:
         ("traceparent", b"00-ab"),
         ("x", b""),
     )
+
+
+def test_committed_head_metadata_with_librdkafkas_trailing_nul() -> None:
+    """confluent-kafka commits offset metadata with the C string's NUL; the head still
+    parses (else a restarted stage would start its chain at genesis), and only one NUL
+    is tolerated."""
+    from types import SimpleNamespace
+
+    from sluice.audit.chain import ChainHead
+    from sluice.kafka.heads import _metadata
+
+    meta = ChainHead(7, "ab" * 32).to_metadata()
+    assert ChainHead.from_metadata(_metadata(SimpleNamespace(metadata=meta + "\x00"))) == (
+        ChainHead(7, "ab" * 32)
+    )
+    assert ChainHead.from_metadata(_metadata(SimpleNamespace(metadata=meta))) == ChainHead(
+        7, "ab" * 32
+    )
+    assert ChainHead.from_metadata(_metadata(SimpleNamespace(metadata=meta + "\x00\x00"))) is None
+    assert _metadata(SimpleNamespace(metadata=None)) is None
