@@ -8,7 +8,7 @@ types (:class:`aiokafka.errors.KafkaError`, :class:`~aiokafka.errors.ProducerFen
 so the stage's transaction logic is one code path for both clients.
 
 librdkafka moves the bytes in its own C threads; each blocking call (fetch, transaction
-requests, flush) runs in a worker thread (``asyncio.to_thread``) so the event loop is
+requests, flush) runs on threads of the client's own (never asyncio's shared executor), so the loop is
 never blocked. Its rebalance callbacks run inside the fetch on that thread and hand the
 stage's async listener to the loop, waiting for it.
 
@@ -26,6 +26,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,6 +179,9 @@ class CkConsumer:
         self._closed = False
         #: One librdkafka call at a time on this consumer's threads (fetch vs close).
         self._busy = threading.Lock()
+        #: Its own thread: a fetch blocked in a rebalance listener (which may itself wait
+        #: on worker threads) never starves asyncio's shared default executor.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sluice-ck-consumer")
 
     def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
         """Subscribe at :meth:`start`; ``listener``: an aiokafka ConsumerRebalanceListener."""
@@ -243,7 +247,9 @@ class CkConsumer:
     ) -> dict[TopicPartition, list[CkRecord]]:
         """Up to ``max_records`` records, by partition (rebalance callbacks run meanwhile)."""
         try:
-            msgs, meta = await asyncio.to_thread(self._fetch, max_records, timeout_ms / 1000)
+            msgs, meta = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._fetch, max_records, timeout_ms / 1000
+            )
         except KafkaException as exc:
             raise translate(exc) from None
         self.group_metadata = meta
@@ -303,7 +309,8 @@ class CkConsumer:
         """Leave the group (revoke callbacks run) and close."""
         if self._closed:
             return
-        await asyncio.to_thread(self._close)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
+        self._pool.shutdown(wait=False)
 
     def _close(self) -> None:
         with self._busy:  # after a fetch still running on another thread
@@ -342,6 +349,10 @@ class CkProducer:
         self._group_metadata = group_metadata
         self._failed: list[str] = []
         self._partitions: dict[str, set[int]] = {}
+        #: Its own threads for blocking calls (transaction requests, flush): with the
+        #: broker away each may block for the transaction timeout; an abandoned call
+        #: must not take a thread the rest of the worker needs.
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="sluice-ck-producer")
 
     def _on_delivery(self, err: CkError | None, _msg: Any) -> None:
         if err is not None:
@@ -349,7 +360,7 @@ class CkProducer:
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         except KafkaException as exc:
             raise translate(exc) from None
 
@@ -359,7 +370,10 @@ class CkProducer:
 
     async def stop(self) -> None:
         """Hand over what is queued (bounded), then let the client go."""
-        await asyncio.to_thread(self._p.flush, 5.0)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._p.flush, 5.0)
+        finally:
+            self._pool.shutdown(wait=False)
 
     async def begin_transaction(self) -> None:
         self._failed.clear()
@@ -402,10 +416,11 @@ class CkProducer:
 
     async def flush(self, timeout_s: float) -> int:
         """Wait for acknowledgements; the number of records still unacknowledged."""
-        return int(await asyncio.to_thread(self._p.flush, timeout_s))
+        loop = asyncio.get_running_loop()
+        return int(await loop.run_in_executor(self._pool, self._p.flush, timeout_s))
 
     async def poll(self, timeout_s: float) -> None:
-        await asyncio.to_thread(self._p.poll, timeout_s)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._p.poll, timeout_s)
 
     async def refresh_metadata(self) -> None:
         md = await self._run(self._p.list_topics, None, _CALL_TIMEOUT_S)
