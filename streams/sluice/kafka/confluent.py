@@ -8,9 +8,9 @@ types (:class:`aiokafka.errors.KafkaError`, :class:`~aiokafka.errors.ProducerFen
 so the stage's transaction logic is one code path for both clients.
 
 librdkafka moves the bytes in its own C threads; each blocking call (fetch, transaction
-requests, flush) runs on threads of the client's own (never asyncio's shared executor), so the loop is
-never blocked. Its rebalance callbacks run inside the fetch on that thread and hand the
-stage's async listener to the loop, waiting for it.
+requests, flush) runs on threads of the client's own (not asyncio's shared executor), so
+the event loop is never blocked. Its rebalance callbacks run inside the fetch on that
+thread and hand the stage's async listener to the loop, waiting for it.
 
 KIP-447: the input offsets are committed into the transaction with the consumer's group
 metadata (member id and generation) taken at the fetch of the batch, so a worker that
