@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     #: Longest the broker holds a stage's fetch with no new records (aiokafka's 500: at
     #: 100, tests/reliability/test_rebalance.py saw no expiry move to the new owner).
     stage_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
+    #: Kafka client of the stages' consume → produce → commit path: ``aiokafka`` or
+    #: ``confluent`` (librdkafka: KIP-447 fencing, faster; docs/performance.md).
+    kafka_client: Literal["aiokafka", "confluent"] = "aiokafka"
 
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)

@@ -188,3 +188,36 @@ def test_sasl_settings_missing_password_is_a_config_error(
     assert main(["topics", "create"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sluice: error:") and "SLUICE_SASL_PASSWORD" in err
+
+
+async def test_librdkafka_stage_producer_over_scram_without_leaking(
+    sasl_kafka: SaslKafka,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SLUICE_KAFKA_CLIENT=confluent: the same SASL settings reach librdkafka; its
+    transactional producer registers over SCRAM-SHA-512; a wrong password fails, and
+    neither password is logged."""
+    from sluice.kafka.transport import stage_producer
+    from sluice.settings import load_settings
+
+    caplog.set_level(logging.DEBUG)
+    _env(monkeypatch, tmp_path, sasl_kafka.sasl_bootstrap, "SCRAM-SHA-512")
+    monkeypatch.setenv("SLUICE_KAFKA_CLIENT", "confluent")
+    monkeypatch.setenv("SLUICE_SASL_PASSWORD", sasl_kafka.scram_password)
+    good = stage_producer(load_settings(), f"sasl-{secrets.token_hex(4)}", lambda: None)
+    await good.start()  # InitProducerId over SASL: authenticated
+    await good.begin_transaction()
+    await good.abort_transaction()
+    await good.stop()
+
+    wrong = "wrong-" + secrets.token_urlsafe(18)
+    monkeypatch.setenv("SLUICE_SASL_PASSWORD", wrong)
+    bad = stage_producer(
+        load_settings(transaction_timeout_ms=5000), f"sasl-{secrets.token_hex(4)}", lambda: None
+    )
+    with pytest.raises(Exception) as refused:
+        await bad.start()
+    _assert_not_leaked(wrong, caplog.text, repr(refused.value))
+    _assert_not_leaked(sasl_kafka.scram_password, caplog.text, repr(refused.value))

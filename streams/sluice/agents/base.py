@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 
@@ -37,12 +37,11 @@ from sluice.kafka import (
     close_producer,
     known_partitions,
     make_admin,
-    make_consumer,
-    make_producer,
     partition_heads,
     refresh_metadata,
     restart_delays,
 )
+from sluice.kafka.transport import StageOutbox, new_outbox, stage_consumer, stage_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
 
@@ -78,6 +77,9 @@ class Stage:
     chain_name: str | None = None
     #: Bound (seconds) on aborting a transaction and on closing a producer.
     abort_timeout_s = 5.0
+    #: Group session and poll-interval limits of the stage's consumer.
+    session_timeout_ms = 20000
+    max_poll_interval_ms = 120000
 
     def __init__(
         self,
@@ -106,7 +108,7 @@ class Stage:
         self.lock = asyncio.Lock()
         self.chains: dict[int, ChainWriter] = {}
         self.generation = 0
-        self.consumer: AIOKafkaConsumer | None = None
+        self.consumer: Any = None  # AIOKafkaConsumer or CkConsumer (sluice.kafka.transport)
         self.producer: Any = None
         self._admin: AIOKafkaAdminClient | None = None
         self._stopping = asyncio.Event()
@@ -114,7 +116,7 @@ class Stage:
         self._n_audit = 0
         self._fenced_in_row = 0
         self._partitions: dict[str, list[int]] = {}
-        self.out = Outbox(None, self._partitions)
+        self.out: StageOutbox = Outbox(None, self._partitions)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -129,33 +131,27 @@ class Stage:
         await refresh_metadata(self.producer)
         parts = known_partitions(self.producer, self.audit_topic)
         self._n_audit = len(parts) if parts else 0
-        kw: dict[str, Any] = {}
-        if self._assignor is not None:
-            kw["partition_assignment_strategy"] = (self._assignor,)
-        self.consumer = make_consumer(
+        self.consumer = stage_consumer(
             self.settings,
-            group_id=self.group_id,
-            auto_offset_reset="earliest",
+            self.group_id,
+            assignor=self._assignor,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
-            session_timeout_ms=20000,
+            session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=3000,
-            max_poll_interval_ms=120000,
+            max_poll_interval_ms=self.max_poll_interval_ms,
             fetch_max_wait_ms=self.settings.stage_fetch_max_wait_ms,
-            **kw,
         )
         self.consumer.subscribe(self.inputs, listener=_Listener(self))
         await self.consumer.start()
 
     async def _start_producer(self) -> None:
-        self.producer = make_producer(
-            self.settings,
-            transactional_id=self._txn_id,
-            transaction_timeout_ms=self.settings.transaction_timeout_ms,
-            linger_ms=self.settings.stage_linger_ms,
-            retry_backoff_ms=self.settings.stage_retry_backoff_ms,
-        )
+        self.producer = stage_producer(self.settings, self._txn_id, self._group_metadata)
         await self.producer.start()
+
+    def _group_metadata(self) -> Any:
+        # The consumer's group metadata at the fetch of the batch in hand (librdkafka).
+        return getattr(self.consumer, "group_metadata", None)
 
     def request_stop(self) -> None:
         """Make :meth:`run` return after the batch in hand (its transaction completes)."""
@@ -268,7 +264,7 @@ class Stage:
         t0 = time.perf_counter()
         try:
             await self.producer.begin_transaction()
-            self.out = Outbox(self.producer, self._partitions)
+            self.out = new_outbox(self.producer, self._partitions)
             n = await self.handle(batch)
             await self.out.flush()
             offsets: dict[TopicPartition, tuple[int, str]] = {}

@@ -23,7 +23,8 @@ from aiokafka.errors import ProducerFenced
 
 from sluice.agents.base import Stage
 from sluice.audit.chain import ChainHead
-from sluice.kafka import Committed, Outbox, partition_heads
+from sluice.kafka import Committed, partition_heads
+from sluice.kafka.transport import new_outbox
 
 __all__ = ["append_control_audit"]
 
@@ -64,7 +65,7 @@ async def append_control_audit(
     producer = stage.producer
     try:
         await producer.begin_transaction()
-        stage.out = Outbox(producer, {})
+        stage.out = new_outbox(producer, {})
         await stage.send_audit(partition, None, fields)
         await stage.out.flush()
         await producer.send_offsets_to_transaction(

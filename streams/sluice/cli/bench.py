@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
 from sluice.cli.options import BootstrapServers
 
 __all__ = ["register"]
+
+
+class KafkaClientName(StrEnum):
+    """``--client`` values (sluice.kafka.transport)."""
+
+    aiokafka = "aiokafka"
+    confluent = "confluent"
+
 
 bench_app = typer.Typer(
     help="Benchmarks (ratios against a baseline measured in the same run).",
@@ -30,6 +40,12 @@ def bench(
         None, "--duration", min=5.0, help="Soak instead: steady load for this many seconds."
     ),
     rate: float = typer.Option(400.0, "--rate", min=1.0, help="With --duration: events/s."),
+    client: list[KafkaClientName] = typer.Option(
+        [],
+        "--client",
+        help="The worker's Kafka client (SLUICE_KAFKA_CLIENT); repeat to measure several "
+        "in one run (figures per client under by_client). Default: the configured one.",
+    ),
 ) -> None:
     """Raw aiokafka passthrough vs the sluice intake over the same ~1 KB records;
     end-to-end p50/p99 at half the pipeline's max rate. With --duration: a soak at a
@@ -67,6 +83,7 @@ def bench(
                 held_share=held_share,
                 partitions=partitions,
                 on_progress=on_progress,
+                clients=[c.value for c in client],
             )
         )
     if json_out:

@@ -9,6 +9,8 @@ talks to Kafka only through the public helpers here:
 - :mod:`sluice.kafka.admin`: create sluice's topics (with their settings), describe, delete.
 - :mod:`sluice.kafka.reads`: read a topic or partition to its current end.
 - :mod:`sluice.kafka.outbox`: the records of one transaction; the producer's upkeep.
+- :mod:`sluice.kafka.transport`: a stage's consumer, producer and outbox on aiokafka or
+  librdkafka (:mod:`sluice.kafka.confluent`, :mod:`sluice.kafka.confluent_outbox`).
 - :mod:`sluice.kafka.heads`: audit chain heads committed in offset metadata.
 - :mod:`sluice.kafka.records`: fetched batches a hostile header name cannot poison
   (installed on import of this package, before any consumer fetches).

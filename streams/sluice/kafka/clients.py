@@ -68,12 +68,18 @@ def _client_of(client: AIOKafkaConsumer | AIOKafkaProducer) -> Any:
     return inner
 
 
-async def refresh_metadata(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+async def refresh_metadata(client: Any) -> None:
     """Fetch the cluster metadata now (a topic just created is not known until then)."""
+    if hasattr(client, "refresh_metadata"):  # librdkafka (sluice.kafka.confluent)
+        await client.refresh_metadata()
+        return
     await _client_of(client).force_metadata_update()
 
 
-def known_partitions(client: AIOKafkaConsumer | AIOKafkaProducer, topic: str) -> set[int] | None:
+def known_partitions(client: Any, topic: str) -> set[int] | None:
     """The partitions of ``topic`` in the client's metadata; None while it has none."""
+    if hasattr(client, "known_partitions"):  # librdkafka (sluice.kafka.confluent)
+        ck: set[int] | None = client.known_partitions(topic)
+        return ck
     parts: set[int] | None = _client_of(client).cluster.partitions_for_topic(topic)
     return parts

@@ -24,7 +24,7 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -208,6 +208,7 @@ async def _pipeline(
     rate: float | None,
     latencies: list[float] | None,
     on_progress: Callable[[int], None] | None = None,
+    client: str | None = None,
 ) -> float:
     import os
     import tempfile
@@ -229,6 +230,7 @@ async def _pipeline(
         env["SLUICE_POLICY_FILE"] = str(s.policy_file)
     else:
         env["SLUICE_POLICY_FILE"] = str(_bench_policy(work))
+    env["SLUICE_KAFKA_CLIENT"] = client or s.kafka_client
     worker = WorkerHandle(env, work / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}")
     worker.start()
     try:
@@ -305,9 +307,12 @@ async def run_bench(
     held_share: float = 0.05,
     partitions: int = 4,
     on_progress: Callable[[int], None] | None = None,
+    clients: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run the whole benchmark; returns the figures. ``on_progress(k)``: k more events
-    were produced (a progress display)."""
+    were produced (a progress display). ``clients``: the worker's Kafka clients to
+    measure in this run (``SLUICE_KAFKA_CLIENT``; none: the one in settings); the top
+    level figures are the first one's, ``by_client`` has each one's."""
     codec = default_codec()
     run = uuid.uuid4().hex[:8]
     s = settings.model_copy(update={"partitions": partitions})
@@ -318,7 +323,17 @@ async def run_bench(
 
     try:
         return await _run_bench(
-            s, run, n, payloads, size, held_share, partitions, latency_events, codec, on_progress
+            s,
+            run,
+            n,
+            payloads,
+            size,
+            held_share,
+            partitions,
+            latency_events,
+            codec,
+            on_progress,
+            list(clients) or [s.kafka_client],
         )
     finally:
         # Leave no bench topics behind on the cluster.
@@ -336,6 +351,7 @@ async def _run_bench(
     latency_events: int | None,
     codec: Any,
     on_progress: Callable[[int], None] | None = None,
+    clients: Sequence[str] = ("aiokafka",),
 ) -> dict[str, Any]:
     raw_prefix = f"bench-{run}-raw."
     raw_topics = Topics.with_prefix(raw_prefix)
@@ -346,23 +362,38 @@ async def _run_bench(
     passthrough = await _passthrough(s, raw_topics.events, raw_topics.approved, n)
     txn_passthrough = await _txn_passthrough(s, raw_topics.events, raw_topics.rejected, n)
 
-    pipeline = await _pipeline(s, f"bench-{run}-pipe.", payloads, n, None, None, on_progress)
-
     m = latency_events or min(n, 20_000)
     lat_events = make_events(m, held_share=0.0, seed=2, now_ms=time.time_ns() // 1_000_000)
     lat_payloads = [(e["run_id"].encode(), codec.encode("WorkflowEvent", e)) for e in lat_events]
-    latencies: list[float] = []
-    rate = pipeline / 2
-    await _pipeline(s, f"bench-{run}-lat.", lat_payloads, m, rate, latencies)
-    latencies.sort()
     # What most deployments see: a steady 100 events/s (15 s of it at most).
     m100 = min(m, 1500)
-    lat100: list[float] = []
-    await _pipeline(s, f"bench-{run}-l100.", lat_payloads[:m100], m100, 100.0, lat100)
-    lat100.sort()
-
-    def pct(q: float, values: list[float] = latencies) -> float:
-        return float(values[min(len(values) - 1, int(q * len(values)))]) if values else float("nan")
+    by_client: dict[str, dict[str, Any]] = {}
+    for i, client in enumerate(clients):
+        tag = f"{run}-{i}"
+        pipeline = await _pipeline(
+            s, f"bench-{tag}-pipe.", payloads, n, None, None, on_progress, client
+        )
+        latencies: list[float] = []
+        rate = pipeline / 2
+        await _pipeline(s, f"bench-{tag}-lat.", lat_payloads, m, rate, latencies, None, client)
+        latencies.sort()
+        lat100: list[float] = []
+        await _pipeline(
+            s, f"bench-{tag}-l100.", lat_payloads[:m100], m100, 100.0, lat100, None, client
+        )
+        lat100.sort()
+        by_client[client] = {
+            "pipeline_eps": round(pipeline),
+            # Four significant digits: a ratio near 0.01 rounded to 3 decimals is 5 % off.
+            "ratio": float(f"{pipeline / passthrough:.4g}"),
+            "txn_ratio": float(f"{pipeline / txn_passthrough:.4g}"),
+            "latency_rate_eps": round(rate),
+            "p50_ms": _pct(0.50, latencies),
+            "p99_ms": _pct(0.99, latencies),
+            "max_ms": float(latencies[-1]) if latencies else float("nan"),
+            "p50_100_ms": _pct(0.50, lat100),
+            "p99_100_ms": _pct(0.99, lat100),
+        }
 
     from sluice.tools.bench.gate import run_gate_bench
     from sluice.tools.bench.stages import measure_stages
@@ -375,19 +406,16 @@ async def _run_bench(
         "held_share": held_share,
         "partitions": partitions,
         "passthrough_eps": round(passthrough),
-        "pipeline_eps": round(pipeline),
-        # Four significant digits: a ratio near 0.01 rounded to 3 decimals is 5 % off.
-        "ratio": float(f"{pipeline / passthrough:.4g}"),
         "txn_passthrough_eps": round(txn_passthrough),
-        "txn_ratio": float(f"{pipeline / txn_passthrough:.4g}"),
-        "latency_rate_eps": round(rate),
+        "client": clients[0],
+        **by_client[clients[0]],
         "latency_events": m,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": float(latencies[-1]) if latencies else float("nan"),
         "latency_100_events": m100,
-        "p50_100_ms": pct(0.50, lat100),
-        "p99_100_ms": pct(0.99, lat100),
         **gate,
         "stages": stages,
+        **({"by_client": by_client} if len(by_client) > 1 else {}),
     }
+
+
+def _pct(q: float, values: list[float]) -> float:
+    return float(values[min(len(values) - 1, int(q * len(values)))]) if values else float("nan")
