@@ -22,12 +22,12 @@ changed actors' states to write to the compacted changelog in the same transacti
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from sluice.identity import fold_id
 from sluice.policy.velocity import VelocityRef
 
 __all__ = ["BUCKETS_PER_WINDOW", "MAX_BUCKETS", "WindowCounter", "actor_key"]
@@ -42,12 +42,15 @@ _Buckets = dict[int, dict[str, float]]
 
 
 def actor_key(actor_id: str) -> str:
-    """The key an actor is counted (and repartitioned) under: NFKC, case-folded.
+    """The key an actor is counted (and repartitioned) under: :func:`sluice.identity.fold_id`
+    (NFKC, case-folded, invisible characters and surrounding whitespace removed).
 
-    ``ALICE``, ``alice`` and the fullwidth spelling of ``alice`` are one actor for counting, so a
-    runaway agent cannot spread its burst over spellings of its own id.
+    ``ALICE``, ``alice``, the fullwidth spelling of ``alice`` and ``alice`` + U+200B are one
+    actor for counting, so a runaway agent cannot spread its burst over spellings of its own
+    id: the same fold producer authorization applies (a key bound to ``alice`` may send
+    every one of them).
     """
-    return unicodedata.normalize("NFKC", actor_id).casefold()
+    return fold_id(actor_id)
 
 
 class _Actor:
