@@ -50,3 +50,35 @@ def test_a_burst_spread_over_invisible_spellings_is_one_actor_burst() -> None:
         last = int(c.observe({"actor": {"id": alias}}, T0, T0)[ACTOR])
     assert last == len(INVISIBLE_SPELLINGS) + 1
     assert len(c) == 1
+
+
+# -- one actor, many runs: the changelog value must stay writable ----------------------
+
+#: Kafka's default largest record (message.max.bytes, 1 MiB): a bigger changelog value
+#: is refused by the broker, the batch's transaction aborts and is retried for ever.
+KAFKA_DEFAULT_MAX_RECORD = 1_048_588
+
+
+@pytest.mark.parametrize("dim", ["run", "workflow"])
+def test_distinct_runs_of_one_actor_keep_its_changelog_record_small(dim: str) -> None:
+    """A producer picks run ids (and workflow ids its key may use) freely: 40 000 events
+    in 10 minutes, each of a new run, must not make the actor's state unwritable, and no
+    run's count may be lower than the truth (the repeated run below)."""
+
+    ref = VelocityRef(dim, 600_000)
+    c = WindowCounter([ref])
+    field = "run_id" if dim == "run" else "workflow_id"
+    for i in range(40_000):
+        e = {"actor": {"id": "bob"}, "workflow_id": "wf", "run_id": "r", field: f"x-{i:08d}"}
+        c.observe(e, T0 + i * 15, T0 + i * 15)
+        if i % 4000 == 0:  # one run seen again and again among them
+            c.observe(
+                {"actor": {"id": "bob"}, "workflow_id": "wf", "run_id": "r", field: "same"},
+                T0 + i * 15,
+                T0 + i * 15,
+            )
+    at = T0 + 40_000 * 15
+    same = {"actor": {"id": "bob"}, "workflow_id": "wf", "run_id": "r", field: "same"}
+    assert c.observe(same, at, at)[ref.var] >= 11  # 10 before + this one: never fewer
+    ((_, value),) = c.drain()
+    assert value is not None and len(value) < KAFKA_DEFAULT_MAX_RECORD // 2
