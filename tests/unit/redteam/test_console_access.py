@@ -50,3 +50,38 @@ async def test_no_session_reads_nothing(console: Console, template: str) -> None
     status, body = await _raw_get(console.base, template.format(eid=eid))
     assert status in (403, 404), (status, body[:200])
     assert eid.encode() not in body
+
+
+def test_trace_and_audit_fields_are_escaped() -> None:
+    """Amended map keys, reasons and ids reach the trace: all text, never markup."""
+    from sluice.console.trace import audit_fragment, trace_page
+
+    evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    item = {
+        "at": evil,
+        "at_ms": 1,
+        "elapsed_ms": 0,
+        "delta_ms": 0,
+        "role": "audit",
+        "topic": evil,
+        "partition": 0,
+        "offset": 0,
+        "type": "AuditRecord",
+        "label": evil,
+        "fields": {
+            "actor_id": evil,
+            "reason_code": evil,
+            "detectors": [evil],
+            "amended_fields": [f"arguments.{evil}"],
+            "original_content_hash": evil,
+            "content_hash": evil,
+            "chain": evil,
+            "seq": evil,
+        },
+    }
+    for html in (
+        audit_fragment([item], evil),
+        trace_page(evil, [item], evil, csrf=evil, user=evil),
+    ):
+        assert "<script>alert" not in html and "<img" not in html
+        assert 'onerror=alert(2)">' not in html
