@@ -440,14 +440,17 @@ class GateState:
                 {"transition": "expired", "outcome": outcome.lower(), "reason_code": "expiry"},
             )
         ]
+        # The held bytes are released (or rejected): only votes for them are named, never
+        # an approval of an amended version (its reviewer did not approve these bytes).
+        votes = [v for v in e.approvers.values() if not v.target]
         effects += self._close(
             e,
             outcome,
             "EXPIRY",
-            sorted(v.reviewer_id for v in e.approvers.values()),
+            sorted(v.reviewer_id for v in votes),
             "hold expired" if outcome == "REJECTED" else "approved on expiry",
             now_ms,
-            [v.decision_id for v in e.approvers.values()],
+            [v.decision_id for v in votes],
         )
         effects.append(Effect("changelog", e.event_id, entry=e))
         return effects

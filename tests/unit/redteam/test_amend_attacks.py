@@ -148,3 +148,31 @@ def test_an_empty_amended_hash_is_a_vote_for_the_original_not_the_bytes_carried(
     assert all(not r.get("amended") for r in rels)
     for r in rels:
         assert r["content_hash"] == held1[0]["content_hash"]
+
+
+@pytest.fixture(scope="module")
+def held_expiry_approve(sanitizer: Sanitizer) -> tuple[dict[str, Any], bytes]:
+    h, _ = _held(sanitizer, 2)
+    rec = {**h, "on_expiry": "APPROVE"}
+    raw = CODEC.encode("HeldEvent", rec)
+    return CODEC.decode("HeldEvent", raw), raw
+
+
+def test_expiry_never_names_an_amendment_voter_as_approving_the_original(
+    checker: AmendmentChecker, held_expiry_approve: Any, sanitizer: Any
+) -> None:
+    """on_expiry APPROVE releases the held bytes: a reviewer who approved only an
+    amended version (say, without the cc) did not approve them and must not be listed
+    among the release's reviewers or decisions."""
+    h = held_expiry_approve
+    g = _gate(checker, h)
+    a = amended(h, DROP_CC, sanitizer)
+    d_amend = dec("a", h, a)
+    d_orig = dec("b", h)
+    g.on_decision(d_amend, NOW + 2, NOW + 2)
+    g.on_decision(d_orig, NOW + 3, NOW + 3)
+    (rel,) = releases(g.tick(h[0]["expires_at"] + 1))
+    assert rel["outcome"] == "APPROVED" and rel["source"] == "EXPIRY"
+    assert not rel.get("amended")
+    assert rel["reviewers"] == ["b"]
+    assert rel["decisions"] == [d_orig["decision_id"]]
