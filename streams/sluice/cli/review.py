@@ -161,7 +161,7 @@ def show(
         amended = v.get("amended_hash")
         typer.echo(
             f"  - {visible(str(v['reviewer_id']))} {v['verdict']} ({mark})"
-            + (f" amended {str(amended)[:12]}" if amended else "")
+            + (f" amended {visible(str(amended)[:12])}" if amended else "")
             + (f": {visible(v['reason'])}" if v["reason"] else "")
         )
     typer.echo(render_detail(view["event"], view["findings"]))

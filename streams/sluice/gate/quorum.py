@@ -315,9 +315,18 @@ class GateState:
         # Keep only amendments some counted vote approves (bounded by the reviewers).
         targets = {v.target for v in e.approvers.values()}
         e.amendments = {h: a for h, a in e.amendments.items() if h in targets}
-        if self.current_level(e, target) is None:
+        if self._met(e, target):
             return [*counted, *withdrawn, *self._release_approved(e, now_ms, target)]
         return [*counted, *withdrawn]
+
+    def _met(self, e: Entry, target: str) -> bool:
+        """Whether the votes for ``target`` release it: the phase's quorum, and for an
+        amendment at least two distinct reviewers (separation of duties: whoever wrote
+        the amended bytes is their author, so someone else approves them too, even under
+        a one-approval hold)."""
+        if self.current_level(e, target) is not None:
+            return False
+        return not target or sum(v.target == target for v in e.approvers.values()) >= 2
 
     def _release_approved(self, e: Entry, now_ms: int, target: str = "") -> list[Effect]:
         votes = [v for v in e.approvers.values() if v.target == target]
@@ -431,14 +440,17 @@ class GateState:
                 {"transition": "expired", "outcome": outcome.lower(), "reason_code": "expiry"},
             )
         ]
+        # The held bytes are released (or rejected): only votes for them are named, never
+        # an approval of an amended version (its reviewer did not approve these bytes).
+        votes = [v for v in e.approvers.values() if not v.target]
         effects += self._close(
             e,
             outcome,
             "EXPIRY",
-            sorted(v.reviewer_id for v in e.approvers.values()),
+            sorted(v.reviewer_id for v in votes),
             "hold expired" if outcome == "REJECTED" else "approved on expiry",
             now_ms,
-            [v.decision_id for v in e.approvers.values()],
+            [v.decision_id for v in votes],
         )
         effects.append(Effect("changelog", e.event_id, entry=e))
         return effects
@@ -459,7 +471,7 @@ class GateState:
         if e.escalate_carry_votes and e.approvers:
             effects += self._withdraw_dead(e)
             for target in sorted({v.target for v in e.approvers.values()}):
-                if self.current_level(e, target) is None:
+                if self._met(e, target):
                     effects += self._release_approved(e, now_ms, target)
                     break
         effects.append(Effect("changelog", e.event_id, entry=e))

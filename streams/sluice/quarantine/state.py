@@ -79,6 +79,8 @@ class Quarantine:
     added_at: int
     #: Registered reviewer id → lift control id.
     lift_votes: dict[str, str] = field(default_factory=dict)
+    #: Registered reviewer id → the key id that signed their lift vote.
+    lift_keys: dict[str, str] = field(default_factory=dict)
 
     def in_force(self, now: int) -> bool:
         return self.until == 0 or self.until > now
@@ -282,9 +284,15 @@ class Controls:
             q.subject
         ):
             return Applied("refused", c, ControlRefusal.SELF_LIFT, q)
+        # A vote whose key is no longer live (revoked or removed since it was counted)
+        # is withdrawn, as the gate withdraws decisions: its reviewer may vote again.
+        for rid in [r for r in q.lift_votes if not self._key_live(r, q.lift_keys.get(r))]:
+            del q.lift_votes[rid]
+            q.lift_keys.pop(rid, None)
         if reviewer_id in q.lift_votes:
             return Applied("refused", c, ControlRefusal.DUPLICATE_VOTE, q)
         q.lift_votes[reviewer_id] = c["control_id"]
+        q.lift_keys[reviewer_id] = c["key_id"]
         if len(q.lift_votes) < self.config.lift_approvals:
             return Applied("lift_counted", c, quarantine=q)
         self._drop(qid)
@@ -292,6 +300,11 @@ class Controls:
         while len(self._lifted) > self._max_seen:
             self._lifted.popitem(last=False)
         return Applied("lifted", c, quarantine=q)
+
+    def _key_live(self, reviewer_id: str, key_id: str | None) -> bool:
+        reviewer = self.registry.reviewer(reviewer_id)
+        key = reviewer.keys.get(key_id) if reviewer is not None and key_id else None
+        return key is not None and not key.revoked
 
     def _drop(self, qid: str) -> None:
         q = self._q.pop(qid, None)

@@ -22,12 +22,12 @@ changed actors' states to write to the compacted changelog in the same transacti
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from sluice.identity import fold_id
 from sluice.policy.velocity import VelocityRef
 
 __all__ = ["BUCKETS_PER_WINDOW", "MAX_BUCKETS", "WindowCounter", "actor_key"]
@@ -37,17 +37,26 @@ BUCKETS_PER_WINDOW = 30
 _MIN_BUCKET_MS = 1000
 #: Most buckets one actor keeps (bounds memory and the work of every count).
 MAX_BUCKETS = 720
+#: Most scope entries (runs, workflows, kinds) one actor keeps over all its buckets;
+#: beyond a bucket's share, a new scope's amount goes to that dimension's overflow
+#: scope, which a count of any scope absent from the bucket adds (never an undercount).
+#: Keeps an actor's changelog record far below Kafka's 1 MiB default record limit
+#: whatever run or workflow ids its producer picks.
+MAX_SCOPES = 8_000
 
 _Buckets = dict[int, dict[str, float]]
 
 
 def actor_key(actor_id: str) -> str:
-    """The key an actor is counted (and repartitioned) under: NFKC, case-folded.
+    """The key an actor is counted (and repartitioned) under: :func:`sluice.identity.fold_id`
+    (NFKC, case-folded, invisible characters and surrounding whitespace removed).
 
-    ``ALICE``, ``alice`` and the fullwidth spelling of ``alice`` are one actor for counting, so a
-    runaway agent cannot spread its burst over spellings of its own id.
+    ``ALICE``, ``alice``, the fullwidth spelling of ``alice`` and ``alice`` + U+200B are one
+    actor for counting, so a runaway agent cannot spread its burst over spellings of its own
+    id: the same fold producer authorization applies (a key bound to ``alice`` may send
+    every one of them).
     """
-    return unicodedata.normalize("NFKC", actor_id).casefold()
+    return fold_id(actor_id)
 
 
 class _Actor:
@@ -86,6 +95,8 @@ class WindowCounter:
         self.max_future_ms = max_future_ms
         self.max_past_ms = max_past_ms
         self._dims = frozenset(r.dim for r in self.refs)
+        #: Scope entries one bucket takes before new scopes go to the overflow scope.
+        self.bucket_scopes = max(8, MAX_SCOPES // (self.horizon_ms // self.bucket_ms + 2))
         self._actors: dict[str, _Actor] = {}
         #: State before this batch of each actor it changed (None: did not exist).
         self._undo: dict[str, _Actor | None] = {}
@@ -118,6 +129,8 @@ class WindowCounter:
         bucket = st.buckets.setdefault(t // self.bucket_ms, {})
         scopes = self._scopes(event)
         for scope, amount in scopes:
+            if scope not in bucket and len(bucket) >= self.bucket_scopes and scope != "a":
+                scope = _overflow(scope)
             bucket[scope] = bucket.get(scope, 0) + amount
         out: dict[str, int | float] = {}
         for ref in self.refs:
@@ -125,9 +138,10 @@ class WindowCounter:
             lo = (t - ref.window_ms) // self.bucket_ms
             hi = t // self.bucket_ms
             total: float = 0
+            over = _overflow(scope)
             for b, amounts in st.buckets.items():
                 if lo <= b <= hi:
-                    total += amounts.get(scope, 0)
+                    total += amounts[scope] if scope in amounts else amounts.get(over, 0)
             out[ref.var] = float(total) if ref.dim == "spend" else int(total)
         return out
 
@@ -217,6 +231,11 @@ class WindowCounter:
         for key in keys:
             self._actors.pop(key, None)
             self._undo.pop(key, None)
+
+
+def _overflow(scope: str) -> str:
+    """The overflow scope of ``scope``'s dimension (``r:x`` → ``r\x00``: no id has NUL)."""
+    return scope[0] + "\x00"
 
 
 def encode(st: _Actor) -> bytes:
