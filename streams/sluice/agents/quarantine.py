@@ -38,6 +38,7 @@ _FETCH_WAIT_MS = 50
 _POLL_MS = 200
 _MAX_PENDING_AUDIT = 1000
 _GAUGE_EVERY_S = 5.0
+#: Seconds without progress before reading the controls at start gives up.
 _RESTORE_TIMEOUT_S = 60.0
 
 _TRANSITION = {
@@ -91,6 +92,8 @@ class ControlFollower:
             if loop.time() > deadline:
                 raise TimeoutError(f"reading {self.topic} timed out")
             batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=10_000)
+            if batch:  # a deadline without progress: a long (or flooded) topic still loads
+                deadline = loop.time() + _RESTORE_TIMEOUT_S
             for recs in batch.values():
                 for rec in recs:
                     self._apply(rec, audit=False)

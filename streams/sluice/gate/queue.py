@@ -235,8 +235,25 @@ def entry_view(
         "time_left_s": round(max(left_ms, 0) / 1000.0, 3),
         "expired": left_ms <= 0,
         "content_hash": held["content_hash"],
-        **requirement_progress(held, sorted(approvers), registry),
+        **amendment_progress(
+            requirement_progress(held, sorted(approvers), registry), vote_list, approvers
+        ),
     }
+
+
+def amendment_progress(
+    progress: dict[str, Any], votes: Iterable[Mapping[str, Any]], approvers: set[str]
+) -> dict[str, Any]:
+    """``progress`` corrected for an amended version in the lead: the gate releases
+    amended bytes only with two distinct approvers (separation of duties), whatever
+    the hold's quorum, so one approver of an amendment never shows as met."""
+    leading = {v.get("amended_hash") for v in votes if v.get("reviewer_id") in approvers} - {None}
+    if leading and len(approvers) < 2:
+        for r in progress.get("requirements") or []:
+            if r.get("met"):
+                r["met"] = False
+        progress["amendment_needs_second_approver"] = True
+    return progress
 
 
 def queue_entries(

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sluice.gate.entry import Entry
-from sluice.gate.queue import QueueState, entry_view, leading_approvers, requirement_progress
+from sluice.gate.queue import (
+    QueueState,
+    amendment_progress,
+    entry_view,
+    leading_approvers,
+    requirement_progress,
+)
 
 if TYPE_CHECKING:
     from sluice.gate.reviewers import Registry
@@ -151,7 +157,11 @@ def snapshot_entries(
             v["reviewer_id"] for v in votes if v["verdict"] == "REJECT" and v["valid"] is not False
         }
         entry.update(votes=votes, approvals=len(approvers), rejections=len(rejecters))
-        entry.update(requirement_progress(held, sorted(approvers), registry))
+        entry.update(
+            amendment_progress(
+                requirement_progress(held, sorted(approvers), registry), votes, approvers
+            )
+        )
         out.append(entry)
     out.sort(key=lambda e: (e["held_at"], e["received_at"] or 0, e["event_id"]))
     return out

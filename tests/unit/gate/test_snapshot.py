@@ -94,3 +94,21 @@ def test_split_amendment_votes_show_the_leading_version_not_the_sum() -> None:
     assert leading_approvers(votes) == {"erin", "dana"}
     assert leading_approvers(votes[:2]) in ({"carol"}, {"erin"})
     assert leading_approvers([]) == set()
+
+
+def test_one_approver_of_an_amendment_never_shows_as_met() -> None:
+    # The gate releases amended bytes only with two distinct approvers, whatever the
+    # hold's quorum; the queue must not show a single amendment approval as enough.
+    from sluice.gate.queue import amendment_progress
+
+    def progress() -> dict[str, object]:
+        return {"requirements": [{"role": "security", "count": 1, "met": True}]}
+
+    amended = [{"reviewer_id": "erin", "verdict": "APPROVE", "amended_hash": "ab" * 32}]
+    p = amendment_progress(progress(), amended, {"erin"})
+    assert p["requirements"][0]["met"] is False  # type: ignore[index]
+    assert p["amendment_needs_second_approver"] is True
+    both = [*amended, {"reviewer_id": "dana", "verdict": "APPROVE", "amended_hash": "ab" * 32}]
+    assert amendment_progress(progress(), both, {"erin", "dana"})["requirements"][0]["met"]  # type: ignore[index]
+    plain = [{"reviewer_id": "erin", "verdict": "APPROVE", "amended_hash": None}]
+    assert amendment_progress(progress(), plain, {"erin"})["requirements"][0]["met"]  # type: ignore[index]
