@@ -29,6 +29,11 @@ PARTITIONS = 3
 Placed = tuple[int, int]  # (partition, offset)
 
 
+NO_VELOCITY_POLICY = (
+    Path(__file__).resolve().parents[2] / "data" / "policies" / "golden-8ea3831.yaml"
+)
+
+
 def chain_records(
     signer: CheckpointSigner, chain: str, n: int, *, every: int = 5
 ) -> list[dict[str, Any]]:
@@ -378,7 +383,14 @@ def test_forged_chains_beside_a_real_worker_fail_with_named_reasons(
     names each."""
     key = tmp_path / "audit.key"
     write_key_pair(key)
-    env = {**sluice_env, "SLUICE_AUDIT_KEY_FILE": str(key), "SLUICE_CHECKPOINT_EVERY": "7"}
+    # A policy without velocity rules: intake writes the intake:<p> chains of the events'
+    # partitions (with them, intake-velocity:<p> chains of the actors' partitions).
+    env = {
+        **sluice_env,
+        "SLUICE_AUDIT_KEY_FILE": str(key),
+        "SLUICE_CHECKPOINT_EVERY": "7",
+        "SLUICE_POLICY_FILE": str(NO_VELOCITY_POLICY),
+    }
     for k, val in env.items():
         monkeypatch.setenv(k, val)  # the verifier runs with the deployment's settings
     settings = settings_from_env(sluice_env)
