@@ -62,6 +62,8 @@ SQL_ATTACKS = [
     "'||''",
     "ORDER BY 1 ASC--",
     "1or1=1",
+    "<>\"'%;)(&+",
+    "1'\"",
     # encodings and look-alike quotes
     "&apos;%20OR%201=1--",
     "&#39; or 1=1--",
@@ -126,6 +128,8 @@ SQL_LOOKALIKES = [
     "'quoted'",
     "don't forget --",
     "4oranges=5",
+    ":-)",
+    "(!)",
 ]
 
 
