@@ -64,6 +64,9 @@ SQL_ATTACKS = [
     "1or1=1",
     "<>\"'%;)(&+",
     "1'\"",
+    "%BF%27%22%28",
+    "%00",
+    "'%00",
     # encodings and look-alike quotes
     "&apos;%20OR%201=1--",
     "&#39; or 1=1--",
