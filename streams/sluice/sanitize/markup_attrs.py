@@ -161,7 +161,7 @@ _STRONG = frozenset({"event_handler", "javascript_url", "dangerous_tag", "css_ex
 #: A closed JS string, an operator or statement end, and a dialog sink called.
 _JS_BREAKOUT = (
     r"(?i)['\"`]\s*(?:[)}\]]*\s*(?:[-+*/%^|&;,]|\?\?)|[)}\]]+)\s*[)}\]{;]*\s*"
-    r"(?:alert|prompt|confirm|print)\s*(?:\(|`)"
+    r"(?:alert|prompt|confirm)\s*(?:\(|`)"
     # the proof-of-concept calls of XSS payloads, in any context
     r"|(?i)\b(?:alert|prompt|confirm)\s*(?:\(|`)\s*(?:[0-9]+|document\.(?:domain|cookie)|"
     r"window\.origin|['\"/]xss['\"/]|string\.fromcharcode\s*\()"
