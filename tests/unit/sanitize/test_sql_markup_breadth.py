@@ -65,6 +65,7 @@ SQL_ATTACKS = [
     "<>\"'%;)(&+",
     "1'\"",
     "%BF%27%22%28",
+    "'=\"or'",
     "%00",
     "'%00",
     # encodings and look-alike quotes
