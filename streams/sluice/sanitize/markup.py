@@ -18,6 +18,7 @@ import nh3
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
+from sluice.sanitize.markup_attrs import attribute_rules
 
 __all__ = ["MAX_HTML_DEPTH", "clean_html", "html_depth_exceeds", "markup_rules"]
 
@@ -39,7 +40,7 @@ def markup_rules() -> list[Rule]:
     return [
         replace(r, pattern=f"(?s)^.*?({r.pattern})", group=1) if r.group == 0 else r
         for r in _markup_rules()
-    ]
+    ] + attribute_rules()
 
 
 def _markup_rules() -> list[Rule]:

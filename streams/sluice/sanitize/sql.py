@@ -51,6 +51,7 @@ from sluice.sanitize.sql_checks import check_fingerprint, tautology_check
 from sluice.sanitize.sql_decode import decoded_forms
 from sluice.sanitize.sql_probes import PROBE_CHARS, PROBE_NAMES, probe_check
 from sluice.sanitize.sql_probes import clear_cache as _clear_probes
+from sluice.sanitize.sql_shapes import arithmetic_check, hex_sql_check
 from sluice.sanitize.sqli_fingerprint import MAX_CHARS
 
 __all__ = [
@@ -99,6 +100,8 @@ CHECKS: dict[str, Callable[[SqlSpec], Check]] = {
     "tautology": lambda spec: tautology_check(spec.regex),
     "decoded_sql": _decoded_check("sql"),
     "decoded_text": _decoded_check("text"),
+    "arithmetic": lambda spec: arithmetic_check,
+    "hex_sql": lambda spec: hex_sql_check,
     **{name: (lambda spec: probe_check(spec.check or "")) for name in PROBE_NAMES},
 }
 

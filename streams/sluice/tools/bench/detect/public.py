@@ -51,6 +51,12 @@ ADVERSARIAL_UNITS: dict[str, tuple[str, str, str]] = {
     "markup_style_expression": ("<x style=x:expression(1)>", "markup", "text"),
     "markup_lt_run": ("<", "markup", "text"),
     "markup_nested_html": ("<div><a href='javascript:x()'>", "markup", "html"),
+    # issue 12 breadth: decoded forms and parsed attributes
+    "sql_entity_quotes": ("&#39;", "sql_injection", "sql"),
+    "sql_pct_u_quotes": ("%u0027 ", "sql_injection", "sql"),
+    "markup_entity_attrs": ('<a href="&#106;avascript:x" ', "markup", "text"),
+    "markup_encoded_tags": ("%3Cimg%20src%3Dx%3E", "markup", "text"),
+    "markup_js_breakout": ("'-alert(1)-'", "markup", "text"),
 }
 
 _WORDS = (
