@@ -26,6 +26,7 @@ __all__ = [
     "not_placeholder",
     "password_value",
     "quoted_password",
+    "random_token",
     "sequential_run",
     "stop_re",
 ]
@@ -178,6 +179,26 @@ def high_entropy_value(value: str) -> float | None:
     return 1.0
 
 
+def random_token(value: str) -> float | None:
+    """None unless the body after a short ``vendor_`` / ``vendor-`` prefix looks machine-made:
+    upper and lower case letters and at least two digits, no alphabet run, no words
+    joined in camelCase (``getUserAccountSettings2024``)."""
+    body = value.rsplit("_", 1)[-1].rsplit("-", 1)[-1]
+    if sum(c.isdigit() for c in body) < 2 or body.startswith("eyJ"):
+        return None  # too few digits; base64 JSON is the JWT rules' (or elided: "ops_eyJ…")
+    if sum(c.isalpha() and c not in "abcdefABCDEF" for c in body) < 4:
+        return None  # (mostly) hex in mixed case: a look-alike ("sgp_local_d45b6G86aBb0…")
+    if not any(c.isupper() for c in body) or not any(c.islower() for c in body):
+        return None
+    if sequential_run(body) or _CAMEL_RE.search(body):
+        return None
+    return 1.0
+
+
+# Three or more capitalised words in a row: code identifiers, not random tokens.
+_CAMEL_RE = re2.compile(r"(?:[A-Z][a-z]{2,}){3}")
+
+
 _NOT_GENERIC_RE = re2.compile(
     r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # UUID
     r"|[0-9a-f]{40}|[0-9A-F]{40}|[0-9a-f]{64}|[0-9A-F]{64}|[0-9a-f]{128}"  # SHA-1/256/512
@@ -206,6 +227,7 @@ FILTERS: dict[str, Callable[[str], float | None]] = {
     "quoted_password": quoted_password,
     "high_entropy_value": high_entropy_value,
     "generic_value": generic_value,
+    "random_token": random_token,
 }
 
 
