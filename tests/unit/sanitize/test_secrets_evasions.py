@@ -221,3 +221,33 @@ def test_alternation_rule_judged_on_the_secret_redacts_whole_match(sanitizer: Sa
     tok = _rand(40, 12)
     out, found = _secrets(sanitizer, f'curl -H "Authorization: Api-Token {tok}" https://x.io')
     assert found and tok not in out and tok[:12] not in out
+
+
+def test_lookalike_letters_inside_token(sanitizer: Sanitizer) -> None:
+    # Cyrillic er and o drawn like Latin p and o: the token is whole to a reader
+    tok = _ghp(13)
+    text = "use gh\u0440_" + tok[4:20] + "\u043e" + tok[21:] + " now"
+    out, found = _secrets(sanitizer, text)
+    assert any(f.detector == "github_token" for f in found)
+    assert tok[4:20] not in out and tok[21:] not in out
+    # Russian prose with look-alike letters stays
+    prose = "Сегодня хорошая погода, мы поехали на море с коллегами"  # noqa: RUF001
+    assert not _secrets(sanitizer, prose)[1]
+
+
+@pytest.mark.parametrize(
+    "text_of",
+    [
+        lambda r: f"STRIPE_WEBHOOK_SECRET=whsec_{r[:32]}",
+        lambda r: f'"client_secret": "GOCSPX-{r[:28]}"',
+        lambda r: f"tskey-auth-{r[:17]}-{r[17:49]}",
+        lambda r: f"docker login -u me -p dckr_pat_{r[:27]}",
+        lambda r: f"use acme_live_{r[:36]} for prod",  # a vendor no rule names
+        lambda r: f"token=eyJhbGciOiJub25lIn0.eyJ{r[:40]}",  # unsigned JWT
+    ],
+)
+def test_fresh_provider_formats(sanitizer: Sanitizer, text_of: Any) -> None:
+    r = _rand(60, 21)
+    out, found = _secrets(sanitizer, text_of(r))
+    assert found
+    assert r[:27] not in out
