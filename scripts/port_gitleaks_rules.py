@@ -193,6 +193,7 @@ def convert(raw: dict[str, Any]) -> dict[str, Any] | None:
     rule["priority"] = 25
     if rid in AFTER_PASSWORDS:
         rule["priority"] = 32  # a password assignment: sluice's password rules first
+        rule["filter"] = "quoted_password"  # "rootpasswd", "somefakekey": not passwords
     if rid in GENERIC:
         rule["confidence"] = 0.7
         rule["priority"] = 45

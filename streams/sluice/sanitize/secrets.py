@@ -51,8 +51,14 @@ def make_check(spec: SecretSpec) -> Check:
     allow_match = any_of(spec.allow_match)
     stop = stop_re(spec.stopwords)
     base = spec.confidence
+    # A rule whose named group sits in an alternation redacts the whole match (see
+    # secrets_rules.redaction_group) but is judged, as gitleaks judges it, on the first
+    # group that took part: "curl … Bearer XXXXXXXXXXXX" is a placeholder.
+    inner = spec.group == 0 and "(" in spec.regex.replace("(?:", "").replace("\\(", "")
 
     def check(view: str, match: Any, value: str) -> float | None:
+        if inner:
+            value = next((g for g in match.groups() if g), value)
         if len(value) <= FAKE_MAX_LEN and looks_fake(value):
             return None
         if min_entropy is not None and shannon_entropy(value) < min_entropy:

@@ -25,18 +25,22 @@ __all__ = [
     "looks_fake",
     "not_placeholder",
     "password_value",
+    "quoted_password",
+    "random_token",
+    "sequential_run",
     "stop_re",
 ]
 
-_PLACEHOLDER_PREFIXES = ("${", "$(", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
+_PLACEHOLDER_PREFIXES = ("${{", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
 # NOTE: a value starting with "$" is a variable only when the rest is one identifier in a
-# single case ($DB_PASSWORD, $db_pass, $1); "$ecretP4ss!" is a password (as in gitleaks).
+# single case ($DB_PASSWORD, $db_pass, $1), or one whole ${...} / $(...) reference;
+# "$ecretP4ss!" and an unclosed "${Xk9p…" are passwords (as in gitleaks).
 _VARIABLE_RE = re2.compile(r"^\$(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*|[0-9]+|\{[^}]*\}|\([^)]*\))$")
 # Documentation and template values: never a live credential.
 _FAKE_RE = re2.compile(
     r"(?i)example|x{4,}|\*{3,}|#{4,}|\.\.\.|\x{2026}|\[redacted|\bhere\b|abcdefghij|bcdefghijk|0123456789|1234567890|9876543210|"
     r"placeholder|changeme|change_me|your[_-]?(?:api[_-]?)?(?:key|token|secret|password)|"
-    r"redacted|dummy|<[a-z_ -]+>"
+    r"redacted|dummy|\bfake|fake(?:key|token|secret|pass)|<[a-z_ -]+>"
 )
 # Shortened or masked values (docs, logs): "ops_eyJ..", "abc…", "####", "[Redacted]".
 _ELIDED_RE = re2.compile(r"\.\.\.|\x{2026}|\.\.$|#{4,}")
@@ -131,9 +135,20 @@ _PROSE_RE = re2.compile(
 )
 
 
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+#: Every run of 10 consecutive letters: "sk_abcdefghijklmnopqrstuvwxyz123" is a template.
+_ALPHABET_RUNS = tuple(_ALPHABET[i : i + 10] for i in range(len(_ALPHABET) - 9))
+
+
+def sequential_run(value: str) -> bool:
+    """True when ``value`` holds 10 consecutive letters of the alphabet (any case)."""
+    low = value.lower()
+    return any(r in low for r in _ALPHABET_RUNS)
+
+
 def password_value(value: str) -> float | None:
     """None unless ``value`` is plausibly a password rather than code or prose, else 1.0."""
-    if not_placeholder(value) is None:
+    if not_placeholder(value) is None or sequential_run(value):
         return None
     # NOTE: a short all-lowercase word after "secret:" is prose ("the secret: weapons"),
     # not a credential; real passwords mix classes or are long.
@@ -146,9 +161,14 @@ def password_value(value: str) -> float | None:
     return 1.0
 
 
+def quoted_password(value: str) -> float | None:
+    """:func:`password_value` of a hit that keeps its quotes (``"rootpasswd"``)."""
+    return password_value(value.strip("\"'`"))
+
+
 def high_entropy_value(value: str) -> float | None:
     """None unless ``value`` mixes letters with digits (or is long), else 1.0."""
-    if not_placeholder(value) is None:
+    if not_placeholder(value) is None or sequential_run(value):
         return None
     has_digit = any(c.isdigit() for c in value)
     has_alpha = any(c.isalpha() for c in value)
@@ -157,6 +177,26 @@ def high_entropy_value(value: str) -> float | None:
     if not (has_alpha and (has_digit or len(value) >= 40)):
         return None
     return 1.0
+
+
+def random_token(value: str) -> float | None:
+    """None unless the body after a short ``vendor_`` / ``vendor-`` prefix looks machine-made:
+    upper and lower case letters and at least two digits, no alphabet run, no words
+    joined in camelCase (``getUserAccountSettings2024``)."""
+    body = value.rsplit("_", 1)[-1].rsplit("-", 1)[-1]
+    if sum(c.isdigit() for c in body) < 2 or body.startswith("eyJ"):
+        return None  # too few digits; base64 JSON is the JWT rules' (or elided: "ops_eyJ…")
+    if sum(c.isalpha() and c not in "abcdefABCDEF" for c in body) < 4:
+        return None  # (mostly) hex in mixed case: a look-alike ("sgp_local_d45b6G86aBb0…")
+    if not any(c.isupper() for c in body) or not any(c.islower() for c in body):
+        return None
+    if sequential_run(body) or _CAMEL_RE.search(body):
+        return None
+    return 1.0
+
+
+# Three or more capitalised words in a row: code identifiers, not random tokens.
+_CAMEL_RE = re2.compile(r"(?:[A-Z][a-z]{2,}){3}")
 
 
 _NOT_GENERIC_RE = re2.compile(
@@ -172,7 +212,7 @@ def generic_value(value: str) -> float | None:
     """None for hashes, ids, numbers, words and paths after a generic keyword, else 1.0."""
     # NOTE: the keyword+entropy fallback sees hashes, ids and paths after "key:" far more
     # often than credentials; those shapes are left to the specific rules.
-    if not_placeholder(value) is None or _NOT_GENERIC_RE.search(value):
+    if not_placeholder(value) is None or _NOT_GENERIC_RE.search(value) or sequential_run(value):
         return None
     if not any(c.isdigit() for c in value) and len(value) < 20:
         return None
@@ -184,8 +224,10 @@ def generic_value(value: str) -> float | None:
 FILTERS: dict[str, Callable[[str], float | None]] = {
     "not_placeholder": not_placeholder,
     "password_value": password_value,
+    "quoted_password": quoted_password,
     "high_entropy_value": high_entropy_value,
     "generic_value": generic_value,
+    "random_token": random_token,
 }
 
 

@@ -76,7 +76,11 @@ def redaction_group(regex: str, group: int) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "possible nested set": RE2 reads it plainly
-            tree = _sre_parse.parse(regex.replace("\\x60", "`"))
+            # inline flags mid-pattern ("...(?i)...", RE2 reads them) do not change the
+            # structure; Python's parser rejects them, so they are dropped for the walk
+            plain = re.sub(r"\(\?[imsU]+\)", "", regex.replace("\\x60", "`"))
+            plain = plain.replace("\\z", "\\Z")  # RE2's end of text
+            tree = _sre_parse.parse(plain)
     except Exception:  # RE2-only syntax: keep the rule's own choice
         return group
 

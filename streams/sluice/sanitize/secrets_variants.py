@@ -29,6 +29,7 @@ __all__ = [
     "Variant",
     "decoded_variant",
     "glued_pattern",
+    "lookalike_variant",
     "secret_variants",
 ]
 
@@ -219,6 +220,39 @@ def decoded_variant(view: str) -> Variant | None:
     return Variant("decoded", "\n".join(parts), pieces=pieces)
 
 
+# Cyrillic and Greek letters drawn like Latin ones: "gh\u0440_…" with a Cyrillic er is a
+# GitHub token to whoever reads or pastes it.
+_LOOKALIKE = str.maketrans(
+    "аеорсухіјѕԁԛԝһАВЕКМНОРСТХУІЈЅοανικτΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdqwhABEKMHOPCTXYIJSoavikTABEZHIKMNOPTYX",
+)
+# RE2 (linear): with Python's re, a long ASCII run and no non-ASCII letter after it
+# backtracks from every start position (quadratic: 80 KB took 73 s).
+_NON_ASCII_TOKEN = re2.compile(r"[^\s\"'`<>]*[^\x00-\x7f][^\s\"'`<>]*", RE2_QUIET)
+
+
+def lookalike_variant(view: str) -> Variant | None:
+    """Tokens of ``view`` with Cyrillic/Greek look-alike letters read as Latin; a hit maps
+    to its whole token (same bounds as the decoded variant)."""
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int, int]] = []
+    pos = 0
+    for m in _NON_ASCII_TOKEN.finditer(view):
+        if len(pieces) >= MAX_DECODED_TOKENS or pos >= MAX_DECODED_CHARS:
+            break
+        tok = m.group(0)
+        folded = tok.translate(_LOOKALIKE)
+        if folded == tok or len(tok) < 8 or len(tok) > 8192:
+            continue
+        s, e = m.span()
+        pieces.append((pos, pos + len(folded), s, e))
+        parts.append(folded)
+        pos += len(folded) + 1
+    if not parts:
+        return None
+    return Variant("lookalike", "\n".join(parts), pieces=pieces)
+
+
 def secret_variants(view: str) -> list[Variant]:
     """Derived texts of ``view`` in which split, marked or encoded tokens are whole."""
     out: list[Variant] = []
@@ -233,6 +267,9 @@ def secret_variants(view: str) -> list[Variant]:
         marked = _removal("marked", view, _MARK_RUN)
         if marked is not None:
             out.append(marked)
+        looks = lookalike_variant(view)
+        if looks is not None:
+            out.append(looks)
     d = decoded_variant(view)
     if d is not None:
         out.append(d)

@@ -49,3 +49,17 @@ def test_a_checked_rule_validates_a_bounded_number_of_candidates(
     blobs = " ".join(base64.b64encode(os.urandom(45)).decode() for _ in range(2000))
     s.scan_text(blobs)
     assert 0 < calls <= MAX_CHECKS_PER_RULE_PER_FIELD
+
+
+def test_lookalike_variant_scans_with_re2_and_bounds_tokens() -> None:
+    # The non-ASCII token pattern must be RE2: with Python's re, "é " and a long ASCII
+    # run backtracks from every start position (80 KB took 73 s before the fix).
+    import re2
+
+    import sluice.sanitize.secrets_variants as sv
+
+    assert isinstance(sv._NON_ASCII_TOKEN, type(re2.compile("x")))
+    text = "é " + "A" * 50_000 + (" gh\u0440_" + "x1Y2" * 5) * 100
+    v = sv.lookalike_variant(text)
+    assert v is not None and v.pieces is not None
+    assert len(v.pieces) == sv.MAX_DECODED_TOKENS

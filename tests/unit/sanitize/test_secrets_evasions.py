@@ -59,6 +59,12 @@ def _assert_gone(s: Sanitizer, text: str, secret: str, core: str | None = None) 
         lambda p: f"curl -u admin:{p} https://api.example.com/v1",
         lambda p: f"curl -s --user 'svc:{p}' https://api.example.com",
         lambda p: f"Authorization: token {p}{p}",
+        lambda p: f"password=${{{p}",  # an unclosed ${ is no variable reference
+        lambda p: f'password: "${{{p}"',
+        lambda p: f"sshpass -p {p} ssh root@10.0.0.4",
+        lambda p: f"sshpass -p '{p}' scp dump.sql admin@host:/srv",
+        lambda p: f'curl -H "Authorization: Api-Token {p}{p}" https://api.example.com',
+        lambda p: f'curl -X POST --header "Api-Token: {p}"',
     ],
 )
 def test_assignment_evasions(sanitizer: Sanitizer, text_of: Any) -> None:
@@ -85,6 +91,17 @@ def test_assignment_evasions(sanitizer: Sanitizer, text_of: Any) -> None:
         "request id 550e8400-e29b-41d4-a716-446655440000 took 20 ms",
         "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         "the secret to a good api is a stable key: consistency",
+        "password=${DB_PASSWORD:-fallback}",
+        'password: "${{ secrets.DB_PASSWORD }}"',
+        "curl -u username:token https://api.example.com",
+        "curl http://127.0.0.1:5000/file --user user:pass --digest",
+        'curl -d x=1 -H "Authorization: Bearer XXXXXXXXXXXX" https://example.com/micropub',
+        'password = "somefakekey"',
+        'password       = "rootpasswd"',
+        '"secret_key" => "sk_abcdefghijklmnopqrstuvwxyz123",',
+        "csrf-token=Mj2qykJO5rELyHgezQ69nzUX0i3OH67V7+V4eUrLfpuyOuxmiW9rhROG/Whikle15syazJOkrjJa3U2Ab",
+        "snowflake.password=\njdbc.snowflake.url=",
+        "sshpass -p $SSH_PASS ssh root@host",
     ],
 )
 def test_placeholders_and_lookalikes_do_not_fire(sanitizer: Sanitizer, text: str) -> None:
@@ -183,3 +200,54 @@ def test_secret_never_in_error_or_finding(sanitizer: Sanitizer) -> None:
     tok = _ghp(8)
     _, findings = sanitizer.scan_text(f"x {tok}")
     assert tok not in repr(findings)
+
+
+def test_unclosed_variable_is_a_password_not_a_placeholder() -> None:
+    # the attacker's "$…" values: only one whole ${NAME} / $NAME / $(cmd) is a reference
+    from sluice.sanitize.secrets_filters import not_placeholder
+
+    pw = _rand(14, 11)
+    assert not_placeholder("${" + pw) == 1.0
+    assert not_placeholder("$" + pw + "}") == 1.0
+    assert not_placeholder("${" + pw + "}x") == 1.0
+    assert not_placeholder("${DB_PASSWORD}") is None
+    assert not_placeholder("$(cat /run/secret)") is None
+    assert not_placeholder("${{ secrets.X }}") is None
+
+
+def test_alternation_rule_judged_on_the_secret_redacts_whole_match(sanitizer: Sanitizer) -> None:
+    # curl-auth-header keeps its secret in one of several groups: the placeholder check
+    # reads that group, the redaction covers the whole match
+    tok = _rand(40, 12)
+    out, found = _secrets(sanitizer, f'curl -H "Authorization: Api-Token {tok}" https://x.io')
+    assert found and tok not in out and tok[:12] not in out
+
+
+def test_lookalike_letters_inside_token(sanitizer: Sanitizer) -> None:
+    # Cyrillic er and o drawn like Latin p and o: the token is whole to a reader
+    tok = _ghp(13)
+    text = "use gh\u0440_" + tok[4:20] + "\u043e" + tok[21:] + " now"
+    out, found = _secrets(sanitizer, text)
+    assert any(f.detector == "github_token" for f in found)
+    assert tok[4:20] not in out and tok[21:] not in out
+    # Russian prose with look-alike letters stays
+    prose = "Сегодня хорошая погода, мы поехали на море с коллегами"  # noqa: RUF001
+    assert not _secrets(sanitizer, prose)[1]
+
+
+@pytest.mark.parametrize(
+    "text_of",
+    [
+        lambda r: f"STRIPE_WEBHOOK_SECRET=whsec_{r[:32]}",
+        lambda r: f'"client_secret": "GOCSPX-{r[:28]}"',
+        lambda r: f"tskey-auth-{r[:17]}-{r[17:49]}",
+        lambda r: f"docker login -u me -p dckr_pat_{r[:27]}",
+        lambda r: f"use acme_live_{r[:36]} for prod",  # a vendor no rule names
+        lambda r: f"token=eyJhbGciOiJub25lIn0.eyJ{r[:40]}",  # unsigned JWT
+    ],
+)
+def test_fresh_provider_formats(sanitizer: Sanitizer, text_of: Any) -> None:
+    r = _rand(60, 21)
+    out, found = _secrets(sanitizer, text_of(r))
+    assert found
+    assert r[:27] not in out
