@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,6 +35,7 @@ from sluice.models.records import (
     outcome_record,
     requirement_records,
 )
+from sluice.pipeline_protocols import CounterLike, PolicyLike, QuarantineLike, SanitizerLike
 from sluice.topics import Topics
 from sluice.validate import Validator
 from sluice.velocity.window import WindowCounter
@@ -66,42 +67,6 @@ _DECIDED = {
     True: (Disposition.APPROVED.value, Transition.APPROVED.value, OutcomeKind.APPROVED.value),
     False: (Disposition.REJECTED.value, Transition.REJECTED.value, OutcomeKind.REJECTED.value),
 }
-
-
-class SanitizerLike(Protocol):
-    """What intake needs of :class:`sluice.sanitize.Sanitizer`."""
-
-    def sanitize_event(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]: ...
-
-    def redact(self, text: str) -> str: ...
-
-
-class PolicyLike(Protocol):
-    """What intake needs of :class:`sluice.policy.Policy`."""
-
-    hash: str
-
-    def assess(self, event: dict[str, Any], findings: list[Finding]) -> Any: ...
-
-
-class QuarantineLike(Protocol):
-    """What intake needs of :class:`sluice.quarantine.Controls` (the kill switch)."""
-
-    #: (held | rejected, subject type) → events changed since the last clear.
-    hits: dict[tuple[str, str], int]
-
-    @property
-    def active(self) -> bool: ...
-
-    def override(self, a: Any, event: dict[str, Any], now: int) -> Any: ...
-
-
-class CounterLike(Protocol):
-    """What intake needs of :class:`sluice.velocity.WindowCounter`."""
-
-    def observe(self, event: dict[str, Any], at_ms: int, now_ms: int) -> dict[str, Any]: ...
-
-    def drain(self) -> list[tuple[str, bytes | None]]: ...
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from sluice import tracing
 from sluice.agents.gate import GateAgent
-from sluice.agents.intake import IntakeAgent
+from sluice.agents.intake import intake_agents
 from sluice.clock import now_ms
 from sluice.codec.framed import codec_for, ready
 from sluice.errors import ConfigError
@@ -192,31 +192,9 @@ class Worker:
             self.metrics.policy_info.info(
                 {"policy_hash": policy.hash, "rules": str(len(policy.rules))}
             )
-            if getattr(policy, "uses_velocity", False):
-                # Velocity rules: re-key by actor, then count and assess (docs/velocity.md).
-                from sluice.agents.velocity import VelocityIntakeAgent, VelocityRouter
-
-                self.agents.append(
-                    VelocityRouter(self.settings, codec, self.metrics, self.health, self.topics)
-                )
-                self.agents.append(
-                    VelocityIntakeAgent(
-                        self.settings,
-                        codec,
-                        self.metrics,
-                        self.health,
-                        intake,
-                        self.topics,
-                        policy.velocity,
-                        signer,
-                    )
-                )
-            else:
-                self.agents.append(
-                    IntakeAgent(
-                        self.settings, codec, self.metrics, self.health, intake, self.topics, signer
-                    )
-                )
+            self.agents += intake_agents(
+                self.settings, codec, self.metrics, self.health, intake, policy, self.topics, signer
+            )
         sanitizer = intake.sanitizer if "intake" in self.stages else None
         if "gate" in self.stages:
             if self.settings.reviewers_file is not None:

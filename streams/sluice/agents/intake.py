@@ -26,7 +26,7 @@ from sluice.settings import Settings
 from sluice.shadow import hook_for
 from sluice.topics import Topics
 
-__all__ = ["IntakeAgent"]
+__all__ = ["IntakeAgent", "intake_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +47,26 @@ class IntakeAgent(Stage):
         intake: Intake,
         topics: Topics,
         signer: Any = None,
+        *,
+        input_topic: str | None = None,
+        group_id: str | None = None,
     ) -> None:
+        source = input_topic or topics.events
         super().__init__(
             settings,
             codec,
             metrics,
             health,
-            group_id=settings.group_id,
-            inputs=[topics.events],
-            chain_topic=topics.events,
+            group_id=group_id or settings.group_id,
+            inputs=[source],
+            chain_topic=source,
             audit_topic=topics.audit,
             signer=signer,
         )
         self.intake = intake
         self._counts: dict[tuple[str, str], int] = {}
         self._extras: list[IntakeResult] = []
+        self._shadow_pending: Any = ()
         #: SLUICE_SHADOW_POLICY_FILE: disagreements into the same transaction (sluice.shadow).
         self.shadow = hook_for(
             getattr(intake, "policy", None), codec, topics.policy_shadow, metrics
@@ -89,7 +94,7 @@ class IntakeAgent(Stage):
         if self.intake.quarantine is not None:
             self.intake.quarantine.hits.clear()  # a retried batch counts once
         shadow = self.shadow
-        self._shadow_pending: Any = ()  # falsy for good without a shadow policy
+        self._shadow_pending = ()  # falsy for good without a shadow policy
         if shadow is not None:
             shadow.begin()
             self._shadow_pending = shadow.pending
@@ -149,3 +154,27 @@ class IntakeAgent(Stage):
                     m.consumer_lag.labels(self.name, str(tp.partition)).set(behind)
             if lag <= self.settings.ready_max_lag:
                 self.health.ready[self.name] = True
+
+
+def intake_agents(
+    settings: Settings,
+    codec: Codec,
+    metrics: Metrics,
+    health: Health,
+    intake: Intake,
+    policy: Any,
+    topics: Topics,
+    signer: Any = None,
+) -> list[Stage]:
+    """The intake stage's agents for ``policy``: one :class:`IntakeAgent`, or with
+    velocity rules the re-keying router and the counting intake (docs/velocity.md)."""
+    if not getattr(policy, "uses_velocity", False):
+        return [IntakeAgent(settings, codec, metrics, health, intake, topics, signer)]
+    from sluice.agents.velocity import VelocityIntakeAgent, VelocityRouter
+
+    return [
+        VelocityRouter(settings, codec, metrics, health, topics),
+        VelocityIntakeAgent(
+            settings, codec, metrics, health, intake, topics, policy.velocity, signer
+        ),
+    ]

@@ -35,7 +35,6 @@ from sluice.metrics import Metrics
 from sluice.models.records import RecordName
 from sluice.pipeline import Intake
 from sluice.settings import Settings
-from sluice.shadow import hook_for
 from sluice.topics import Topics
 from sluice.velocity import VELOCITY_CHAIN, WindowCounter, actor_key, velocity_group
 
@@ -190,29 +189,20 @@ class VelocityIntakeAgent(IntakeAgent):
         refs: Any,
         signer: Any = None,
     ) -> None:
-        Stage.__init__(
-            self,
+        super().__init__(
             settings,
             codec,
             metrics,
             health,
+            intake,
+            topics,
+            signer,
+            input_topic=topics.velocity_repartition,
             group_id=velocity_group(settings),
-            inputs=[topics.velocity_repartition],
-            chain_topic=topics.velocity_repartition,
-            audit_topic=topics.audit,
-            signer=signer,
         )
-        self.intake = intake
         self.topics = topics
         self.refs = tuple(refs)
         self.counters: dict[int, WindowCounter] = {}
-        self._counts = {}
-        self._extras = []
-        self._shadow_pending = ()
-        #: SLUICE_SHADOW_POLICY_FILE: disagreements into the same transaction (sluice.shadow).
-        self.shadow = hook_for(
-            getattr(intake, "policy", None), codec, topics.policy_shadow, metrics
-        )
         self._next_sweep = 0
 
     # -- state ---------------------------------------------------------------------
