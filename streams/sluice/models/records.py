@@ -4,13 +4,13 @@ Each builder returns a plain dict, the Avro codec's input, built as one dict lit
 the fields in schema order: no validation and no pydantic. Parameters are the fields in
 schema order: call a builder by keyword, except on intake's hot path, where binding a
 score of keywords costs more than the dict (about 1 µs an event, measured), so
-``sluice.pipeline`` passes them by position. ``tests/unit/test_records.py`` pins every
+``sluice.pipeline`` passes them by position. ``tests/unit/models`` pins every
 builder's parameters and keys, and every vocabulary's symbols, to ``schemas/*.avsc``.
 
-The vocabularies are :class:`enum.StrEnum`: a member *is* its string, so it goes into a
-record, an Avro enum, a metric label or an audit hash as its value, and a decoded
-record's plain strings compare equal to the members. (On Python 3.11 reading
-``Enum.MEMBER`` is several times slower than a global: hot loops bind members once.)
+The vocabularies (``OutcomeKind``, ``Transition``, ``ReasonCode``, ...) are
+:class:`enum.StrEnum` members defined in :mod:`sluice.models.vocab` and re-exported here.
+(On Python 3.11 reading ``Enum.MEMBER`` is several times slower than a global: hot
+loops bind members once.)
 
 - ``Outcome`` (intake, gate): :func:`outcome_record`; :func:`outcome_of_held` for a
   decoded ``HeldEvent``.
@@ -24,8 +24,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from enum import StrEnum
 from typing import Any
+
+from sluice.models.vocab import (
+    AuditStage,
+    DecisionSource,
+    Disposition,
+    ExpiryAction,
+    OutcomeKind,
+    PolicyEffect,
+    ReasonCode,
+    RecordName,
+    Transition,
+    Verdict,
+)
 
 __all__ = [
     "AuditStage",
@@ -48,121 +60,6 @@ __all__ = [
     "record_field_names",
     "requirement_records",
 ]
-
-
-class RecordName(StrEnum):
-    """The Avro record names of ``schemas/*.avsc`` (what :class:`sluice.codec.Codec` takes)."""
-
-    WORKFLOW_EVENT = "WorkflowEvent"
-    OUTCOME = "Outcome"
-    HELD_EVENT = "HeldEvent"
-    DEAD_LETTER = "DeadLetter"
-    AUDIT_RECORD = "AuditRecord"
-    DECISION = "Decision"
-    FINDING = "Finding"
-    SHADOW_DISAGREEMENT = "ShadowDisagreement"
-
-
-class OutcomeKind(StrEnum):
-    """``Outcome.outcome`` (Avro enum ``OutcomeKind``)."""
-
-    APPROVED = "APPROVED"
-    REJECTED = "REJECTED"
-
-
-class DecisionSource(StrEnum):
-    """``Outcome.source`` (Avro enum ``DecisionSource``): who had the final word."""
-
-    POLICY = "POLICY"
-    REVIEWER = "REVIEWER"
-    EXPIRY = "EXPIRY"
-
-
-class Verdict(StrEnum):
-    """``Decision.verdict`` (Avro enum ``Verdict``)."""
-
-    APPROVE = "APPROVE"
-    REJECT = "REJECT"
-
-
-class ExpiryAction(StrEnum):
-    """``HeldEvent.on_expiry`` (Avro enum ``ExpiryAction``)."""
-
-    REJECT = "REJECT"
-    APPROVE = "APPROVE"
-    ESCALATE = "ESCALATE"
-
-
-class PolicyEffect(StrEnum):
-    """What a policy rule (or the default) does with an event (``Assessment.outcome``)."""
-
-    ALLOW = "allow"
-    HOLD = "hold"
-    DENY = "deny"
-
-
-class Disposition(StrEnum):
-    """What became of an input record, lower case: ``IntakeResult.outcome``, the
-    ``outcome`` of audit records (a counted decision's audit record carries its
-    :class:`Verdict` instead) and the ``outcome`` label of the events metric."""
-
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    HELD = "held"
-    INVALID = "invalid"
-    #: A decision the gate did not count (``decision_refused``).
-    REFUSED = "refused"
-
-
-class AuditStage(StrEnum):
-    """``AuditRecord.stage``: whose chain the record is on."""
-
-    INTAKE = "intake"
-    GATE = "gate"
-    CHECKPOINT = "checkpoint"
-
-
-class Transition(StrEnum):
-    """``AuditRecord.transition``: the step of an event's (or the gate's) life it records."""
-
-    #: intake: the record went to the DLQ (also the gate: an undecodable HeldEvent).
-    INVALID = "invalid"
-    HELD = "held"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    #: gate: a HeldEvent for an event_id already held or decided, same content (no-op).
-    HELD_RESENT = "held_resent"
-    #: gate: a HeldEvent it will not hold (different content, or a lying content hash).
-    HELD_REFUSED = "held_refused"
-    DECISION_EARLY = "decision_early"
-    DECISION_COUNTED = "decision_counted"
-    DECISION_REFUSED = "decision_refused"
-    VOTE_WITHDRAWN = "vote_withdrawn"
-    EXPIRED = "expired"
-    ESCALATED = "escalated"
-    REGISTRY_RELOADED = "registry_reloaded"
-    CHECKPOINT = "checkpoint"
-    #: intake: a signed quarantine control applied (sluice.quarantine), or refused.
-    QUARANTINE_ADDED = "quarantine_added"
-    QUARANTINE_LIFT_COUNTED = "quarantine_lift_counted"
-    QUARANTINE_LIFTED = "quarantine_lifted"
-    CONTROL_REFUSED = "control_refused"
-
-
-class ReasonCode(StrEnum):
-    """``reason_code`` values of the gate that are neither an :class:`~sluice.errors.ErrorCode`,
-    a decision :class:`~sluice.gate.quorum.Refusal` nor a ``HeldRefusal``."""
-
-    #: The hold expired (``Outcome.reason_code`` of an EXPIRY release, and audit records).
-    EXPIRY = "expiry"
-    #: A record on the approvals topic that does not decode as a HeldEvent.
-    BAD_HELD_EVENT = "bad_held_event"
-    SAME_CONTENT = "same_content"
-    ALREADY_DECIDED = "already_decided"
-    LEVEL_REOPENED = "level_reopened"
-    #: A reviewer's counted APPROVE replaced by their later APPROVE of other final bytes
-    #: (approve with amendments: one reviewer, one version).
-    SUPERSEDED = "superseded"
 
 
 # -- builders -------------------------------------------------------------------------
