@@ -16,23 +16,13 @@ as a match (deny), in a hold rule as a match (hold), in an allow rule as no matc
 is counted in ``Policy.error_counts`` and named in ``Assessment.errors``.
 ``assess`` never raises.
 
-Fast paths, which never change the result (``tests/unit/policy`` checks them against
-the plain evaluator on randomised events):
-
-- Candidate rules come from an index by ``event.kind``: a rule whose condition has a
-  top-level conjunct ``event.kind == "X"`` (or ``in [...]``) cannot match another kind,
-  because in CEL ``false && anything`` is ``false`` (even when the rest errs).
-- Such enum conjuncts, ``!= null`` and numeric comparisons are checked in Python; a
-  rule made only of them needs no CEL at all.
-- Otherwise the rule's result is memoised on the exact values it reads (the event
-  fields named in it, the findings when it uses them); CEL is pure, so equal inputs give
-  equal results, errors included. Rules using ``now`` or a bare ``event`` are not memoised.
-- On a miss, a condition compiled to Python (:mod:`sluice.policy.fastpath`) answers when
-  the event stays on its plain path (well-typed values, no run-time error); otherwise it
-  steps aside and the rule runs in CEL with only the values it reads, passed as flat
-  variables (``event.cost_usd`` is compiled as a plain variable).
-- Rules the static analysis is unsure of (escaped string literals) still join the index
-  by kind, from the compiled form's parser (:func:`sluice.policy.celparse.kind_constraint`).
+Fast paths never change the result (``docs/policy.md``, "Cost"; ``tests/unit/policy``
+checks them against the plain evaluator on randomised events): an index by
+``event.kind`` (a top-level ``event.kind == "X"`` conjunct), enum/null/number conjuncts
+decided in Python, a memo of each rule's result on the exact values it reads (not for
+rules using ``now`` or a bare ``event``), conditions compiled to Python
+(:mod:`sluice.policy.fastpath`, stepping aside to CEL off their plain path), and CEL
+given only the values a rule reads, as flat variables.
 
 The compiled rule and its Python-decided conjuncts are :mod:`sluice.policy.rule`, the
 memo keys :mod:`sluice.policy.memo`, and what rules see of findings (and the risk
@@ -53,7 +43,16 @@ from sluice.policy.fastpath import answer, convertible
 from sluice.policy.inputs import finding_to_cel, risk_score
 from sluice.policy.memo import MEMO_LIMIT, Unhashable, freeze
 from sluice.policy.model import Assessment, HoldSpec, combine_holds
-from sluice.policy.rule import FLAT_PREFIX, CompiledRule, check_preds, check_vpred
+from sluice.policy.rule import (
+    FLAT_PREFIX,
+    CompiledRule,
+    Phases,
+    check_preds,
+    check_vpred,
+    failed_reason,
+    may_be_kind,
+    phases,
+)
 
 __all__ = ["Policy"]
 
@@ -62,25 +61,6 @@ log = logging.getLogger(__name__)
 _MISSING = object()
 _MISS = object()
 _ERROR = object()
-
-
-_Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
-
-
-def _phases(rules: Sequence[CompiledRule], *, without_findings: bool = False) -> _Phases:
-    """(deny rules, hold rules, allow rules), each in file order; ``without_findings``
-    drops the rules that cannot match an event without findings."""
-    if without_findings:
-        rules = [r for r in rules if not (r.info.sure and r.info.needs_findings)]
-    return (
-        tuple(r for r in rules if r.outcome == "deny"),
-        tuple(r for r in rules if r.outcome == "hold"),
-        tuple(r for r in rules if r.outcome == "allow"),
-    )
-
-
-def _may_be_kind(rule: CompiledRule, kind: str) -> bool:
-    return all(kind in vals for f, vals in rule.constraints if f == "kind")
 
 
 class Policy:
@@ -126,16 +106,16 @@ class Policy:
                 rule.memo = {}
         #: Combined holds by the matching rules' identities: (spec, reason, names).
         self._combos: dict[tuple[int, ...], tuple[HoldSpec, str | None, tuple[str, ...]]] = {}
-        self._all = _phases(self.rules)
+        self._all = phases(self.rules)
         kinds = {k for r in self.rules for f, vals in r.constraints if f == "kind" for k in vals}
         unconstrained = [r for r in self.rules if not any(f == "kind" for f, _ in r.constraints)]
-        by_kind = {k: [r for r in self.rules if _may_be_kind(r, k)] for k in kinds}
-        self._unconstrained = _phases(unconstrained)
-        self._by_kind: dict[str, _Phases] = {k: _phases(rs) for k, rs in by_kind.items()}
+        by_kind = {k: [r for r in self.rules if may_be_kind(r, k)] for k in kinds}
+        self._unconstrained = phases(unconstrained)
+        self._by_kind: dict[str, Phases] = {k: phases(rs) for k, rs in by_kind.items()}
         # Without findings, rules with a top-level `findings.exists(...)` conjunct are false.
-        self._unconstrained_nf = _phases(unconstrained, without_findings=True)
-        self._by_kind_nf: dict[str, _Phases] = {
-            k: _phases(rs, without_findings=True) for k, rs in by_kind.items()
+        self._unconstrained_nf = phases(unconstrained, without_findings=True)
+        self._by_kind_nf: dict[str, Phases] = {
+            k: phases(rs, without_findings=True) for k, rs in by_kind.items()
         }
 
     @staticmethod
@@ -366,7 +346,7 @@ class Policy:
             return clean
         reason = rule.reason
         if errored:
-            reason = _failed_reason(reason)
+            reason = failed_reason(reason)
         return Assessment(
             rule.outcome,
             rule.name,
@@ -403,7 +383,7 @@ class Policy:
             self._combos[key] = combo
         spec, reason, names = combo
         if failed is not None:
-            reason = _failed_reason(reason, tuple(r.name for r in failed))
+            reason = failed_reason(reason, tuple(r.name for r in failed))
         return Assessment(
             "hold",
             names[0],
@@ -476,10 +456,3 @@ class Policy:
             if result is _ERROR:
                 errors = self._count_error(rule, errors, None)
         return self._result(self.default, cel_findings, errors)
-
-
-def _failed_reason(reason: str | None, names: tuple[str, ...] = ()) -> str:
-    """A reason that says the decision came from a condition that failed (fail closed)."""
-    which = f" ({', '.join(names)})" if names else ""
-    note = f"condition failed at run time{which}: fail closed"
-    return f"{reason}; {note}" if reason else note

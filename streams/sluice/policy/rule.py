@@ -8,7 +8,7 @@ answers for them, and the engine hands CEL only what they leave undecided.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,12 @@ __all__ = [
     "IN_OP",
     "NOTNULL_OP",
     "CompiledRule",
+    "Phases",
     "check_preds",
     "check_vpred",
+    "failed_reason",
+    "may_be_kind",
+    "phases",
 ]
 
 #: Prefix of the flat variables that stand for ``event.<field>`` in rewritten programs.
@@ -124,3 +128,31 @@ def check_preds(preds: tuple[tuple[str, int, Any], ...], event: Mapping[str, Any
             continue
         decided = False  # not a plain value: let CEL decide (and count errors)
     return decided or None
+
+
+# -- helpers of the engine (sluice.policy.engine) --------------------------------------
+
+Phases = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
+
+
+def phases(rules: Sequence[CompiledRule], *, without_findings: bool = False) -> Phases:
+    """(deny rules, hold rules, allow rules), each in file order; ``without_findings``
+    drops the rules that cannot match an event without findings."""
+    if without_findings:
+        rules = [r for r in rules if not (r.info.sure and r.info.needs_findings)]
+    return (
+        tuple(r for r in rules if r.outcome == "deny"),
+        tuple(r for r in rules if r.outcome == "hold"),
+        tuple(r for r in rules if r.outcome == "allow"),
+    )
+
+
+def may_be_kind(rule: CompiledRule, kind: str) -> bool:
+    return all(kind in vals for f, vals in rule.constraints if f == "kind")
+
+
+def failed_reason(reason: str | None, names: tuple[str, ...] = ()) -> str:
+    """A reason that says the decision came from a condition that failed (fail closed)."""
+    which = f" ({', '.join(names)})" if names else ""
+    note = f"condition failed at run time{which}: fail closed"
+    return f"{reason}; {note}" if reason else note
