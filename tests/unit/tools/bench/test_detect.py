@@ -43,3 +43,22 @@ def test_adversarial_cost_report_shape() -> None:
     assert report["worst_ratio_to_plain"] >= max(
         max(c["ratio_field"], c["ratio_args"]) for c in report["cases"].values()
     )
+
+
+def test_unicode_public_sets_score_attacks_and_benign_scripts() -> None:
+    from sluice.tools.bench.detect.unicode_eval import unicode_quality
+
+    report = unicode_quality(Sanitizer(KEY))
+    for split in ("heldout", "dev"):
+        row = report[split]
+        assert row["lines"] > 1000 and row["tp"] + row["fn"] > 200
+        by = row["correct_by_source"]
+        # every attack class and every script of the benign side is present
+        for src in ("trojan-source", "badchars-invisible", "badchars-reorder", "ud-fa", "emoji"):
+            assert src in by, (split, src)
+    # floors below today's figures (1.0 / 0.99): a regression, not noise, trips them
+    assert report["heldout"]["precision"] >= 0.97
+    assert report["heldout"]["recall"] >= 0.95
+    # Persian needs ZWNJ and emoji need ZWJ: legitimate joiners are not tricks
+    assert report["heldout"]["correct_by_source"]["ud-fa"] >= 0.97
+    assert report["heldout"]["correct_by_source"]["emoji"] >= 0.97

@@ -18,6 +18,7 @@ from sluice.tools.bench.detect.public import adversarial_cost as sql_markup_adve
 from sluice.tools.bench.detect.public import public_eval
 from sluice.tools.bench.detect.samples import FAMILIES, quality
 from sluice.tools.bench.detect.speed import adversarial_cost, linear_time, throughput
+from sluice.tools.bench.detect.unicode_eval import unicode_quality
 
 __all__ = ["run_detect_bench"]
 
@@ -47,6 +48,8 @@ def run_detect_bench(n_events: int = 2000, seed: int = 0) -> dict[str, Any]:
         "public_sql_markup": public_eval(s),
         "sql_markup_cost": sql_markup_adversarial_cost(s),
         "heldout": heldout_quality(s),
+        # Unicode tricks on public data (sluice.tools.bench.detect.unicode_eval).
+        "unicode_eval": unicode_quality(s),
         "cost_vs_plain": adversarial_cost(s),
         # Prompt injection: held-out public split, regression samples, classifier cost
         # (sluice.tools.bench.detect.pi).
