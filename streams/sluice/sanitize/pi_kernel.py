@@ -130,72 +130,76 @@ def score_chunk(
     offs = [0, *itertools.accumulate(lens)]
     h = np.empty(offs[-1], dtype=U64)
     seg = [h[offs[k] : offs[k + 1]] for k in range(len(lens))]
-    with np.errstate(over="ignore"):
-        c = codes.astype(U64)
-        c += 1
-        h2 = c[:-1] * _P
-        h2 += c[1:]
-        prev = h2
-        for k in range(3):  # rolling polynomial hashes of the 3-, 4- and 5-grams
-            np.multiply(prev[:-1], _P, out=seg[k])
-            seg[k] += c[k + 2 :]
-            prev = seg[k]
-        for k, salt in enumerate((_SALT[3], _SALT[4], _SALT[5])):
-            seg[k] += salt
-        if nw:
-            pw, inv = _powers()
-            g = np.empty(n + 1, dtype=U64)
-            g[0] = 0
-            np.cumsum(c * inv[:n], dtype=U64, out=g[1:])
-            wh, bh = seg[3], seg[4]
-            np.subtract(g[we], g[ws], out=wh)
-            wh *= pw[we - 1]
-            np.multiply(wh[:-1], _MIX2, out=bh)
-            bh += wh[1:]
-            if brk is not None:
-                np.add(wh, _SALT["d1"], out=seg[5])
-                np.add(bh, _SALT["d2"], out=seg[6])
-                np.add(wh[brk], _SALT["dl"], out=seg[7])
-            wh += _SALT["w1"]
-            bh += _SALT["w2"]
-        # bucket: xor-shift then multiplicative (Fibonacci) hashing, as _mix
-        h ^= h >> U64(29)
-        h *= _MIX1
-        h >>= U64(64 - (len(weights).bit_length() - 1))
+    # (integer arrays wrap modulo 2**64 without a warning: no errstate needed)
+    c = codes.astype(U64)
+    c += 1
+    h2 = c[:-1] * _P
+    h2 += c[1:]
+    prev = h2
+    for k in range(3):  # rolling polynomial hashes of the 3-, 4- and 5-grams
+        np.multiply(prev[:-1], _P, out=seg[k])
+        seg[k] += c[k + 2 :]
+        prev = seg[k]
+    for k, salt in enumerate((_SALT[3], _SALT[4], _SALT[5])):
+        seg[k] += salt
+    if nw:
+        pw, inv = _powers()
+        g = np.empty(n + 1, dtype=U64)
+        g[0] = 0
+        np.cumsum(c * inv[:n], dtype=U64, out=g[1:])
+        wh, bh = seg[3], seg[4]
+        np.subtract(g[we], g[ws], out=wh)
+        wh *= pw[we - 1]
+        np.multiply(wh[:-1], _MIX2, out=bh)
+        bh += wh[1:]
+        if brk is not None:
+            np.add(wh, _SALT["d1"], out=seg[5])
+            np.add(bh, _SALT["d2"], out=seg[6])
+            np.add(wh[brk], _SALT["dl"], out=seg[7])
+        wh += _SALT["w1"]
+        bh += _SALT["w2"]
+    # bucket: xor-shift then multiplicative (Fibonacci) hashing, as _mix
+    h ^= h >> U64(29)
+    h *= _MIX1
+    h >>= U64(64 - (len(weights).bit_length() - 1))
     contrib = weights[h.view(np.int64)]  # buckets < 2**bits: a free view
     whole = bias + float(contrib.sum()) / math.sqrt(len(contrib))
     size = n - 2  # len(norm)
     if size <= 2 * stride:
         return whole, -math.inf, 0
-    # Window sums from one cumulative sum (float64, like bincount's) of the weights in
-    # featurize's order: each kind of feature is a run sorted by position, so the
-    # features of a kind starting before a cut are a prefix of its run. Block b holds
-    # text positions [b * stride, (b + 1) * stride): framed positions from
-    # b * stride + 1 on (block 0 also the leading sentinel's position 0).
-    cum = np.empty(len(contrib) + 1)
-    cum[0] = 0.0
-    np.cumsum(contrib.astype(np.float64), out=cum[1:])
-    # the few block cuts are scored in plain Python (numpy calls on arrays of a few
-    # items cost more than the arithmetic); float64 either way
-    nblk = size // stride + 1
-    cuts = [min(b * stride + 1, n) for b in range(nblk + 1)]
-    cuts[0] = 0
-    counts = [[min(x, ln) for x in cuts] for ln in lens[:3]]  # n-grams before a cut
+    seg_w = [contrib[offs[k] : offs[k + 1]] for k in range(len(lens))]
+    # Windows: the weights are added up per start position (framed: the leading
+    # sentinel is position 0), by slices for the character n-grams (one starts at every
+    # position) and by index for the words; block b holds text positions
+    # [b * stride, (b + 1) * stride), framed positions from b * stride + 1 (block 0 also
+    # position 0). Sums in float64, as bincount made them; feature counts are counted.
+    per = np.zeros(n)
+    for k in range(3):
+        per[: lens[k]] += seg_w[k]
     if nw:
-        nws = np.searchsorted(ws, cuts).tolist()
-        pairs = [min(x, nw - 1) for x in nws]
-        counts += [nws, pairs]
+        per[ws] += seg_w[3]
+        per[ws[:-1]] += seg_w[4]
         if brk is not None:
-            counts += [nws, pairs, np.searchsorted(ws[brk], cuts).tolist()]
-    at = cum[np.add(counts, np.array(offs[: len(counts)])[:, None])].tolist()
-    base = [cum[o] for o in offs[: len(counts)]]
-    total = [sum(row[b] - b0 for row, b0 in zip(at, base, strict=True)) for b in range(nblk + 1)]
-    below = [sum(cnt[b] for cnt in counts) for b in range(nblk + 1)]
+            per[ws] += seg_w[5]
+            per[ws[:-1]] += seg_w[6]
+            per[ws[brk]] += seg_w[7]
+    nblk = size // stride + 1
+    cuts = [0, *range(stride + 1, nblk * stride + 1, stride)]
+    sums = np.add.reduceat(per, cuts).tolist()
+    cuts.append(n)
+    below = [min(x, n - 2) + min(x, n - 3) + min(x, n - 4) for x in cuts]
+    if nw:
+        per_word = 4 if brk is not None else 2
+        for b, m in enumerate(np.searchsorted(ws, cuts).tolist()):
+            below[b] += per_word * m - (per_word // 2 if m == nw else 0)
+        if brk is not None:
+            for b, m in enumerate(np.searchsorted(ws[brk], cuts).tolist()):
+                below[b] += m
     best, j = -math.inf, 0
     for b in range(nblk - 1):
         wcnt = below[b + 2] - below[b]
         if wcnt >= stride:  # a full window, not a tail of a few characters
-            score = bias + (total[b + 2] - total[b]) / math.sqrt(wcnt)
+            score = bias + (sums[b] + sums[b + 1]) / math.sqrt(wcnt)
             if score > best:
                 best, j = score, b
     return whole, best, j
