@@ -187,7 +187,8 @@ def score_chunk(
     cuts = [0, *range(stride + 1, nblk * stride + 1, stride)]
     sums = np.add.reduceat(per, cuts).tolist()
     cuts.append(n)
-    below = [min(x, n - 2) + min(x, n - 3) + min(x, n - 4) for x in cuts]
+    # character n-grams starting before each cut: three per position, fewer at the end
+    below = [3 * x if x <= n - 4 else min(x, n - 2) + min(x, n - 3) + n - 4 for x in cuts]
     if nw:
         per_word = 4 if brk is not None else 2
         for b, m in enumerate(np.searchsorted(ws, cuts).tolist()):
