@@ -15,7 +15,9 @@ numpy only, vectorised, linear in the text:
    out. ``probability = sigmoid(score)``.
 
 The featuriser here is the one the training script (``scripts/train_prompt_classifier.py``)
-uses, so training and serving cannot drift apart.
+uses, so training and serving cannot drift apart. ``Model.raw`` scores texts of up to one
+chunk with :func:`sluice.sanitize.pi_kernel.score_chunk`, which sums the same features'
+weights without listing their positions (a unit test holds it to the feature list).
 """
 
 from __future__ import annotations

@@ -3,13 +3,15 @@
 :func:`sluice.sanitize.pi_classifier.featurize` lists every feature of a text (bucket and
 position; the training script uses it). Serving needs less: the sum of the features'
 weights over the whole text and over each window. :func:`score_chunk` computes exactly
-that from the same hashes with fewer, cheaper numpy calls: no position array, no
-``bincount``. The character n-grams start at every position, so their weights are added
-to a per-position array by slices, the words' by index; window sums are differences of
-its cumulative sum (float64, as ``bincount`` summed them) and window feature counts are
-counted, not tallied. The whole-text sum adds the weights in ``featurize``'s order, in
-float32, as before; ``tests/unit/sanitize/test_pi_kernel.py`` holds the two paths to the
-same scores.
+that from the same hashes with fewer numpy calls and passes: the hashes are written in
+place into one buffer in ``featurize``'s order and mixed in place; no position array, no
+``bincount``. The whole-text sum is the same float32 sum over the same array as before.
+A character n-gram starts at every position, so for the windows the weights are added
+to a per-position float64 array by slices (the words' by index) and summed per block
+with ``np.add.reduceat``; the features per window are counted, not tallied. Block sums
+equal ``bincount``'s exactly for the shipped float16-valued weights (float64 sums of
+them are exact), and to ~1e-12 for any float32 weights.
+``tests/unit/sanitize/test_pi_kernel.py`` holds the kernel to the feature list's scores.
 """
 
 from __future__ import annotations
