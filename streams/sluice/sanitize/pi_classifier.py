@@ -15,7 +15,9 @@ numpy only, vectorised, linear in the text:
    out. ``probability = sigmoid(score)``.
 
 The featuriser here is the one the training script (``scripts/train_prompt_classifier.py``)
-uses, so training and serving cannot drift apart.
+uses, so training and serving cannot drift apart. ``Model.raw`` scores texts of up to one
+chunk with :func:`sluice.sanitize.pi_kernel.score_chunk`, which sums the same features'
+weights without listing their positions (a unit test holds it to the feature list).
 """
 
 from __future__ import annotations
@@ -33,6 +35,19 @@ import numpy as np
 import numpy.typing as npt
 import re2
 
+from sluice.sanitize.pi_kernel import (
+    _CHUNK,
+    _MIX2,
+    _P,
+    _SALT,
+    U64,
+    _after_break,
+    _is_word,
+    _mix,
+    _powers,
+    score_chunk,
+)
+
 __all__ = [
     "MIN_CHARS",
     "MODEL_PATH",
@@ -49,25 +64,11 @@ META_PATH = MODEL_PATH.with_suffix(".json")
 MIN_CHARS = 12
 #: Texts with fewer distinct characters than this are not classified (floods, ids).
 MIN_DISTINCT = 8
-#: Texts are featurised in chunks of at most this many characters (bounds the tables).
-_CHUNK = 1 << 15
+# Texts are featurised in chunks of at most _CHUNK characters (bounds the tables),
+# overlapping by this many.
 _OVERLAP = 256
 _CHAR_NS = (3, 4, 5)
 
-U64 = np.uint64
-_P = U64(0x100000001B3)  # FNV prime: odd, so invertible modulo 2**64
-_MIX1 = U64(0xFF51AFD7ED558CCD)
-_MIX2 = U64(0xC4CEB9FE1A85EC53)
-_SALT = {
-    3: U64(0x9E3779B97F4A7C15),
-    4: U64(0xBF58476D1CE4E5B9),
-    5: U64(0x94D049BB133111EB),
-    "w1": U64(0x2545F4914F6CDD1D),
-    "w2": U64(0x5851F42D4C957F2D),
-    "d1": U64(0x14057B7EF767814F),
-    "d2": U64(0x2127599BF4325C37),
-    "dl": U64(0x9FB21C651E98DF25),
-}
 # Marks of *data* (an email, a table, code, a document) rather than a request: inside
 # data, words get a second, context-salted feature, so that "describe ..." on a line of
 # an email can weigh differently from the same words typed as a prompt.
@@ -144,48 +145,6 @@ def normalize(text: str) -> str:
 
 
 @functools.cache
-def _powers() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    """P**j and P**-j modulo 2**64 for j < _CHUNK + 1 (numpy integer products wrap)."""
-    p_inv = U64(pow(int(_P), -1, 1 << 64))
-    n = _CHUNK + 2
-    with np.errstate(over="ignore"):
-        pw = np.cumprod(np.full(n, _P, dtype=U64), dtype=U64)
-        inv = np.cumprod(np.full(n, p_inv, dtype=U64), dtype=U64)
-    pw = np.concatenate(([U64(1)], pw[:-1]))
-    inv = np.concatenate(([U64(1)], inv[:-1]))
-    return pw, inv
-
-
-def _mix(h: npt.NDArray[np.uint64], bits: int) -> npt.NDArray[np.int64]:
-    """Bucket of each 64-bit hash: xor-shift then multiplicative (Fibonacci) hashing."""
-    h = (h ^ (h >> U64(29))) * _MIX1
-    return (h >> U64(64 - bits)).astype(np.int64)
-
-
-@functools.cache
-def _word_table() -> npt.NDArray[np.bool_]:
-    """Word characters of the Basic Multilingual Plane (beyond it: all word characters)."""
-    t = np.ones(0x10000, dtype=bool)
-    t[:128] = False
-    t[ord("a") : ord("z") + 1] = True
-    t[ord("0") : ord("9") + 1] = True
-    t[ord("_")] = True
-    # general punctuation, CJK punctuation, fullwidth punctuation, no-break space
-    t[0x2000:0x2070] = False
-    t[0x3000:0x3040] = False
-    t[0xFF00:0xFF10] = False
-    t[0xA0] = False
-    return t
-
-
-def _is_word(codes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    out: npt.NDArray[np.bool_] = _word_table()[np.minimum(codes, U64(0xFFFF)).astype(np.intp)]
-    if codes.max() > 0xFFFF:
-        out |= codes > 0xFFFF
-    return out
-
-
-@functools.cache
 def _marks() -> Any:
     return re2.compile("|".join(re2.escape(m) for m in _DATA_MARKS))
 
@@ -249,20 +208,6 @@ def _chunk_features(
     return idx, np.maximum(np.concatenate(pos) - 1, 0) + offset
 
 
-def _after_break(codes: npt.NDArray[np.uint64], ws: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Words preceded (past at most two blanks or bullets) by a line or sentence break."""
-    out = np.zeros(len(ws), dtype=bool)
-    run = np.ones(len(ws), dtype=bool)
-    for back in (1, 2, 3):
-        j = ws - back
-        valid = j >= 0
-        c = codes[np.maximum(j, 0)]
-        brk = (c == 10) | (c == 2) | (c == 46) | (c == 63) | (c == 33) | (c == 124) | (c == 58)
-        out |= run & valid & brk
-        run &= valid & ((c == 32) | (c == 9) | (c == 45) | (c == 42) | (c == 35) | (c == 62))
-    return out
-
-
 def featurize(text: str, bits: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Buckets and start positions of the features of an already normalised text."""
     ctx = data_context(text)
@@ -319,6 +264,21 @@ class Model:
             # a flood of a few characters carries no instruction (and floods of one
             # repeated token are the commonest filler of the attack game's data)
             return -50.0, -math.inf, 0, len(text)
+        if 3 <= len(norm) <= _CHUNK:
+            whole, win, j = score_chunk(
+                self.weights, self.bias, self.stride, norm, data_context(norm)
+            )
+            if win == -math.inf:
+                return whole, win, 0, len(text)
+            start, end = j * self.stride, min(len(norm), (j + 2) * self.stride)
+            if len(norm) != len(text):
+                start, end = 0, len(text)
+            return whole, win, start, end
+        return self._raw_features(text, norm)
+
+    def _raw_features(self, text: str, norm: str) -> tuple[float, float, int, int]:
+        """``raw`` from :func:`featurize`'s list of features (texts beyond one chunk; and
+        the reference the kernel is tested against)."""
         idx, pos = featurize(norm, self.bits)
         if len(idx) == 0:
             return self.bias, -math.inf, 0, len(text)
