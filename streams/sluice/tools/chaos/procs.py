@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-__all__ = ["WorkerHandle", "rss_kb", "worker_env"]
+__all__ = ["WorkerHandle", "rss_kb", "tree_cpu_seconds", "worker_env"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,24 @@ def rss_kb(pid: int) -> int:
     except (OSError, ValueError, IndexError):
         return 0
     return 0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants that are alive now
+    (Linux ``/proc``; 0 for any that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 class WorkerHandle:
