@@ -46,6 +46,13 @@ def bench(
         help="The worker's Kafka client (SLUICE_KAFKA_CLIENT); repeat to measure several "
         "in one run (figures per client under by_client). Default: the configured one.",
     ),
+    processes: int = typer.Option(
+        1,
+        "--processes",
+        min=1,
+        help="Run the measured worker as `sluice run --processes N` (scripts/bench_scale.py "
+        "compares several N in one run).",
+    ),
 ) -> None:
     """Raw aiokafka passthrough vs the sluice intake over the same ~1 KB records;
     end-to-end p50/p99 at half the pipeline's max rate. With --duration: a soak at a
@@ -72,8 +79,10 @@ def bench(
 
     from sluice.cli.progress import progress
     from sluice.settings import load_settings
+    from sluice.supervisor import check_processes
     from sluice.tools.bench.pipeline import run_bench
 
+    check_processes(processes, 0)
     settings = load_settings(bootstrap_servers=bootstrap_servers)
     with progress("bench: producing", json_out=json_out) as on_progress:
         result = asyncio.run(
@@ -84,6 +93,7 @@ def bench(
                 partitions=partitions,
                 on_progress=on_progress,
                 clients=[c.value for c in client],
+                processes=processes,
             )
         )
     if json_out:

@@ -34,14 +34,23 @@ def run(
         ["intake", "gate"], "--stage", help="Stages to run: intake, gate (repeatable)."
     ),
     log_level: str = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    processes: int = typer.Option(
+        1,
+        "--processes",
+        help="Worker processes on this host (1..4 x CPUs), each a member of the consumer "
+        "groups with worker id <id>-p<i> and /metrics on --metrics-port + i "
+        "(docs/performance.md, Scale-out).",
+    ),
 ) -> None:
     """Run the worker: consume workflow.events and decisions until SIGTERM or Ctrl-C.
 
-    Scale out by starting more workers with the same group ids (partitions ≥ workers).
+    Scale out by starting more workers with the same group ids (partitions ≥ workers),
+    here with --processes or on more machines.
     """
     from sluice.errors import ConfigError
     from sluice.logs import setup_logging
     from sluice.settings import load_settings
+    from sluice.supervisor import check_processes, supervise
     from sluice.worker import run_worker
 
     bad = set(stage) - {"intake", "gate"}
@@ -55,9 +64,15 @@ def run(
         producers_file=producers,
         log_level=log_level,
     )
+    check_processes(processes, settings.metrics_port)
     setup_logging(settings.log_level)
     logging.getLogger(__name__).info("starting", extra={"bootstrap": settings.bootstrap_servers})
-    run_worker(settings, tuple(stage))
+    if processes == 1:
+        run_worker(settings, tuple(stage))
+        return
+    code = supervise(settings, tuple(stage), processes)
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -209,12 +209,16 @@ async def _pipeline(
     latencies: list[float] | None,
     on_progress: Callable[[int], None] | None = None,
     client: str | None = None,
+    processes: int = 1,
+    cpu: list[float] | None = None,
 ) -> float:
+    """One timed worker run; returns events/s. ``cpu``: gets the worker's CPU seconds
+    (all its processes) over the timed part."""
     import os
     import tempfile
     from pathlib import Path
 
-    from sluice.tools.chaos.procs import WorkerHandle, worker_env
+    from sluice.tools.chaos.procs import WorkerHandle, tree_cpu_seconds, worker_env
 
     s = settings.model_copy(update={"topic_prefix": prefix, "group_id": f"{prefix}intake"})
     topics = Topics.with_prefix(prefix)
@@ -231,8 +235,10 @@ async def _pipeline(
     else:
         env["SLUICE_POLICY_FILE"] = str(_bench_policy(work))
     env["SLUICE_KAFKA_CLIENT"] = client or s.kafka_client
-    worker = WorkerHandle(env, work / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}")
-    worker.start()
+    worker = WorkerHandle(
+        env, work / "worker.log", worker_id=f"bench-{uuid.uuid4().hex[:6]}", processes=processes
+    )
+    worker.start(60.0 * processes)
     try:
         if not worker.wait_ready(120):
             raise RuntimeError(f"bench worker not ready; see {work / 'worker.log'}")
@@ -247,6 +253,8 @@ async def _pipeline(
         ]
         await _produce(s, topics.events, warm)
         await _count_outputs(s, outs, len(warm), timeout=120.0)
+        pid = worker.pid or 0
+        cpu0 = tree_cpu_seconds(pid)
         t0 = time.perf_counter()
         if rate is None:
             producer_task = asyncio.create_task(
@@ -269,6 +277,8 @@ async def _pipeline(
             sent_at=sent_at if rate is not None else None,
         )
         await producer_task
+        if cpu is not None:
+            cpu.append(tree_cpu_seconds(pid) - cpu0)
         return n / (last - t0)
     finally:
         worker.stop()
@@ -308,11 +318,13 @@ async def run_bench(
     partitions: int = 4,
     on_progress: Callable[[int], None] | None = None,
     clients: Sequence[str] = (),
+    processes: int = 1,
 ) -> dict[str, Any]:
     """Run the whole benchmark; returns the figures. ``on_progress(k)``: k more events
     were produced (a progress display). ``clients``: the worker's Kafka clients to
     measure in this run (``SLUICE_KAFKA_CLIENT``; none: the one in settings); the top
-    level figures are the first one's, ``by_client`` has each one's."""
+    level figures are the first one's, ``by_client`` has each one's. ``processes``:
+    the worker runs as ``sluice run --processes N``."""
     codec = default_codec()
     run = uuid.uuid4().hex[:8]
     s = settings.model_copy(update={"partitions": partitions})
@@ -334,6 +346,7 @@ async def run_bench(
             codec,
             on_progress,
             list(clients) or [s.kafka_client],
+            processes,
         )
     finally:
         # Leave no bench topics behind on the cluster.
@@ -352,6 +365,7 @@ async def _run_bench(
     codec: Any,
     on_progress: Callable[[int], None] | None = None,
     clients: Sequence[str] = ("aiokafka",),
+    processes: int = 1,
 ) -> dict[str, Any]:
     raw_prefix = f"bench-{run}-raw."
     raw_topics = Topics.with_prefix(raw_prefix)
@@ -371,15 +385,25 @@ async def _run_bench(
     for i, client in enumerate(clients):
         tag = f"{run}-{i}"
         pipeline = await _pipeline(
-            s, f"bench-{tag}-pipe.", payloads, n, None, None, on_progress, client
+            s, f"bench-{tag}-pipe.", payloads, n, None, None, on_progress, client, processes
         )
         latencies: list[float] = []
         rate = pipeline / 2
-        await _pipeline(s, f"bench-{tag}-lat.", lat_payloads, m, rate, latencies, None, client)
+        await _pipeline(
+            s, f"bench-{tag}-lat.", lat_payloads, m, rate, latencies, None, client, processes
+        )
         latencies.sort()
         lat100: list[float] = []
         await _pipeline(
-            s, f"bench-{tag}-l100.", lat_payloads[:m100], m100, 100.0, lat100, None, client
+            s,
+            f"bench-{tag}-l100.",
+            lat_payloads[:m100],
+            m100,
+            100.0,
+            lat100,
+            None,
+            client,
+            processes,
         )
         lat100.sort()
         by_client[client] = {
@@ -405,6 +429,7 @@ async def _run_bench(
         "event_bytes_mean": round(size, 1),
         "held_share": held_share,
         "partitions": partitions,
+        "processes": processes,
         "passthrough_eps": round(passthrough),
         "txn_passthrough_eps": round(txn_passthrough),
         "client": clients[0],

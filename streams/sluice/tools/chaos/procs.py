@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-__all__ = ["WorkerHandle", "rss_kb", "worker_env"]
+__all__ = ["WorkerHandle", "rss_kb", "tree_cpu_seconds", "worker_env"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,24 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants that are alive now
+    (Linux ``/proc``; 0 for any that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 class WorkerHandle:
     """``python -m sluice run`` as a child process.
 
@@ -54,9 +72,13 @@ class WorkerHandle:
         log_path: the worker's stdout/stderr (appended across restarts).
         worker_id: SLUICE_WORKER_ID; workers alive at the same time need distinct ids,
             a restarted worker should reuse its id (its producer then fences the dead one).
+        processes: ``sluice run --processes``; above 1 :meth:`start` waits for every
+            child's metrics port (:attr:`metrics_ports`) and :meth:`wait_ready` for all.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, worker_id: str = "w0") -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, worker_id: str = "w0", processes: int = 1
+    ) -> None:
         self.env = {
             **os.environ,
             "SLUICE_METRICS_PORT": "0",
@@ -67,6 +89,9 @@ class WorkerHandle:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port: int | None = None
+        self.processes = processes
+        #: Each process's metrics port (in the order they came up).
+        self.metrics_ports: list[int] = []
         self.starts = 0
 
     @property
@@ -83,8 +108,9 @@ class WorkerHandle:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out: IO[bytes] = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
+        extra = ["--processes", str(self.processes)] if self.processes > 1 else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sluice", "run"],
+            [sys.executable, "-m", "sluice", "run", *extra],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -94,9 +120,10 @@ class WorkerHandle:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_path.read_bytes()[offset:].decode("utf-8", "replace")
-            m = re.search(r'"metrics_port": ?(\d+)', text)
-            if m:
-                self.metrics_port = int(m.group(1))
+            ports = [int(p) for p in re.findall(r'"metrics_port": ?(\d+)', text)]
+            if len(ports) >= self.processes:
+                self.metrics_ports = ports[: self.processes]
+                self.metrics_port = ports[0]
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}: {text[-2000:]}")
@@ -104,35 +131,41 @@ class WorkerHandle:
         raise RuntimeError("worker did not start in time")
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
-        """Poll /readyz until the worker holds its partitions; False on timeout."""
+        """Poll /readyz until the worker (each process) holds its partitions; False on
+        timeout."""
         import urllib.request
 
         deadline = time.monotonic() + timeout
+        waiting = list(self.metrics_ports) or [self.metrics_port or 0]
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 return False
-            try:
-                url = f"http://127.0.0.1:{self.metrics_port}/readyz"
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        return True
-            except Exception:  # not yet (503) or not listening yet
-                log.debug("not ready yet")
+            for port in list(waiting):
+                try:
+                    url = f"http://127.0.0.1:{port}/readyz"
+                    with urllib.request.urlopen(url, timeout=2) as r:
+                        if r.status == 200:
+                            waiting.remove(port)
+                except Exception:  # not yet (503) or not listening yet
+                    log.debug("not ready yet")
+            if not waiting:
+                return True
             time.sleep(0.2)
         return False
 
-    def metrics_text(self) -> str:
-        """The worker's /metrics page."""
+    def metrics_text(self, port: int | None = None) -> str:
+        """The worker's /metrics page (of the process serving ``port``; default: the first)."""
         import urllib.request
 
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        url = f"http://127.0.0.1:{port or self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as r:
             return str(r.read().decode())
 
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of samples of ``name`` whose labels include ``labels`` (0 if none)."""
+    def metric(self, name: str, *, port: int | None = None, **labels: str) -> float:
+        """Sum of samples of ``name`` whose labels include ``labels`` (0 if none), on the
+        process serving ``port`` (default: the first)."""
         total = 0.0
-        for line in self.metrics_text().splitlines():
+        for line in self.metrics_text(port).splitlines():
             if not line.startswith(name) or line.startswith("#"):
                 continue
             head, _, value = line.rpartition(" ")
