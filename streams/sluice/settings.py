@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     #: Longest the broker holds a stage's fetch with no new records (aiokafka's 500: at
     #: 100, tests/reliability/test_rebalance.py saw no expiry move to the new owner).
     stage_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
+    #: aiokafka stages keep fetching into a local buffer while a batch's transaction runs
+    #: (aiokafka fetches again only once the last fetch is taken): records then wait for
+    #: one transaction, not two (sluice.kafka.prefetch, docs/performance.md).
+    stage_prefetch: bool = True
     #: Kafka client of the stages' consume → produce → commit path: ``aiokafka`` or
     #: ``confluent`` (librdkafka: KIP-447 fencing, faster; docs/performance.md).
     kafka_client: Literal["aiokafka", "confluent"] = "aiokafka"

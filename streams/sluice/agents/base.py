@@ -41,6 +41,7 @@ from sluice.kafka import (
     refresh_metadata,
     restart_delays,
 )
+from sluice.kafka.prefetch import Prefetcher, stage_prefetcher, unbuffer
 from sluice.kafka.transport import StageOutbox, new_outbox, stage_consumer, stage_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
@@ -117,6 +118,7 @@ class Stage:
         self._fenced_in_row = 0
         self._partitions: dict[str, list[int]] = {}
         self.out: StageOutbox = Outbox(None, self._partitions)
+        self._prefetch: Prefetcher | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class Stage:
     async def stop(self) -> None:
         """Leave the group and close clients; safe twice."""
         self._stopping.set()
+        if self._prefetch is not None:
+            await self._prefetch.pause()
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             try:
@@ -178,6 +182,8 @@ class Stage:
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.lock:
             self.generation += 1
+            if self._prefetch is not None:  # positions restart at the committed offsets
+                await self._prefetch.pause()
             for tp in revoked:
                 if tp.topic == self.chain_topic:
                     self.chains.pop(tp.partition, None)
@@ -187,6 +193,8 @@ class Stage:
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
         async with self.lock:
             self.generation += 1
+            # Fetched from the new positions before this callback: read again from there.
+            await unbuffer(self._prefetch, self.consumer)
             self.metrics.rebalances.labels(self.name).inc()
             mine = sorted(tp for tp in assigned if tp.topic == self.chain_topic)
             heads = await self._committed_heads(mine)
@@ -224,12 +232,31 @@ class Stage:
     async def run(self) -> None:
         """Consume until stopped."""
         assert self.consumer is not None  # noqa: S101
+        self._prefetch = stage_prefetcher(
+            self.consumer,
+            enabled=self.settings.stage_prefetch,
+            timeout_ms=self.settings.batch_timeout_ms,
+            max_records=self.settings.batch_max_records,
+            stall_s=self.max_poll_interval_ms / 2000,
+            name=self.name,
+        )
+        try:
+            await self._loop()
+        finally:
+            if self._prefetch is not None:
+                await self._prefetch.pause()
+
+    async def _loop(self) -> None:
         while not self._stopping.is_set():
             self.health.beat(self.name)
             try:
-                batch = await self.consumer.getmany(
-                    timeout_ms=self.settings.batch_timeout_ms,
-                    max_records=self.settings.batch_max_records,
+                batch = await (
+                    self._prefetch.next_batch()
+                    if self._prefetch is not None
+                    else self.consumer.getmany(
+                        timeout_ms=self.settings.batch_timeout_ms,
+                        max_records=self.settings.batch_max_records,
+                    )
                 )
             except KafkaError as exc:
                 log.warning(
@@ -278,6 +305,10 @@ class Stage:
                 tp = TopicPartition(self.chain_topic, p)
                 if tp not in offsets and chain.head != heads.get(p):
                     pos = await self.consumer.position(tp) if self.consumer else None
+                    if self._prefetch is not None:
+                        # The position is past what is fetched and not yet handled.
+                        first = self._prefetch.first_offset(tp)
+                        pos = first if first is not None else pos
                     if pos is not None:
                         offsets[tp] = (pos, chain.head.to_metadata())
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
@@ -367,6 +398,7 @@ class Stage:
                         extra={"stage": self.name, "error": type(exc).__name__},
                     )
         if self.consumer is not None:
+            await unbuffer(self._prefetch, self.consumer)  # fetched after the batch: again
             assignment = self.consumer.assignment()
             for tp, recs in batch.items():
                 if tp in assignment:

@@ -103,6 +103,49 @@ def bench(
             typer.echo(f"{k:20} {v}")
 
 
+@bench_app.command("latency")
+def latency(
+    rate: list[float] = typer.Option(
+        [100.0], "--rate", min=1.0, help="Fixed events/s of an end-to-end run; repeat for several."
+    ),
+    seconds: float = typer.Option(15.0, "--seconds", min=1.0, help="Length of each run."),
+    e2e: bool = typer.Option(True, "--e2e/--no-e2e", help="Run the end-to-end runs (--rate)."),
+    decisions: int = typer.Option(
+        500, "--decisions", min=0, help="Approvals of the release run (at 100/s; 0: skip it)."
+    ),
+    partitions: int = typer.Option(4, "--partitions", min=1, help="Partitions of the topics."),
+    client: KafkaClientName = typer.Option(
+        None, "--client", help="The worker's Kafka client (default: the configured one)."
+    ),
+    bootstrap_servers: BootstrapServers = None,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Latency only: end-to-end p50/p90/p99 at fixed rates and decision → release
+    p50/p99, without the throughput runs (a few minutes)."""
+    import asyncio
+
+    import orjson
+
+    from sluice.settings import load_settings
+    from sluice.tools.bench.latency import run_latency_bench
+
+    settings = load_settings(bootstrap_servers=bootstrap_servers)
+    result = asyncio.run(
+        run_latency_bench(
+            settings,
+            rates=rate if e2e else [],
+            seconds=seconds,
+            decisions=decisions,
+            partitions=partitions,
+            client=client.value if client is not None else None,
+        )
+    )
+    if json_out:
+        typer.echo(orjson.dumps(result).decode())
+    else:
+        typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
 @bench_app.command("detect")
 def detect(
     events: int = typer.Option(2000, "--events", min=100, help="Labelled samples per family."),
