@@ -275,8 +275,9 @@ class CkConsumer:
         if self._closed:
             return
         try:
-            # A fetch in its rebalance callbacks finishes first (_busy).
-            await self._calls.run(2 * _LISTENER_TIMEOUT_S + _CALL_TIMEOUT_S, self._close)
+            # After a fetch in hand (_busy); bounded, so a close that hangs in librdkafka
+            # does not keep a stopping worker from exiting.
+            await self._calls.run(_CALL_TIMEOUT_S, self._close)
         finally:
             self._calls.close()
 
