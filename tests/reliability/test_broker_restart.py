@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -117,6 +118,8 @@ async def test_broker_restart_worker_recovers(
                 "aborted_transactions": aborted,
                 "decided": len(bot.sent),
                 "load_failed": failed,
+                # the worker's (WorkerHandle: scn.env over this process's environment)
+                "client": {**os.environ, **scn.env}.get("SLUICE_KAFKA_CLIENT", "aiokafka"),
             }
         ),
     )
