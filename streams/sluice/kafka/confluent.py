@@ -8,9 +8,12 @@ types (:class:`aiokafka.errors.KafkaError`, :class:`~aiokafka.errors.ProducerFen
 so the stage's transaction logic is one code path for both clients.
 
 librdkafka moves the bytes in its own C threads; each blocking call (fetch, transaction
-requests, flush) runs on threads of the client's own (not asyncio's shared executor), so
-the event loop is never blocked. Its rebalance callbacks run inside the fetch on that
-thread and hand the stage's async listener to the loop, waiting for it.
+requests, flush) runs on daemon threads of the client's own (not asyncio's shared
+executor), so the event loop is never blocked, and each wait is bounded
+(:mod:`sluice.kafka.confluent_calls`): a transactional call librdkafka never returns from
+(``send_offsets_to_transaction`` after a broker restart) abandons that producer, and the
+stage starts a new one. Rebalance callbacks run inside the fetch on its thread and hand
+the stage's async listener to the loop, waiting for it.
 
 KIP-447: the input offsets are committed into the transaction with the consumer's group
 metadata (member id and generation) taken at the fetch of the batch, so a worker that
@@ -26,7 +29,6 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +38,7 @@ from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaException,
 from confluent_kafka import KafkaError as CkError
 from confluent_kafka import TopicPartition as CkTP
 
-from sluice.errors import ConfigError
+from sluice.kafka.confluent_calls import CallStuck, DaemonCalls, librdkafka_config
 from sluice.settings import Settings
 
 __all__ = [
@@ -50,7 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_rdlog = logging.getLogger("sluice.kafka.librdkafka")
 
 #: aiokafka's ``timestamp_type`` of a broker-stamped record (what the gate checks).
 _AIO_LOG_APPEND_TIME = 1
@@ -58,6 +59,8 @@ _AIO_LOG_APPEND_TIME = 1
 _LISTENER_TIMEOUT_S = 120.0
 #: Bound (seconds) on a blocking librdkafka call that has no timeout of its own.
 _CALL_TIMEOUT_S = 30.0
+#: How long past its own timeout a librdkafka call is awaited before it is abandoned.
+_GRACE_S = 10.0
 #: librdkafka error codes that mean this producer's epoch is fenced.
 _FENCED = frozenset(
     {CkError._FENCED, CkError.PRODUCER_FENCED, CkError.INVALID_PRODUCER_EPOCH}  # noqa: SLF001
@@ -86,47 +89,6 @@ def translate(exc: KafkaException) -> KafkaError:
     if code in _STALE_MEMBER:
         return StaleGroupMetadata(err.name())
     return CkFailure(err.name())
-
-
-def librdkafka_config(settings: Settings) -> dict[str, Any]:
-    """Connection settings (bootstrap, TLS, SASL) as librdkafka configuration.
-
-    The same settings as :meth:`sluice.settings.Settings.kafka_kwargs`, for the same
-    cluster: PEM files by path, SASL PLAIN or SCRAM with username and password.
-
-    Raises:
-        ConfigError: SASL without mechanism, username or password.
-    """
-    conf: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "security.protocol": settings.security_protocol.lower(),
-        "logger": _rdlog,
-        "error_cb": _on_error,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        # Like ssl.create_default_context(): the given CA, else the system's.
-        conf["ssl.ca.location"] = str(settings.ssl_cafile) if settings.ssl_cafile else "probe"
-        conf["ssl.endpoint.identification.algorithm"] = "https"
-        if settings.ssl_certfile:
-            conf["ssl.certificate.location"] = str(settings.ssl_certfile)
-            if settings.ssl_keyfile:
-                conf["ssl.key.location"] = str(settings.ssl_keyfile)
-            if settings.ssl_key_password:
-                conf["ssl.key.password"] = settings.ssl_key_password.get_secret_value()
-    if settings.security_protocol.startswith("SASL"):
-        if not settings.sasl_mechanism or not settings.sasl_username or not settings.sasl_password:
-            raise ConfigError(
-                "SASL needs SLUICE_SASL_MECHANISM, SLUICE_SASL_USERNAME and "
-                "SLUICE_SASL_PASSWORD (or SLUICE_SASL_PASSWORD_FILE)"
-            )
-        conf["sasl.mechanism"] = settings.sasl_mechanism
-        conf["sasl.username"] = settings.sasl_username
-        conf["sasl.password"] = settings.sasl_password.get_secret_value()
-    return conf
-
-
-def _on_error(err: CkError) -> None:
-    log.warning("kafka client error", extra={"error": err.name(), "fatal": err.fatal()})
 
 
 @dataclass(slots=True)
@@ -179,9 +141,9 @@ class CkConsumer:
         self._closed = False
         #: One librdkafka call at a time on this consumer's threads (fetch vs close).
         self._busy = threading.Lock()
-        #: Its own thread: a fetch blocked in a rebalance listener (which may itself wait
-        #: on worker threads) never starves asyncio's shared default executor.
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sluice-ck-consumer")
+        #: Its own (daemon) threads: a fetch blocked in a rebalance listener (which may
+        #: itself wait on worker threads) never starves asyncio's shared default executor.
+        self._calls = DaemonCalls("sluice-ck-consumer")
 
     def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
         """Subscribe at :meth:`start`; ``listener``: an aiokafka ConsumerRebalanceListener."""
@@ -247,9 +209,9 @@ class CkConsumer:
     ) -> dict[TopicPartition, list[CkRecord]]:
         """Up to ``max_records`` records, by partition (rebalance callbacks run meanwhile)."""
         try:
-            msgs, meta = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._fetch, max_records, timeout_ms / 1000
-            )
+            # Unbounded: poll honours its timeout; the rebalance callbacks in it are
+            # bounded (_LISTENER_TIMEOUT_S each).
+            msgs, meta = await self._calls.run(None, self._fetch, max_records, timeout_ms / 1000)
         except KafkaException as exc:
             raise translate(exc) from None
         self.group_metadata = meta
@@ -293,8 +255,11 @@ class CkConsumer:
         pos = self._c.position([CkTP(tp.topic, tp.partition)])[0].offset
         if pos >= 0:
             return int(pos)
-        committed = await asyncio.to_thread(
-            self._c.committed, [CkTP(tp.topic, tp.partition)], _CALL_TIMEOUT_S
+        committed = await self._calls.run(
+            _CALL_TIMEOUT_S + _GRACE_S,
+            self._c.committed,
+            [CkTP(tp.topic, tp.partition)],
+            _CALL_TIMEOUT_S,
         )
         return max(int(committed[0].offset), 0)
 
@@ -309,8 +274,12 @@ class CkConsumer:
         """Leave the group (revoke callbacks run) and close."""
         if self._closed:
             return
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
-        self._pool.shutdown(wait=False)
+        try:
+            # After a fetch in hand (_busy); bounded, so a close that hangs in librdkafka
+            # does not keep a stopping worker from exiting.
+            await self._calls.run(_CALL_TIMEOUT_S, self._close)
+        finally:
+            self._calls.close()
 
     def _close(self) -> None:
         with self._busy:  # after a fetch still running on another thread
@@ -349,33 +318,57 @@ class CkProducer:
         self._group_metadata = group_metadata
         self._failed: list[str] = []
         self._partitions: dict[str, set[int]] = {}
-        #: Its own threads for blocking calls (transaction requests, flush): with the
-        #: broker away each may block for the transaction timeout; an abandoned call
-        #: must not take a thread the rest of the worker needs.
-        self._pool = ThreadPoolExecutor(4, thread_name_prefix="sluice-ck-producer")
+        #: Its own daemon threads for blocking calls (transaction requests, flush): with
+        #: the broker away each may block for the transaction timeout, or for good; an
+        #: abandoned call must neither take a thread the rest of the worker needs nor
+        #: keep the process from exiting.
+        self._calls = DaemonCalls("sluice-ck-producer")
+        #: A call did not return within its bound: librdkafka still runs it, so every
+        #: later transactional call would conflict with it. The stage replaces this
+        #: producer (same transactional id: the new one fences it).
+        self.stuck: str | None = None
 
     def _on_delivery(self, err: CkError | None, _msg: Any) -> None:
         if err is not None:
             self._failed.append(err.name())
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _run(self, timeout_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` (a call with its own ``timeout_s``), awaited ``_GRACE_S`` longer.
+
+        Raises:
+            CallStuck: this call, or an earlier one, did not return in time.
+        """
+        if self.stuck is not None:
+            raise CallStuck(self.stuck)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            return await self._calls.run(timeout_s + _GRACE_S, fn, *args)
+        except CallStuck:
+            self.stuck = getattr(fn, "__name__", "call")
+            log.error(
+                "librdkafka call did not return; abandoning this producer",
+                extra={"call": self.stuck, "after_s": timeout_s + _GRACE_S},
+            )
+            raise
         except KafkaException as exc:
             raise translate(exc) from None
 
     async def start(self) -> None:
         """Register the transactional id: fences (and aborts) a predecessor's transaction."""
-        await self._run(self._p.init_transactions, _CALL_TIMEOUT_S)
+        await self._run(_CALL_TIMEOUT_S, self._p.init_transactions, _CALL_TIMEOUT_S)
 
     async def stop(self) -> None:
         """Hand over what is queued (bounded), then let the client go."""
+        if self._calls.closed:
+            return
         try:
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._p.flush, 5.0)
+            if self.stuck is None:
+                await self._calls.run(5.0 + _GRACE_S, self._p.flush, 5.0)
         finally:
-            self._pool.shutdown(wait=False)
+            self._calls.close()
 
     async def begin_transaction(self) -> None:
+        if self.stuck is not None:
+            raise CallStuck(self.stuck)
         self._failed.clear()
         try:
             self._p.begin_transaction()
@@ -391,13 +384,15 @@ class CkProducer:
         if meta is None:
             raise StaleGroupMetadata("no group metadata yet")
         tps = [CkTP(tp.topic, tp.partition, off, metadata=md) for tp, (off, md) in offsets.items()]
-        await self._run(self._p.send_offsets_to_transaction, tps, meta, _CALL_TIMEOUT_S)
+        await self._run(
+            _CALL_TIMEOUT_S, self._p.send_offsets_to_transaction, tps, meta, _CALL_TIMEOUT_S
+        )
 
     async def commit_transaction(self) -> None:
-        await self._run(self._p.commit_transaction, self._timeout_s)
+        await self._run(self._timeout_s, self._p.commit_transaction, self._timeout_s)
 
     async def abort_transaction(self) -> None:
-        await self._run(self._p.abort_transaction, self._timeout_s)
+        await self._run(self._timeout_s, self._p.abort_transaction, self._timeout_s)
 
     def produce(
         self,
@@ -416,14 +411,13 @@ class CkProducer:
 
     async def flush(self, timeout_s: float) -> int:
         """Wait for acknowledgements; the number of records still unacknowledged."""
-        loop = asyncio.get_running_loop()
-        return int(await loop.run_in_executor(self._pool, self._p.flush, timeout_s))
+        return int(await self._run(timeout_s, self._p.flush, timeout_s))
 
     async def poll(self, timeout_s: float) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._p.poll, timeout_s)
+        await self._run(timeout_s, self._p.poll, timeout_s)
 
     async def refresh_metadata(self) -> None:
-        md = await self._run(self._p.list_topics, None, _CALL_TIMEOUT_S)
+        md = await self._run(_CALL_TIMEOUT_S, self._p.list_topics, None, _CALL_TIMEOUT_S)
         self._partitions = {
             name: set(t.partitions) for name, t in md.topics.items() if t.error is None
         }

@@ -141,5 +141,22 @@ class DecisionBot:
             time.time_ns() // 1_000_000,
         )
         for _ in range(copies):
-            await (await producer.send(self.scn.topics.decisions, value, key=key))
+            await self._send(producer, key, value)
             self.copies += 1
+
+    async def _send(self, producer: Any, key: bytes, value: bytes) -> None:
+        # Across a broker restart a send fails (no metadata, no leader yet) instead of
+        # waiting: send again, for up to a minute. A decision sent twice is a replay the
+        # gate refuses (see ``duplicate_share``).
+        from aiokafka.errors import KafkaError
+
+        for attempt in range(120):
+            try:
+                await (await producer.send(self.scn.topics.decisions, value, key=key))
+                return
+            except KafkaError as exc:
+                if attempt == 119:
+                    raise
+                self.errors += 1
+                log.warning("decision send failed; retrying", extra={"error": type(exc).__name__})
+                await asyncio.sleep(0.5)
