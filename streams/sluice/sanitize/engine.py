@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 
 #: A change to write back: field location → sanitized text.
 _Changes = dict[tuple[Any, ...], str]
+#: What the triage joins the fields of one treatment with.
+_SEP = "\n \n"
 
 
 def all_rules() -> list[Rule]:
@@ -118,6 +120,8 @@ class Sanitizer:
         #: Whether the prompt-injection classifier scores text fields (the phrase rules
         #: always run). Off trades recall for speed: see docs/detection.md.
         self._pi_classifier = pi_classifier
+        #: The fast paths of issue 16 (off: the engine as before, for comparisons).
+        self.fast = True
         self._treatments = {**default_treatments(), **FIELD_TREATMENTS, **(treatments or {})}
         for path, t in self._treatments.items():
             if t not in ("text", "html", "sql", "none"):
@@ -239,14 +243,24 @@ class Sanitizer:
             else:
                 slow.append(i)
         for treatment, idxs in groups.items():
-            joined = "\n".join(fields[i][2] for i in idxs)
+            # "\n \n": ^ and $ still match at every field edge, and no rule's hit runs
+            # from one field's last letter into the next's first ("a\nb" looks like a
+            # split "javascript:" scheme to the markup rules)
+            sep = _SEP if self.fast else "\n"
+            joined = sep.join(fields[i][2] for i in idxs)
             if treatment == "html" and any(c in joined for c in HTML_SPECIAL):
                 slow.extend(idxs)
                 continue
             compiled = self._compiled[treatment]
             hits = compiled.line_set.Match(joined)
             if hits:
-                slow.extend(touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
+                texts = [fields[i][2] for i in idxs]
+                near = touched(compiled, hits, joined, texts, idxs, len(sep), fast=self.fast)
+                if self.fast:
+                    # a field its own set does not match has no hit of these rules (the
+                    # joined text's hits may run across field edges)
+                    near = [i for i in near if compiled.field_set.Match(fields[i][2])]
+                slow.extend(near)
             if self._pi_classifier and treatment == "text":
                 # prompt-injection classifier: every text field long enough to matter
                 slow.extend(i for i in idxs if classify(fields[i][2]) is not None)

@@ -49,6 +49,8 @@ MAX_SECRET_HITS_PER_FIELD = 256
 #: the rule stops looking in that field (a limit stated in docs/detection.md).
 MAX_CHECKS_PER_RULE_PER_FIELD = 256
 MAX_SECRET_HITS_PER_EVENT = 512
+#: The head of rules that look for their group anywhere in a field.
+LAZY_PREFIX = "(?s)^.*?"
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
@@ -83,6 +85,15 @@ class Compiled:
         self.field_set.Compile()
         self.line_set.Compile()
         self.line_regexes = [re2.compile("(?m)" + r.pattern, opts) for r in rules]
+        #: For :func:`touched`: a rule that finds its hit anywhere after a lazy prefix
+        #: (``(?s)^.*?(X)``) hits a field exactly when ``(X)`` is found in it, and the
+        #: unanchored form's matches stay within the fields they touch.
+        self.touch_regexes = [
+            re2.compile("(?m)(?s)" + r.pattern[len(LAZY_PREFIX) :], opts)
+            if r.pattern.startswith(LAZY_PREFIX)
+            else rx
+            for r, rx in zip(rules, self.line_regexes, strict=True)
+        ]
 
 
 def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[Cand]:
@@ -148,21 +159,31 @@ def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[C
 
 
 def touched(
-    compiled: Compiled, hits: list[int], joined: str, texts: list[str], idxs: list[int]
+    compiled: Compiled,
+    hits: list[int],
+    joined: str,
+    texts: list[str],
+    idxs: list[int],
+    sep: int = 1,
+    *,
+    fast: bool = False,
 ) -> list[int]:
-    """Indices (from ``idxs``) of the joined fields that the hitting rules' matches touch."""
+    """Indices (from ``idxs``) of the joined fields that the hitting rules' matches touch
+    (``texts`` joined with separators of ``sep`` characters). ``fast``: rules of the form
+    ``(?s)^.*?(X)`` are found by ``(X)`` alone (see :attr:`Compiled.touch_regexes`)."""
     bounds: list[int] = []
     pos = 0
     for t in texts:
         bounds.append(pos)
-        pos += len(t) + 1
+        pos += len(t) + sep
+    regexes = compiled.touch_regexes if fast else compiled.line_regexes
     found: set[int] = set()
     # The joined fields are ASCII here: byte offsets are character offsets, and matching
     # bytes skips the wrapper's offset translation.
     data = joined.encode("ascii")
     for h in hits:
         n = 0
-        for m in compiled.line_regexes[h].finditer(data):
+        for m in regexes[h].finditer(data):
             s, e = m.span()
             lo = bisect.bisect_right(bounds, s) - 1
             hi = bisect.bisect_right(bounds, max(s, e - 1)) - 1
