@@ -37,7 +37,7 @@ from sluice.sanitize.edits import (
     to_original,
 )
 from sluice.sanitize.markup import markup_rules
-from sluice.sanitize.matching import Budget, Compiled, VariantMatcher, match, touched
+from sluice.sanitize.matching import Budget, Compiled, VariantMatcher, match
 from sluice.sanitize.pii import pii_rules
 from sluice.sanitize.prompt_injection import (
     CLASSIFIER_RULE,
@@ -58,6 +58,7 @@ from sluice.sanitize.secrets_rules import strict_secret_specs
 from sluice.sanitize.secrets_variants import glued_pattern
 from sluice.sanitize.spans import Cand, Spans, merged, resolve
 from sluice.sanitize.sql import sql_rules
+from sluice.sanitize.triage import triage
 from sluice.sanitize.unicode import Flood, Prepared, prepare, strip_flood
 from sluice.sanitize.walk import (
     FIELD_TREATMENTS,
@@ -203,7 +204,7 @@ class Sanitizer:
         """
         redact_pii = event.get("data_classification") in self._redact_pii_for
         fields = list(event_fields(event, self._treatments))
-        slow, no_variants = self._triage(fields)
+        slow, no_variants, hits = self._triage(fields)
         cross = split_across_values(fields, self._secrets_strict)
         if not slow and not cross:
             return event, []
@@ -211,9 +212,9 @@ class Sanitizer:
         findings: list[Finding] = []
         changes: _Changes = {}
         # Keys first, so value paths name the sanitized key.
-        key_paths = self._scan_keys(fields, slow, redact_pii, budget, changes, findings)
+        key_paths = self._scan_keys(fields, slow, hits, redact_pii, budget, changes, findings)
         self._scan_values(
-            fields, slow, no_variants, key_paths, redact_pii, budget, changes, findings
+            fields, slow, no_variants, hits, key_paths, redact_pii, budget, changes, findings
         )
         self._redact_split(fields, cross, changes, findings)
         if not changes:
@@ -222,61 +223,17 @@ class Sanitizer:
 
     # -- sanitize_event steps ----------------------------------------------------------
 
-    def _triage(self, fields: list[FieldRef]) -> tuple[list[int], set[int]]:
-        """The fields that need a scan of their own (sorted), and those that hold no
-        split, marked or encoded secret.
-
-        Fast path: the ASCII fields of one treatment are joined and matched once; only
-        the fields that a hit touches, that the classifier flags, that hold characters
-        to remove, or whose group may hide a secret variant are scanned one by one.
-        """
-        no_variants: set[int] = set()
-        groups: dict[str, list[int]] = {}
-        slow: list[int] = []
-        for i, (_, _path, text, treatment, ctx_key) in enumerate(fields):
-            if treatment == "none":
-                continue
-            if ctx_key is not None and looks_like_secret_value(ctx_key, text):
-                slow.append(i)
-            elif text.isascii():
-                groups.setdefault(treatment, []).append(i)
-            else:
-                slow.append(i)
-        for treatment, idxs in groups.items():
-            # "\n \n": ^ and $ still match at every field edge, and no rule's hit runs
-            # from one field's last letter into the next's first ("a\nb" looks like a
-            # split "javascript:" scheme to the markup rules)
-            sep = _SEP if self.fast else "\n"
-            joined = sep.join(fields[i][2] for i in idxs)
-            if treatment == "html" and any(c in joined for c in HTML_SPECIAL):
-                slow.extend(idxs)
-                continue
-            compiled = self._compiled[treatment]
-            hits = compiled.line_set.Match(joined)
-            if hits:
-                texts = [fields[i][2] for i in idxs]
-                near = touched(compiled, hits, joined, texts, idxs, len(sep), fast=self.fast)
-                if self.fast:
-                    # a field its own set does not match has no hit of these rules (the
-                    # joined text's hits may run across field edges)
-                    near = [i for i in near if compiled.field_set.Match(fields[i][2])]
-                slow.extend(near)
-            if self._pi_classifier and treatment == "text":
-                # prompt-injection classifier: every text field long enough to matter
-                slow.extend(i for i in idxs if classify(fields[i][2]) is not None)
-            if prepare(joined).removed:
-                slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
-            if self._variants.hit(joined):
-                slow.extend(idxs)
-            else:
-                # the joined text had no split/marked/encoded secret: neither has a field
-                no_variants.update(idxs)
-        return sorted(set(slow)), no_variants
+    def _triage(self, fields: list[FieldRef]) -> tuple[list[int], set[int], dict[int, list[int]]]:
+        """The fields that need a scan of their own (see :func:`triage`)."""
+        return triage(
+            fields, self._compiled, self._variants, classifier=self._pi_classifier, fast=self.fast
+        )
 
     def _scan_keys(
         self,
         fields: list[FieldRef],
         slow: list[int],
+        hits: dict[int, list[int]],
         redact_pii: bool,
         budget: Budget,
         changes: _Changes,
@@ -296,6 +253,7 @@ class Sanitizer:
                 redact_pii=redact_pii,
                 context_key=None,
                 budget=budget,
+                hits=hits.get(i),
             )
             if new is not text:
                 changes[loc] = new
@@ -312,6 +270,7 @@ class Sanitizer:
         fields: list[FieldRef],
         slow: list[int],
         no_variants: set[int],
+        hits: dict[int, list[int]],
         key_paths: dict[tuple[str, str], str],
         redact_pii: bool,
         budget: Budget,
@@ -335,6 +294,7 @@ class Sanitizer:
                 context_key=ctx_key,
                 budget=budget,
                 variants=i not in no_variants,
+                hits=hits.get(i),
             )
             findings.extend(found)
             if new is not text:
@@ -370,7 +330,9 @@ class Sanitizer:
         budget: Budget | None = None,
         variants: bool = True,
         stripped: bool = False,
+        hits: list[int] | None = None,
     ) -> tuple[str, list[Finding]]:
+        """``hits``: the rules of ``compiled``'s field set that match ``text``, if known."""
         flood = None if stripped else strip_flood(text)
         if flood is not None:
             return self._scan_flood(
@@ -386,7 +348,7 @@ class Sanitizer:
         prep = prepare(text)
         view = prep.view
         budget = budget or Budget()
-        cands = match(view, compiled, budget)
+        cands = match(view, compiled, budget, hits if view is text else None)
         if variants:
             found = Spans(merged(c for c in cands if c.rule.kind is FindingKind.SECRET))
             for vc in self._variants.cands(view, budget):

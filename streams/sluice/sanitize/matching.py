@@ -96,14 +96,19 @@ class Compiled:
         ]
 
 
-def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[Cand]:
+def match(
+    view: str, compiled: Compiled, budget: Budget | None = None, hits: list[int] | None = None
+) -> list[Cand]:
     """The validated hits of ``compiled``'s rules on ``view`` (view coordinates).
+
+    ``hits``: ``compiled.field_set.Match(view)`` when the caller has it already.
 
     PII validations and secret candidates are drawn from the field's and ``budget``'s
     allowance; once secrets run out, the rest of the field becomes one ``secret_flood``
     candidate (fail closed).
     """
-    hits = compiled.field_set.Match(view)
+    if hits is None:
+        hits = compiled.field_set.Match(view)
     if not hits:
         return []
     cands: list[Cand] = []
