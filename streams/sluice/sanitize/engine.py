@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sluice.models.finding import Finding, FindingKind
@@ -223,7 +224,9 @@ class Sanitizer:
 
     # -- sanitize_event steps ----------------------------------------------------------
 
-    def _triage(self, fields: list[FieldRef]) -> tuple[list[int], set[int], dict[int, list[int]]]:
+    def _triage(
+        self, fields: list[FieldRef]
+    ) -> tuple[list[int], set[int], dict[int, Sequence[int]]]:
         """The fields that need a scan of their own (see :func:`triage`)."""
         return triage(
             fields, self._compiled, self._variants, classifier=self._pi_classifier, fast=self.fast
@@ -233,7 +236,7 @@ class Sanitizer:
         self,
         fields: list[FieldRef],
         slow: list[int],
-        hits: dict[int, list[int]],
+        hits: dict[int, Sequence[int]],
         redact_pii: bool,
         budget: Budget,
         changes: _Changes,
@@ -270,7 +273,7 @@ class Sanitizer:
         fields: list[FieldRef],
         slow: list[int],
         no_variants: set[int],
-        hits: dict[int, list[int]],
+        hits: dict[int, Sequence[int]],
         key_paths: dict[tuple[str, str], str],
         redact_pii: bool,
         budget: Budget,
@@ -330,7 +333,7 @@ class Sanitizer:
         budget: Budget | None = None,
         variants: bool = True,
         stripped: bool = False,
-        hits: list[int] | None = None,
+        hits: Sequence[int] | None = None,
     ) -> tuple[str, list[Finding]]:
         """``hits``: the rules of ``compiled``'s field set that match ``text``, if known."""
         flood = None if stripped else strip_flood(text)

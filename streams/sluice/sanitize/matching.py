@@ -10,6 +10,7 @@ linear whatever an attacker puts in the event.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import re2
@@ -49,8 +50,9 @@ MAX_SECRET_HITS_PER_FIELD = 256
 #: the rule stops looking in that field (a limit stated in docs/detection.md).
 MAX_CHECKS_PER_RULE_PER_FIELD = 256
 MAX_SECRET_HITS_PER_EVENT = 512
-#: The head of rules that look for their group anywhere in a field.
-LAZY_PREFIX = "(?s)^.*?"
+#: Bounds of :meth:`Compiled.field_hits`' memo.
+MEMO_MAX_CHARS = 64
+MEMO_ENTRIES = 8192
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
@@ -85,19 +87,29 @@ class Compiled:
         self.field_set.Compile()
         self.line_set.Compile()
         self.line_regexes = [re2.compile("(?m)" + r.pattern, opts) for r in rules]
-        #: For :func:`touched`: a rule that finds its hit anywhere after a lazy prefix
-        #: (``(?s)^.*?(X)``) hits a field exactly when ``(X)`` is found in it, and the
-        #: unanchored form's matches stay within the fields they touch.
-        self.touch_regexes = [
-            re2.compile("(?m)(?s)" + r.pattern[len(LAZY_PREFIX) :], opts)
-            if r.pattern.startswith(LAZY_PREFIX)
-            else rx
-            for r, rx in zip(rules, self.line_regexes, strict=True)
-        ]
+        self._memo: dict[str, tuple[int, ...]] = {}
+
+    def field_hits(self, text: str) -> Sequence[int]:
+        """``field_set.Match(text)`` (the rules that may hit), remembered for short texts:
+        ids, names and enum values repeat from event to event. The memo holds at most
+        :data:`MEMO_ENTRIES` texts of at most :data:`MEMO_MAX_CHARS` (~2 MB) and starts
+        over when full, so unique values cost one dict insert each."""
+        if len(text) > MEMO_MAX_CHARS:
+            return self.field_set.Match(text) or ()
+        got = self._memo.get(text)
+        if got is None:
+            got = tuple(self.field_set.Match(text) or ())
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[text] = got
+        return got
 
 
 def match(
-    view: str, compiled: Compiled, budget: Budget | None = None, hits: list[int] | None = None
+    view: str,
+    compiled: Compiled,
+    budget: Budget | None = None,
+    hits: Sequence[int] | None = None,
 ) -> list[Cand]:
     """The validated hits of ``compiled``'s rules on ``view`` (view coordinates).
 
@@ -164,31 +176,21 @@ def match(
 
 
 def touched(
-    compiled: Compiled,
-    hits: list[int],
-    joined: str,
-    texts: list[str],
-    idxs: list[int],
-    sep: int = 1,
-    *,
-    fast: bool = False,
+    compiled: Compiled, hits: list[int], joined: str, texts: list[str], idxs: list[int]
 ) -> list[int]:
-    """Indices (from ``idxs``) of the joined fields that the hitting rules' matches touch
-    (``texts`` joined with separators of ``sep`` characters). ``fast``: rules of the form
-    ``(?s)^.*?(X)`` are found by ``(X)`` alone (see :attr:`Compiled.touch_regexes`)."""
+    """Indices (from ``idxs``) of the joined fields that the hitting rules' matches touch."""
     bounds: list[int] = []
     pos = 0
     for t in texts:
         bounds.append(pos)
-        pos += len(t) + sep
-    regexes = compiled.touch_regexes if fast else compiled.line_regexes
+        pos += len(t) + 1
     found: set[int] = set()
     # The joined fields are ASCII here: byte offsets are character offsets, and matching
     # bytes skips the wrapper's offset translation.
     data = joined.encode("ascii")
     for h in hits:
         n = 0
-        for m in regexes[h].finditer(data):
+        for m in compiled.line_regexes[h].finditer(data):
             s, e = m.span()
             lo = bisect.bisect_right(bounds, s) - 1
             hi = bisect.bisect_right(bounds, max(s, e - 1)) - 1

@@ -18,8 +18,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.sanitize import Sanitizer
+from sluice.sanitize import Sanitizer, matching, secrets
 from sluice.sanitize import secrets_variants as sv
+from sluice.sanitize.base import shannon_entropy
+from sluice.sanitize.secrets_filters import (
+    high_entropy_value,
+    looks_fake,
+    not_placeholder,
+    password_value,
+)
 from sluice.sanitize.secrets_rules import secret_specs
 from sluice.tools.bench.corpus import NOW_MS, mixed_corpus
 from sluice.tools.bench.events import make_event
@@ -147,3 +154,73 @@ def test_no_decoded_variant_without_the_old_hint(text: str) -> None:
     # the former pre-test: text it rejects has no decodable token either
     if not _OLD_HINT.search(text):
         assert sv.decoded_variant(text) is None
+
+
+@_SETTINGS
+@given(st.lists(st.one_of(st.text(max_size=70), st.sampled_from(_PIECES)), max_size=40))
+def test_field_hits_memo_is_the_set_match(texts: list[str]) -> None:
+    compiled = _FAST._compiled["sql"]
+    for t in texts + texts:  # the second time from the memo
+        assert list(compiled.field_hits(t)) == list(compiled.field_set.Match(t) or [])
+
+
+def test_field_hits_memo_stays_bounded() -> None:
+    compiled = _FAST._compiled["text"]
+    for i in range(matching.MEMO_ENTRIES + 10):
+        compiled.field_hits(f"value-{i}")
+    assert len(compiled._memo) <= matching.MEMO_ENTRIES
+    big = "x" * (matching.MEMO_MAX_CHARS + 1)
+    compiled.field_hits(big)
+    assert big not in compiled._memo
+
+
+def _looks_like_before(key: str, value: str) -> str | None:
+    """looks_like_secret_value as it was (no key memo)."""
+    low = key.lower()
+    if len(key) > 128 or not any(h in low for h in secrets._KEY_HINTS):
+        return None
+    if not secrets._SECRET_KEY_RE.search(key):
+        return None
+    if not value or len(value) > 4096 or value.startswith("[REDACTED:"):
+        return None
+    if secrets._AUTH_KEY_RE.search(key):
+        cred = secrets._AUTH_SCHEME_RE.sub("", value.strip(), count=1)
+        if len(cred) < 8 or not_placeholder(cred) is None or looks_fake(cred):
+            return None
+        return "authorization_header" if shannon_entropy(cred) >= 2.5 else None
+    if any(c.isspace() for c in value):
+        return None
+    if "pass" in low or "pwd" in low or low.endswith("pw"):
+        return "password_assignment" if len(value) >= 6 and password_value(value) else None
+    if len(value) >= 16 and shannon_entropy(value) >= 3.3 and high_entropy_value(value):
+        return "high_entropy_secret"
+    return None
+
+
+_KEYS = [
+    "password",
+    "api_key",
+    "Authorization",
+    "proxy-auth",
+    "x-api-key",
+    "pwd",
+    "db_pw",
+    "token",
+    "secret_key",
+    "note",
+    "passport",
+    "keyboard",
+    "cookie",
+    "PASS",
+    "auth_token",
+]
+
+
+@_SETTINGS
+@given(
+    st.one_of(st.sampled_from(_KEYS), st.text(max_size=20), st.text(min_size=120, max_size=140)),
+    st.one_of(st.sampled_from(_SECRETS + _PIECES), st.text(max_size=40)),
+)
+def test_secret_key_memo_agrees(key: str, value: str) -> None:
+    for _ in range(2):
+        assert secrets.looks_like_secret_value(key, value) == _looks_like_before(key, value)
