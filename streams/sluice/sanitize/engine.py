@@ -13,9 +13,10 @@ Per field (see :meth:`Sanitizer.scan_text`):
    event's data classification asks for it, and ``html`` fields are cleaned with ``nh3``
    (:mod:`sluice.sanitize.edits`, findings from :mod:`sluice.sanitize.scoring`).
 
-Events take a fast path: the ASCII fields of one treatment are joined and matched once
-(a multi-line variant of the set, so ``^``/``$`` still match at field edges); when
-nothing hits, the event object itself is returned. Which fields are scanned and how
+Events take a fast path (:mod:`sluice.sanitize.triage`): each ASCII field is matched
+against its treatment's set (remembered for short, repeating values), the whole-event
+tests run once over the joined fields, and only the fields something hit are scanned;
+when none is, the event object itself is returned. Which fields are scanned and how
 changes are written back is :mod:`sluice.sanitize.walk`. Every step is linear in the
 input: RE2 never backtracks, Python ``re`` is only used with single character classes,
 and validators run on bounded candidates.
