@@ -13,9 +13,10 @@ Per field (see :meth:`Sanitizer.scan_text`):
    event's data classification asks for it, and ``html`` fields are cleaned with ``nh3``
    (:mod:`sluice.sanitize.edits`, findings from :mod:`sluice.sanitize.scoring`).
 
-Events take a fast path: the ASCII fields of one treatment are joined and matched once
-(a multi-line variant of the set, so ``^``/``$`` still match at field edges); when
-nothing hits, the event object itself is returned. Which fields are scanned and how
+Events take a fast path (:mod:`sluice.sanitize.triage`): each ASCII field is matched
+against its treatment's set (remembered for short, repeating values), the whole-event
+tests run once over the joined fields, and only the fields something hit are scanned;
+when none is, the event object itself is returned. Which fields are scanned and how
 changes are written back is :mod:`sluice.sanitize.walk`. Every step is linear in the
 input: RE2 never backtracks, Python ``re`` is only used with single character classes,
 and validators run on bounded candidates.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sluice.models.finding import Finding, FindingKind
@@ -37,7 +39,7 @@ from sluice.sanitize.edits import (
     to_original,
 )
 from sluice.sanitize.markup import markup_rules
-from sluice.sanitize.matching import Budget, Compiled, VariantMatcher, match, touched
+from sluice.sanitize.matching import Budget, Compiled, VariantMatcher, match
 from sluice.sanitize.pii import pii_rules
 from sluice.sanitize.prompt_injection import (
     CLASSIFIER_RULE,
@@ -58,6 +60,7 @@ from sluice.sanitize.secrets_rules import strict_secret_specs
 from sluice.sanitize.secrets_variants import glued_pattern
 from sluice.sanitize.spans import Cand, Spans, merged, resolve
 from sluice.sanitize.sql import sql_rules
+from sluice.sanitize.triage import triage
 from sluice.sanitize.unicode import Flood, Prepared, prepare, strip_flood
 from sluice.sanitize.walk import (
     FIELD_TREATMENTS,
@@ -75,6 +78,8 @@ log = logging.getLogger(__name__)
 
 #: A change to write back: field location → sanitized text.
 _Changes = dict[tuple[Any, ...], str]
+#: What the triage joins the fields of one treatment with.
+_SEP = "\n \n"
 
 
 def all_rules() -> list[Rule]:
@@ -118,6 +123,8 @@ class Sanitizer:
         #: Whether the prompt-injection classifier scores text fields (the phrase rules
         #: always run). Off trades recall for speed: see docs/detection.md.
         self._pi_classifier = pi_classifier
+        #: The fast paths of issue 16 (off: the engine as before, for comparisons).
+        self.fast = True
         self._treatments = {**default_treatments(), **FIELD_TREATMENTS, **(treatments or {})}
         for path, t in self._treatments.items():
             if t not in ("text", "html", "sql", "none"):
@@ -199,7 +206,7 @@ class Sanitizer:
         """
         redact_pii = event.get("data_classification") in self._redact_pii_for
         fields = list(event_fields(event, self._treatments))
-        slow, no_variants = self._triage(fields)
+        slow, no_variants, hits = self._triage(fields)
         cross = split_across_values(fields, self._secrets_strict)
         if not slow and not cross:
             return event, []
@@ -207,9 +214,9 @@ class Sanitizer:
         findings: list[Finding] = []
         changes: _Changes = {}
         # Keys first, so value paths name the sanitized key.
-        key_paths = self._scan_keys(fields, slow, redact_pii, budget, changes, findings)
+        key_paths = self._scan_keys(fields, slow, hits, redact_pii, budget, changes, findings)
         self._scan_values(
-            fields, slow, no_variants, key_paths, redact_pii, budget, changes, findings
+            fields, slow, no_variants, hits, key_paths, redact_pii, budget, changes, findings
         )
         self._redact_split(fields, cross, changes, findings)
         if not changes:
@@ -218,51 +225,19 @@ class Sanitizer:
 
     # -- sanitize_event steps ----------------------------------------------------------
 
-    def _triage(self, fields: list[FieldRef]) -> tuple[list[int], set[int]]:
-        """The fields that need a scan of their own (sorted), and those that hold no
-        split, marked or encoded secret.
-
-        Fast path: the ASCII fields of one treatment are joined and matched once; only
-        the fields that a hit touches, that the classifier flags, that hold characters
-        to remove, or whose group may hide a secret variant are scanned one by one.
-        """
-        no_variants: set[int] = set()
-        groups: dict[str, list[int]] = {}
-        slow: list[int] = []
-        for i, (_, _path, text, treatment, ctx_key) in enumerate(fields):
-            if treatment == "none":
-                continue
-            if ctx_key is not None and looks_like_secret_value(ctx_key, text):
-                slow.append(i)
-            elif text.isascii():
-                groups.setdefault(treatment, []).append(i)
-            else:
-                slow.append(i)
-        for treatment, idxs in groups.items():
-            joined = "\n".join(fields[i][2] for i in idxs)
-            if treatment == "html" and any(c in joined for c in HTML_SPECIAL):
-                slow.extend(idxs)
-                continue
-            compiled = self._compiled[treatment]
-            hits = compiled.line_set.Match(joined)
-            if hits:
-                slow.extend(touched(compiled, hits, joined, [fields[i][2] for i in idxs], idxs))
-            if self._pi_classifier and treatment == "text":
-                # prompt-injection classifier: every text field long enough to matter
-                slow.extend(i for i in idxs if classify(fields[i][2]) is not None)
-            if prepare(joined).removed:
-                slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
-            if self._variants.hit(joined):
-                slow.extend(idxs)
-            else:
-                # the joined text had no split/marked/encoded secret: neither has a field
-                no_variants.update(idxs)
-        return sorted(set(slow)), no_variants
+    def _triage(
+        self, fields: list[FieldRef]
+    ) -> tuple[list[int], set[int], dict[int, Sequence[int]]]:
+        """The fields that need a scan of their own (see :func:`triage`)."""
+        return triage(
+            fields, self._compiled, self._variants, classifier=self._pi_classifier, fast=self.fast
+        )
 
     def _scan_keys(
         self,
         fields: list[FieldRef],
         slow: list[int],
+        hits: dict[int, Sequence[int]],
         redact_pii: bool,
         budget: Budget,
         changes: _Changes,
@@ -282,6 +257,7 @@ class Sanitizer:
                 redact_pii=redact_pii,
                 context_key=None,
                 budget=budget,
+                hits=hits.get(i),
             )
             if new is not text:
                 changes[loc] = new
@@ -298,6 +274,7 @@ class Sanitizer:
         fields: list[FieldRef],
         slow: list[int],
         no_variants: set[int],
+        hits: dict[int, Sequence[int]],
         key_paths: dict[tuple[str, str], str],
         redact_pii: bool,
         budget: Budget,
@@ -321,6 +298,7 @@ class Sanitizer:
                 context_key=ctx_key,
                 budget=budget,
                 variants=i not in no_variants,
+                hits=hits.get(i),
             )
             findings.extend(found)
             if new is not text:
@@ -356,7 +334,9 @@ class Sanitizer:
         budget: Budget | None = None,
         variants: bool = True,
         stripped: bool = False,
+        hits: Sequence[int] | None = None,
     ) -> tuple[str, list[Finding]]:
+        """``hits``: the rules of ``compiled``'s field set that match ``text``, if known."""
         flood = None if stripped else strip_flood(text)
         if flood is not None:
             return self._scan_flood(
@@ -372,7 +352,7 @@ class Sanitizer:
         prep = prepare(text)
         view = prep.view
         budget = budget or Budget()
-        cands = match(view, compiled, budget)
+        cands = match(view, compiled, budget, hits if view is text else None)
         if variants:
             found = Spans(merged(c for c in cands if c.rule.kind is FindingKind.SECRET))
             for vc in self._variants.cands(view, budget):

@@ -10,6 +10,7 @@ linear whatever an attacker puts in the event.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import re2
@@ -49,6 +50,9 @@ MAX_SECRET_HITS_PER_FIELD = 256
 #: the rule stops looking in that field (a limit stated in docs/detection.md).
 MAX_CHECKS_PER_RULE_PER_FIELD = 256
 MAX_SECRET_HITS_PER_EVENT = 512
+#: Bounds of :meth:`Compiled.field_hits`' memo.
+MEMO_MAX_CHARS = 64
+MEMO_ENTRIES = 8192
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
@@ -83,16 +87,40 @@ class Compiled:
         self.field_set.Compile()
         self.line_set.Compile()
         self.line_regexes = [re2.compile("(?m)" + r.pattern, opts) for r in rules]
+        self._memo: dict[str, tuple[int, ...]] = {}
+
+    def field_hits(self, text: str) -> Sequence[int]:
+        """``field_set.Match(text)`` (the rules that may hit), remembered for short texts:
+        ids, names and enum values repeat from event to event. The memo holds at most
+        :data:`MEMO_ENTRIES` texts of at most :data:`MEMO_MAX_CHARS` (~2 MB) and starts
+        over when full, so unique values cost one dict insert each."""
+        if len(text) > MEMO_MAX_CHARS:
+            return self.field_set.Match(text) or ()
+        got = self._memo.get(text)
+        if got is None:
+            got = tuple(self.field_set.Match(text) or ())
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[text] = got
+        return got
 
 
-def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[Cand]:
+def match(
+    view: str,
+    compiled: Compiled,
+    budget: Budget | None = None,
+    hits: Sequence[int] | None = None,
+) -> list[Cand]:
     """The validated hits of ``compiled``'s rules on ``view`` (view coordinates).
+
+    ``hits``: ``compiled.field_set.Match(view)`` when the caller has it already.
 
     PII validations and secret candidates are drawn from the field's and ``budget``'s
     allowance; once secrets run out, the rest of the field becomes one ``secret_flood``
     candidate (fail closed).
     """
-    hits = compiled.field_set.Match(view)
+    if hits is None:
+        hits = compiled.field_set.Match(view)
     if not hits:
         return []
     cands: list[Cand] = []

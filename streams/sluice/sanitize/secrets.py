@@ -10,6 +10,7 @@ by the engine; split, marked and encoded secrets are :mod:`sluice.sanitize.secre
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import re2
@@ -140,25 +141,42 @@ def looks_like_secret_value(key: str, value: str) -> str | None:
     The key is matched with RE2 (it is attacker text); the cheap substring test first
     keeps the common case fast.
     """
-    low = key.lower()
-    if len(key) > 128 or not any(h in low for h in _KEY_HINTS):
+    if len(key) > 128:
         return None
-    if not _SECRET_KEY_RE.search(key):
+    kind = _key_kind(key)
+    if kind is None:
         return None
     if not value or len(value) > 4096 or value.startswith("[REDACTED:"):
         return None
-    if _AUTH_KEY_RE.search(key):
+    if kind == "auth":
         cred = _AUTH_SCHEME_RE.sub("", value.strip(), count=1)
         if len(cred) < 8 or not_placeholder(cred) is None or looks_fake(cred):
             return None
         return "authorization_header" if shannon_entropy(cred) >= 2.5 else None
     if any(c.isspace() for c in value):
         return None
-    if "pass" in low or "pwd" in low or low.endswith("pw"):
+    if kind == "password":
         return "password_assignment" if len(value) >= 6 and password_value(value) else None
     if len(value) >= 16 and shannon_entropy(value) >= 3.3 and high_entropy_value(value):
         return "high_entropy_secret"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_kind(key: str) -> str | None:
+    """What a map key (at most 128 characters) names: ``auth`` (a header-like key whose
+    whole value is a credential), ``password``, ``token``, or None (not a secret). Keys
+    repeat from event to event: at most 4096 (~1 MB) are remembered."""
+    low = key.lower()
+    if not any(h in low for h in _KEY_HINTS):
+        return None
+    if not _SECRET_KEY_RE.search(key):
+        return None
+    if _AUTH_KEY_RE.search(key):
+        return "auth"
+    if "pass" in low or "pwd" in low or low.endswith("pw"):
+        return "password"
+    return "token"
 
 
 def key_rule(detector: str) -> Rule:

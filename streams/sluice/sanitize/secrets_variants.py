@@ -16,6 +16,7 @@ import bisect
 import html
 import re
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +44,19 @@ _WS_HYPHEN_RUN = re.compile(r"[\s\-]+")
 _MARK_RUN = re.compile(
     r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
 )
-_ENCODED_HINT = re.compile(r"[A-Za-z0-9+/_-]{20}|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};")
+# What a percent- or entity-encoded token needs at least once (a literal first character
+# is fast for re); a base64 or hex token is found by its own search.
+_PCT_HINT = re.compile(r"%[0-9A-Fa-f]{2}")
+_ENT_HINT = re.compile(r"&#?[A-Za-z0-9]{1,8};")
 # One pass finds base64, base64url and hex tokens (hex is a subset of the class); a
 # single character class, on which Python's re is linear and cheaper per call than the
 # RE2 wrapper. 20 characters: the base64 of a 15-byte secret.
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{20,}={0,2}")
+# The same on ASCII text, as bytes: RE2's DFA skips prose faster than re's per-position
+# tries (the tokens, and their offsets, are the same).
+_B64_TOKEN_RE2 = re2.compile(_B64_TOKEN.pattern, RE2_QUIET)
+#: From this length on (below it, the RE2 wrapper's cost per call is more than re's).
+_RE2_FROM = 256
 _PCT_TOKEN = re2.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){3,}", RE2_QUIET)
 _ENT_TOKEN = re2.compile(r"[^\s&]*(?:&#?[A-Za-z0-9]{1,8};[^\s&]*){3,}", RE2_QUIET)
 #: At most this many encoded tokens are decoded per field (and decoded bytes in all).
@@ -186,32 +195,38 @@ def _decode_entities(tok: str) -> str | None:
     return out if out != tok else None
 
 
+def _spans(regex: Any, view: str) -> Iterator[tuple[int, int]]:
+    if regex is _B64_TOKEN and len(view) >= _RE2_FROM and view.isascii():
+        # ASCII: byte offsets are character offsets
+        return (m.span() for m in _B64_TOKEN_RE2.finditer(view.encode("ascii")))
+    return (m.span() for m in regex.finditer(view))
+
+
 def decoded_variant(view: str) -> Variant | None:
     """Encoded tokens of ``view`` decoded, one per line, each mapped to its token span."""
-    if not _ENCODED_HINT.search(view):
-        return None
+    # (each search has its own hint: one alternation for all three, with a character
+    # class first, cost re more on prose than the three)
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     pos = 0
     budget = MAX_DECODED_TOKENS
     for regex, decode, hint in (
-        (_PCT_TOKEN, _decode_pct, "%"),
-        (_ENT_TOKEN, _decode_entities, "&"),
+        (_PCT_TOKEN, _decode_pct, _PCT_HINT),
+        (_ENT_TOKEN, _decode_entities, _ENT_HINT),
         (_B64_TOKEN, _decode_b64_or_hex, None),
     ):
-        if hint is not None and hint not in view:
+        if hint is not None and (hint.pattern[0] not in view or not hint.search(view)):
             continue
-        for m in regex.finditer(view):
+        for s, e in _spans(regex, view):
             if budget <= 0 or pos >= MAX_DECODED_CHARS:
                 break
             budget -= 1
-            if m.end() - m.start() > 8192:
+            if e - s > 8192:
                 continue
-            decoded = decode(m.group(0))
+            decoded = decode(view[s:e])
             if not decoded:
                 continue
             decoded = decoded[: MAX_DECODED_CHARS - pos]
-            s, e = m.span()
             pieces.append((pos, pos + len(decoded), s, e))
             parts.append(decoded)
             pos += len(decoded) + 1
