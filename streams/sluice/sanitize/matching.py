@@ -10,6 +10,7 @@ linear whatever an attacker puts in the event.
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass
 
 import re2
@@ -18,9 +19,11 @@ from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
 from sluice.sanitize.secrets_variants import Variant, secret_variants
 from sluice.sanitize.spans import Cand
+from sluice.sanitize.unicode import FLOOD_CHARS_PER_EVENT
 
 __all__ = [
     "FLOOD_RULE",
+    "MAX_CHECKS_PER_EVENT",
     "MAX_CHECKS_PER_RULE_PER_FIELD",
     "MAX_FINDINGS_PER_FIELD",
     "MAX_PII_CHECKS_PER_EVENT",
@@ -30,6 +33,7 @@ __all__ = [
     "Budget",
     "Compiled",
     "VariantMatcher",
+    "check_cap_rule",
     "match",
     "touched",
 ]
@@ -48,11 +52,23 @@ MAX_SECRET_HITS_PER_FIELD = 256
 #: a check that fails costs as much as one that passes, so failures count too. Past it
 #: the rule stops looking in that field (a limit stated in docs/detection.md).
 MAX_CHECKS_PER_RULE_PER_FIELD = 256
+#: The same checks per event (all such rules and fields): 128 arguments of 40 encoded
+#: payloads each would otherwise decode 5,120 candidates. Past either cap, the rest of
+#: the field is one ``check_cap`` finding of the rule's family (flagged, fail closed).
+MAX_CHECKS_PER_EVENT = 512
 MAX_SECRET_HITS_PER_EVENT = 512
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
 )
+
+
+@functools.cache
+def check_cap_rule(rule: Rule) -> Rule:
+    """The rule a field is flagged under once ``rule``'s checks are spent (its family)."""
+    return Rule(
+        "check_cap", rule.kind, "", Severity.HIGH, 0.9, priority=0, rule_id=f"check_cap:{rule.id}"
+    )
 
 
 @dataclass(slots=True)
@@ -61,6 +77,9 @@ class Budget:
 
     pii_checks: int = MAX_PII_CHECKS_PER_EVENT
     secret_hits: int = MAX_SECRET_HITS_PER_EVENT
+    checks: int = MAX_CHECKS_PER_EVENT
+    #: removed control characters left for the exact (per-run) path; see unicode.py
+    control_chars: int = FLOOD_CHARS_PER_EVENT
 
 
 class Compiled:
@@ -131,9 +150,13 @@ def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[C
             conf = rule.confidence
             if rule.check is not None:
                 if not (bounded or secret):
-                    checks_left -= 1
-                    if checks_left < 0:
+                    if checks_left <= 0 or (budget is not None and budget.checks <= 0):
+                        # Fail closed: the rest of the field is flagged, unchecked.
+                        cands.append(Cand(check_cap_rule(rule), start, len(view), 0.9, value))
                         break
+                    checks_left -= 1
+                    if budget is not None:
+                        budget.checks -= 1
                 checked = rule.check(view, m, value)
                 if checked is None:
                     continue

@@ -112,7 +112,7 @@ def unicode_findings(
         if decoded_injection(hidden):
             findings.append(hidden_payload_finding(key, field, s, e, hidden))
     if not prep.view.isascii():
-        for vs, ve in confusable_spans(prep.view)[:MAX_FINDINGS_PER_FIELD]:
+        for vs, ve in confusable_spans(prep.view, MAX_FINDINGS_PER_FIELD):
             s, e = orig(vs, ve)
             findings.append(
                 Finding(
