@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import re2
 
@@ -23,7 +23,7 @@ from sluice.sanitize.unicode import FLOOD_CHARS_PER_EVENT
 
 __all__ = [
     "FLOOD_RULE",
-    "MAX_CHECKS_PER_EVENT",
+    "MAX_CHECKS_PER_RULE_PER_EVENT",
     "MAX_CHECKS_PER_RULE_PER_FIELD",
     "MAX_FINDINGS_PER_FIELD",
     "MAX_PII_CHECKS_PER_EVENT",
@@ -50,12 +50,12 @@ MAX_PII_CHECKS_PER_EVENT = 384
 MAX_SECRET_HITS_PER_FIELD = 256
 #: Candidates any other checked rule (encoded payloads, SQL probes) validates per field:
 #: a check that fails costs as much as one that passes, so failures count too. Past it
-#: the rule stops looking in that field (a limit stated in docs/detection.md).
+#: the rule stops looking in that field and flags the rest of it (see below).
 MAX_CHECKS_PER_RULE_PER_FIELD = 256
-#: The same checks per event (all such rules and fields): 128 arguments of 40 encoded
-#: payloads each would otherwise decode 5,120 candidates. Past either cap, the rest of
-#: the field is one ``check_cap`` finding of the rule's family (flagged, fail closed).
-MAX_CHECKS_PER_EVENT = 512
+#: The same checks per rule per event (all fields): 128 arguments of 40 encoded payloads
+#: each would otherwise decode 5,120 candidates. Past either cap, the rest of the field
+#: is one ``check_cap`` finding of the rule's family (flagged, fail closed).
+MAX_CHECKS_PER_RULE_PER_EVENT = 512
 MAX_SECRET_HITS_PER_EVENT = 512
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
@@ -77,7 +77,8 @@ class Budget:
 
     pii_checks: int = MAX_PII_CHECKS_PER_EVENT
     secret_hits: int = MAX_SECRET_HITS_PER_EVENT
-    checks: int = MAX_CHECKS_PER_EVENT
+    #: checks made per rule id (see MAX_CHECKS_PER_RULE_PER_EVENT)
+    checks: dict[str, int] = field(default_factory=dict)
     #: removed control characters left for the exact (per-run) path; see unicode.py
     control_chars: int = FLOOD_CHARS_PER_EVENT
 
@@ -150,13 +151,14 @@ def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[C
             conf = rule.confidence
             if rule.check is not None:
                 if not (bounded or secret):
-                    if checks_left <= 0 or (budget is not None and budget.checks <= 0):
+                    used = budget.checks.get(rule.id, 0) if budget is not None else 0
+                    if checks_left <= 0 or used >= MAX_CHECKS_PER_RULE_PER_EVENT:
                         # Fail closed: the rest of the field is flagged, unchecked.
                         cands.append(Cand(check_cap_rule(rule), start, len(view), 0.9, value))
                         break
                     checks_left -= 1
                     if budget is not None:
-                        budget.checks -= 1
+                        budget.checks[rule.id] = used + 1
                 checked = rule.check(view, m, value)
                 if checked is None:
                     continue

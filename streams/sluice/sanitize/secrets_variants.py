@@ -231,14 +231,23 @@ _LOOKALIKE = str.maketrans(
 _NON_ASCII_TOKEN = re2.compile(r"[^\s\"'`<>]*[^\x00-\x7f][^\s\"'`<>]*", RE2_QUIET)
 
 
+#: Non-ASCII tokens looked at per field for look-alike letters.
+_MAX_LOOKALIKE_SCANNED = 4 * MAX_DECODED_TOKENS
+
+
 def lookalike_variant(view: str) -> Variant | None:
     """Tokens of ``view`` with Cyrillic/Greek look-alike letters read as Latin; a hit maps
     to its whole token (same bounds as the decoded variant)."""
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     pos = 0
-    for m in _NON_ASCII_TOKEN.finditer(view):
-        if len(pieces) >= MAX_DECODED_TOKENS or pos >= MAX_DECODED_CHARS:
+    for n, m in enumerate(_NON_ASCII_TOKEN.finditer(view)):
+        # tokens looked at count, not only those kept (prose in a Latin-like script is
+        # all non-ASCII tokens); past the cap a look-alike token is still flagged by
+        # unicode.confusable_report
+        if n >= _MAX_LOOKALIKE_SCANNED or len(pieces) >= MAX_DECODED_TOKENS:
+            break
+        if pos >= MAX_DECODED_CHARS:
             break
         tok = m.group(0)
         folded = tok.translate(_LOOKALIKE)

@@ -29,12 +29,14 @@ import re2
 from sluice.sanitize.base import RE2_QUIET
 
 __all__ = [
+    "CONFUSABLE_FLOOD",
     "CONTROL_DELETE",
     "CONTROL_RE",
     "FLOOD_CHARS_PER_EVENT",
     "FLOOD_RUNS",
     "Flood",
     "Prepared",
+    "confusable_report",
     "confusable_spans",
     "prepare",
     "strip_flood",
@@ -311,6 +313,12 @@ def _fold(text: str, lo: int, hi: int, parts: list[str], index_map: list[int]) -
         index_map.extend([i] * len(folded))
 
 
+#: Look-alike tokens per field beyond which the field is reported as one flood: a single
+#: ``confusable_mixed_script`` finding from the first such token to the end of the field
+#: (fail closed: the rest is flagged, not scanned token by token).
+CONFUSABLE_FLOOD = 32
+
+
 @functools.cache
 def _confusable_token() -> Any:
     """RE2 matching a token that mixes an ASCII letter with a letter of a look-alike script.
@@ -345,4 +353,13 @@ def confusable_spans(view: str, limit: int | None = None) -> list[tuple[int, int
         spans.append(m.span())
         if limit is not None and len(spans) >= limit:
             break
+    return spans
+
+
+def confusable_report(view: str) -> list[tuple[int, int]]:
+    """The spans to report as look-alike tokens: each one, or past
+    :data:`CONFUSABLE_FLOOD` of them one span from the first to the end of ``view``."""
+    spans = confusable_spans(view, CONFUSABLE_FLOOD + 1)
+    if len(spans) > CONFUSABLE_FLOOD:
+        return [(spans[0][0], len(view))]
     return spans

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sluice.sanitize import Sanitizer
@@ -102,8 +103,8 @@ def adversarial_cost(
     for kind in kinds:
         text = cost_text(kind, size)
         ev = _args_event(cost_text(kind, size // args), args)
-        bf, f = _pair(lambda: s.scan_text(plain), lambda t=text: s.scan_text(t), reps)
-        ba, a = _pair(lambda: s.sanitize_event(plain_ev), lambda e=ev: s.sanitize_event(e), reps)
+        bf, f = _pair(partial(s.scan_text, plain), partial(s.scan_text, text), reps)
+        ba, a = _pair(partial(s.sanitize_event, plain_ev), partial(s.sanitize_event, ev), reps)
         plain_field.append(bf)
         plain_args.append(ba)
         rf, ra = f / bf, a / ba
