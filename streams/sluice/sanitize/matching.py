@@ -26,6 +26,7 @@ __all__ = [
     "MAX_CHECKS_PER_RULE_PER_EVENT",
     "MAX_CHECKS_PER_RULE_PER_FIELD",
     "MAX_FINDINGS_PER_FIELD",
+    "MAX_FLAGS_PER_EVENT",
     "MAX_PII_CHECKS_PER_EVENT",
     "MAX_PII_CHECKS_PER_FIELD",
     "MAX_SECRET_HITS_PER_EVENT",
@@ -57,6 +58,11 @@ MAX_CHECKS_PER_RULE_PER_FIELD = 256
 #: is one ``check_cap`` finding of the rule's family (flagged, fail closed).
 MAX_CHECKS_PER_RULE_PER_EVENT = 512
 MAX_SECRET_HITS_PER_EVENT = 512
+#: Hits of unchecked flag-only rules (prompt-injection phrases, SQL and markup patterns)
+#: per event; past it each such rule keeps its first hit per field (the field is still
+#: flagged by it, its repeats are not reported): 128 arguments of trigger words would
+#: otherwise make thousands of findings.
+MAX_FLAGS_PER_EVENT = 256
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
@@ -77,6 +83,7 @@ class Budget:
 
     pii_checks: int = MAX_PII_CHECKS_PER_EVENT
     secret_hits: int = MAX_SECRET_HITS_PER_EVENT
+    flags: int = MAX_FLAGS_PER_EVENT
     #: checks made per rule id (see MAX_CHECKS_PER_RULE_PER_EVENT)
     checks: dict[str, int] = field(default_factory=dict)
     #: removed control characters left for the exact (per-run) path; see unicode.py
@@ -126,6 +133,7 @@ def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[C
         bounded = rule.kind is FindingKind.PII and rule.check is not None
         secret = rule.kind is FindingKind.SECRET
         checks_left = MAX_CHECKS_PER_RULE_PER_FIELD
+        flag_only = rule.check is None and not secret and rule.kind is not FindingKind.PII
         for m in regex.finditer(view):
             start, end = m.span(rule.group)
             if start < 0 or end <= start:
@@ -165,6 +173,10 @@ def match(view: str, compiled: Compiled, budget: Budget | None = None) -> list[C
                 conf = checked
             cands.append(Cand(rule, start, end, conf, value))
             n += 1
+            if flag_only and budget is not None:
+                budget.flags -= 1
+                if budget.flags < 0:
+                    break  # budget spent: this rule's first hit flags the field
             if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
                 break
     if flood_at is not None:
