@@ -294,11 +294,13 @@ def lookalike_variant(view: str) -> Variant | None:
             break
         if pos >= MAX_DECODED_CHARS:
             break
+        s, e = m.span()
+        if not 8 <= e - s <= 8192:
+            continue
         tok = m.group(0)
         folded = tok.translate(_LOOKALIKE)
-        if folded == tok or len(tok) < 8 or len(tok) > 8192:
+        if folded == tok:
             continue
-        s, e = m.span()
         pieces.append((pos, pos + len(folded), s, e))
         parts.append(folded)
         pos += len(folded) + 1
