@@ -61,7 +61,7 @@ from sluice.sanitize.secrets_variants import glued_pattern
 from sluice.sanitize.spans import Cand, Spans, merged, resolve
 from sluice.sanitize.sql import sql_rules
 from sluice.sanitize.triage import triage
-from sluice.sanitize.unicode import Flood, Prepared, prepare, strip_flood
+from sluice.sanitize.unicode import FLOOD_RUNS, Flood, Prepared, prepare, strip_flood
 from sluice.sanitize.walk import (
     FIELD_TREATMENTS,
     NO_PII_REDACTION,
@@ -337,7 +337,8 @@ class Sanitizer:
         hits: Sequence[int] | None = None,
     ) -> tuple[str, list[Finding]]:
         """``hits``: the rules of ``compiled``'s field set that match ``text``, if known."""
-        flood = None if stripped else strip_flood(text)
+        limit = budget.control_chars if budget else FLOOD_RUNS  # per event (unicode.py)
+        flood = None if stripped else strip_flood(text, limit)
         if flood is not None:
             return self._scan_flood(
                 flood,
@@ -352,6 +353,7 @@ class Sanitizer:
         prep = prepare(text)
         view = prep.view
         budget = budget or Budget()
+        budget.control_chars -= sum(e - s for s, e in prep.removed)
         cands = match(view, compiled, budget, hits if view is text else None)
         if variants:
             found = Spans(merged(c for c in cands if c.rule.kind is FindingKind.SECRET))

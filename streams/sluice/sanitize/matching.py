@@ -10,8 +10,9 @@ linear whatever an attacker puts in the event.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import re2
 
@@ -19,11 +20,14 @@ from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
 from sluice.sanitize.secrets_variants import Variant, secret_variants
 from sluice.sanitize.spans import Cand
+from sluice.sanitize.unicode import FLOOD_CHARS_PER_EVENT
 
 __all__ = [
     "FLOOD_RULE",
+    "MAX_CHECKS_PER_RULE_PER_EVENT",
     "MAX_CHECKS_PER_RULE_PER_FIELD",
     "MAX_FINDINGS_PER_FIELD",
+    "MAX_FLAGS_PER_EVENT",
     "MAX_PII_CHECKS_PER_EVENT",
     "MAX_PII_CHECKS_PER_FIELD",
     "MAX_SECRET_HITS_PER_EVENT",
@@ -31,6 +35,7 @@ __all__ = [
     "Budget",
     "Compiled",
     "VariantMatcher",
+    "check_cap_rule",
     "match",
     "touched",
 ]
@@ -47,16 +52,33 @@ MAX_PII_CHECKS_PER_EVENT = 384
 MAX_SECRET_HITS_PER_FIELD = 256
 #: Candidates any other checked rule (encoded payloads, SQL probes) validates per field:
 #: a check that fails costs as much as one that passes, so failures count too. Past it
-#: the rule stops looking in that field (a limit stated in docs/detection.md).
+#: the rule stops looking in that field and flags the rest of it (see below).
 MAX_CHECKS_PER_RULE_PER_FIELD = 256
+#: The same checks per rule per event (all fields): 128 arguments of 40 encoded payloads
+#: each would otherwise decode 5,120 candidates. Past either cap, the rest of the field
+#: is one ``check_cap`` finding of the rule's family (flagged, fail closed).
+MAX_CHECKS_PER_RULE_PER_EVENT = 512
 MAX_SECRET_HITS_PER_EVENT = 512
 #: Bounds of :meth:`Compiled.field_hits`' memo.
 MEMO_MAX_CHARS = 64
 MEMO_ENTRIES = 8192
+#: Hits of unchecked flag-only rules (prompt-injection phrases, SQL and markup patterns)
+#: per event; past it each such rule keeps its first hit per field (the field is still
+#: flagged by it, its repeats are not reported): 128 arguments of trigger words would
+#: otherwise make thousands of findings.
+MAX_FLAGS_PER_EVENT = 256
 #: The rule a field's secrets are reported under once the secret budget is spent.
 FLOOD_RULE = Rule(
     "secret_flood", FindingKind.SECRET, "", Severity.HIGH, 0.9, priority=0, rule_id="secret_flood"
 )
+
+
+@functools.cache
+def check_cap_rule(rule: Rule) -> Rule:
+    """The rule a field is flagged under once ``rule``'s checks are spent (its family)."""
+    return Rule(
+        "check_cap", rule.kind, "", Severity.HIGH, 0.9, priority=0, rule_id=f"check_cap:{rule.id}"
+    )
 
 
 @dataclass(slots=True)
@@ -65,6 +87,11 @@ class Budget:
 
     pii_checks: int = MAX_PII_CHECKS_PER_EVENT
     secret_hits: int = MAX_SECRET_HITS_PER_EVENT
+    flags: int = MAX_FLAGS_PER_EVENT
+    #: checks made per rule id (see MAX_CHECKS_PER_RULE_PER_EVENT)
+    checks: dict[str, int] = field(default_factory=dict)
+    #: removed control characters left for the exact (per-run) path; see unicode.py
+    control_chars: int = FLOOD_CHARS_PER_EVENT
 
 
 class Compiled:
@@ -134,6 +161,7 @@ def match(
         bounded = rule.kind is FindingKind.PII and rule.check is not None
         secret = rule.kind is FindingKind.SECRET
         checks_left = MAX_CHECKS_PER_RULE_PER_FIELD
+        flag_only = rule.check is None and not secret and rule.kind is not FindingKind.PII
         for m in regex.finditer(view):
             start, end = m.span(rule.group)
             if start < 0 or end <= start:
@@ -159,15 +187,24 @@ def match(
             conf = rule.confidence
             if rule.check is not None:
                 if not (bounded or secret):
-                    checks_left -= 1
-                    if checks_left < 0:
+                    used = budget.checks.get(rule.id, 0) if budget is not None else 0
+                    if checks_left <= 0 or used >= MAX_CHECKS_PER_RULE_PER_EVENT:
+                        # Fail closed: the rest of the field is flagged, unchecked.
+                        cands.append(Cand(check_cap_rule(rule), start, len(view), 0.9, value))
                         break
+                    checks_left -= 1
+                    if budget is not None:
+                        budget.checks[rule.id] = used + 1
                 checked = rule.check(view, m, value)
                 if checked is None:
                     continue
                 conf = checked
             cands.append(Cand(rule, start, end, conf, value))
             n += 1
+            if flag_only and budget is not None:
+                budget.flags -= 1
+                if budget.flags < 0:
+                    break  # budget spent: this rule's first hit flags the field
             if n >= MAX_FINDINGS_PER_FIELD and rule.kind is not FindingKind.SECRET:
                 break
     if flood_at is not None:

@@ -14,7 +14,7 @@ from sluice.sanitize.base import fingerprint
 from sluice.sanitize.matching import MAX_FINDINGS_PER_FIELD
 from sluice.sanitize.prompt_injection import CLASSIFIER_RULE, combine_scores, decoded_injection
 from sluice.sanitize.spans import Cand
-from sluice.sanitize.unicode import Prepared, confusable_spans
+from sluice.sanitize.unicode import Prepared, confusable_report
 
 __all__ = [
     "cand_finding",
@@ -112,7 +112,7 @@ def unicode_findings(
         if decoded_injection(hidden):
             findings.append(hidden_payload_finding(key, field, s, e, hidden))
     if not prep.view.isascii():
-        for vs, ve in confusable_spans(prep.view)[:MAX_FINDINGS_PER_FIELD]:
+        for vs, ve in confusable_report(prep.view):
             s, e = orig(vs, ve)
             findings.append(
                 Finding(

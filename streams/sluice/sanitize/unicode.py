@@ -17,20 +17,30 @@ spans in the field as received. The ASCII case (almost all traffic) is one C-lev
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+
+from sluice.sanitize.base import RE2_QUIET
 
 __all__ = [
+    "CONFUSABLE_FLOOD",
     "CONTROL_DELETE",
     "CONTROL_RE",
+    "FLOOD_CHARS_PER_EVENT",
     "FLOOD_RUNS",
     "Flood",
     "Prepared",
+    "confusable_report",
     "confusable_spans",
     "prepare",
     "strip_flood",
+    "view_is_text",
 ]
 
 # NOTE: Python re is used only with single character classes here (no nesting, no
@@ -146,6 +156,10 @@ def _close_run(text: str, prep: Prepared, det: str, start: int, end: int) -> Non
 #: one finding per detector class, instead of one run, edit and index-map entry each.
 #: Keeps zero-width-interleaved text within a small multiple of plain text of its size.
 FLOOD_RUNS = 256
+#: Removed control characters per event taken on the exact path: past them, every further
+#: field with any is stripped in bulk (128 arguments of 200 zero-width characters each
+#: would otherwise cost a run, edit and finding apiece).
+FLOOD_CHARS_PER_EVENT = 512
 
 
 @dataclass(slots=True)
@@ -205,9 +219,11 @@ _TAG_TO_ASCII = {cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)}
 _TAG_DROP = {cp: None for cp in (*range(0xE0000, 0xE0020), 0xE007F)}
 
 
-def strip_flood(text: str) -> Flood | None:
+def strip_flood(text: str, limit: int = FLOOD_RUNS) -> Flood | None:
     """``text`` without its removable control characters, when there are more than
-    :data:`FLOOD_RUNS` of them; ``None`` otherwise (the caller takes the exact path).
+    ``limit`` of them (:data:`FLOOD_RUNS`, or fewer when the event has used up its
+    allowance: :data:`FLOOD_CHARS_PER_EVENT`); ``None`` otherwise (the caller takes the
+    exact path).
 
     Every step is a C-speed regex or string pass: the cost stays a small multiple of
     plain text of the same size however the characters are interleaved. Joiners that
@@ -215,7 +231,8 @@ def strip_flood(text: str) -> Flood | None:
     """
     if _HOLD_ZWNJ in text or _HOLD_ZWJ in text:
         return None
-    if sum(1 for _ in itertools.islice(CONTROL_RE.finditer(text), FLOOD_RUNS + 1)) <= FLOOD_RUNS:
+    limit = max(0, min(limit, FLOOD_RUNS))
+    if sum(1 for _ in itertools.islice(CONTROL_RE.finditer(text), limit + 1)) <= limit:
         return None
     held = text
     if "\u200c" in held:
@@ -223,7 +240,7 @@ def strip_flood(text: str) -> Flood | None:
     if "\u200d" in held:
         held = _KEEP_ZWJ.sub(_HOLD_ZWJ, held)
     out = held.translate(CONTROL_DELETE)
-    if len(held) - len(out) <= FLOOD_RUNS:
+    if len(held) - len(out) <= limit:
         return None
     out = out.replace(_HOLD_ZWNJ, "\u200c").replace(_HOLD_ZWJ, "\u200d")
     spans: dict[str, tuple[int, int]] = {}
@@ -264,6 +281,20 @@ def prepare(text: str) -> Prepared:
     return prep
 
 
+def view_is_text(text: str) -> bool:
+    """``prepare(text).index_map is None`` (the view is ``text`` itself), without building
+    the view: stops at the first removable character, so a field full of them costs one
+    regex search, not a run, fold and map entry each."""
+    if text.isascii():
+        return not _ASCII_CTRL.search(text)
+    for m in CONTROL_RE.finditer(text):
+        i = m.start()
+        if ord(text[i]) in (0x200C, 0x200D) and _keep_joiner(text, i):
+            continue
+        return False
+    return unicodedata.is_normalized("NFKC", text) and not _SURROGATE.search(text)
+
+
 def _fold(text: str, lo: int, hi: int, parts: list[str], index_map: list[int]) -> None:
     seg = text[lo:hi]
     if seg.isascii() or (unicodedata.is_normalized("NFKC", seg) and not _SURROGATE.search(seg)):
@@ -282,20 +313,53 @@ def _fold(text: str, lo: int, hi: int, parts: list[str], index_map: list[int]) -
         index_map.extend([i] * len(folded))
 
 
-def confusable_spans(view: str) -> list[tuple[int, int]]:
+#: Look-alike tokens per field beyond which the field is reported as one flood: a single
+#: ``confusable_mixed_script`` finding from the first such token to the end of the field
+#: (fail closed: the rest is flagged, not scanned token by token).
+CONFUSABLE_FLOOD = 32
+
+
+@functools.cache
+def _confusable_token() -> Any:
+    """RE2 matching a token that mixes an ASCII letter with a letter of a look-alike script.
+
+    The letters are those for which ``str.isalpha()`` holds and whose Unicode name starts
+    with one of :data:`_CONFUSABLE_SCRIPTS` (all below U+10000); built once, on the first
+    non-ASCII view. RE2 keeps the scan linear however long a token is.
+    """
+    letters = "".join(
+        re.escape(chr(cp))
+        for cp in range(0x0370, 0x10000)
+        if not 0xD800 <= cp <= 0xDFFF
+        and chr(cp).isalpha()
+        and unicodedata.name(chr(cp), "").split(" ", 1)[0] in _CONFUSABLE_SCRIPTS
+    )
+    tok = r"[^\s\"'<>()\[\]{},;|`]*"
+    conf = f"[{letters}]"
+    return re2.compile(f"{tok}(?:[A-Za-z]{tok}{conf}|{conf}{tok}[A-Za-z]){tok}", RE2_QUIET)
+
+
+def confusable_spans(view: str, limit: int | None = None) -> list[tuple[int, int]]:
     """View spans of tokens (identifiers, URLs, words) that mix Latin with a look-alike script.
 
-    Only non-ASCII views can contain such a token; the caller skips ASCII views.
+    Only non-ASCII views can contain such a token; the caller skips ASCII views. At most
+    ``limit`` spans (the first ones) are returned: the scan stops there, so a field of
+    look-alike tokens costs no more than the findings it can report.
     """
     spans: list[tuple[int, int]] = []
-    for m in _TOKEN.finditer(view):
-        token = m.group()
-        if token.isascii() or not _ASCII_LETTER.search(token):
-            continue
-        for ch in token:
-            if ch.isalpha() and not ch.isascii():
-                script = unicodedata.name(ch, "").split(" ", 1)[0]
-                if script in _CONFUSABLE_SCRIPTS:
-                    spans.append(m.span())
-                    break
+    if view.isascii():
+        return spans
+    for m in _confusable_token().finditer(view):
+        spans.append(m.span())
+        if limit is not None and len(spans) >= limit:
+            break
+    return spans
+
+
+def confusable_report(view: str) -> list[tuple[int, int]]:
+    """The spans to report as look-alike tokens: each one, or past
+    :data:`CONFUSABLE_FLOOD` of them one span from the first to the end of ``view``."""
+    spans = confusable_spans(view, CONFUSABLE_FLOOD + 1)
+    if len(spans) > CONFUSABLE_FLOOD:
+        return [(spans[0][0], len(view))]
     return spans

@@ -16,7 +16,7 @@ from typing import Any
 
 from sluice.sanitize.matching import Compiled, match
 from sluice.sanitize.spans import Cand
-from sluice.sanitize.unicode import prepare
+from sluice.sanitize.unicode import view_is_text
 from sluice.validate import TOP_LEVEL_TEXT_FIELDS
 
 __all__ = [
@@ -125,7 +125,7 @@ def split_across_values(
     idxs = [
         i
         for i, (loc, _p, text, t, _k) in enumerate(fields)
-        if loc[0] == "mapval" and t != "none" and text and prepare(text).index_map is None
+        if loc[0] == "mapval" and t != "none" and text and view_is_text(text)
     ]
     if len(idxs) < 2:
         return []
