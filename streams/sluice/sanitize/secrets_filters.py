@@ -31,11 +31,17 @@ __all__ = [
     "stop_re",
 ]
 
-_PLACEHOLDER_PREFIXES = ("${{", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
+_PLACEHOLDER_PREFIXES = ("${{", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...", "&lt;", "#{")
 # NOTE: a value starting with "$" is a variable only when the rest is one identifier in a
 # single case ($DB_PASSWORD, $db_pass, $1), or one whole ${...} / $(...) reference;
 # "$ecretP4ss!" and an unclosed "${Xk9p…" are passwords (as in gitleaks).
 _VARIABLE_RE = re2.compile(r"^\$(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*|[0-9]+|\{[^}]*\}|\([^)]*\))$")
+# Also references: a Windows %VAR%, an upper-case $VAR or ${VAR} followed by a path
+# ($BASE_URL/reset), and a command substitution cut at its first space ("$(dirname",
+# "$($(cmd)"): what follows "$(" is a command name, not a password.
+_REFERENCE_RE = re2.compile(
+    r"^(?:%[A-Za-z_][A-Za-z0-9_]*%|\$(?:[A-Z_][A-Z0-9_]*|\{[^}]*\})/|\$\((?:\$\(|[a-z][a-z0-9_.-]*$))"
+)
 # Documentation and template values: never a live credential.
 _FAKE_RE = re2.compile(
     r"(?i)example|x{4,}|\*{3,}|#{4,}|\.\.\.|\x{2026}|\[redacted|\bhere\b|abcdefghij|bcdefghijk|0123456789|1234567890|9876543210|"
@@ -115,7 +121,11 @@ def not_placeholder(value: str) -> float | None:
         return None
     if value.endswith(">") or value.strip("<>[]{}'\"`").lower() in _PLACEHOLDER_WORDS:
         return None
+    if value.startswith("\\$"):  # an escaped "$" in code text (\$_POST) is still a variable
+        value = value[1:]
     if value.startswith("$") and _VARIABLE_RE.search(value):
+        return None
+    if _REFERENCE_RE.search(value):
         return None
     if set(value) <= {"*", "x", "X", "#", ".", "-", "_"}:
         return None
