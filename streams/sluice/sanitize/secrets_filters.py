@@ -231,7 +231,23 @@ def generic_value(value: str) -> float | None:
 
 #: Named post-filters a rule may reference with ``filter:``; each returns a confidence
 #: multiplier or None to drop the hit.
+_NRAL_RE = re2.compile(r"^(?:[a-z]{2}[0-9]{2}xx[0-9a-f]{30}|[0-9a-f]{36})NRAL$")
+
+
+def azdo_pat(value: str) -> float | None:
+    """An Azure DevOps PAT is 84 characters with AZDO at 76 (the regex leaves length
+    to this check so that the shared RE2 set keeps no 76-state counter)."""
+    return 1.0 if len(value) == 84 and value[76:80] == "AZDO" else None
+
+
+def newrelic_license(value: str) -> float | None:
+    """A New Relic license key: 36 hex (or region ``eu01xx`` + 30 hex), then NRAL."""
+    return 1.0 if _NRAL_RE.search(value) else None
+
+
 FILTERS: dict[str, Callable[[str], float | None]] = {
+    "azdo_pat": azdo_pat,
+    "newrelic_license": newrelic_license,
     "not_placeholder": not_placeholder,
     "password_value": password_value,
     "quoted_password": quoted_password,
