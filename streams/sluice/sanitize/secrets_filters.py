@@ -145,6 +145,8 @@ _PROSE_RE = re2.compile(
 )
 
 
+_ROUTE_RE = re2.compile(r"^/?[a-z_.-]+(?:/[a-z_.#:-]+)+/?$")
+
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 #: Every run of 10 consecutive letters: "sk_abcdefghijklmnopqrstuvwxyz123" is a template.
 _ALPHABET_RUNS = tuple(_ALPHABET[i : i + 10] for i in range(len(_ALPHABET) - 9))
@@ -165,6 +167,8 @@ def password_value(value: str) -> float | None:
     if value.isalpha() and (value.islower() or value.isupper()) and len(value) < 12:
         return None
     if value.endswith(("()", "(", ")")) or "://" in value:
+        return None
+    if _ROUTE_RE.search(value):  # a route or path of words: "cms/sites/passwords#edit"
         return None
     if _IDENTIFIER_RE.search(value) or _PROSE_RE.search(value):
         return None
