@@ -249,8 +249,14 @@ def newrelic_license(value: str) -> float | None:
     return 1.0 if _NRAL_RE.search(value) else None
 
 
+def mailchimp_key(value: str) -> float | None:
+    """A Mailchimp key: exactly 32 hex before ``-us<datacenter>``."""
+    return 1.0 if value.find("-us") == 32 else None
+
+
 FILTERS: dict[str, Callable[[str], float | None]] = {
     "azdo_pat": azdo_pat,
+    "mailchimp_key": mailchimp_key,
     "newrelic_license": newrelic_license,
     "not_placeholder": not_placeholder,
     "password_value": password_value,
