@@ -31,11 +31,17 @@ __all__ = [
     "stop_re",
 ]
 
-_PLACEHOLDER_PREFIXES = ("${{", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...")
+_PLACEHOLDER_PREFIXES = ("${{", "{{", "<", "%(", "%{", "*", "xxx", "XXX", "...", "&lt;", "#{")
 # NOTE: a value starting with "$" is a variable only when the rest is one identifier in a
 # single case ($DB_PASSWORD, $db_pass, $1), or one whole ${...} / $(...) reference;
 # "$ecretP4ss!" and an unclosed "${Xk9p…" are passwords (as in gitleaks).
 _VARIABLE_RE = re2.compile(r"^\$(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*|[0-9]+|\{[^}]*\}|\([^)]*\))$")
+# Also references: a Windows %VAR%, an upper-case $VAR or ${VAR} followed by a path
+# ($BASE_URL/reset), and a command substitution cut at its first space ("$(dirname",
+# "$($(cmd)"): what follows "$(" is a command name, not a password.
+_REFERENCE_RE = re2.compile(
+    r"^(?:%[A-Za-z_][A-Za-z0-9_]*%|\$(?:[A-Z_][A-Z0-9_]*|\{[^}]*\})/|\$\((?:\$\(|[a-z][a-z0-9_.-]*$))"
+)
 # Documentation and template values: never a live credential.
 _FAKE_RE = re2.compile(
     r"(?i)example|x{4,}|\*{3,}|#{4,}|\.\.\.|\x{2026}|\[redacted|\bhere\b|abcdefghij|bcdefghijk|0123456789|1234567890|9876543210|"
@@ -115,7 +121,11 @@ def not_placeholder(value: str) -> float | None:
         return None
     if value.endswith(">") or value.strip("<>[]{}'\"`").lower() in _PLACEHOLDER_WORDS:
         return None
+    if value.startswith("\\$"):  # an escaped "$" in code text (\$_POST) is still a variable
+        value = value[1:]
     if value.startswith("$") and _VARIABLE_RE.search(value):
+        return None
+    if _REFERENCE_RE.search(value):
         return None
     if set(value) <= {"*", "x", "X", "#", ".", "-", "_"}:
         return None
@@ -134,6 +144,8 @@ _PROSE_RE = re2.compile(
     r"|environ|getenv|process\.env|\bsecrets\.|\bvars\."
 )
 
+
+_ROUTE_RE = re2.compile(r"^/?[a-z_.-]+(?:/[a-z_.#:-]+)+/?$")
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 #: Every run of 10 consecutive letters: "sk_abcdefghijklmnopqrstuvwxyz123" is a template.
@@ -155,6 +167,8 @@ def password_value(value: str) -> float | None:
     if value.isalpha() and (value.islower() or value.isupper()) and len(value) < 12:
         return None
     if value.endswith(("()", "(", ")")) or "://" in value:
+        return None
+    if _ROUTE_RE.search(value):  # a route or path of words: "cms/sites/passwords#edit"
         return None
     if _IDENTIFIER_RE.search(value) or _PROSE_RE.search(value):
         return None
@@ -221,7 +235,29 @@ def generic_value(value: str) -> float | None:
 
 #: Named post-filters a rule may reference with ``filter:``; each returns a confidence
 #: multiplier or None to drop the hit.
+_NRAL_RE = re2.compile(r"^(?:[a-z]{2}[0-9]{2}xx[0-9a-f]{30}|[0-9a-f]{36})NRAL$")
+
+
+def azdo_pat(value: str) -> float | None:
+    """An Azure DevOps PAT is 84 characters with AZDO at 76 (the regex leaves length
+    to this check so that the shared RE2 set keeps no 76-state counter)."""
+    return 1.0 if len(value) == 84 and value[76:80] == "AZDO" else None
+
+
+def newrelic_license(value: str) -> float | None:
+    """A New Relic license key: 36 hex (or region ``eu01xx`` + 30 hex), then NRAL."""
+    return 1.0 if _NRAL_RE.search(value) else None
+
+
+def mailchimp_key(value: str) -> float | None:
+    """A Mailchimp key: exactly 32 hex before ``-us<datacenter>``."""
+    return 1.0 if value.find("-us") == 32 else None
+
+
 FILTERS: dict[str, Callable[[str], float | None]] = {
+    "azdo_pat": azdo_pat,
+    "mailchimp_key": mailchimp_key,
+    "newrelic_license": newrelic_license,
     "not_placeholder": not_placeholder,
     "password_value": password_value,
     "quoted_password": quoted_password,

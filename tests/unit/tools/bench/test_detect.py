@@ -33,6 +33,12 @@ def test_heldout_sets_score_secrets_and_pii() -> None:
     assert report["pii"]["heldout"]["span_recall"] >= 0.9
     assert report["pii"]["heldout"]["benign_clean"] >= 0.9
     assert report["secrets"]["heldout"]["precision"] >= 0.7
+    # the Nosey Parker set (rules sluice did not port): stored base64, decoded for scoring
+    for split in ("heldout", "dev"):
+        np_ = report["secrets_np"][split]
+        assert np_["lines"] > 200 and np_["tp"] + np_["fn"] > 150 and np_["fp"] + np_["tn"] > 40
+    assert report["secrets_np"]["heldout"]["precision"] >= 0.9
+    assert report["secrets_np"]["heldout"]["recall"] >= 0.7
 
 
 def test_adversarial_cost_report_shape() -> None:
