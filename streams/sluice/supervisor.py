@@ -21,7 +21,9 @@ like a worker on another machine, so Kafka spreads the partitions over all of th
   fenced or unreachable broker) stops the others and the supervisor exits with that
   child's code (2 for a configuration error, else 1). No restart in place: such errors
   repeat in every child, and the orchestrator (systemd, Kubernetes) already owns
-  restart policy and backoff; a restarted supervisor reuses the same ids.
+  restart policy and backoff; a restarted supervisor reuses the same ids. A child that
+  cannot be started (spawn fails) stops those already started before the error is
+  raised; a stop signal during start-up reaches the children started after it.
 """
 
 from __future__ import annotations
