@@ -21,7 +21,9 @@ like a worker on another machine, so Kafka spreads the partitions over all of th
   fenced or unreachable broker) stops the others and the supervisor exits with that
   child's code (2 for a configuration error, else 1). No restart in place: such errors
   repeat in every child, and the orchestrator (systemd, Kubernetes) already owns
-  restart policy and backoff; a restarted supervisor reuses the same ids.
+  restart policy and backoff; a restarted supervisor reuses the same ids. A child that
+  cannot be started (spawn fails) stops those already started before the error is
+  raised; a stop signal during start-up reaches the children started after it.
 """
 
 from __future__ import annotations
@@ -168,11 +170,14 @@ def _supervise(
     procs: list[BaseProcess] = []
     stopping: list[str] = []  # why we stop (empty: running)
 
+    signalled: set[int] = set()  # pids sent SIGTERM (once each)
+
     def stop_all(why: str) -> None:
         if not stopping:
             stopping.append(why)
         for p in procs:
-            if p.exitcode is None and p.pid is not None:
+            if p.exitcode is None and p.pid is not None and p.pid not in signalled:
+                signalled.add(p.pid)
                 p.terminate()  # SIGTERM: the child's loop finishes its transaction
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -180,16 +185,28 @@ def _supervise(
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for i in range(n):
-            if stopping:
-                break
-            child = ctx.Process(
-                target=target,
-                args=(child_settings(settings, i), stages, i),
-                name=f"sluice-worker-p{i}",
-            )
-            child.start()
-            procs.append(child)
+        try:
+            for i in range(n):
+                if stopping:
+                    break
+                child = ctx.Process(
+                    target=target,
+                    args=(child_settings(settings, i), stages, i),
+                    name=f"sluice-worker-p{i}",
+                )
+                child.start()
+                procs.append(child)
+        except BaseException:
+            # A child could not be started: those already running must not outlive us.
+            stop_all("worker process could not start")
+            for p in procs:
+                p.join(grace)
+                if p.exitcode is None:
+                    p.kill()
+                    p.join(5)
+            raise
+        if stopping:
+            stop_all(stopping[0])  # a signal during start-up: the children started since
         log.info(
             "sluice supervisor running",
             extra={

@@ -115,8 +115,23 @@ def looks_fake(value: str) -> bool:
     return low.endswith("example") or low.startswith("example")
 
 
+def _credential_tail(text: str) -> bool:
+    """Whether what follows a reference prefix (``$VAR/``, ``$($(``, ``#{``, ``&lt;``,
+    the inside of ``%…%``) mixes lower case, upper case and digits over 8+ characters:
+    a password or token put behind the prefix, not a path, command or variable name."""
+    return (
+        len(text) >= 8
+        and any(c.islower() for c in text)
+        and any(c.isupper() for c in text)
+        and any(c.isdigit() for c in text)
+    )
+
+
 def not_placeholder(value: str) -> float | None:
     """None for a template, variable or stock word (``${X}``, ``<token>``, ``null``), else 1.0."""
+    tail = value[4:] if value.startswith("&lt;") else value[2:] if value[:2] == "#{" else ""
+    if tail and _credential_tail(tail.removesuffix("}").removesuffix("&gt;")):
+        return 1.0  # a real password behind a reference prefix (red team)
     if value.startswith(_PLACEHOLDER_PREFIXES) or value.lower() in _PLACEHOLDER_WORDS:
         return None
     if value.endswith(">") or value.strip("<>[]{}'\"`").lower() in _PLACEHOLDER_WORDS:
@@ -125,8 +140,12 @@ def not_placeholder(value: str) -> float | None:
         value = value[1:]
     if value.startswith("$") and _VARIABLE_RE.search(value):
         return None
-    if _REFERENCE_RE.search(value):
-        return None
+    ref = _REFERENCE_RE.search(value)
+    if ref is not None:
+        # %VAR% is all of the match: its inside; else what follows the reference
+        rest = value[1:-1] if ref.end() == len(value) else value[ref.end() :]
+        if not _credential_tail(rest):
+            return None
     if set(value) <= {"*", "x", "X", "#", ".", "-", "_"}:
         return None
     return 1.0

@@ -14,6 +14,7 @@ import base64
 import binascii
 import bisect
 import html
+import itertools
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ __all__ = [
     "decoded_variant",
     "glued_pattern",
     "lookalike_variant",
+    "past_decode_caps",
     "secret_variants",
 ]
 
@@ -353,3 +355,20 @@ def glued_pattern(pattern: str) -> str:
         if pattern.startswith(head):
             return pattern[: len(head) - 2] + pattern[len(head) :]
     return pattern
+
+
+def past_decode_caps(text: str) -> bool:
+    """Whether :func:`decoded_variant` may stop before the end of ``text`` (more encoded
+    tokens than :data:`MAX_DECODED_TOKENS`, or more characters than it decodes). The
+    triage then tests each field on its own: ids in one field must not use up another's
+    allowance. (Keep in step with decoded_variant's caps.)"""
+    if len(text) > MAX_DECODED_CHARS:
+        return True
+    n = 0
+    for regex, hint in ((_PCT_TOKEN, _PCT_HINT), (_ENT_TOKEN, _ENT_HINT)):
+        if hint.search(text):
+            n += sum(1 for _ in itertools.islice(regex.finditer(text), MAX_DECODED_TOKENS + 1))
+    if n > MAX_DECODED_TOKENS:
+        return True
+    left = MAX_DECODED_TOKENS + 1 - n
+    return sum(1 for _ in itertools.islice(_spans(_B64_TOKEN, text), left)) >= left

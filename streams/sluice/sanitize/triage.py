@@ -16,6 +16,7 @@ from sluice.sanitize.edits import HTML_SPECIAL
 from sluice.sanitize.matching import Compiled, VariantMatcher, touched
 from sluice.sanitize.prompt_injection import classify
 from sluice.sanitize.secrets import looks_like_secret_value
+from sluice.sanitize.secrets_variants import past_decode_caps
 from sluice.sanitize.unicode import prepare
 from sluice.sanitize.walk import FieldRef
 
@@ -80,6 +81,15 @@ def triage(
             slow.extend(i for i in idxs if prepare(fields[i][2]).removed)
         if variants.hit(joined):
             slow.extend(idxs)
+        elif past_decode_caps(joined):
+            # decoded_variant stops after MAX_DECODED_TOKENS tokens: ids in other
+            # fields must not use up the joined text's allowance (red team), so each
+            # field is tested on its own
+            for i in idxs:
+                if variants.hit(fields[i][2]):
+                    slow.append(i)
+                else:
+                    no_variants.add(i)
         else:
             # the joined text had no split/marked/encoded secret: neither has a field
             no_variants.update(idxs)
