@@ -217,6 +217,24 @@ CONTROL_DELETE: dict[int, None] = {
         *range(0xE0000, 0xE0080),
     )
 }
+# The same characters for RE2, whose DFA skips non-ASCII text ~3x faster than re's
+# per-position class test: a field with none of them (almost all non-ASCII text) costs
+# one RE2 search instead of a full re scan (two, with prepare's).
+_CONTROL_RE2 = re2.compile(
+    "[" + "".join(f"\\x{{{cp:x}}}" for cp in sorted(CONTROL_DELETE)) + "]", RE2_QUIET
+)
+
+
+def _has_controls(text: str) -> bool:
+    """Whether ``text`` holds a character of :data:`CONTROL_RE`."""
+    if text.isascii():
+        return _ASCII_CTRL.search(text) is not None
+    try:
+        return _CONTROL_RE2.search(text) is not None
+    except UnicodeEncodeError:  # a lone surrogate (RE2 reads UTF-8)
+        return CONTROL_RE.search(text) is not None
+
+
 _TAG_TO_ASCII = {cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)}
 _TAG_DROP = {cp: None for cp in (*range(0xE0000, 0xE0020), 0xE007F)}
 
@@ -249,6 +267,8 @@ def strip_flood(text: str, limit: int = FLOOD_RUNS) -> Flood | None:
     if _HOLD_ZWNJ in text or _HOLD_ZWJ in text:
         return None
     limit = max(0, min(limit, FLOOD_RUNS))
+    if not _has_controls(text):
+        return None
     first = [m.group() for m in itertools.islice(CONTROL_RE.finditer(text), limit + 1)]
     if len(first) <= limit:
         return None
@@ -286,7 +306,8 @@ def prepare(text: str) -> Prepared:
     if is_ascii and not _ASCII_CTRL.search(text):
         return Prepared(text)
     prep = Prepared(text)
-    _scan_controls(text, prep)
+    if is_ascii or _has_controls(text):
+        _scan_controls(text, prep)
     if not prep.removed and (
         is_ascii or (unicodedata.is_normalized("NFKC", text) and not _SURROGATE.search(text))
     ):

@@ -204,3 +204,16 @@ def test_secret_candidates_are_bounded_per_event() -> None:
     assert len(flooded) >= ARGS - MAX_SECRET_HITS_PER_EVENT // 30
     assert all(f.action == "redacted" for f in secrets)
     assert not any("Zx9Kq2Lm8Np4Rt6Vw1Ys3Bd5Fh7Jk0" in v for v in out["arguments"].values())
+
+
+def test_control_and_mark_prefilters_agree_with_the_scans() -> None:
+    # the RE2 prefilters must say "none" exactly when the re scans find none
+    for cp in range(0x80, 0x30000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        text = "\u00e9" + chr(cp)
+        assert uni._has_controls(text) == (uni.CONTROL_RE.search(text) is not None), hex(cp)
+        assert sv._has_marks(text) == (sv._MARK_RUN.search(text) is not None), hex(cp)
+    # a lone surrogate (RE2 cannot read it) falls back to the re scan
+    assert uni._has_controls("\u00e9\ud800\u200b") and not uni._has_controls("\u00e9\ud800")
+    assert sv._has_marks("\u00e9\ud800\u0301") and not sv._has_marks("\u00e9\ud800")
