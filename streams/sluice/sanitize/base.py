@@ -68,6 +68,9 @@ class Rule:
     priority: int = 50
     #: Unique id of the rule (several rules may share a detector name).
     rule_id: str = field(default="")
+    #: Checks one call of ``check`` on a field counts as (default 1), for checks whose
+    #: work grows with the field (see matching.MAX_CHECKS_PER_RULE_PER_EVENT).
+    check_cost: Callable[[str], int] | None = None
 
     @property
     def id(self) -> str:

@@ -340,6 +340,10 @@ class Sanitizer:
         limit = budget.control_chars if budget else FLOOD_RUNS  # per event (unicode.py)
         flood = None if stripped else strip_flood(text, limit)
         if flood is not None:
+            if budget is not None:
+                # bulk-stripped characters count against the event's allowance too: 128
+                # flooded arguments would otherwise each count theirs up to FLOOD_RUNS
+                budget.control_chars -= len(text) - len(flood.text)
             return self._scan_flood(
                 flood,
                 compiled,
@@ -377,7 +381,7 @@ class Sanitizer:
             return text, []
         accepted = resolve(view, cands)
         score_prompt_injection(accepted)
-        return self._emit(text, prep, accepted, treatment, field, redact_pii)
+        return self._emit(text, prep, accepted, treatment, field, redact_pii, budget)
 
     def _emit(
         self,
@@ -387,10 +391,11 @@ class Sanitizer:
         treatment: str,
         field: str,
         redact_pii: bool,
+        budget: Budget | None = None,
     ) -> tuple[str, list[Finding]]:
         """The sanitized field and its findings, from the accepted hits on its view."""
         orig = to_original(text, prep.index_map)
-        findings = unicode_findings(self._key, prep, field, orig)
+        findings = unicode_findings(self._key, prep, field, orig, budget)
         edits = [(s, e, "") for s, e in prep.removed]
         html_changed = redact_and_report(
             accepted, self._key, field, treatment, redact_pii, orig, edits, findings

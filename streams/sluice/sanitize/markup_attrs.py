@@ -129,6 +129,18 @@ def _entity_scheme_check(view: str, m: Any, value: str) -> float | None:
     return 0.8 if any(s in text for s in _SCHEME) else None
 
 
+#: Character references decoded per check counted as one check: the checks below decode
+#: the first SCAN_CHARS of the field (a Python call per reference), so 128 arguments
+#: dense with references would cost ~5x plain text; counted, at most 512 x 16 references
+#: are decoded per event and past that the rest is flagged as ``check_cap`` (fail closed).
+REFS_PER_CHECK = 16
+
+
+def decode_cost(view: str) -> int:
+    """Checks one decoding of ``view`` counts as (see :data:`REFS_PER_CHECK`)."""
+    return 1 + view.count("&", 0, SCAN_CHARS) // REFS_PER_CHECK
+
+
 _ENCODED_HINT = r"(?i)%(?:25)*3c|&lt;?|&#0*60;?|&#x0*3c;?|\\u003c|\\x3c"
 _UNICODE_ESC = re.compile(r"\\(?:u00|x)([0-9a-fA-F]{2})")
 _SCRIPT_TAG = re.compile(r"<\s*/?\s*(?:[a-z0-9]+\s*:\s*)?script\b", re.I)
@@ -199,6 +211,7 @@ def attribute_rules() -> list[Rule]:
             0.8,
             group=1,
             check=_entity_scheme_check,
+            check_cost=decode_cost,
             priority=11,
             rule_id="javascript_url_entities",
         )
@@ -212,6 +225,7 @@ def attribute_rules() -> list[Rule]:
             0.8,
             group=1,
             check=_encoded_check,
+            check_cost=decode_cost,
             # in html fields an escaped tag is text, and shows as text after cleaning
             treatments=frozenset({"text", "sql"}),
             priority=12,

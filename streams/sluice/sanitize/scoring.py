@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from sluice.models.finding import Finding, FindingKind, Severity
 from sluice.sanitize.base import fingerprint
-from sluice.sanitize.matching import MAX_FINDINGS_PER_FIELD
+from sluice.sanitize.matching import MAX_FINDINGS_PER_FIELD, Budget
 from sluice.sanitize.prompt_injection import CLASSIFIER_RULE, combine_scores, decoded_injection
 from sluice.sanitize.spans import Cand
-from sluice.sanitize.unicode import Prepared, confusable_report
+from sluice.sanitize.unicode import CONFUSABLE_FLOOD, Prepared, counted_confusable_report
 
 __all__ = [
     "cand_finding",
@@ -95,10 +95,15 @@ def hidden_payload_finding(key: bytes, field: str, start: int, end: int, hidden:
 
 
 def unicode_findings(
-    key: bytes, prep: Prepared, field: str, orig: Callable[[int, int], tuple[int, int]]
+    key: bytes,
+    prep: Prepared,
+    field: str,
+    orig: Callable[[int, int], tuple[int, int]],
+    event_budget: Budget | None = None,
 ) -> list[Finding]:
     """What the Unicode stage found in a field: removed characters, hidden instructions,
-    mixed-script confusables (``orig`` maps view spans to the original text)."""
+    mixed-script confusables (``orig`` maps view spans to the original text;
+    ``event_budget`` holds the event's allowance of look-alike tokens reported one by one)."""
     findings: list[Finding] = []
     # Every hit is acted upon; only the first MAX_FINDINGS_PER_FIELD are reported
     # (an attacker must not be able to blow up the findings list).
@@ -112,7 +117,12 @@ def unicode_findings(
         if decoded_injection(hidden):
             findings.append(hidden_payload_finding(key, field, s, e, hidden))
     if not prep.view.isascii():
-        for vs, ve in confusable_report(prep.view):
+        eb = event_budget
+        left = eb.confusable_tokens if eb is not None else CONFUSABLE_FLOOD
+        spans, matched = counted_confusable_report(prep.view, left)
+        if eb is not None:
+            eb.confusable_tokens -= matched
+        for vs, ve in spans:
             s, e = orig(vs, ve)
             findings.append(
                 Finding(

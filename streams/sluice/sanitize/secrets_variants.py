@@ -19,7 +19,7 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import re2
 
@@ -28,6 +28,8 @@ from sluice.sanitize.base import RE2_QUIET
 __all__ = [
     "MAX_DECODED_CHARS",
     "MAX_DECODED_TOKENS",
+    "MAX_LOOKALIKE_PER_EVENT",
+    "TokenBudget",
     "Variant",
     "decoded_variant",
     "glued_pattern",
@@ -46,6 +48,18 @@ _WS_HYPHEN_RUN = re.compile(r"[\s\-]+")
 _MARK_RUN = re.compile(
     r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
 )
+# The same marks for RE2 (a prefilter: on non-ASCII text its DFA is ~3x faster than
+# re's per-position class test, and text without marks is the rule)
+_MARK_RE2 = re2.compile(re.sub(r"\\u([0-9a-f]{4})", r"\\x{\1}", _MARK_RUN.pattern), RE2_QUIET)
+
+
+def _has_marks(view: str) -> bool:
+    try:
+        return _MARK_RE2.search(view) is not None
+    except UnicodeEncodeError:  # a lone surrogate (RE2 reads UTF-8)
+        return _MARK_RUN.search(view) is not None
+
+
 # What a percent- or entity-encoded token needs at least once (a literal first character
 # is fast for re); a base64 or hex token is found by its own search.
 _PCT_HINT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -83,6 +97,8 @@ class Variant:
     pieces: list[tuple[int, int, int, int]] | None = None
     _vpos: list[int] | None = None
     _cum: list[int] | None = None
+    #: view index from which tokens were not looked at: the event's allowance ran out
+    capped_at: int | None = None
 
     def _index(self) -> tuple[list[int], list[int]]:
         """Variant position of each removed run and the length removed before it.
@@ -294,14 +310,26 @@ def _non_ascii_tokens(view: str) -> Iterator[_Span]:
 
 #: Non-ASCII tokens looked at per field for look-alike letters.
 _MAX_LOOKALIKE_SCANNED = 4 * MAX_DECODED_TOKENS
+#: The same per event (all fields): 128 arguments of look-alike prose would otherwise
+#: look at 12,000 tokens (5x plain text). Past it a field's remaining non-ASCII tokens
+#: are flagged unchecked (``capped_at``; see matching.VariantMatcher).
+MAX_LOOKALIKE_PER_EVENT = 4 * _MAX_LOOKALIKE_SCANNED
 
 
-def lookalike_variant(view: str) -> Variant | None:
+class TokenBudget(Protocol):
+    """The event's allowance of look-alike tokens (matching.Budget)."""
+
+    lookalike_tokens: int
+
+
+def lookalike_variant(view: str, budget: TokenBudget | None = None) -> Variant | None:
     """Tokens of ``view`` with Cyrillic/Greek look-alike letters read as Latin; a hit maps
-    to its whole token (same bounds as the decoded variant)."""
+    to its whole token (same bounds as the decoded variant). Tokens looked at are drawn
+    from ``budget``; when it runs out the variant says where (``capped_at``)."""
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     pos = 0
+    capped_at: int | None = None
     for n, m in enumerate(_non_ascii_tokens(view)):
         # tokens looked at count, not only those kept (prose in a Latin-like script is
         # all non-ASCII tokens); past the cap a look-alike token is still flagged by
@@ -311,6 +339,11 @@ def lookalike_variant(view: str) -> Variant | None:
         if pos >= MAX_DECODED_CHARS:
             break
         s, e = m.span()
+        if budget is not None:
+            if budget.lookalike_tokens <= 0:
+                capped_at = s
+                break
+            budget.lookalike_tokens -= 1
         if not 8 <= e - s <= 8192:
             continue
         tok = m.group(0)
@@ -320,12 +353,12 @@ def lookalike_variant(view: str) -> Variant | None:
         pieces.append((pos, pos + len(folded), s, e))
         parts.append(folded)
         pos += len(folded) + 1
-    if not parts:
+    if not parts and capped_at is None:
         return None
-    return Variant("lookalike", "\n".join(parts), pieces=pieces)
+    return Variant("lookalike", "\n".join(parts), pieces=pieces, capped_at=capped_at)
 
 
-def secret_variants(view: str) -> list[Variant]:
+def secret_variants(view: str, budget: TokenBudget | None = None) -> list[Variant]:
     """Derived texts of ``view`` in which split, marked or encoded tokens are whole."""
     out: list[Variant] = []
     split = _removal("split", view, _WS_RUN)
@@ -336,10 +369,10 @@ def secret_variants(view: str) -> list[Variant]:
         if hyphen is not None and (split is None or hyphen.text != split.text):
             out.append(hyphen)
     if not view.isascii():
-        marked = _removal("marked", view, _MARK_RUN)
+        marked = _removal("marked", view, _MARK_RUN) if _has_marks(view) else None
         if marked is not None:
             out.append(marked)
-        looks = lookalike_variant(view)
+        looks = lookalike_variant(view, budget)
         if looks is not None:
             out.append(looks)
     d = decoded_variant(view)

@@ -27,6 +27,8 @@ _FAMILIES = (
     FindingKind.MARKUP,
     FindingKind.SQL_INJECTION,
     FindingKind.PROMPT_INJECTION,
+    # (only matching.LOOKALIKE_CAP: other Unicode findings come from the unicode stage)
+    FindingKind.UNICODE,
 )
 
 
