@@ -93,9 +93,10 @@ class Settings(BaseSettings):
     #: (aiokafka fetches again only once the last fetch is taken): records then wait for
     #: one transaction, not two (sluice.kafka.prefetch, docs/performance.md).
     stage_prefetch: bool = True
-    #: Kafka client of the stages' consume → produce → commit path: ``aiokafka`` or
-    #: ``confluent`` (librdkafka: KIP-447 fencing, faster; docs/performance.md).
-    kafka_client: Literal["aiokafka", "confluent"] = "aiokafka"
+    #: Kafka client of the stages' consume → produce → commit path: ``confluent``
+    #: (librdkafka, the default: KIP-447 fencing of a stalled worker's stale batch, lower
+    #: latency) or ``aiokafka`` (pure Python; docs/performance.md, "The Kafka client lever").
+    kafka_client: Literal["aiokafka", "confluent"] = "confluent"
 
     #: /readyz reports ready once the intake is this close to the end of its partitions.
     ready_max_lag: int = Field(default=10_000, ge=0)

@@ -80,7 +80,8 @@ def test_sasl_maps_and_refuses_missing_credentials() -> None:
 async def test_client_setting_picks_the_stage_clients() -> None:
     with pytest.raises(ConfigError):
         load_settings(**BASE, kafka_client="kafka-python")
-    aio = load_settings(**BASE)
+    assert load_settings(**BASE).kafka_client == "confluent"  # the default
+    aio = load_settings(**BASE, kafka_client="aiokafka")
     assert aio.kafka_client == "aiokafka"
     p = stage_producer(aio, "t", lambda: None)
     assert isinstance(p, AIOKafkaProducer)
