@@ -28,8 +28,9 @@ Negatives (label 0):
   line, from the ``emoji`` package's ``EMOJI_DATA`` (BSD).
 - ``trojan-source-ascii``: the ASCII lines of the same Trojan Source files (plain code).
 
-Usage: ``python scripts/build_unicode_eval.py --mirrors /work/.mirror --emoji-dir DIR``
-(DIR: an unpacked ``emoji`` wheel). Deterministic for a given seed.
+Usage: ``pip install -e '.[train]'`` (for ``emoji``), then ``python
+scripts/build_unicode_eval.py --mirrors DIR`` (DIR holds the git mirrors of the repositories
+named above). Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import argparse
 import json
 import random
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -158,7 +158,6 @@ def perturb(sentence: str, how: str, glyphs: dict[str, list[str]], rng: random.R
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
-    ap.add_argument("--emoji-dir", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=20261130)
     args = ap.parse_args()
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible data split, not a secret
@@ -195,8 +194,7 @@ def main() -> int:
         rng.shuffle(sents)
         for s in sents[:PER_LANG]:
             rows.append({"text": s, "label": 0, "source": f"ud-{lang}", "lang": lang})
-    sys.path.insert(0, str(args.emoji_dir))
-    from emoji.unicode_codes import EMOJI_DATA  # type: ignore[import-not-found]
+    from emoji.unicode_codes import EMOJI_DATA  # type: ignore[import-not-found,unused-ignore]
 
     fancy = sorted(e for e in EMOJI_DATA if any(c in e for c in "\u200d\ufe0f") or len(e) > 1)
     for _ in range(EMOJI_LINES):
