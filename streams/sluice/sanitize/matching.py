@@ -18,11 +18,18 @@ import re2
 
 from sluice.models.finding import FindingKind, Severity
 from sluice.sanitize.base import Rule
-from sluice.sanitize.secrets_variants import MAX_LOOKALIKE_PER_EVENT, Variant, secret_variants
+from sluice.sanitize.secrets_variants import (
+    MAX_DECODED_PER_EVENT,
+    MAX_LOOKALIKE_PER_EVENT,
+    TokenBudget,
+    Variant,
+    secret_variants,
+)
 from sluice.sanitize.spans import Cand
 from sluice.sanitize.unicode import CONFUSABLE_PER_EVENT, FLOOD_CHARS_PER_EVENT
 
 __all__ = [
+    "DECODE_CAP",
     "FLOOD_RULE",
     "LOOKALIKE_CAP",
     "MAX_CHECKS_PER_RULE_PER_EVENT",
@@ -89,6 +96,17 @@ LOOKALIKE_CAP = Rule(
     priority=0,
     rule_id="check_cap:lookalike_secret",
 )
+#: A field's encoded tokens past the event's allowance: not decoded, so the rest of the
+#: field is redacted (fail closed, as ``secret_flood``).
+DECODE_CAP = Rule(
+    "check_cap",
+    FindingKind.SECRET,
+    "",
+    Severity.HIGH,
+    0.9,
+    priority=0,
+    rule_id="check_cap:decoded_secret",
+)
 
 
 @functools.cache
@@ -114,6 +132,8 @@ class Budget:
     lookalike_tokens: int = MAX_LOOKALIKE_PER_EVENT
     #: look-alike (mixed-script) tokens left to report one by one (unicode.py)
     confusable_tokens: int = CONFUSABLE_PER_EVENT
+    #: encoded tokens left to decode (secrets_variants.decoded_variant)
+    decoded_tokens: int = MAX_DECODED_PER_EVENT
 
 
 class Compiled:
@@ -275,9 +295,13 @@ class VariantMatcher:
     def _set(self, variant: Variant) -> Compiled:
         return self._glued if variant.kind.startswith("split") else self._secrets
 
-    def hit(self, text: str) -> bool:
-        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter)."""
-        return any(self._set(v).line_set.Match(v.text) for v in secret_variants(text))
+    def hit(self, text: str, budget: TokenBudget | None = None) -> bool:
+        """True when a split, marked or encoded secret may hide in ``text`` (pre-filter);
+        also when ``budget`` ran out before all of ``text``'s tokens were looked at."""
+        return any(
+            v.capped_at is not None or self._set(v).line_set.Match(v.text)
+            for v in secret_variants(text, budget)
+        )
 
     def cands(self, view: str, budget: Budget | None = None) -> list[Cand]:
         """The secrets of ``view``'s variants, as candidates in view coordinates."""
@@ -287,7 +311,8 @@ class VariantMatcher:
                 # fail closed: the rest of the field is flagged (look-alike prose is
                 # flagged as confusable too; this says its secrets were not looked for)
                 s = variant.capped_at
-                out.append(Cand(LOOKALIKE_CAP, s, len(view), 0.9, view[s : s + 256]))
+                cap = DECODE_CAP if variant.kind == "decoded" else LOOKALIKE_CAP
+                out.append(Cand(cap, s, len(view), 0.9, view[s : s + 256]))
             for c in match(variant.text, self._set(variant), budget):
                 if c.rule is FLOOD_RULE:
                     out.append(Cand(c.rule, variant.view_start(c.start), len(view), 0.9, c.value))

@@ -27,6 +27,7 @@ from sluice.sanitize.base import RE2_QUIET
 
 __all__ = [
     "MAX_DECODED_CHARS",
+    "MAX_DECODED_PER_EVENT",
     "MAX_DECODED_TOKENS",
     "MAX_LOOKALIKE_PER_EVENT",
     "TokenBudget",
@@ -220,14 +221,17 @@ def _spans(regex: Any, view: str) -> Iterator[tuple[int, int]]:
     return (m.span() for m in regex.finditer(view))
 
 
-def decoded_variant(view: str) -> Variant | None:
-    """Encoded tokens of ``view`` decoded, one per line, each mapped to its token span."""
+def decoded_variant(view: str, event: TokenBudget | None = None) -> Variant | None:
+    """Encoded tokens of ``view`` decoded, one per line, each mapped to its token span.
+    Tokens decoded are drawn from ``event``'s allowance too; when it runs out the variant
+    says where (``capped_at``)."""
     # (each search has its own hint: one alternation for all three, with a character
     # class first, cost re more on prose than the three)
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     pos = 0
     budget = MAX_DECODED_TOKENS
+    capped_at: int | None = None
     for regex, decode, hint in (
         (_PCT_TOKEN, _decode_pct, _PCT_HINT),
         (_ENT_TOKEN, _decode_entities, _ENT_HINT),
@@ -235,9 +239,16 @@ def decoded_variant(view: str) -> Variant | None:
     ):
         if hint is not None and (hint.pattern[0] not in view or not hint.search(view)):
             continue
+        if capped_at is not None:
+            break
         for s, e in _spans(regex, view):
             if budget <= 0 or pos >= MAX_DECODED_CHARS:
                 break
+            if event is not None:
+                if event.decoded_tokens <= 0:
+                    capped_at = s
+                    break
+                event.decoded_tokens -= 1
             budget -= 1
             if e - s > 8192:
                 continue
@@ -248,9 +259,9 @@ def decoded_variant(view: str) -> Variant | None:
             pieces.append((pos, pos + len(decoded), s, e))
             parts.append(decoded)
             pos += len(decoded) + 1
-    if not parts:
+    if not parts and capped_at is None:
         return None
-    return Variant("decoded", "\n".join(parts), pieces=pieces)
+    return Variant("decoded", "\n".join(parts), pieces=pieces, capped_at=capped_at)
 
 
 # Cyrillic and Greek letters drawn like Latin ones: "gh\u0440_…" with a Cyrillic er is a
@@ -316,10 +327,18 @@ _MAX_LOOKALIKE_SCANNED = 4 * MAX_DECODED_TOKENS
 MAX_LOOKALIKE_PER_EVENT = 4 * _MAX_LOOKALIKE_SCANNED
 
 
+#: Encoded tokens decoded per event (all fields; 32 per field): 128 arguments of 32
+#: entity- or percent-encoded tokens each would otherwise decode 4,096. Past it a
+#: field's remaining encoded tokens are not decoded and the rest of the field is
+#: redacted as ``check_cap:decoded_secret`` (``capped_at``; matching.VariantMatcher).
+MAX_DECODED_PER_EVENT = 16 * MAX_DECODED_TOKENS
+
+
 class TokenBudget(Protocol):
-    """The event's allowance of look-alike tokens (matching.Budget)."""
+    """The event's allowance of look-alike and encoded tokens (matching.Budget)."""
 
     lookalike_tokens: int
+    decoded_tokens: int
 
 
 def lookalike_variant(view: str, budget: TokenBudget | None = None) -> Variant | None:
@@ -375,7 +394,7 @@ def secret_variants(view: str, budget: TokenBudget | None = None) -> list[Varian
         looks = lookalike_variant(view, budget)
         if looks is not None:
             out.append(looks)
-    d = decoded_variant(view)
+    d = decoded_variant(view, budget)
     if d is not None:
         out.append(d)
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sluice.sanitize.edits import HTML_SPECIAL
-from sluice.sanitize.matching import Compiled, VariantMatcher, touched
+from sluice.sanitize.matching import Budget, Compiled, VariantMatcher, touched
 from sluice.sanitize.prompt_injection import classify
 from sluice.sanitize.secrets import looks_like_secret_value
 from sluice.sanitize.secrets_variants import past_decode_caps
@@ -84,9 +84,11 @@ def triage(
         elif past_decode_caps(joined):
             # decoded_variant stops after MAX_DECODED_TOKENS tokens: ids in other
             # fields must not use up the joined text's allowance (red team), so each
-            # field is tested on its own
+            # field is tested on its own, within one event allowance of decoded tokens
+            # (past it the field is scanned, where the event's Budget flags it)
+            allowance = Budget()
             for i in idxs:
-                if variants.hit(fields[i][2]):
+                if allowance.decoded_tokens <= 0 or variants.hit(fields[i][2], allowance):
                     slow.append(i)
                 else:
                     no_variants.add(i)

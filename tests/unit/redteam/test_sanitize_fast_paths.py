@@ -61,6 +61,37 @@ def test_encoded_secret_is_not_hidden_by_tokens_in_other_fields(
         assert "github_token" in detectors
 
 
+def test_encoded_secret_after_the_event_decode_allowance_is_redacted() -> None:
+    # Decoys that decode (to no secret) in many fields use up the event's allowance of
+    # decoded tokens (MAX_DECODED_PER_EVENT, a cost bound); the field holding the
+    # encoded secret is then not decoded, and its rest is redacted as check_cap, not
+    # passed in silence.
+    per_field = sv.MAX_DECODED_TOKENS
+    n = sv.MAX_DECODED_PER_EVENT // per_field + 2
+    args = {f"a{i:03d}": " ".join(_PCT_DECOYS[:per_field]) for i in range(n)}
+    args["zzz"] = "see " + B64
+    for text, detectors in _both(_event(args)):
+        assert B64 not in text and GH not in text
+        assert {"github_token", "check_cap"} & set(detectors)
+
+
+def test_the_event_decode_allowance_bounds_the_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 128 fields of 32 percent-encoded tokens each: at most two event allowances of
+    # decodes (the triage's per-field test and the scan), not 128 x 32.
+    calls = 0
+    real = sv._decode_pct
+
+    def counting(tok: str) -> str | None:
+        nonlocal calls
+        calls += 1
+        return real(tok)
+
+    monkeypatch.setattr(sv, "_decode_pct", counting)
+    args = {f"a{i:03d}": " ".join(_PCT_DECOYS[: sv.MAX_DECODED_TOKENS]) for i in range(128)}
+    _FAST.sanitize_event(_event(args))
+    assert 0 < calls <= 2 * sv.MAX_DECODED_PER_EVENT + 2 * sv.MAX_DECODED_TOKENS
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="decoded_variant stops after MAX_DECODED_TOKENS tokens of a field with no "

@@ -51,12 +51,18 @@ def test_encoded_candidates_are_bounded_per_event(counted_b64: list[int]) -> Non
     # 5,120 candidates; the event decodes at most its budget
     assert 0 < counted_b64[0] <= MAX_CHECKS_PER_RULE_PER_EVENT
     # fail closed: every field past the budget is flagged whole, in its family
-    capped = {f.field for f in findings if f.detector == "check_cap"}
+    capped = {
+        f.field
+        for f in findings
+        if f.detector == "check_cap" and f.kind is FindingKind.PROMPT_INJECTION
+    }
     assert len(capped) >= 128 - MAX_CHECKS_PER_RULE_PER_EVENT // 40 - 1
     caps = [f for f in findings if f.detector == "check_cap"]
-    assert all(f.kind is FindingKind.PROMPT_INJECTION and f.action == "flagged" for f in caps)
-    # one rule's spent budget does not cap another family's rule
-    assert {f.kind for f in caps} == {FindingKind.PROMPT_INJECTION}
+    pi_caps = [f for f in caps if f.kind is FindingKind.PROMPT_INJECTION]
+    assert pi_caps and all(f.action == "flagged" for f in pi_caps)
+    # one rule's spent budget does not cap another family's rule; the secret family's
+    # own event allowance of decoded tokens (check_cap:decoded_secret) may cap too
+    assert {f.kind for f in caps} <= {FindingKind.PROMPT_INJECTION, FindingKind.SECRET}
 
 
 def test_a_field_past_the_rule_cap_is_flagged_not_passed(counted_b64: list[int]) -> None:
