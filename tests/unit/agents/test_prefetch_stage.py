@@ -16,6 +16,7 @@ from aiokafka import TopicPartition
 from sluice.kafka.prefetch import Prefetcher
 from tests.unit.agents.fakes import speed_up_restarts
 from tests.unit.agents.test_outbox_abort import IN0, IN1, FakeConsumer, Probe, Rec, TxnProducer
+from tests.unit.prefetch_cleanup import stop_prefetchers  # noqa: F401 (autouse fixture)
 
 
 class FetchingConsumer(FakeConsumer):

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import TopicPartition
 
 from sluice.kafka.prefetch import Prefetcher
+from tests.unit.prefetch_cleanup import stop_prefetchers  # noqa: F401 (autouse fixture)
 
 A = TopicPartition("in", 0)
 B = TopicPartition("in", 1)
