@@ -91,7 +91,9 @@ async def test_broker_restart_worker_recovers(
         t_down = time.monotonic()
         await asyncio.to_thread(restorable_broker.stop)
         await asyncio.sleep(3)
-        await asyncio.to_thread(restorable_broker.start)
+        # 180 s, not the default 90: under CI's three concurrent test parts (two other
+        # brokers starting) the restarted JVM once took longer than 90 s to answer
+        await asyncio.to_thread(restorable_broker.start, 180.0)
         down_s = time.monotonic() - t_down
         failed = await producing
         code_publish = {e["event_id"] for e in evs if e["kind"] == "CODE_PUBLISH"}
