@@ -41,7 +41,7 @@ from sluice.kafka import (
     refresh_metadata,
     restart_delays,
 )
-from sluice.kafka.prefetch import Prefetcher, stage_prefetcher, unbuffer
+from sluice.kafka.prefetch import Prefetcher, fetch_failed, stage_prefetcher, unbuffer
 from sluice.kafka.transport import StageOutbox, new_outbox, stage_consumer, stage_producer
 from sluice.metrics import Metrics
 from sluice.settings import Settings
@@ -259,11 +259,7 @@ class Stage:
                     )
                 )
             except KafkaError as exc:
-                log.warning(
-                    "fetch failed; retrying",
-                    extra={"stage": self.name, "error": type(exc).__name__},
-                )
-                await asyncio.sleep(1.0)
+                await fetch_failed(self.name, exc)
                 continue
             if not batch and self.consumer.assignment():
                 self.health.ready[self.name] = True  # nothing waiting: caught up

@@ -33,7 +33,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-__all__ = ["Prefetcher"]
+__all__ = ["Prefetcher", "fetch_failed", "stage_prefetcher", "unbuffer"]
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +153,7 @@ class Prefetcher:
                     timeout_ms=self._timeout_ms, max_records=self._max - self._count
                 )
             except KafkaError as exc:
-                log.warning(
-                    "fetch failed; retrying",
-                    extra={"stage": self._name, "error": type(exc).__name__},
-                )
-                await asyncio.sleep(1.0)
+                await fetch_failed(self._name, exc)
                 continue
             # No await between the drain in getmany and this append: a cancel of this
             # task never loses drained records.
@@ -166,6 +162,13 @@ class Prefetcher:
                 self._chunks.append(chunk)
                 self._count += sum(len(r) for r in chunk.values())
                 self._ready.set()
+
+
+async def fetch_failed(stage: str, exc: KafkaError) -> None:
+    """A stage's fetch raised a Kafka error: log it and wait a second before the retry
+    (the stage loop's and the prefetch task's shared handling)."""
+    log.warning("fetch failed; retrying", extra={"stage": stage, "error": type(exc).__name__})
+    await asyncio.sleep(1.0)
 
 
 def stage_prefetcher(
